@@ -1,0 +1,269 @@
+//! Settings: defaults, the TOML settings file in the OS config dir, environment
+//! variables and command-line flags, resolved in that order of precedence
+//! (flags beat env beat file beat defaults) into one [`Config`].
+//!
+//! Owns the settings file format and its safe writing: a temp file renamed over
+//! the old one, so a crash never leaves half a file, and a corrupt file is kept
+//! aside rather than overwritten.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::ts::ChannelSettings;
+
+pub const DEFAULT_ENGINE: &str = "http://127.0.0.1:6878";
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:6880";
+pub const DEFAULT_LINGER_SECS: u64 = 10;
+pub const DEFAULT_START_TIMEOUT_SECS: u64 = 60;
+pub const DEFAULT_WRITE_STALL: Duration = Duration::from_secs(30);
+
+/// Flags shared by the CLI and the tray app; each also reads its env var.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ConfigArgs {
+    /// AceStream engine URL
+    #[arg(long, env = "ACEBRIDGE_ENGINE", value_name = "URL")]
+    pub engine: Option<String>,
+    /// Address and port to serve players on (use 0.0.0.0 only to share on your LAN)
+    #[arg(long, env = "ACEBRIDGE_LISTEN", value_name = "ADDR:PORT")]
+    pub listen: Option<SocketAddr>,
+    /// Seconds a channel with no players keeps its engine session, so zapping back is instant
+    #[arg(long, env = "ACEBRIDGE_LINGER", value_name = "SECONDS")]
+    pub linger: Option<u64>,
+    /// Seconds to wait for a channel to start (P2P prebuffering often takes 10-25 s)
+    #[arg(long, env = "ACEBRIDGE_START_TIMEOUT", value_name = "SECONDS")]
+    pub start_timeout: Option<u64>,
+    /// Settings file [default: acebridge/settings.toml in the OS config directory]
+    #[arg(long, env = "ACEBRIDGE_SETTINGS", value_name = "FILE")]
+    pub settings: Option<PathBuf>,
+}
+
+/// What the settings file holds. Every field is optional so old files keep working.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    pub engine: Option<String>,
+    pub listen: Option<SocketAddr>,
+    pub linger_secs: Option<u64>,
+    pub start_timeout_secs: Option<u64>,
+}
+
+/// The resolved configuration a server runs with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub engine: Url,
+    pub listen: SocketAddr,
+    pub channels: ChannelSettings,
+    /// A player whose socket accepts no bytes for this long is disconnected.
+    pub write_stall: Duration,
+    /// Where settings are persisted; `None` keeps them in memory only.
+    pub settings_path: Option<PathBuf>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("invalid engine URL {url:?}: {reason}")]
+    EngineUrl { url: String, reason: String },
+    #[error("cannot read settings file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot write settings file {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+impl Config {
+    /// A configuration with every default and no settings file, for tests and embedding.
+    pub fn new(engine: Url, listen: SocketAddr) -> Self {
+        Self {
+            engine,
+            listen,
+            channels: ChannelSettings::default(),
+            write_stall: DEFAULT_WRITE_STALL,
+            settings_path: None,
+        }
+    }
+}
+
+impl ConfigArgs {
+    /// Resolves flags and env over the settings file over defaults.
+    pub fn resolve(&self) -> Result<Config, ConfigError> {
+        let settings_path = self.settings.clone().or_else(default_settings_path);
+        let file = match &settings_path {
+            Some(path) => load_settings(path)?,
+            None => Settings::default(),
+        };
+        let engine_text = self
+            .engine
+            .clone()
+            .or(file.engine)
+            .unwrap_or_else(|| DEFAULT_ENGINE.to_owned());
+        let listen = self.listen.or(file.listen).unwrap_or_else(default_listen);
+        let linger = self
+            .linger
+            .or(file.linger_secs)
+            .unwrap_or(DEFAULT_LINGER_SECS);
+        let start_timeout = self
+            .start_timeout
+            .or(file.start_timeout_secs)
+            .unwrap_or(DEFAULT_START_TIMEOUT_SECS);
+        Ok(Config {
+            engine: parse_engine_url(&engine_text)?,
+            listen,
+            channels: ChannelSettings {
+                linger: Duration::from_secs(linger),
+                start_timeout: Duration::from_secs(start_timeout.max(1)),
+                ..ChannelSettings::default()
+            },
+            write_stall: DEFAULT_WRITE_STALL,
+            settings_path,
+        })
+    }
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 6880))
+}
+
+/// Where the settings file lives by default, if the OS has a config directory.
+pub fn default_settings_path() -> Option<PathBuf> {
+    directories::ProjectDirs::from("", "", "acebridge")
+        .map(|dirs| dirs.config_dir().join("settings.toml"))
+}
+
+/// Checks an engine URL a user typed: http(s), a host, nothing after the origin.
+pub fn parse_engine_url(text: &str) -> Result<Url, ConfigError> {
+    let invalid = |reason: &str| ConfigError::EngineUrl {
+        url: text.to_owned(),
+        reason: reason.to_owned(),
+    };
+    let trimmed = text.trim();
+    // Users type "127.0.0.1:6878" as often as the full URL.
+    let with_scheme = if trimmed.contains("://") {
+        trimmed.to_owned()
+    } else {
+        format!("http://{trimmed}")
+    };
+    let url = Url::parse(&with_scheme).map_err(|err| invalid(&err.to_string()))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(invalid("only http:// and https:// are supported"));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(invalid("no host"));
+    }
+    if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
+        return Err(invalid(
+            "give only scheme, host and port, e.g. http://127.0.0.1:6878",
+        ));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(invalid("credentials in the URL are not supported"));
+    }
+    Ok(url)
+}
+
+/// Reads the settings file. A missing file gives defaults; a corrupt one is
+/// renamed to `*.corrupt` with a warning, so the user's data is never silently lost.
+pub fn load_settings(path: &Path) -> Result<Settings, ConfigError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Settings::default()),
+        Err(source) => {
+            return Err(ConfigError::Read {
+                path: path.to_owned(),
+                source,
+            })
+        }
+    };
+    match toml::from_str(&text) {
+        Ok(settings) => Ok(settings),
+        Err(err) => {
+            let aside = path.with_extension("toml.corrupt");
+            tracing::warn!(path = %path.display(), aside = %aside.display(), error = %err,
+                "settings file is corrupt; keeping it aside and using defaults");
+            if let Err(error) = std::fs::rename(path, &aside) {
+                tracing::warn!(%error, "could not move the corrupt settings file aside");
+            }
+            Ok(Settings::default())
+        }
+    }
+}
+
+/// Writes the settings file atomically: temp file in the same directory, then rename.
+pub fn save_settings(path: &Path, settings: &Settings) -> Result<(), ConfigError> {
+    let write_err = |source| ConfigError::Write {
+        path: path.to_owned(),
+        source,
+    };
+    let text = toml::to_string_pretty(settings)
+        .map_err(|err| write_err(std::io::Error::other(err.to_string())))?;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(write_err)?;
+    }
+    let temp = path.with_extension(format!("toml.tmp.{}", std::process::id()));
+    std::fs::write(&temp, text).map_err(write_err)?;
+    std::fs::rename(&temp, path).map_err(|err| {
+        let _ = std::fs::remove_file(&temp);
+        write_err(err)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_dir() -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("acebridge-config-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        dir
+    }
+
+    #[test]
+    fn flags_beat_file_beat_defaults() {
+        let dir = temp_dir();
+        let path = dir.join("settings.toml");
+        let file = Settings {
+            engine: Some("http://10.0.0.2:6878".into()),
+            linger_secs: Some(30),
+            ..Settings::default()
+        };
+        save_settings(&path, &file).expect("save");
+        let args = ConfigArgs {
+            linger: Some(3),
+            settings: Some(path),
+            ..ConfigArgs::default()
+        };
+        let config = args.resolve().expect("resolve");
+        assert_eq!(config.engine.as_str(), "http://10.0.0.2:6878/");
+        assert_eq!(config.channels.linger, Duration::from_secs(3));
+        assert_eq!(config.listen, default_listen());
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn corrupt_settings_file_is_kept_aside() {
+        let dir = temp_dir();
+        let path = dir.join("settings.toml");
+        std::fs::write(&path, "engine = [not toml").expect("write");
+        assert_eq!(load_settings(&path).expect("load"), Settings::default());
+        assert!(dir.join("settings.toml.corrupt").exists());
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn engine_urls_are_checked() {
+        assert!(parse_engine_url("127.0.0.1:6878").is_ok());
+        assert!(parse_engine_url("http://localhost:6878/").is_ok());
+        assert!(parse_engine_url("ftp://x").is_err());
+        assert!(parse_engine_url("http://host:6878/ace/getstream?id=1").is_err());
+        assert!(parse_engine_url("http://").is_err());
+        assert!(parse_engine_url("not a url at all").is_err());
+    }
+}

@@ -1,0 +1,195 @@
+//! The segment buffer of one HLS channel: downloaded segments under the
+//! proxy's own contiguous sequence numbers, bounded by count and bytes, with
+//! waiting for a segment that is about to arrive.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::watch;
+
+/// A buffered segment; cloning shares the data.
+#[derive(Debug, Clone)]
+pub struct Segment {
+    pub meta: SegmentMeta,
+    pub data: Bytes,
+}
+
+/// What the playlist needs to know of a segment.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SegmentMeta {
+    pub seq: u64,
+    pub duration: f32,
+    /// The upstream was restarted or skipped before this segment.
+    pub discontinuity: bool,
+}
+
+/// Where a requested sequence number stands.
+#[derive(Debug)]
+pub enum Lookup {
+    Ready(Segment),
+    /// Not buffered yet but expected soon (the next few numbers).
+    Soon,
+    /// Fell out of the buffer or will never exist.
+    Gone,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    segments: VecDeque<Segment>,
+    next_seq: u64,
+    bytes: usize,
+}
+
+/// Bounded buffer of the newest segments.
+#[derive(Debug)]
+pub struct SegmentBuffer {
+    inner: Mutex<Inner>,
+    max_segments: usize,
+    max_bytes: usize,
+    /// Carries `next_seq`; waiters wake when a segment lands.
+    landed: watch::Sender<u64>,
+}
+
+/// How far past the newest segment a request may be and still be waited for.
+const LOOKAHEAD: u64 = 2;
+
+impl SegmentBuffer {
+    pub fn new(max_segments: usize, max_bytes: usize) -> Self {
+        Self {
+            inner: Mutex::new(Inner::default()),
+            max_segments: max_segments.max(1),
+            max_bytes,
+            landed: watch::Sender::new(0),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Stores a segment under the next sequence number, evicting the oldest past the bounds.
+    pub fn push(&self, duration: f32, discontinuity: bool, data: Bytes) -> u64 {
+        let next = {
+            let mut inner = self.lock();
+            let seq = inner.next_seq;
+            inner.bytes += data.len();
+            inner.segments.push_back(Segment {
+                meta: SegmentMeta {
+                    seq,
+                    duration,
+                    discontinuity,
+                },
+                data,
+            });
+            inner.next_seq += 1;
+            while inner.segments.len() > self.max_segments
+                || (inner.bytes > self.max_bytes && inner.segments.len() > 1)
+            {
+                if let Some(old) = inner.segments.pop_front() {
+                    inner.bytes -= old.data.len();
+                }
+            }
+            inner.next_seq
+        };
+        self.landed.send_replace(next);
+        next
+    }
+
+    pub fn lookup(&self, seq: u64) -> Lookup {
+        let inner = self.lock();
+        let first = inner
+            .segments
+            .front()
+            .map_or(inner.next_seq, |s| s.meta.seq);
+        if seq >= inner.next_seq {
+            return if seq < inner.next_seq + LOOKAHEAD {
+                Lookup::Soon
+            } else {
+                Lookup::Gone
+            };
+        }
+        match seq.checked_sub(first) {
+            Some(index) => inner
+                .segments
+                .get(index as usize)
+                .cloned()
+                .map_or(Lookup::Gone, Lookup::Ready),
+            None => Lookup::Gone,
+        }
+    }
+
+    /// The segment `seq`, waiting up to `timeout` if it is about to arrive.
+    pub async fn wait_for(&self, seq: u64, timeout: Duration) -> Option<Segment> {
+        let mut landed = self.landed.subscribe();
+        let wait = async {
+            loop {
+                match self.lookup(seq) {
+                    Lookup::Ready(segment) => return Some(segment),
+                    Lookup::Gone => return None,
+                    Lookup::Soon => landed.changed().await.ok()?,
+                }
+            }
+        };
+        tokio::time::timeout(timeout, wait).await.ok().flatten()
+    }
+
+    /// The newest `count` segments' metadata, oldest first.
+    pub fn window(&self, count: usize) -> Vec<SegmentMeta> {
+        let inner = self.lock();
+        let skip = inner.segments.len().saturating_sub(count);
+        inner.segments.iter().skip(skip).map(|s| s.meta).collect()
+    }
+
+    /// Sequence number the next segment will get.
+    pub fn next_seq(&self) -> u64 {
+        self.lock().next_seq
+    }
+
+    /// (segments, bytes) held.
+    pub fn usage(&self) -> (usize, usize) {
+        let inner = self.lock();
+        (inner.segments.len(), inner.bytes)
+    }
+
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.landed.subscribe()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bounded_by_count_and_bytes() {
+        let buffer = SegmentBuffer::new(3, 25);
+        for _ in 0..10 {
+            buffer.push(2.0, false, Bytes::from(vec![0u8; 10]));
+        }
+        let (count, bytes) = buffer.usage();
+        assert!(count <= 3 && bytes <= 25, "{count} segments, {bytes} bytes");
+        assert_eq!(buffer.next_seq(), 10);
+        assert!(matches!(buffer.lookup(9), Lookup::Ready(_)));
+        assert!(matches!(buffer.lookup(2), Lookup::Gone));
+        assert!(matches!(buffer.lookup(10), Lookup::Soon));
+        assert!(matches!(buffer.lookup(50), Lookup::Gone));
+    }
+
+    #[tokio::test]
+    async fn waiting_request_gets_the_segment_when_it_lands() {
+        let buffer = std::sync::Arc::new(SegmentBuffer::new(5, 1 << 20));
+        let waiter = {
+            let buffer = buffer.clone();
+            tokio::spawn(async move { buffer.wait_for(0, Duration::from_secs(5)).await })
+        };
+        buffer.push(2.0, false, Bytes::from_static(b"seg"));
+        let got = waiter.await.expect("join").expect("segment");
+        assert_eq!(&got.data[..], b"seg");
+        assert!(buffer
+            .wait_for(7, Duration::from_millis(10))
+            .await
+            .is_none());
+    }
+}

@@ -1,0 +1,63 @@
+//! The API's error type: every failure a client sees is an HTTP status with a
+//! JSON body `{"error": "…"}`, including axum's own extractor rejections.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+use crate::engine::EngineError;
+use crate::ts::JoinError;
+
+/// An error answer: status and a message meant for the user.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+        }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            Json(serde_json::json!({ "error": self.message })),
+        )
+            .into_response()
+    }
+}
+
+impl From<EngineError> for ApiError {
+    fn from(error: EngineError) -> Self {
+        let status = match error {
+            EngineError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            _ => StatusCode::BAD_GATEWAY,
+        };
+        Self::new(status, error.to_string())
+    }
+}
+
+impl From<JoinError> for ApiError {
+    fn from(error: JoinError) -> Self {
+        match error {
+            JoinError::Engine(engine) => engine.into(),
+            JoinError::StartTimeout(_) => Self::new(StatusCode::GATEWAY_TIMEOUT, error.to_string()),
+            JoinError::Stopped => Self::new(StatusCode::SERVICE_UNAVAILABLE, error.to_string()),
+        }
+    }
+}

@@ -1,0 +1,104 @@
+//! acebridge: makes AceStream channels play in any ordinary player.
+//!
+//! Crate map:
+//! - [`content_id`]: what users paste (ids, `acestream://` links, engine URLs, M3U lists).
+//! - [`config`]: settings file, env vars and flags resolved into a [`Config`].
+//! - [`engine`]: the AceStream engine's HTTP API.
+//! - [`ts`]: the TS fan-out, one engine session per channel shared by its players.
+//! - [`http`]: the axum router, JSON errors, and the listener that drops stalled players.
+//!
+//! [`Server`] ties them together; the CLI (`src/main.rs`) and the tray app both
+//! run the server through it, so there is exactly one way the proxy is served.
+
+pub mod config;
+pub mod content_id;
+pub mod engine;
+pub mod hls;
+pub mod http;
+pub mod ts;
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+pub use config::Config;
+
+use crate::engine::{EngineClient, SharedEngine};
+use crate::hls::{HlsHub, HlsSettings};
+use crate::http::listener::{GuardedListener, PeerAddr};
+use crate::ts::{TsHub, TsSource};
+
+/// A bound server, ready to run. Binding first lets callers learn the port
+/// (tests bind port 0; the tray app reports a port in use before starting).
+#[derive(Debug)]
+pub struct Server {
+    listener: tokio::net::TcpListener,
+    hub: TsHub,
+    hls: HlsHub,
+    config: Config,
+}
+
+impl Server {
+    /// Binds the listen address of `config`.
+    pub async fn bind(config: Config) -> std::io::Result<Self> {
+        let listener = tokio::net::TcpListener::bind(config.listen).await?;
+        let engine = SharedEngine::new(EngineClient::new(config.engine.clone()));
+        let hls = HlsHub::new(engine.clone(), hls_settings(&config));
+        let hub = TsHub::new(engine, config.channels.clone(), TsSource::Engine);
+        Ok(Self {
+            listener,
+            hub,
+            hls,
+            config,
+        })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` completes, then stops every channel (and its
+    /// engine session) so streams end cleanly and no session is left behind.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let addr = self.local_addr()?;
+        let hub = self.hub.clone();
+        let hls = self.hls.clone();
+        let app = http::router(http::AppState {
+            ts: self.hub,
+            hls: self.hls,
+        });
+        tracing::info!(%addr, engine = %hub.engine().base(), "acebridge listening");
+        let listener = GuardedListener::new(self.listener, self.config.write_stall);
+        let stopping = hub.clone();
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<PeerAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            tracing::info!("shutting down");
+            tokio::join!(stopping.shutdown(), hls.shutdown());
+        })
+        .await?;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// Binds and serves `config` until `shutdown` completes.
+pub async fn serve(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    Server::bind(config).await?.run(shutdown).await
+}
+
+fn hls_settings(config: &Config) -> HlsSettings {
+    HlsSettings {
+        linger: config.channels.linger,
+        start_timeout: config.channels.start_timeout,
+        ..HlsSettings::default()
+    }
+}

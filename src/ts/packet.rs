@@ -1,0 +1,417 @@
+//! MPEG-TS packet scanning: cuts an upstream byte stream into whole 188-byte
+//! packets, resyncing on the 0x47 sync byte so a torn or garbage packet is never
+//! forwarded, tracks PAT/PMT to learn the video PID, and marks where a video
+//! keyframe starts so joiners can begin there.
+//!
+//! Hand-written on purpose: the TS crates on crates.io parse full tables into
+//! owned structures per packet; the proxy needs only a few header bits per
+//! packet on the hot path and zero-copy `Bytes` output.
+
+use bytes::{Bytes, BytesMut};
+
+pub const PACKET_SIZE: usize = 188;
+const SYNC: u8 = 0x47;
+const PAT_PID: u16 = 0;
+/// Chunks are also cut at this size so a joiner's burst and a client's write stay bounded.
+const MAX_CHUNK: usize = PACKET_SIZE * 348; // ~64 KiB
+
+/// A run of whole packets; `keyframe` says it starts with a video random access point.
+#[derive(Debug, Clone)]
+pub struct Chunk {
+    pub data: Bytes,
+    pub keyframe: bool,
+}
+
+/// The fields of a packet header the proxy needs.
+#[derive(Debug, Clone, Copy)]
+struct Header {
+    pid: u16,
+    payload_start: bool,
+    random_access: bool,
+    payload_offset: usize,
+}
+
+fn header(packet: &[u8]) -> Option<Header> {
+    if packet.len() < PACKET_SIZE || packet[0] != SYNC {
+        return None;
+    }
+    let pid = (u16::from(packet[1] & 0x1f) << 8) | u16::from(packet[2]);
+    let payload_start = packet[1] & 0x40 != 0;
+    let control = (packet[3] >> 4) & 0b11;
+    let has_adaptation = control & 0b10 != 0;
+    let has_payload = control & 0b01 != 0;
+    let (random_access, adaptation_len) = if has_adaptation {
+        let len = usize::from(packet[4]);
+        (len > 0 && packet[5] & 0x40 != 0, len + 1)
+    } else {
+        (false, 0)
+    };
+    let payload_offset = if has_payload {
+        4 + adaptation_len
+    } else {
+        PACKET_SIZE
+    };
+    Some(Header {
+        pid,
+        payload_start,
+        random_access,
+        payload_offset: payload_offset.min(PACKET_SIZE),
+    })
+}
+
+/// What PAT and PMT told us, plus their latest packets for joiners.
+#[derive(Debug, Default, Clone)]
+struct Psi {
+    pmt_pid: Option<u16>,
+    video: Option<Video>,
+    /// PID whose PES starts are join points when the program has no video.
+    fallback_pid: Option<u16>,
+    pat: Option<Bytes>,
+    pmt: Option<Bytes>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Video {
+    pid: u16,
+    codec: VideoCodec,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum VideoCodec {
+    H264,
+    Hevc,
+    Other,
+}
+
+/// The section a PSI packet carries (single-packet sections only, as PAT/PMT are in practice).
+fn section<'a>(packet: &'a [u8], head: &Header) -> Option<&'a [u8]> {
+    if !head.payload_start {
+        return None;
+    }
+    let payload = packet.get(head.payload_offset..)?;
+    let pointer = usize::from(*payload.first()?);
+    let section = payload.get(1 + pointer..)?;
+    let length = (usize::from(*section.get(1)? & 0x0f) << 8) | usize::from(*section.get(2)?);
+    section.get(..3 + length)
+}
+
+impl Psi {
+    fn observe(&mut self, packet: &[u8], head: &Header) {
+        if head.pid == PAT_PID {
+            self.observe_pat(packet, head);
+        } else if Some(head.pid) == self.pmt_pid {
+            self.observe_pmt(packet, head);
+        }
+    }
+
+    fn observe_pat(&mut self, packet: &[u8], head: &Header) {
+        let Some(section) = section(packet, head) else {
+            return;
+        };
+        if section.first() != Some(&0x00) || section.len() < 12 {
+            return;
+        }
+        // Program loop between the 8-byte header and the 4-byte CRC.
+        let programs = &section[8..section.len() - 4];
+        let pmt_pid = programs.chunks_exact(4).find_map(|entry| {
+            let program = u16::from_be_bytes([entry[0], entry[1]]);
+            (program != 0).then_some((u16::from(entry[2] & 0x1f) << 8) | u16::from(entry[3]))
+        });
+        if pmt_pid.is_some() {
+            if self.pmt_pid != pmt_pid {
+                self.pmt = None;
+                self.video = None;
+            }
+            self.pmt_pid = pmt_pid;
+            store(&mut self.pat, packet);
+        }
+    }
+
+    fn observe_pmt(&mut self, packet: &[u8], head: &Header) {
+        let Some(section) = section(packet, head) else {
+            return;
+        };
+        if section.first() != Some(&0x02) || section.len() < 16 {
+            return;
+        }
+        let info_len = (usize::from(section[10] & 0x0f) << 8) | usize::from(section[11]);
+        let Some(mut streams) = section.get(12 + info_len..section.len() - 4) else {
+            return;
+        };
+        let mut video = None;
+        let mut first = None;
+        while streams.len() >= 5 {
+            let stream_type = streams[0];
+            let pid = (u16::from(streams[1] & 0x1f) << 8) | u16::from(streams[2]);
+            let es_len = (usize::from(streams[3] & 0x0f) << 8) | usize::from(streams[4]);
+            first.get_or_insert(pid);
+            let codec = match stream_type {
+                0x1b => Some(VideoCodec::H264),
+                0x24 => Some(VideoCodec::Hevc),
+                0x01 | 0x02 | 0x10 | 0xea => Some(VideoCodec::Other),
+                _ => None,
+            };
+            if let (None, Some(codec)) = (video, codec) {
+                video = Some(Video { pid, codec });
+            }
+            streams = streams.get(5 + es_len..).unwrap_or_default();
+        }
+        self.video = video;
+        self.fallback_pid = first;
+        store(&mut self.pmt, packet);
+    }
+
+    fn is_join_point(&self, packet: &[u8], head: &Header) -> bool {
+        match self.video {
+            Some(video) if video.pid == head.pid => {
+                head.random_access
+                    || (head.payload_start && pes_starts_keyframe(packet, head, video.codec))
+            }
+            Some(_) => false,
+            None => self.pmt.is_some() && head.payload_start && Some(head.pid) == self.fallback_pid,
+        }
+    }
+}
+
+/// Keeps the latest copy of a PSI packet, reallocating only when it changed.
+fn store(slot: &mut Option<Bytes>, packet: &[u8]) {
+    if slot.as_deref() != Some(packet) {
+        *slot = Some(Bytes::copy_from_slice(packet));
+    }
+}
+
+/// Whether the PES starting in this packet begins an IDR/IRAP access unit or
+/// carries the parameter sets that precede one (streams without the random
+/// access indicator).
+fn pes_starts_keyframe(packet: &[u8], head: &Header, codec: VideoCodec) -> bool {
+    let Some(pes) = packet.get(head.payload_offset..) else {
+        return false;
+    };
+    if pes.len() < 9 || pes[..3] != [0, 0, 1] {
+        return false;
+    }
+    let Some(es) = pes.get(9 + usize::from(pes[8])..) else {
+        return false;
+    };
+    es.windows(4)
+        .filter(|w| w[..3] == [0, 0, 1])
+        .any(|w| match codec {
+            VideoCodec::H264 => matches!(w[3] & 0x1f, 5 | 7),
+            VideoCodec::Hevc => matches!((w[3] >> 1) & 0x3f, 16..=21 | 32),
+            VideoCodec::Other => false,
+        })
+}
+
+/// Turns upstream reads into chunks of whole packets, each keyframe starting a chunk.
+#[derive(Debug, Default)]
+pub struct Splitter {
+    pending: BytesMut,
+    psi: Psi,
+    dropped_bytes: u64,
+}
+
+impl Splitter {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Feeds upstream bytes and appends the chunks now complete to `out`. The
+    /// last packet is held back until the next sync byte confirms it is whole.
+    pub fn push(&mut self, input: &[u8], out: &mut Vec<Chunk>) {
+        self.pending.extend_from_slice(input);
+        let mut pos = 0;
+        let mut chunk_start = 0;
+        let mut chunk_keyframe = false;
+        while pos + PACKET_SIZE < self.pending.len() {
+            let buf = &self.pending[..];
+            if buf[pos] != SYNC || buf[pos + PACKET_SIZE] != SYNC {
+                // Torn packet or garbage: emit what is good, drop up to the next
+                // position where two sync bytes one packet apart agree.
+                self.emit(chunk_start, pos, chunk_keyframe, out);
+                let skip = resync_offset(&self.pending[1..]).map_or(self.pending.len(), |o| o + 1);
+                let skip = skip.min(self.pending.len());
+                self.dropped_bytes += skip as u64;
+                let _ = self.pending.split_to(skip);
+                pos = 0;
+                chunk_start = 0;
+                chunk_keyframe = false;
+                continue;
+            }
+            let packet = &buf[pos..pos + PACKET_SIZE];
+            if let Some(head) = header(packet) {
+                self.psi.observe(packet, &head);
+                let join = self.psi.is_join_point(packet, &head);
+                if (join && pos > chunk_start) || pos - chunk_start >= MAX_CHUNK {
+                    let emitted = pos;
+                    self.emit(chunk_start, emitted, chunk_keyframe, out);
+                    pos = 0;
+                    chunk_start = 0;
+                    chunk_keyframe = join;
+                } else if join {
+                    chunk_keyframe = true;
+                }
+            }
+            pos += PACKET_SIZE;
+        }
+        self.emit(chunk_start, pos, chunk_keyframe, out);
+    }
+
+    /// Moves `pending[start..end]` out as a chunk (start is always 0 here).
+    fn emit(&mut self, start: usize, end: usize, keyframe: bool, out: &mut Vec<Chunk>) {
+        debug_assert_eq!(start, 0);
+        if end > start {
+            out.push(Chunk {
+                data: self.pending.split_to(end).freeze(),
+                keyframe,
+            });
+        }
+    }
+
+    /// Forgets buffered bytes, e.g. when the upstream connection was replaced:
+    /// a packet torn by the old connection must not be glued to the new one.
+    pub fn reset(&mut self) {
+        self.dropped_bytes += self.pending.len() as u64;
+        self.pending.clear();
+    }
+
+    /// The latest PAT and PMT packets, to send a joiner before its first keyframe.
+    pub fn psi_packets(&self) -> Option<Bytes> {
+        let (pat, pmt) = (self.psi.pat.as_ref()?, self.psi.pmt.as_ref()?);
+        let mut both = BytesMut::with_capacity(2 * PACKET_SIZE);
+        both.extend_from_slice(pat);
+        both.extend_from_slice(pmt);
+        Some(both.freeze())
+    }
+
+    /// Bytes discarded while resyncing, for the logs and stats.
+    pub fn dropped_bytes(&self) -> u64 {
+        self.dropped_bytes
+    }
+}
+
+/// First offset in `buf` where a packet starts and the next one starts right after it.
+fn resync_offset(buf: &[u8]) -> Option<usize> {
+    (0..buf.len())
+        .find(|&i| buf[i] == SYNC && buf.get(i + PACKET_SIZE).is_none_or(|&next| next == SYNC))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const VIDEO_PID: u16 = 0x100;
+    const AUDIO_PID: u16 = 0x101;
+    const PMT_PID: u16 = 0x1000;
+
+    fn packet(pid: u16, pusi: bool, rai: bool, payload: &[u8]) -> Vec<u8> {
+        let mut p = vec![0xffu8; PACKET_SIZE];
+        p[0] = SYNC;
+        p[1] = (if pusi { 0x40 } else { 0 }) | ((pid >> 8) as u8 & 0x1f);
+        p[2] = pid as u8;
+        if rai {
+            p[3] = 0x30;
+            p[4] = 1;
+            p[5] = 0x40;
+            p[6..6 + payload.len()].copy_from_slice(payload);
+        } else {
+            p[3] = 0x10;
+            p[4..4 + payload.len()].copy_from_slice(payload);
+        }
+        p
+    }
+
+    fn pat() -> Vec<u8> {
+        // pointer, table 0, length 13, ts id, version, section numbers, program 1 -> PMT PID, CRC
+        let mut s = vec![0, 0, 0xb0, 13, 0, 1, 0xc1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+        s[11] = 0xe0 | (PMT_PID >> 8) as u8;
+        s[12] = PMT_PID as u8;
+        packet(PAT_PID, true, false, &s)
+    }
+
+    fn pmt() -> Vec<u8> {
+        let mut s = vec![0x00, 0x02, 0xb0, 23, 0, 1, 0xc1, 0, 0, 0xe1, 0x00, 0xf0, 0];
+        s.extend([0x1b, 0xe1, 0x00, 0xf0, 0]);
+        s.extend([0x0f, 0xe1, 0x01, 0xf0, 0]);
+        s.extend([0, 0, 0, 0]);
+        packet(PMT_PID, true, false, &s)
+    }
+
+    fn stream(packets: &[Vec<u8>]) -> Vec<u8> {
+        packets.concat()
+    }
+
+    fn split_all(input: &[u8], step: usize) -> (Vec<Chunk>, Splitter) {
+        let mut splitter = Splitter::new();
+        let mut out = Vec::new();
+        for piece in input.chunks(step) {
+            splitter.push(piece, &mut out);
+        }
+        (out, splitter)
+    }
+
+    #[test]
+    fn keyframes_start_chunks_whatever_the_read_sizes() {
+        let input = stream(&[
+            pat(),
+            pmt(),
+            packet(VIDEO_PID, false, false, &[]),
+            packet(AUDIO_PID, true, false, &[]),
+            packet(VIDEO_PID, true, true, &[]),
+            packet(VIDEO_PID, false, false, &[]),
+            packet(AUDIO_PID, false, false, &[]),
+        ]);
+        for step in [1, 7, 188, 189, 500, input.len()] {
+            let (chunks, splitter) = split_all(&input, step);
+            let joined: Vec<u8> = chunks.iter().flat_map(|c| c.data.to_vec()).collect();
+            // Everything but the held-back last packet is out, in order.
+            assert_eq!(joined, input[..input.len() - PACKET_SIZE], "step {step}");
+            let keyframes: Vec<_> = chunks.iter().filter(|c| c.keyframe).collect();
+            assert_eq!(keyframes.len(), 1, "step {step}");
+            assert_eq!(header(&keyframes[0].data).map(|h| h.pid), Some(VIDEO_PID));
+            assert!(splitter.psi_packets().is_some());
+        }
+    }
+
+    #[test]
+    fn idr_without_random_access_indicator_is_a_keyframe() {
+        let mut pes = vec![0, 0, 1, 0xe0, 0, 0, 0x80, 0x80, 5, 0, 0, 0, 0, 0];
+        pes.extend([0, 0, 0, 1, 0x09, 0xf0, 0, 0, 0, 1, 0x67]);
+        let input = stream(&[pat(), pmt(), packet(VIDEO_PID, true, false, &pes), pat()]);
+        let (chunks, _) = split_all(&input, 188);
+        assert!(chunks.iter().any(|c| c.keyframe));
+    }
+
+    #[test]
+    fn torn_packets_and_garbage_are_never_forwarded() {
+        let good = packet(VIDEO_PID, false, false, &[1, 2, 3]);
+        let mut input = stream(&[pat(), pmt(), good.clone()]);
+        input.extend_from_slice(&good[..100]); // torn
+        input.extend_from_slice(&[0x47, 0x00, 0x13]); // garbage with a fake sync byte
+        input.extend(stream(&[good.clone(), good.clone(), good.clone()]));
+        let (chunks, splitter) = split_all(&input, 64);
+        let joined: Vec<u8> = chunks.iter().flat_map(|c| c.data.to_vec()).collect();
+        assert_eq!(joined.len() % PACKET_SIZE, 0);
+        for packet in joined.chunks(PACKET_SIZE) {
+            assert_eq!(packet[0], SYNC);
+            assert!(
+                packet == pat().as_slice() || packet == pmt().as_slice() || packet == good,
+                "forwarded a packet that was not in the input"
+            );
+        }
+        assert!(splitter.dropped_bytes() > 0);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn splitter_never_panics_and_emits_whole_packets(
+            data in proptest::collection::vec(proptest::num::u8::ANY, 0..4000),
+            step in 1usize..600,
+        ) {
+            let (chunks, _) = split_all(&data, step);
+            for chunk in chunks {
+                proptest::prop_assert_eq!(chunk.data.len() % PACKET_SIZE, 0);
+                proptest::prop_assert!(chunk.data.chunks(PACKET_SIZE).all(|p| p[0] == SYNC));
+            }
+        }
+    }
+}
