@@ -36,9 +36,22 @@ pub struct ConfigArgs {
     /// Seconds to wait for a channel to start (P2P prebuffering often takes 10-25 s)
     #[arg(long, env = "ACEBRIDGE_START_TIMEOUT", value_name = "SECONDS")]
     pub start_timeout: Option<u64>,
+    /// How the proxy reads channels from the engine: `ts` (one MPEG-TS session) or
+    /// `hls` (one HLS session; TS players get its segments concatenated)
+    #[arg(long, env = "ACEBRIDGE_UPSTREAM", value_name = "MODE")]
+    pub upstream: Option<UpstreamMode>,
     /// Settings file [default: acebridge/settings.toml in the OS config directory]
     #[arg(long, env = "ACEBRIDGE_SETTINGS", value_name = "FILE")]
     pub settings: Option<PathBuf>,
+}
+
+/// Which engine endpoint feeds TS players.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum UpstreamMode {
+    #[default]
+    Ts,
+    Hls,
 }
 
 /// What the settings file holds. Every field is optional so old files keep working.
@@ -49,6 +62,7 @@ pub struct Settings {
     pub listen: Option<SocketAddr>,
     pub linger_secs: Option<u64>,
     pub start_timeout_secs: Option<u64>,
+    pub upstream: Option<UpstreamMode>,
 }
 
 /// The resolved configuration a server runs with.
@@ -57,6 +71,7 @@ pub struct Config {
     pub engine: Url,
     pub listen: SocketAddr,
     pub channels: ChannelSettings,
+    pub upstream: UpstreamMode,
     /// A player whose socket accepts no bytes for this long is disconnected.
     pub write_stall: Duration,
     /// Where settings are persisted; `None` keeps them in memory only.
@@ -86,6 +101,7 @@ impl Config {
             engine,
             listen,
             channels: ChannelSettings::default(),
+            upstream: UpstreamMode::Ts,
             write_stall: DEFAULT_WRITE_STALL,
             settings_path: None,
         }
@@ -122,6 +138,7 @@ impl ConfigArgs {
                 start_timeout: Duration::from_secs(start_timeout.max(1)),
                 ..ChannelSettings::default()
             },
+            upstream: self.upstream.or(file.upstream).unwrap_or_default(),
             write_stall: DEFAULT_WRITE_STALL,
             settings_path,
         })

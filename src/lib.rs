@@ -20,7 +20,7 @@ pub mod ts;
 use std::future::Future;
 use std::net::SocketAddr;
 
-pub use config::Config;
+pub use config::{Config, UpstreamMode};
 
 use crate::engine::{EngineClient, SharedEngine};
 use crate::hls::{HlsHub, HlsSettings};
@@ -43,7 +43,11 @@ impl Server {
         let listener = tokio::net::TcpListener::bind(config.listen).await?;
         let engine = SharedEngine::new(EngineClient::new(config.engine.clone()));
         let hls = HlsHub::new(engine.clone(), hls_settings(&config));
-        let hub = TsHub::new(engine, config.channels.clone(), TsSource::Engine);
+        let source = match config.upstream {
+            UpstreamMode::Ts => TsSource::Engine,
+            UpstreamMode::Hls => TsSource::Hls(hls.clone()),
+        };
+        let hub = TsHub::new(engine, config.channels.clone(), source);
         Ok(Self {
             listener,
             hub,
