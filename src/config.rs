@@ -63,6 +63,21 @@ pub struct Settings {
     pub linger_secs: Option<u64>,
     pub start_timeout_secs: Option<u64>,
     pub upstream: Option<UpstreamMode>,
+    /// Channels the user saved in the web UI, in the order they were added.
+    /// Kept last: TOML writes these as `[[channels]]` tables after the plain keys.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub channels: Vec<SavedChannel>,
+}
+
+/// A channel saved by the user: its id (40 lowercase hex characters) and name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SavedChannel {
+    pub id: String,
+    /// The id is a torrent infohash (sent as `infohash=`), not a content id.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub infohash: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
 }
 
 /// The resolved configuration a server runs with.
@@ -282,5 +297,30 @@ mod tests {
         assert!(parse_engine_url("http://host:6878/ace/getstream?id=1").is_err());
         assert!(parse_engine_url("http://").is_err());
         assert!(parse_engine_url("not a url at all").is_err());
+    }
+
+    #[test]
+    fn saved_channels_round_trip_through_toml() {
+        let dir = temp_dir();
+        let path = dir.join("settings.toml");
+        let settings = Settings {
+            engine: Some("http://127.0.0.1:6878".into()),
+            channels: vec![
+                SavedChannel {
+                    id: "a".repeat(40),
+                    infohash: false,
+                    name: Some("News \"24\" ✓".into()),
+                },
+                SavedChannel {
+                    id: "b".repeat(40),
+                    infohash: true,
+                    name: None,
+                },
+            ],
+            ..Settings::default()
+        };
+        save_settings(&path, &settings).expect("save");
+        assert_eq!(load_settings(&path).expect("load"), settings);
+        std::fs::remove_dir_all(dir).ok();
     }
 }

@@ -5,7 +5,8 @@
 //! - [`config`]: settings file, env vars and flags resolved into a [`Config`].
 //! - [`engine`]: the AceStream engine's HTTP API.
 //! - [`ts`]: the TS fan-out, one engine session per channel shared by its players.
-//! - [`http`]: the axum router, JSON errors, and the listener that drops stalled players.
+//! - [`http`]: the axum router, JSON errors, the web UI, and the listener that drops stalled players.
+//! - [`store`]: the persisted settings (engine URL, saved channels) the API changes.
 //!
 //! [`Server`] ties them together; the CLI (`src/main.rs`) and the tray app both
 //! run the server through it, so there is exactly one way the proxy is served.
@@ -15,6 +16,7 @@ pub mod content_id;
 pub mod engine;
 pub mod hls;
 pub mod http;
+pub mod store;
 pub mod ts;
 
 use std::future::Future;
@@ -25,6 +27,7 @@ pub use config::{Config, UpstreamMode};
 use crate::engine::{EngineClient, SharedEngine};
 use crate::hls::{HlsHub, HlsSettings};
 use crate::http::listener::{GuardedListener, PeerAddr};
+use crate::store::Store;
 use crate::ts::{TsHub, TsSource};
 
 /// A bound server, ready to run. Binding first lets callers learn the port
@@ -34,12 +37,14 @@ pub struct Server {
     listener: tokio::net::TcpListener,
     hub: TsHub,
     hls: HlsHub,
+    store: Store,
     config: Config,
 }
 
 impl Server {
     /// Binds the listen address of `config`.
     pub async fn bind(config: Config) -> std::io::Result<Self> {
+        let store = Store::open(config.settings_path.clone()).map_err(std::io::Error::other)?;
         let listener = tokio::net::TcpListener::bind(config.listen).await?;
         let engine = SharedEngine::new(EngineClient::new(config.engine.clone()));
         let hls = HlsHub::new(engine.clone(), hls_settings(&config));
@@ -52,6 +57,7 @@ impl Server {
             listener,
             hub,
             hls,
+            store,
             config,
         })
     }
@@ -72,6 +78,8 @@ impl Server {
         let app = http::router(http::AppState {
             ts: self.hub,
             hls: self.hls,
+            store: self.store,
+            local_addr: addr,
         });
         tracing::info!(%addr, engine = %hub.engine().base(), "acebridge listening");
         let listener = GuardedListener::new(self.listener, self.config.write_stall);

@@ -5,16 +5,22 @@
 mod api;
 mod error;
 pub mod listener;
+pub mod manage;
 mod media;
+mod ui;
 
+use std::net::SocketAddr;
+
+use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderValue, Method, StatusCode};
-use axum::routing::get;
+use axum::routing::{delete, get, post, put};
 use axum::Router;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 pub use error::ApiError;
 
 use crate::hls::HlsHub;
+use crate::store::Store;
 use crate::ts::TsHub;
 
 /// What every handler can reach.
@@ -22,6 +28,10 @@ use crate::ts::TsHub;
 pub struct AppState {
     pub ts: TsHub,
     pub hls: HlsHub,
+    /// The persisted settings (engine URL, saved channels).
+    pub store: Store,
+    /// The address the server listens on, for URLs when a request has no `Host`.
+    pub local_addr: SocketAddr,
 }
 
 /// The whole application router.
@@ -32,6 +42,27 @@ pub fn router(state: AppState) -> Router {
         .route("/ace/hls/{id}/segment/{file}", get(media::segment))
         .route("/api/health", get(api::health))
         .route("/api/streams", get(api::streams))
+        .route("/api/streams/{id}", delete(manage::stop_stream))
+        .route("/api/parse", post(manage::parse))
+        .route(
+            "/api/channels",
+            get(manage::list_channels).post(manage::add_channels),
+        )
+        .route(
+            "/api/channels/{id}",
+            put(manage::rename_channel).delete(manage::delete_channel),
+        )
+        .route("/api/channels/{id}/play.m3u", get(manage::play_m3u))
+        .route(
+            "/api/settings",
+            get(manage::get_settings).put(manage::put_settings),
+        )
+        .route("/api/engine/test", post(manage::test_engine))
+        .route("/playlist.m3u", get(manage::playlist))
+        .route("/", get(ui::index))
+        .route("/app.css", get(ui::css))
+        .route("/app.js", get(ui::js))
+        .layer(DefaultBodyLimit::max(manage::MAX_BODY_BYTES))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(SetResponseHeaderLayer::if_not_present(

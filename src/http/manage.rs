@@ -1,0 +1,587 @@
+//! The management API used by the web UI: parse pasted text, saved channels
+//! (persisted in the settings file, offered as `/playlist.m3u`), engine
+//! settings and test, and stopping a stream.
+//!
+//! Bodies are JSON only, read through [`ApiJson`], so a malformed body, a wrong
+//! content type or an oversized body is a JSON `{"error": …}` like every other
+//! failure. Pasted text is parsed by [`content_id::parse_list`] only: the UI
+//! never parses ids itself.
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, Path, Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use super::{ApiError, AppState};
+use crate::config::{self, SavedChannel, Settings};
+use crate::content_id::{self, ContentId, IdKind};
+use crate::engine::EngineClient;
+
+/// Largest request body the management API reads (a pasted M3U list fits easily).
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// Most entries one paste may produce.
+pub const MAX_PARSE_ENTRIES: usize = 1000;
+/// Most invalid lines reported back for one paste; the rest are only counted.
+pub const MAX_PARSE_ERRORS: usize = 100;
+/// Most channels the settings file keeps.
+pub const MAX_SAVED_CHANNELS: usize = 1000;
+/// Longest channel name kept, in characters.
+pub const MAX_NAME_CHARS: usize = 200;
+
+/// `Json<T>` whose rejections are [`ApiError`]s: 400 for a wrong content type,
+/// bad syntax or wrong fields; 413 for a body over the limit.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApiJson<T>(pub T);
+
+impl<T, S> FromRequest<S> for ApiJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(request, state).await {
+            Ok(Json(value)) => Ok(Self(value)),
+            Err(rejection) => Err(json_rejection(rejection)),
+        }
+    }
+}
+
+fn json_rejection(rejection: JsonRejection) -> ApiError {
+    match rejection {
+        JsonRejection::MissingJsonContentType(_) => {
+            ApiError::bad_request("send JSON with Content-Type: application/json")
+        }
+        JsonRejection::JsonSyntaxError(err) => {
+            ApiError::bad_request(format!("invalid JSON: {}", err.body_text()))
+        }
+        JsonRejection::JsonDataError(err) => {
+            ApiError::bad_request(format!("unexpected JSON: {}", err.body_text()))
+        }
+        JsonRejection::BytesRejection(err) if err.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("request body too large (at most {MAX_BODY_BYTES} bytes)"),
+            )
+        }
+        other => ApiError::bad_request(format!("cannot read the request: {}", other.body_text())),
+    }
+}
+
+/// The origin players should use for this server, from the request's `Host`
+/// (so URLs work however the user reached us), falling back to the listen address.
+fn base_url(state: &AppState, headers: &HeaderMap) -> String {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|value| value.to_str().ok())
+        .filter(|host| !host.contains('@') && host.parse::<axum::http::uri::Authority>().is_ok());
+    match host {
+        Some(host) => format!("http://{host}"),
+        None => format!("http://{}", state.local_addr),
+    }
+}
+
+/// The proxy's TS and HLS URLs for a channel.
+fn proxy_urls(base: &str, id: &ContentId) -> (String, String) {
+    let (param, hex) = id.query_param();
+    (
+        format!("{base}/ace/getstream?{param}={hex}"),
+        format!("{base}/ace/manifest.m3u8?{param}={hex}"),
+    )
+}
+
+fn kind_label(kind: IdKind) -> &'static str {
+    match kind {
+        IdKind::Content => "content",
+        IdKind::Infohash => "infohash",
+    }
+}
+
+/// A channel name as stored: no control characters (they would break an M3U
+/// line), trimmed, bounded; empty means none.
+fn clean_name(name: Option<&str>) -> Option<String> {
+    let cleaned: String = name?
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(MAX_NAME_CHARS)
+        .collect();
+    let trimmed = cleaned.trim();
+    (!trimmed.is_empty()).then(|| trimmed.to_owned())
+}
+
+fn parse_id(text: &str) -> Result<ContentId, ApiError> {
+    ContentId::parse(text).map_err(|err| ApiError::bad_request(format!("invalid id: {err}")))
+}
+
+// ---------------------------------------------------------------- parse
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ParseRequest {
+    text: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ParseResponse {
+    entries: Vec<ParsedEntry>,
+    errors: Vec<content_id::ListError>,
+    /// Invalid lines beyond the ones listed in `errors`.
+    more_errors: usize,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ParsedEntry {
+    id: String,
+    kind: &'static str,
+    name: Option<String>,
+    line: usize,
+    ts_url: String,
+    hls_url: String,
+}
+
+/// `POST /api/parse {"text": …}`: the channels in pasted text, and the lines that are not.
+pub async fn parse(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ApiJson(request): ApiJson<ParseRequest>,
+) -> Result<Json<ParseResponse>, ApiError> {
+    let parsed = content_id::parse_list(&request.text);
+    if parsed.entries.len() > MAX_PARSE_ENTRIES {
+        return Err(ApiError::bad_request(format!(
+            "too many channels ({}): paste at most {MAX_PARSE_ENTRIES} at once",
+            parsed.entries.len()
+        )));
+    }
+    let base = base_url(&state, &headers);
+    let entries = parsed
+        .entries
+        .into_iter()
+        .map(|entry| {
+            let (ts_url, hls_url) = proxy_urls(&base, &entry.id);
+            ParsedEntry {
+                id: entry.id.as_hex().to_owned(),
+                kind: kind_label(entry.id.kind()),
+                name: clean_name(entry.name.as_deref()),
+                line: entry.line,
+                ts_url,
+                hls_url,
+            }
+        })
+        .collect();
+    let mut errors = parsed.errors;
+    let more_errors = errors.len().saturating_sub(MAX_PARSE_ERRORS);
+    errors.truncate(MAX_PARSE_ERRORS);
+    Ok(Json(ParseResponse {
+        entries,
+        errors,
+        more_errors,
+    }))
+}
+
+// ---------------------------------------------------------------- saved channels
+
+#[derive(Debug, Serialize)]
+pub struct ChannelList {
+    channels: Vec<ChannelView>,
+}
+
+/// A saved channel as the API shows it.
+#[derive(Debug, Serialize)]
+pub struct ChannelView {
+    id: String,
+    kind: &'static str,
+    name: Option<String>,
+    ts_url: String,
+    hls_url: String,
+}
+
+/// The saved channel's id; entries that no longer parse (hand-edited file) are skipped.
+fn saved_id(saved: &SavedChannel) -> Option<ContentId> {
+    let parsed = if saved.infohash {
+        ContentId::parse_infohash(&saved.id)
+    } else {
+        ContentId::parse(&saved.id)
+    };
+    parsed.ok()
+}
+
+fn channel_views(base: &str, settings: &Settings) -> Vec<ChannelView> {
+    settings
+        .channels
+        .iter()
+        .filter_map(|saved| {
+            let id = saved_id(saved)?;
+            let (ts_url, hls_url) = proxy_urls(base, &id);
+            Some(ChannelView {
+                id: id.as_hex().to_owned(),
+                kind: kind_label(id.kind()),
+                name: saved.name.clone(),
+                ts_url,
+                hls_url,
+            })
+        })
+        .collect()
+}
+
+/// Index of the saved channel with this id's hex, if any.
+fn find_saved(settings: &Settings, id: &ContentId) -> Option<usize> {
+    settings
+        .channels
+        .iter()
+        .position(|saved| saved.id.eq_ignore_ascii_case(id.as_hex()))
+}
+
+fn store_error(error: config::ConfigError) -> ApiError {
+    tracing::warn!(%error, "could not save settings");
+    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, error.to_string())
+}
+
+/// `GET /api/channels`: the saved channels with their proxy URLs.
+pub async fn list_channels(State(state): State<AppState>, headers: HeaderMap) -> Json<ChannelList> {
+    let settings = state.store.get().await;
+    Json(ChannelList {
+        channels: channel_views(&base_url(&state, &headers), &settings),
+    })
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AddChannels {
+    channels: Vec<NewChannel>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewChannel {
+    /// Any pasted form of an id.
+    id: String,
+    /// `"infohash"` when a bare 40-hex `id` is a torrent infohash (as `/api/parse` reports it).
+    #[serde(default)]
+    kind: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+}
+
+/// `POST /api/channels {"channels":[{"id","name"}]}`: saves channels (all or
+/// none: one bad id is a 400 naming it). A channel already saved keeps its
+/// place; it only takes the new name if it had none.
+pub async fn add_channels(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ApiJson(request): ApiJson<AddChannels>,
+) -> Result<Json<ChannelList>, ApiError> {
+    let mut new = Vec::with_capacity(request.channels.len().min(MAX_SAVED_CHANNELS));
+    for (index, channel) in request.channels.iter().enumerate() {
+        let parsed = match channel.kind.as_deref() {
+            None | Some("content") => ContentId::parse(&channel.id),
+            Some("infohash") => ContentId::parse_infohash(&channel.id),
+            Some(other) => {
+                return Err(ApiError::bad_request(format!(
+                    "channel {}: unknown kind {other:?} (expected \"content\" or \"infohash\")",
+                    index + 1
+                )))
+            }
+        };
+        let id = parsed.map_err(|err| {
+            ApiError::bad_request(format!("channel {}: invalid id: {err}", index + 1))
+        })?;
+        new.push((id, clean_name(channel.name.as_deref())));
+    }
+    let mut guard = state.store.lock().await;
+    let mut next = guard.settings().clone();
+    for (id, name) in new {
+        match find_saved(&next, &id) {
+            Some(index) => {
+                let saved = &mut next.channels[index];
+                if saved.name.is_none() {
+                    saved.name = name;
+                }
+            }
+            None => next.channels.push(SavedChannel {
+                id: id.as_hex().to_owned(),
+                infohash: id.kind() == IdKind::Infohash,
+                name,
+            }),
+        }
+    }
+    if next.channels.len() > MAX_SAVED_CHANNELS {
+        return Err(ApiError::bad_request(format!(
+            "too many saved channels: at most {MAX_SAVED_CHANNELS}"
+        )));
+    }
+    if next != *guard.settings() {
+        guard.save(next).await.map_err(store_error)?;
+    }
+    Ok(Json(ChannelList {
+        channels: channel_views(&base_url(&state, &headers), guard.settings()),
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rename {
+    name: Option<String>,
+}
+
+/// `PUT /api/channels/{id} {"name": …}`: renames a saved channel (empty or null clears the name).
+pub async fn rename_channel(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    ApiJson(request): ApiJson<Rename>,
+) -> Result<Json<ChannelView>, ApiError> {
+    let id = parse_id(&id)?;
+    let mut guard = state.store.lock().await;
+    let mut next = guard.settings().clone();
+    let index =
+        find_saved(&next, &id).ok_or_else(|| ApiError::not_found("no such saved channel"))?;
+    next.channels[index].name = clean_name(request.name.as_deref());
+    guard.save(next).await.map_err(store_error)?;
+    let base = base_url(&state, &headers);
+    let saved = &guard.settings().channels[index];
+    let id = saved_id(saved).unwrap_or(id);
+    let (ts_url, hls_url) = proxy_urls(&base, &id);
+    Ok(Json(ChannelView {
+        id: id.as_hex().to_owned(),
+        kind: kind_label(id.kind()),
+        name: saved.name.clone(),
+        ts_url,
+        hls_url,
+    }))
+}
+
+/// `DELETE /api/channels/{id}`: forgets a saved channel. 204, or 404 if not saved.
+pub async fn delete_channel(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let id = parse_id(&id)?;
+    let mut guard = state.store.lock().await;
+    let mut next = guard.settings().clone();
+    let index =
+        find_saved(&next, &id).ok_or_else(|| ApiError::not_found("no such saved channel"))?;
+    next.channels.remove(index);
+    guard.save(next).await.map_err(store_error)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// One `#EXTINF` entry of an M3U playlist.
+fn m3u_entry(out: &mut String, name: &str, url: &str) {
+    out.push_str("#EXTINF:-1,");
+    out.push_str(name);
+    out.push('\n');
+    out.push_str(url);
+    out.push('\n');
+}
+
+const M3U_TYPE: &str = "audio/x-mpegurl";
+
+/// `GET /playlist.m3u`: the saved channels as an M3U for IPTV apps, with the proxy's TS URLs.
+pub async fn playlist(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let settings = state.store.get().await;
+    let mut body = String::from("#EXTM3U\n");
+    for channel in channel_views(&base_url(&state, &headers), &settings) {
+        m3u_entry(
+            &mut body,
+            channel.name.as_deref().unwrap_or(&channel.id),
+            &channel.ts_url,
+        );
+    }
+    (
+        [
+            (header::CONTENT_TYPE, M3U_TYPE),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// `GET /api/channels/{id}/play.m3u`: a one-entry M3U of a saved channel, as a
+/// download, so the OS hands it to the user's player ("Open in player").
+pub async fn play_m3u(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = parse_id(&id)?;
+    let settings = state.store.get().await;
+    let index =
+        find_saved(&settings, &id).ok_or_else(|| ApiError::not_found("no such saved channel"))?;
+    let saved = &settings.channels[index];
+    let id = saved_id(saved).unwrap_or(id);
+    let (ts_url, _) = proxy_urls(&base_url(&state, &headers), &id);
+    let name = saved.name.as_deref().unwrap_or(id.as_hex());
+    let mut body = String::from("#EXTM3U\n");
+    m3u_entry(&mut body, name, &ts_url);
+    // The file name is ASCII-only and quote-free, whatever the channel is called.
+    let stem: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(60)
+        .collect();
+    let disposition = format!("attachment; filename=\"{stem}.m3u\"");
+    Ok((
+        [
+            (header::CONTENT_TYPE, M3U_TYPE.to_owned()),
+            (header::CONTENT_DISPOSITION, disposition),
+            (header::CACHE_CONTROL, "no-cache".to_owned()),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+// ---------------------------------------------------------------- settings
+
+#[derive(Debug, Serialize)]
+pub struct SettingsView {
+    /// The engine channels start on now.
+    engine: String,
+    /// Where the proxy listens.
+    listen: String,
+    /// The settings file changes are written to; `null` when kept in memory only.
+    settings_file: Option<String>,
+}
+
+fn settings_view(state: &AppState) -> SettingsView {
+    SettingsView {
+        engine: state.ts.engine().base().to_string(),
+        listen: state.local_addr.to_string(),
+        settings_file: state.store.path().map(|path| path.display().to_string()),
+    }
+}
+
+/// `GET /api/settings`.
+pub async fn get_settings(State(state): State<AppState>) -> Json<SettingsView> {
+    Json(settings_view(&state))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsChange {
+    #[serde(default)]
+    engine: Option<String>,
+}
+
+/// `PUT /api/settings {"engine": …}`: checks, persists, then applies. Channels
+/// already running stay on their engine; new ones start on the new one.
+pub async fn put_settings(
+    State(state): State<AppState>,
+    ApiJson(change): ApiJson<SettingsChange>,
+) -> Result<Json<SettingsView>, ApiError> {
+    let engine = change
+        .engine
+        .as_deref()
+        .map(config::parse_engine_url)
+        .transpose()
+        .map_err(|err| ApiError::bad_request(err.to_string()))?;
+    let mut guard = state.store.lock().await;
+    if let Some(url) = engine {
+        let mut next = guard.settings().clone();
+        // Stored as the user would type it: no trailing slash.
+        next.engine = Some(url.as_str().trim_end_matches('/').to_owned());
+        guard.save(next).await.map_err(store_error)?;
+        // Still under the store's lock, so concurrent changes apply in the order they were saved.
+        tracing::info!(engine = %url, "engine changed");
+        state.ts.set_engine(EngineClient::new(url));
+    }
+    drop(guard);
+    Ok(Json(settings_view(&state)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EngineTest {
+    engine: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct EngineTestResult {
+    engine: String,
+    reachable: bool,
+    version: Option<String>,
+    error: Option<String>,
+}
+
+/// `POST /api/engine/test {"engine": …}`: whether that engine answers, without saving anything.
+pub async fn test_engine(
+    ApiJson(request): ApiJson<EngineTest>,
+) -> Result<Json<EngineTestResult>, ApiError> {
+    let url = config::parse_engine_url(&request.engine)
+        .map_err(|err| ApiError::bad_request(err.to_string()))?;
+    let client = EngineClient::new(url.clone());
+    let (version, error) = match client.version().await {
+        Ok(version) => (Some(version), None),
+        Err(error) => (None, Some(error.to_string())),
+    };
+    Ok(Json(EngineTestResult {
+        engine: url.to_string(),
+        reachable: version.is_some(),
+        version,
+        error,
+    }))
+}
+
+// ---------------------------------------------------------------- streams
+
+/// `DELETE /api/streams/{id}`: stops the channel (TS and HLS) and its engine
+/// session now, ending its players' streams. 204, or 404 if it is not playing.
+pub async fn stop_stream(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let id = parse_id(&id)?;
+    let infohash = ContentId::parse_infohash(id.as_hex())
+        .map_err(|err| ApiError::bad_request(format!("invalid id: {err}")))?;
+    let mut stopped = false;
+    for id in [&id, &infohash] {
+        // Not short-circuited: a channel may play as TS and HLS at once.
+        stopped |= state.ts.stop(id);
+        stopped |= state.hls.stop(id);
+    }
+    if stopped {
+        tracing::info!(channel = %id, "stopped from the API");
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found("this channel is not playing"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_cleaned() {
+        assert_eq!(
+            clean_name(Some("  News\n#EXTINF:-1,x\r\n ")),
+            Some("News #EXTINF:-1,x".into())
+        );
+        assert_eq!(clean_name(Some(" \t ")), None);
+        assert_eq!(clean_name(None), None);
+        assert_eq!(
+            clean_name(Some(&"x".repeat(500))).map(|n| n.chars().count()),
+            Some(MAX_NAME_CHARS)
+        );
+    }
+
+    #[test]
+    fn urls_keep_the_id_kind() {
+        let hex = "0123456789abcdef0123456789abcdef01234567";
+        let id = ContentId::parse_infohash(hex).expect("id");
+        let (ts, hls) = proxy_urls("http://h:1", &id);
+        assert_eq!(ts, format!("http://h:1/ace/getstream?infohash={hex}"));
+        assert_eq!(hls, format!("http://h:1/ace/manifest.m3u8?infohash={hex}"));
+    }
+}

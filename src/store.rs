@@ -1,0 +1,171 @@
+//! The persisted settings store: the settings file's contents in memory, shared
+//! by the API handlers that change them (engine URL, saved channels).
+//!
+//! Every change goes through one async mutex held from reading the current
+//! settings until the new ones are on disk (and, for callers that need it,
+//! applied), so concurrent requests never interleave or lose each other's
+//! writes. Files are written atomically by [`config::save_settings`]; the
+//! in-memory copy only changes once the write succeeded.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tokio::sync::{Mutex, MutexGuard};
+
+use crate::config::{self, ConfigError, Settings};
+
+/// The settings, shared and persisted. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    /// `None`: memory only (tests, embedding), nothing is written.
+    path: Option<PathBuf>,
+    settings: Mutex<Settings>,
+}
+
+impl Store {
+    /// Loads the settings file at `path` (a missing file gives defaults; a
+    /// corrupt one is kept aside by [`config::load_settings`]). `None` keeps
+    /// settings in memory only.
+    pub fn open(path: Option<PathBuf>) -> Result<Self, ConfigError> {
+        let settings = match &path {
+            Some(path) => config::load_settings(path)?,
+            None => Settings::default(),
+        };
+        Ok(Self::with_settings(path, settings))
+    }
+
+    /// A store holding `settings`, persisted to `path` on the next change.
+    pub fn with_settings(path: Option<PathBuf>, settings: Settings) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                path,
+                settings: Mutex::new(settings),
+            }),
+        }
+    }
+
+    /// Where changes are written, if anywhere.
+    pub fn path(&self) -> Option<&Path> {
+        self.inner.path.as_deref()
+    }
+
+    /// A copy of the current settings.
+    pub async fn get(&self) -> Settings {
+        self.inner.settings.lock().await.clone()
+    }
+
+    /// Exclusive access for a read-modify-write; other changes wait until the
+    /// returned guard is dropped.
+    pub async fn lock(&self) -> StoreGuard<'_> {
+        StoreGuard {
+            path: self.inner.path.as_deref(),
+            settings: self.inner.settings.lock().await,
+        }
+    }
+}
+
+/// Exclusive access to the settings, from [`Store::lock`].
+#[derive(Debug)]
+pub struct StoreGuard<'a> {
+    path: Option<&'a Path>,
+    settings: MutexGuard<'a, Settings>,
+}
+
+impl StoreGuard<'_> {
+    /// The current settings.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// Writes `next` to the settings file, then makes it current. On a write
+    /// error nothing changes, in memory or on disk.
+    pub async fn save(&mut self, next: Settings) -> Result<(), ConfigError> {
+        if let Some(path) = self.path {
+            let path = path.to_owned();
+            let copy = next.clone();
+            tokio::task::spawn_blocking(move || config::save_settings(&path, &copy))
+                .await
+                .map_err(|join| ConfigError::Write {
+                    path: self.path.map(Path::to_owned).unwrap_or_default(),
+                    source: std::io::Error::other(join.to_string()),
+                })??;
+        }
+        *self.settings = next;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::SavedChannel;
+
+    fn channel(n: usize) -> SavedChannel {
+        SavedChannel {
+            id: format!("{n:040x}"),
+            infohash: false,
+            name: Some(format!("channel {n}")),
+        }
+    }
+
+    #[tokio::test]
+    async fn concurrent_changes_never_lose_a_write() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("settings.toml");
+        let store = Store::open(Some(path.clone())).expect("open");
+        let tasks: Vec<_> = (0..32)
+            .map(|n| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let mut guard = store.lock().await;
+                    let mut next = guard.settings().clone();
+                    tokio::task::yield_now().await;
+                    next.channels.push(channel(n));
+                    guard.save(next).await.expect("save");
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.expect("task");
+        }
+        let on_disk = config::load_settings(&path).expect("load");
+        assert_eq!(on_disk.channels.len(), 32);
+        assert_eq!(on_disk, store.get().await);
+        let reopened = Store::open(Some(path)).expect("reopen");
+        assert_eq!(reopened.get().await.channels.len(), 32);
+    }
+
+    #[tokio::test]
+    async fn failed_write_changes_nothing() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        // A directory where the file should be: the rename fails.
+        let path = dir.path().join("settings.toml");
+        std::fs::create_dir_all(path.join("occupied")).expect("dir");
+        let store = Store::with_settings(Some(path), Settings::default());
+        let mut guard = store.lock().await;
+        let mut next = guard.settings().clone();
+        next.channels.push(channel(1));
+        assert!(guard.save(next).await.is_err());
+        assert!(guard.settings().channels.is_empty());
+    }
+
+    #[tokio::test]
+    async fn memory_only_store_keeps_changes() {
+        let store = Store::open(None).expect("open");
+        let mut guard = store.lock().await;
+        let mut next = guard.settings().clone();
+        next.engine = Some("http://127.0.0.1:1".into());
+        guard.save(next).await.expect("save");
+        drop(guard);
+        assert_eq!(
+            store.get().await.engine.as_deref(),
+            Some("http://127.0.0.1:1")
+        );
+        assert!(store.path().is_none());
+    }
+}
