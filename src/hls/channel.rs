@@ -259,8 +259,9 @@ impl HlsChannel {
                     .store(ms.clamp(500, 30_000), Ordering::Relaxed);
             }
             let first = media.media_sequence;
-            let last = first + media.segments.len() as u64;
-            if newest_taken.is_some_and(|newest| last <= newest && newest - last > 2) {
+            let newest_listed = (first + media.segments.len() as u64).checked_sub(1);
+            // A live playlist's newest entry never goes backwards unless the stream restarted.
+            if newest_taken.is_some_and(|taken| newest_listed.is_none_or(|listed| listed < taken)) {
                 // The sequence went backwards: the engine restarted the stream.
                 tracing::info!(channel = %self.id, "upstream sequence reset");
                 newest_taken = None;

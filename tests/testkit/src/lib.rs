@@ -1,1 +1,16 @@
+//! Test kit for acebridge, independent of the acebridge crate so tests check
+//! the proxy from the outside:
+//!
+//! - [`engine`]: a simulated AceStream engine (real sockets, real H.264/AAC
+//!   media, faults on demand, counters to assert on),
+//! - [`ts`]: a small MPEG-TS analyser (sync, program tables, keyframes,
+//!   continuity, timestamps),
+//! - [`wait`]: wait for a condition with a timeout instead of sleeping,
+//! - [`ffmpeg`]: ffprobe/ffmpeg checks that a real player decodes a stream,
+//! - [`fixtures`]: the embedded media fixtures.
 
+pub mod engine;
+pub mod ffmpeg;
+pub mod fixtures;
+pub mod ts;
+pub mod wait;

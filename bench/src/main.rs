@@ -1,0 +1,355 @@
+//! `acebridge-bench`: how cheaply the proxy fans one channel out to many
+//! players, measured against a reference copier in the same run.
+//!
+//! For each player count it starts the simulated engine at the chosen bitrate,
+//! runs the proxy (or the copier) as a child process, attaches N players plus
+//! one stalled player, and reports the child's CPU seconds per GB delivered,
+//! peak RSS, per-player bitrate, joiner time to first byte, and engine sessions.
+//! The same binary is the child: hidden `proxy` and `copier` subcommands.
+
+mod copier;
+mod measure;
+mod players;
+
+use std::net::SocketAddr;
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use acebridge_testkit::engine::{SimEngine, SimOptions};
+use clap::{Parser, Subcommand};
+
+const CHANNEL: &str = "0123456789abcdef0123456789abcdef01234567";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "acebridge-bench",
+    about = "Fan-out benchmark: proxy vs reference copier"
+)]
+struct Cli {
+    /// Player counts to run, comma-separated
+    #[arg(long, value_delimiter = ',', default_value = "10,50,200")]
+    players: Vec<usize>,
+    /// Seconds each measurement runs
+    #[arg(long, default_value_t = 20)]
+    seconds: u64,
+    /// Stream bitrate in bits per second
+    #[arg(long, default_value_t = 3_000_000)]
+    bitrate: u64,
+    /// Sequential joins on the warm channel for time to first byte
+    #[arg(long, default_value_t = 50)]
+    joins: usize,
+    /// CI mode: assert only what cannot be flaky (all players got data, one engine session)
+    #[arg(long)]
+    check: bool,
+    #[command(subcommand)]
+    child: Option<Internal>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Internal {
+    /// (internal) run the proxy
+    #[command(hide = true)]
+    Proxy { engine: String, listen: SocketAddr },
+    /// (internal) run the reference copier
+    #[command(hide = true)]
+    Copier {
+        upstream: String,
+        listen: SocketAddr,
+    },
+}
+
+/// One measurement's figures.
+#[derive(Debug, Default)]
+struct Figures {
+    cpu_per_gb: f64,
+    peak_rss_mib: f64,
+    worst_pct: f64,
+    median_pct: f64,
+    starved: usize,
+    ttfb_p50_ms: f64,
+    ttfb_p99_ms: f64,
+    sessions: usize,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("acebridge-bench: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match cli.child {
+        Some(Internal::Proxy { engine, listen }) => runtime.block_on(run_proxy(engine, listen)),
+        Some(Internal::Copier { upstream, listen }) => {
+            runtime.block_on(run_copier(upstream, listen))
+        }
+        None => runtime.block_on(bench(&cli)),
+    }
+}
+
+async fn run_proxy(engine: String, listen: SocketAddr) -> ExitCode {
+    let Ok(engine) = acebridge::config::parse_engine_url(&engine) else {
+        return ExitCode::from(2);
+    };
+    let config = acebridge::Config::new(engine, listen);
+    match acebridge::serve(config, std::future::pending()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("proxy: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run_copier(upstream: String, listen: SocketAddr) -> ExitCode {
+    let listener = match tokio::net::TcpListener::bind(listen).await {
+        Ok(listener) => listener,
+        Err(error) => {
+            eprintln!("copier: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match copier::run(upstream, listener).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("copier: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Kills the child process when dropped.
+struct ChildGuard(Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_addr() -> std::io::Result<SocketAddr> {
+    std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()
+}
+
+fn spawn_child(args: &[String]) -> std::io::Result<ChildGuard> {
+    let exe = std::env::current_exe()?;
+    let child = Command::new(exe)
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()?;
+    Ok(ChildGuard(child))
+}
+
+async fn wait_listening(addr: SocketAddr) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if tokio::net::TcpStream::connect(addr).await.is_ok() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    false
+}
+
+async fn bench(cli: &Cli) -> ExitCode {
+    println!(
+        "acebridge fan-out benchmark: {} bit/s stream, {} s per run, plus one stalled player",
+        cli.bitrate, cli.seconds
+    );
+    println!(
+        "{:>7} {:>8} | {:>10} {:>9} {:>8} {:>8} {:>8} {:>9} {:>9} {:>8}",
+        "players",
+        "subject",
+        "CPU-s/GB",
+        "peakRSS",
+        "worst%",
+        "median%",
+        "starved",
+        "TTFB p50",
+        "TTFB p99",
+        "sessions"
+    );
+    let mut failed = false;
+    for &players in &cli.players {
+        let mut row = Vec::new();
+        for subject in [Subject::Proxy, Subject::Copier] {
+            match measure(cli, players, subject).await {
+                Ok(figures) => {
+                    println!(
+                        "{:>7} {:>8} | {:>10.3} {:>7.1}Mi {:>8.1} {:>8.1} {:>8} {:>7.1}ms {:>7.1}ms {:>8}",
+                        players,
+                        subject.name(),
+                        figures.cpu_per_gb,
+                        figures.peak_rss_mib,
+                        figures.worst_pct,
+                        figures.median_pct,
+                        figures.starved,
+                        figures.ttfb_p50_ms,
+                        figures.ttfb_p99_ms,
+                        figures.sessions
+                    );
+                    if cli.check
+                        && subject == Subject::Proxy
+                        && (figures.starved > 0 || figures.sessions != 1)
+                    {
+                        eprintln!(
+                            "check failed: {} players got no data, {} engine sessions",
+                            figures.starved, figures.sessions
+                        );
+                        failed = true;
+                    }
+                    row.push(figures);
+                }
+                Err(error) => {
+                    eprintln!("{} with {players} players failed: {error}", subject.name());
+                    failed = true;
+                }
+            }
+        }
+        if let [proxy, copier] = &row[..] {
+            if copier.cpu_per_gb > 0.0 {
+                println!(
+                    "{:>7} {:>8} | {:>9.2}x {:>8.2}x",
+                    players,
+                    "ratio",
+                    proxy.cpu_per_gb / copier.cpu_per_gb,
+                    proxy.peak_rss_mib / copier.peak_rss_mib.max(0.1)
+                );
+            }
+        }
+    }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Subject {
+    Proxy,
+    Copier,
+}
+
+impl Subject {
+    fn name(self) -> &'static str {
+        match self {
+            Subject::Proxy => "proxy",
+            Subject::Copier => "copier",
+        }
+    }
+}
+
+async fn measure(cli: &Cli, players: usize, subject: Subject) -> Result<Figures, String> {
+    let engine = SimEngine::start_with(SimOptions {
+        bitrate: Some(cli.bitrate),
+        ..SimOptions::default()
+    })
+    .await;
+    let addr = free_addr().map_err(|e| e.to_string())?;
+    let (args, path) = match subject {
+        Subject::Proxy => (
+            vec!["proxy".to_owned(), engine.url(), addr.to_string()],
+            format!("/ace/getstream?id={CHANNEL}"),
+        ),
+        Subject::Copier => {
+            let upstream = start_playback(&engine.url()).await?;
+            (
+                vec!["copier".to_owned(), upstream, addr.to_string()],
+                "/".to_owned(),
+            )
+        }
+    };
+    let child = spawn_child(&args).map_err(|e| e.to_string())?;
+    let pid = child.0.id();
+    if !wait_listening(addr).await {
+        return Err("child did not start listening".into());
+    }
+    // Warm the channel so the measured players join a running stream.
+    let warm = Arc::new(AtomicU64::new(0));
+    let warm_task = tokio::spawn(players::play(addr, path.clone(), warm.clone()));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while warm.load(Ordering::Relaxed) == 0 {
+        if Instant::now() > deadline {
+            return Err("no data from the warm-up player".into());
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    let _stalled = players::stalled(addr, &path)
+        .await
+        .map_err(|e| e.to_string())?;
+    let counters: Vec<Arc<AtomicU64>> = (0..players).map(|_| Arc::new(AtomicU64::new(0))).collect();
+    let tasks: Vec<_> = counters
+        .iter()
+        .map(|counter| tokio::spawn(players::play(addr, path.clone(), counter.clone())))
+        .collect();
+    // Let every player join and drain its keyframe burst before measuring.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let start_bytes: Vec<u64> = counters.iter().map(|c| c.load(Ordering::Relaxed)).collect();
+    let cpu_before = measure::cpu_time(pid).ok_or("no /proc for the child")?;
+    let started = Instant::now();
+    tokio::time::sleep(Duration::from_secs(cli.seconds)).await;
+    let elapsed = started.elapsed().as_secs_f64();
+    let cpu = measure::cpu_time(pid).ok_or("child died")? - cpu_before;
+    let delivered: Vec<u64> = counters
+        .iter()
+        .zip(&start_bytes)
+        .map(|(c, start)| c.load(Ordering::Relaxed) - start)
+        .collect();
+
+    let mut ttfb = Vec::new();
+    for _ in 0..cli.joins {
+        if let Ok(time) = players::time_to_first_byte(addr, &path).await {
+            ttfb.push(time.as_micros() as u64);
+        }
+    }
+    let peak_rss = measure::peak_rss(pid).unwrap_or(0);
+    for task in tasks {
+        task.abort();
+    }
+    warm_task.abort();
+    drop(child);
+
+    let total: u64 = delivered.iter().sum();
+    let expected = cli.bitrate as f64 / 8.0 * elapsed;
+    let pct: Vec<u64> = delivered
+        .iter()
+        .map(|&bytes| (bytes as f64 / expected * 1000.0) as u64)
+        .collect();
+    Ok(Figures {
+        cpu_per_gb: if total > 0 {
+            cpu.as_secs_f64() / (total as f64 / 1e9)
+        } else {
+            f64::INFINITY
+        },
+        peak_rss_mib: peak_rss as f64 / (1024.0 * 1024.0),
+        worst_pct: measure::quantile(&pct, 0.0).unwrap_or(0) as f64 / 10.0,
+        median_pct: measure::quantile(&pct, 0.5).unwrap_or(0) as f64 / 10.0,
+        starved: delivered.iter().filter(|&&b| b == 0).count(),
+        ttfb_p50_ms: measure::quantile(&ttfb, 0.5).unwrap_or(0) as f64 / 1000.0,
+        ttfb_p99_ms: measure::quantile(&ttfb, 0.99).unwrap_or(0) as f64 / 1000.0,
+        sessions: engine.sessions_started_total(),
+    })
+}
+
+/// Starts an engine session the way the proxy does and returns its playback URL.
+async fn start_playback(engine: &str) -> Result<String, String> {
+    let url = format!("{engine}/ace/getstream?id={CHANNEL}&format=json&pid=acebridge-bench");
+    let body: serde_json::Value = reqwest::get(&url)
+        .await
+        .map_err(|e| e.to_string())?
+        .json()
+        .await
+        .map_err(|e| e.to_string())?;
+    body["response"]["playback_url"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| format!("no playback_url in {body}"))
+}

@@ -1,0 +1,79 @@
+//! Benchmark players: raw HTTP/1.1 clients that count the bytes they receive
+//! (cheap enough that 200 of them do not distort the measurement), a stalled
+//! player that never reads, and a time-to-first-byte probe.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpSocket, TcpStream};
+
+/// Connects and sends `GET path`; the response starts arriving on the stream.
+pub async fn request(addr: SocketAddr, path: &str) -> std::io::Result<TcpStream> {
+    let mut stream = TcpStream::connect(addr).await?;
+    stream.set_nodelay(true)?;
+    let request =
+        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: acebridge-bench\r\n\r\n");
+    stream.write_all(request.as_bytes()).await?;
+    Ok(stream)
+}
+
+/// Reads the response until the connection closes, adding body bytes to `counter`.
+pub async fn play(addr: SocketAddr, path: String, counter: Arc<AtomicU64>) {
+    let Ok(mut stream) = request(addr, &path).await else {
+        return;
+    };
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut in_body = false;
+    let mut head = Vec::new();
+    loop {
+        let n = match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        if in_body {
+            counter.fetch_add(n as u64, Ordering::Relaxed);
+            continue;
+        }
+        head.extend_from_slice(&buf[..n]);
+        if let Some(end) = head.windows(4).position(|w| w == b"\r\n\r\n") {
+            in_body = true;
+            counter.fetch_add((head.len() - end - 4) as u64, Ordering::Relaxed);
+        }
+    }
+}
+
+/// A player that asks for the stream and never reads (tiny receive buffer).
+pub async fn stalled(addr: SocketAddr, path: &str) -> std::io::Result<TcpStream> {
+    let socket = TcpSocket::new_v4()?;
+    socket.set_recv_buffer_size(4096)?;
+    let mut stream = socket.connect(addr).await?;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+    stream.write_all(request.as_bytes()).await?;
+    Ok(stream)
+}
+
+/// Time from sending the request to the first body byte.
+pub async fn time_to_first_byte(addr: SocketAddr, path: &str) -> std::io::Result<Duration> {
+    let started = Instant::now();
+    let mut stream = request(addr, path).await?;
+    let mut head = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = stream.read(&mut buf).await?;
+        if n == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "closed before data",
+            ));
+        }
+        head.extend_from_slice(&buf[..n]);
+        if let Some(end) = head.windows(4).position(|w| w == b"\r\n\r\n") {
+            if head.len() > end + 4 {
+                return Ok(started.elapsed());
+            }
+        }
+    }
+}

@@ -1,0 +1,199 @@
+//! The headless CLI as users run it: the real `acebridge` binary, its flags,
+//! env vars, logs, and a clean stop on SIGTERM that stops engine sessions.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::{kit, Player, ID_A};
+use kit::engine::SimEngine;
+
+const BIN: &str = env!("CARGO_BIN_EXE_acebridge");
+
+/// A running `acebridge serve` and the address it logged.
+struct Cli {
+    child: Child,
+    addr: String,
+    log: std::sync::mpsc::Receiver<String>,
+}
+
+impl Cli {
+    fn start(args: &[&str], envs: &[(&str, &str)]) -> Self {
+        let settings =
+            std::env::temp_dir().join(format!("acebridge-cli-{}.toml", uuid::Uuid::new_v4()));
+        let mut command = Command::new(BIN);
+        command
+            .arg("serve")
+            .args(["--listen", "127.0.0.1:0"])
+            .arg("--settings")
+            .arg(&settings)
+            .args(args)
+            .env_remove("ACEBRIDGE_ENGINE")
+            .env_remove("ACEBRIDGE_LISTEN")
+            .env_remove("ACEBRIDGE_LINGER")
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null());
+        for (key, value) in envs {
+            command.env(key, value);
+        }
+        let mut child = command.spawn().expect("spawn acebridge");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let addr = loop {
+            let line = rx
+                .recv_timeout(Duration::from_secs(30))
+                .expect("acebridge logged no listening line");
+            if let Some(rest) = line.split("addr=").nth(1) {
+                break rest
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned();
+            }
+        };
+        Self {
+            child,
+            addr,
+            log: rx,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    fn terminate(mut self) -> (std::process::ExitStatus, Vec<String>) {
+        Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                let log = self.log.try_iter().collect();
+                return (status, log);
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "acebridge did not exit on SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Cli {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+#[test]
+fn help_explains_every_flag() {
+    let output = Command::new(BIN)
+        .args(["serve", "--help"])
+        .output()
+        .expect("run");
+    assert!(output.status.success());
+    let help = String::from_utf8_lossy(&output.stdout);
+    for flag in [
+        "--engine",
+        "--listen",
+        "--linger",
+        "--start-timeout",
+        "--upstream",
+        "ACEBRIDGE_ENGINE",
+        "ACEBRIDGE_LISTEN",
+        "ACEBRIDGE_LINGER",
+    ] {
+        assert!(
+            help.contains(flag),
+            "--help does not mention {flag}:\n{help}"
+        );
+    }
+}
+
+#[test]
+fn bad_engine_url_is_a_clear_error_and_exit_code_2() {
+    let output = Command::new(BIN)
+        .args([
+            "serve",
+            "--engine",
+            "ftp://nowhere",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("invalid engine URL"));
+}
+
+#[tokio::test]
+async fn env_var_picks_the_engine_and_sigterm_stops_sessions() {
+    let engine = SimEngine::start().await;
+    let cli = Cli::start(&[], &[("ACEBRIDGE_ENGINE", &engine.url())]);
+    let health: serde_json::Value = common::http()
+        .get(cli.url("/api/health"))
+        .send()
+        .await
+        .expect("health")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(health["engine"]["version"], "3.2.3");
+
+    let mut player = Player::open(&cli.url(&format!("/ace/getstream?id={ID_A}"))).await;
+    player.read_until(10_000, Duration::from_secs(10)).await;
+    let (status, log) = tokio::task::spawn_blocking(move || cli.terminate())
+        .await
+        .expect("join");
+    assert!(status.success(), "exit status {status:?}");
+    assert_eq!(
+        engine.active_sessions(),
+        0,
+        "SIGTERM must stop every engine session"
+    );
+    let log = log.join("\n");
+    for line in [
+        "player joined",
+        "channel starting",
+        "engine session stopped",
+    ] {
+        assert!(log.contains(line), "log lacks {line:?}:\n{log}");
+    }
+}
+
+#[tokio::test]
+async fn flag_beats_env_var() {
+    let engine = SimEngine::start().await;
+    let cli = Cli::start(
+        &["--engine", &engine.url()],
+        &[("ACEBRIDGE_ENGINE", "http://127.0.0.1:9")],
+    );
+    let health: serde_json::Value = common::http()
+        .get(cli.url("/api/health"))
+        .send()
+        .await
+        .expect("health")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(health["engine"]["reachable"], true, "{health}");
+    let (status, _) = tokio::task::spawn_blocking(move || cli.terminate())
+        .await
+        .expect("join");
+    assert!(status.success());
+}

@@ -1,0 +1,184 @@
+//! Shared by the integration tests: runs the real acebridge server in-process on
+//! a real socket (port 0) against a simulated engine, and reads from it like a player.
+#![allow(dead_code)] // each test binary uses a different part of this module
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use acebridge::config::Config;
+use acebridge::Server;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub use acebridge_testkit as kit;
+
+/// Channel ids used across tests: 40 hex characters.
+pub const ID_A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+pub const ID_B: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+pub const ID_C: &str = "cccccccccccccccccccccccccccccccccccccccc";
+
+/// A running proxy; stops (and waits for a clean shutdown) on [`Proxy::stop`].
+pub struct Proxy {
+    pub addr: SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl Proxy {
+    /// A proxy in front of `engine_url` with short test timings, adjusted by `tune`.
+    pub async fn start_with(engine_url: &str, tune: impl FnOnce(&mut Config)) -> Self {
+        let engine = url::Url::parse(engine_url).expect("engine url");
+        let mut config = Config::new(engine, SocketAddr::from(([127, 0, 0, 1], 0)));
+        config.channels.linger = Duration::from_secs(2);
+        config.channels.start_timeout = Duration::from_secs(10);
+        config.channels.upstream_idle_timeout = Duration::from_secs(5);
+        config.channels.stat_interval = Duration::from_millis(500);
+        tune(&mut config);
+        let server = Server::bind(config).await.expect("bind");
+        let addr = server.local_addr().expect("addr");
+        let (tx, rx) = oneshot::channel();
+        let task = tokio::spawn(server.run(async {
+            let _ = rx.await;
+        }));
+        Self {
+            addr,
+            shutdown: Some(tx),
+            task,
+        }
+    }
+
+    pub async fn start(engine_url: &str) -> Self {
+        Self::start_with(engine_url, |_| {}).await
+    }
+
+    pub fn url(&self, path_and_query: &str) -> String {
+        format!("http://{}{}", self.addr, path_and_query)
+    }
+
+    pub fn stream_url(&self, id: &str) -> String {
+        self.url(&format!("/ace/getstream?id={id}"))
+    }
+
+    /// Shuts the proxy down and waits until it has stopped (bounded).
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        tokio::time::timeout(Duration::from_secs(15), &mut self.task)
+            .await
+            .expect("proxy did not shut down in time")
+            .expect("proxy task panicked")
+            .expect("proxy failed");
+    }
+
+    /// `GET` a JSON document.
+    pub async fn json(&self, path: &str) -> serde_json::Value {
+        http()
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request")
+            .json()
+            .await
+            .expect("json")
+    }
+
+    /// The entries of `/api/streams`.
+    pub async fn streams(&self) -> Vec<serde_json::Value> {
+        self.json("/api/streams").await["streams"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+}
+
+pub fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client")
+}
+
+/// A player: an open response whose body is read on demand.
+pub struct Player {
+    pub response: reqwest::Response,
+    pub received: Vec<u8>,
+}
+
+impl Player {
+    /// Opens `url` and expects `200 video/mp2t`.
+    pub async fn open(url: &str) -> Self {
+        let response = http().get(url).send().await.expect("open stream");
+        assert_eq!(response.status(), 200, "stream status for {url}");
+        assert_eq!(
+            response.headers()["content-type"],
+            "video/mp2t",
+            "content type for {url}"
+        );
+        Self {
+            response,
+            received: Vec::new(),
+        }
+    }
+
+    /// Reads until at least `total` bytes were received, failing after `deadline`.
+    pub async fn read_until(&mut self, total: usize, deadline: Duration) {
+        let read = async {
+            while self.received.len() < total {
+                match self.response.chunk().await {
+                    Ok(Some(bytes)) => self.received.extend_from_slice(&bytes),
+                    Ok(None) => panic!("stream ended after {} bytes", self.received.len()),
+                    Err(err) => panic!("stream failed after {} bytes: {err}", self.received.len()),
+                }
+            }
+        };
+        tokio::time::timeout(deadline, read)
+            .await
+            .unwrap_or_else(|_| {
+                panic!(
+                    "received only {} of {total} bytes within {deadline:?}",
+                    self.received.len()
+                )
+            });
+    }
+
+    /// Reads to the end of the stream, failing after `deadline`; returns the byte count.
+    pub async fn read_to_end(&mut self, deadline: Duration) -> usize {
+        let read = async {
+            while let Ok(Some(bytes)) = self.response.chunk().await {
+                self.received.extend_from_slice(&bytes);
+            }
+        };
+        tokio::time::timeout(deadline, read)
+            .await
+            .expect("stream did not end in time");
+        self.received.len()
+    }
+}
+
+/// `GET url` and return status and JSON body (the error shape every route shares).
+pub async fn get_json(url: &str) -> (u16, serde_json::Value) {
+    let response = http().get(url).send().await.expect("request");
+    let status = response.status().as_u16();
+    let body = response.json().await.unwrap_or(serde_json::Value::Null);
+    (status, body)
+}
+
+/// A player that connects, asks for a stream, and never reads: its socket
+/// buffers are kept tiny so it stalls the sooner.
+pub struct StalledPlayer {
+    _stream: tokio::net::TcpStream,
+}
+
+impl StalledPlayer {
+    pub async fn connect(addr: SocketAddr, path: &str) -> std::io::Result<Self> {
+        use tokio::io::AsyncWriteExt;
+        let socket = tokio::net::TcpSocket::new_v4()?;
+        socket.set_recv_buffer_size(4096)?;
+        let mut stream = socket.connect(addr).await?;
+        stream
+            .write_all(format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes())
+            .await?;
+        Ok(Self { _stream: stream })
+    }
+}

@@ -1,0 +1,95 @@
+//! Real-player checks with ffprobe/ffmpeg (skipped by callers when the tools
+//! are missing): which codecs a URL or file carries, and whether some seconds
+//! of it decode without a single error.
+
+use std::process::Stdio;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use tokio::process::Command;
+
+/// Whether both `ffprobe` and `ffmpeg` can be run (checked once per process).
+pub fn available() -> bool {
+    static AVAILABLE: OnceLock<bool> = OnceLock::new();
+    *AVAILABLE.get_or_init(|| {
+        ["ffprobe", "ffmpeg"].iter().all(|tool| {
+            std::process::Command::new(tool)
+                .arg("-version")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|status| status.success())
+        })
+    })
+}
+
+/// A command for a tool that must not go through an HTTP proxy to reach
+/// 127.0.0.1, and dies with its handle.
+fn tool(name: &str) -> Command {
+    let mut command = Command::new(name);
+    command
+        .env_remove("http_proxy")
+        .env_remove("HTTP_PROXY")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    command
+}
+
+/// Runs `command` to completion within `limit`: (success, stdout, stderr).
+async fn run(mut command: Command, limit: Duration) -> Result<(bool, String, String), String> {
+    let output = tokio::time::timeout(limit, command.output())
+        .await
+        .map_err(|_| format!("{command:?} did not finish within {limit:?}"))?
+        .map_err(|err| format!("{command:?} could not run: {err}"))?;
+    Ok((
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    ))
+}
+
+/// Codec names of the streams in `input` (a URL or a file path), from
+/// `ffprobe -v error -show_streams -of json`.
+pub async fn probe_codecs(input: &str) -> Result<Vec<String>, String> {
+    let mut command = tool("ffprobe");
+    command.args(["-v", "error", "-show_streams", "-of", "json", input]);
+    let (ok, stdout, stderr) = run(command, Duration::from_secs(60)).await?;
+    if !ok {
+        return Err(format!("ffprobe failed on {input}: {stderr}"));
+    }
+    let json: serde_json::Value =
+        serde_json::from_str(&stdout).map_err(|err| format!("ffprobe output: {err}"))?;
+    let codecs = json["streams"]
+        .as_array()
+        .map(|streams| {
+            streams
+                .iter()
+                .filter_map(|s| s["codec_name"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(codecs)
+}
+
+/// Decodes the first `seconds` of `input` with
+/// `ffmpeg -v error -i INPUT -t SECONDS -f null -`. Ok only if ffmpeg
+/// succeeds and reports nothing; otherwise the error holds its stderr.
+pub async fn decode(input: &str, seconds: u32) -> Result<(), String> {
+    let mut command = tool("ffmpeg");
+    command.args(["-nostdin", "-v", "error", "-i", input, "-t"]);
+    command.arg(seconds.to_string());
+    command.args(["-f", "null", "-"]);
+    let limit = Duration::from_secs(u64::from(seconds) * 3 + 30);
+    let (ok, _, stderr) = run(command, limit).await?;
+    if ok && stderr.trim().is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "ffmpeg {} decoding {input}: {}",
+            if ok { "reported errors" } else { "failed" },
+            stderr.trim()
+        ))
+    }
+}
