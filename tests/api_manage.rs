@@ -1,0 +1,627 @@
+//! The management API the web UI uses, over real sockets against the real
+//! server: parse, saved channels (persisted across restarts), the playlist,
+//! settings, engine test, stopping a stream, and JSON errors for bad bodies.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use acebridge::config::Config;
+use acebridge::Server;
+use acebridge_testkit::engine::SimEngine;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+const ID_A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+const ID_B: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+const ID_C: &str = "cccccccccccccccccccccccccccccccccccccccc";
+/// Nothing listens here: a dead engine.
+const DEAD_ENGINE: &str = "http://127.0.0.1:9";
+
+/// A running proxy (the pattern of `tests/common`, with a settings file).
+struct Proxy {
+    addr: SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl Proxy {
+    async fn start(engine: &str, settings: Option<&Path>) -> Self {
+        let engine = url::Url::parse(engine).expect("engine url");
+        let mut config = Config::new(engine, SocketAddr::from(([127, 0, 0, 1], 0)));
+        config.channels.linger = Duration::from_secs(1);
+        config.channels.start_timeout = Duration::from_secs(10);
+        config.settings_path = settings.map(Path::to_owned);
+        let server = Server::bind(config).await.expect("bind");
+        let addr = server.local_addr().expect("addr");
+        let (tx, rx) = oneshot::channel();
+        let task = tokio::spawn(server.run(async {
+            let _ = rx.await;
+        }));
+        Self {
+            addr,
+            shutdown: Some(tx),
+            task,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        tokio::time::timeout(Duration::from_secs(15), &mut self.task)
+            .await
+            .expect("proxy did not shut down in time")
+            .expect("proxy task panicked")
+            .expect("proxy failed");
+    }
+
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = http().request(method, self.url(path));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("request");
+        let status = response.status();
+        let text = response.text().await.expect("body");
+        let value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"))
+        };
+        (status, value)
+    }
+
+    async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.send(reqwest::Method::GET, path, None).await
+    }
+    async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.send(reqwest::Method::POST, path, Some(body)).await
+    }
+    async fn put(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.send(reqwest::Method::PUT, path, Some(body)).await
+    }
+    async fn delete(&self, path: &str) -> (StatusCode, Value) {
+        self.send(reqwest::Method::DELETE, path, None).await
+    }
+
+    async fn text(&self, path: &str) -> (StatusCode, String, String) {
+        let response = http().get(self.url(path)).send().await.expect("request");
+        let status = response.status();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        (status, content_type, response.text().await.expect("body"))
+    }
+}
+
+fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client")
+}
+
+fn settings_file() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("settings.toml");
+    (dir, path)
+}
+
+/// Waits for `check` to hold, polling; fails after `limit`.
+async fn wait_until<F, Fut>(limit: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    while !check().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn parse_returns_entries_with_urls_and_line_errors() {
+    let proxy = Proxy::start(DEAD_ENGINE, None).await;
+    let text = format!(
+        "#EXTM3U\n#EXTINF:-1,News\nacestream://{ID_A}\n\nnot an id\n#EXTINF:-1,Sport\nhttp://127.0.0.1:6878/ace/getstream?infohash={}\n",
+        ID_B.to_uppercase()
+    );
+    let (status, body) = proxy.post("/api/parse", json!({ "text": text })).await;
+    assert_eq!(status, 200, "{body}");
+    let host = proxy.addr;
+    assert_eq!(
+        body["entries"],
+        json!([
+            {"id": ID_A, "kind": "content", "name": "News", "line": 3,
+             "ts_url": format!("http://{host}/ace/getstream?id={ID_A}"),
+             "hls_url": format!("http://{host}/ace/manifest.m3u8?id={ID_A}")},
+            {"id": ID_B, "kind": "infohash", "name": "Sport", "line": 7,
+             "ts_url": format!("http://{host}/ace/getstream?infohash={ID_B}"),
+             "hls_url": format!("http://{host}/ace/manifest.m3u8?infohash={ID_B}")},
+        ])
+    );
+    let errors = body["errors"].as_array().expect("errors");
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0]["line"], 5);
+    assert_eq!(errors[0]["text"], "not an id");
+    assert!(errors[0]["error"].as_str().is_some_and(|e| !e.is_empty()));
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn parse_uses_the_host_the_client_used() {
+    let proxy = Proxy::start(DEAD_ENGINE, None).await;
+    let response = http()
+        .post(proxy.url("/api/parse"))
+        .header("host", format!("localhost:{}", proxy.addr.port()))
+        .json(&json!({ "text": ID_A }))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(
+        body["entries"][0]["ts_url"],
+        format!(
+            "http://localhost:{}/ace/getstream?id={ID_A}",
+            proxy.addr.port()
+        )
+    );
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn bad_bodies_are_json_400s() {
+    let proxy = Proxy::start(DEAD_ENGINE, None).await;
+    let routes = [
+        (reqwest::Method::POST, "/api/parse"),
+        (reqwest::Method::POST, "/api/channels"),
+        (reqwest::Method::PUT, &*format!("/api/channels/{ID_A}")),
+        (reqwest::Method::PUT, "/api/settings"),
+        (reqwest::Method::POST, "/api/engine/test"),
+    ];
+    for (method, path) in routes {
+        // Malformed JSON.
+        let response = http()
+            .request(method.clone(), proxy.url(path))
+            .header("content-type", "application/json")
+            .body("{\"text\": ")
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), 400, "{method} {path} malformed");
+        let body: Value = response.json().await.expect("JSON error body");
+        assert!(
+            body["error"].as_str().is_some_and(|e| e.contains("JSON")),
+            "{body}"
+        );
+
+        // Not JSON at all (form content type).
+        let response = http()
+            .request(method.clone(), proxy.url(path))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("text=abc")
+            .send()
+            .await
+            .expect("request");
+        assert!(response.status().is_client_error(), "{method} {path} form");
+        let body: Value = response.json().await.expect("JSON error body");
+        assert!(body["error"].is_string(), "{body}");
+
+        // Valid JSON of the wrong shape.
+        let (status, body) = proxy
+            .send(method.clone(), path, Some(json!({"nope": 1})))
+            .await;
+        assert_eq!(status, 400, "{method} {path} wrong shape: {body}");
+        assert!(body["error"].is_string());
+    }
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn oversized_bodies_and_pastes_are_refused() {
+    let proxy = Proxy::start(DEAD_ENGINE, None).await;
+    let huge = "x".repeat(2 * 1024 * 1024);
+    let (status, body) = proxy.post("/api/parse", json!({ "text": huge })).await;
+    assert_eq!(status, 413, "{body}");
+    assert!(body["error"].is_string());
+
+    // Under the byte limit, over the entry limit.
+    let many: String = (0..1001u32).map(|n| format!("{n:040x}\n")).collect();
+    let (status, body) = proxy.post("/api/parse", json!({ "text": many })).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["error"]
+        .as_str()
+        .is_some_and(|e| e.contains("too many")));
+
+    // Many bad lines: reported up to a bound, the rest counted.
+    let junk = "junk\n".repeat(500);
+    let (status, body) = proxy.post("/api/parse", json!({ "text": junk })).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["errors"].as_array().map(Vec::len), Some(100));
+    assert_eq!(body["more_errors"], 400);
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn saved_channels_add_rename_delete_and_survive_a_restart() {
+    let (_dir, path) = settings_file();
+    let proxy = Proxy::start(DEAD_ENGINE, Some(&path)).await;
+    let (status, body) = proxy.get("/api/channels").await;
+    assert_eq!(status, 200);
+    assert_eq!(body, json!({"channels": []}));
+
+    let (status, body) = proxy
+        .post(
+            "/api/channels",
+            json!({"channels": [
+                {"id": format!("acestream://{ID_A}"), "name": "News"},
+                {"id": ID_B.to_uppercase()},
+                {"id": ID_C, "kind": "infohash", "name": "  Sport\n#EXTINF:-1,evil  "},
+                {"id": ID_A, "name": "Duplicate"},
+            ]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let host = proxy.addr;
+    assert_eq!(
+        body["channels"],
+        json!([
+            {"id": ID_A, "kind": "content", "name": "News",
+             "ts_url": format!("http://{host}/ace/getstream?id={ID_A}"),
+             "hls_url": format!("http://{host}/ace/manifest.m3u8?id={ID_A}")},
+            {"id": ID_B, "kind": "content", "name": null,
+             "ts_url": format!("http://{host}/ace/getstream?id={ID_B}"),
+             "hls_url": format!("http://{host}/ace/manifest.m3u8?id={ID_B}")},
+            {"id": ID_C, "kind": "infohash", "name": "Sport #EXTINF:-1,evil",
+             "ts_url": format!("http://{host}/ace/getstream?infohash={ID_C}"),
+             "hls_url": format!("http://{host}/ace/manifest.m3u8?infohash={ID_C}")},
+        ])
+    );
+
+    // One bad id: nothing is added.
+    let (status, body) = proxy
+        .post(
+            "/api/channels",
+            json!({"channels": [{"id": "dddd"}, {"id": "nope"}]}),
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert!(
+        body["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("channel 1")),
+        "{body}"
+    );
+    assert_eq!(
+        proxy.get("/api/channels").await.1["channels"]
+            .as_array()
+            .map(Vec::len),
+        Some(3)
+    );
+
+    // Rename, clear a name, unknown and invalid ids.
+    let (status, body) = proxy
+        .put(&format!("/api/channels/{ID_B}"), json!({"name": "Movies"}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["name"], "Movies");
+    assert_eq!(body["id"], ID_B);
+    let (status, _) = proxy
+        .put(&format!("/api/channels/{ID_C}"), json!({"name": ""}))
+        .await;
+    assert_eq!(status, 200);
+    let (status, body) = proxy
+        .put(
+            &format!("/api/channels/{}", "d".repeat(40)),
+            json!({"name": "x"}),
+        )
+        .await;
+    assert_eq!(status, 404, "{body}");
+    let (status, body) = proxy.put("/api/channels/xyz", json!({"name": "x"})).await;
+    assert_eq!(status, 400, "{body}");
+
+    // Delete.
+    let (status, _) = proxy.delete(&format!("/api/channels/{ID_A}")).await;
+    assert_eq!(status, 204);
+    let (status, body) = proxy.delete(&format!("/api/channels/{ID_A}")).await;
+    assert_eq!(status, 404);
+    assert!(body["error"].is_string());
+
+    proxy.stop().await;
+
+    // A new server on the same settings file has the same channels.
+    let proxy = Proxy::start(DEAD_ENGINE, Some(&path)).await;
+    let (_, body) = proxy.get("/api/channels").await;
+    let saved: Vec<(&str, &str, Value)> = body["channels"]
+        .as_array()
+        .expect("channels")
+        .iter()
+        .map(|c| {
+            (
+                c["id"].as_str().unwrap_or(""),
+                c["kind"].as_str().unwrap_or(""),
+                c["name"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        saved,
+        vec![
+            (ID_B, "content", json!("Movies")),
+            (ID_C, "infohash", Value::Null)
+        ]
+    );
+    let file = std::fs::read_to_string(&path).expect("settings file");
+    assert!(file.contains("[[channels]]"), "{file}");
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn playlist_lists_saved_channels_with_names_and_ts_urls() {
+    let (_dir, path) = settings_file();
+    let proxy = Proxy::start(DEAD_ENGINE, Some(&path)).await;
+    let (status, content_type, body) = proxy.text("/playlist.m3u").await;
+    assert_eq!(status, 200);
+    assert_eq!(content_type, "audio/x-mpegurl");
+    assert_eq!(body, "#EXTM3U\n");
+
+    proxy
+        .post(
+            "/api/channels",
+            json!({"channels": [{"id": ID_A, "name": "News"}, {"id": ID_B}]}),
+        )
+        .await;
+    let host = proxy.addr;
+    let expected = format!(
+        "#EXTM3U\n#EXTINF:-1,News\nhttp://{host}/ace/getstream?id={ID_A}\n#EXTINF:-1,{ID_B}\nhttp://{host}/ace/getstream?id={ID_B}\n"
+    );
+    let (_, _, body) = proxy.text("/playlist.m3u").await;
+    assert_eq!(body, expected);
+
+    // The one-entry download behind "Open in player".
+    let response = http()
+        .get(proxy.url(&format!("/api/channels/{ID_A}/play.m3u")))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "audio/x-mpegurl");
+    assert_eq!(
+        response.headers()["content-disposition"],
+        "attachment; filename=\"News.m3u\""
+    );
+    assert_eq!(
+        response.text().await.expect("body"),
+        format!("#EXTM3U\n#EXTINF:-1,News\nhttp://{host}/ace/getstream?id={ID_A}\n")
+    );
+    let (status, _) = proxy.get(&format!("/api/channels/{ID_C}/play.m3u")).await;
+    assert_eq!(status, 404);
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn settings_validate_persist_and_switch_the_engine() {
+    let engine = SimEngine::start().await;
+    let (_dir, path) = settings_file();
+    let proxy = Proxy::start(DEAD_ENGINE, Some(&path)).await;
+    let (status, body) = proxy.get("/api/settings").await;
+    assert_eq!(status, 200);
+    assert_eq!(body["engine"], format!("{DEAD_ENGINE}/"));
+    assert_eq!(body["settings_file"], path.display().to_string());
+    let (_, health) = proxy.get("/api/health").await;
+    assert_eq!(health["engine"]["reachable"], false);
+
+    // Bad URLs: 400 with the reason, nothing saved.
+    for bad in [
+        "ftp://x",
+        "http://host:6878/ace/getstream?id=1",
+        "not a url at all",
+        "",
+    ] {
+        let (status, body) = proxy.put("/api/settings", json!({"engine": bad})).await;
+        assert_eq!(status, 400, "{bad}: {body}");
+        assert!(
+            body["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("engine URL")),
+            "{body}"
+        );
+    }
+    assert!(
+        !path.exists(),
+        "nothing may be written for a rejected change"
+    );
+
+    // A good one: saved, applied (health now reaches the simulated engine).
+    let (status, body) = proxy
+        .put("/api/settings", json!({"engine": engine.url()}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["engine"], format!("{}/", engine.url()));
+    let (_, health) = proxy.get("/api/health").await;
+    assert_eq!(health["engine"]["reachable"], true, "{health}");
+    assert_eq!(health["engine"]["version"], "3.2.3");
+    let file = acebridge::config::load_settings(&path).expect("settings");
+    assert_eq!(file.engine.as_deref(), Some(engine.url().as_str()));
+    proxy.stop().await;
+
+    // The saved engine is used after a restart (resolved from the file).
+    let args = acebridge::config::ConfigArgs {
+        settings: Some(path.clone()),
+        listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+        ..Default::default()
+    };
+    let config = args.resolve().expect("resolve");
+    assert_eq!(config.engine.as_str(), format!("{}/", engine.url()));
+}
+
+#[tokio::test]
+async fn concurrent_settings_changes_do_not_interleave() {
+    let (_dir, path) = settings_file();
+    let proxy = Proxy::start(DEAD_ENGINE, Some(&path)).await;
+    let mut tasks = Vec::new();
+    for n in 0..20u32 {
+        let url = proxy.url("/api/channels");
+        tasks.push(tokio::spawn(async move {
+            http()
+                .post(url)
+                .json(&json!({"channels": [{"id": format!("{n:040x}"), "name": format!("c{n}")}]}))
+                .send()
+                .await
+                .map(|r| r.status())
+        }));
+        let url = proxy.url("/api/settings");
+        tasks.push(tokio::spawn(async move {
+            http()
+                .put(url)
+                .json(&json!({"engine": format!("http://127.0.0.1:{}", 10_000 + n)}))
+                .send()
+                .await
+                .map(|r| r.status())
+        }));
+    }
+    for task in tasks {
+        assert_eq!(task.await.expect("task").expect("request"), 200);
+    }
+    let file = acebridge::config::load_settings(&path).expect("settings");
+    assert_eq!(file.channels.len(), 20, "every added channel is saved");
+    let (_, settings) = proxy.get("/api/settings").await;
+    // The engine in use is the one last written to the file.
+    assert_eq!(
+        settings["engine"],
+        format!("{}/", file.engine.as_deref().unwrap_or_default())
+    );
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn engine_test_reports_reachability_without_saving() {
+    let engine = SimEngine::start().await;
+    let proxy = Proxy::start(DEAD_ENGINE, None).await;
+    let (status, body) = proxy
+        .post("/api/engine/test", json!({"engine": engine.url()}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["reachable"], true);
+    assert_eq!(body["version"], "3.2.3");
+    assert_eq!(body["error"], Value::Null);
+
+    let (status, body) = proxy
+        .post("/api/engine/test", json!({"engine": DEAD_ENGINE}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["reachable"], false);
+    assert_eq!(body["version"], Value::Null);
+    assert!(
+        body["error"].as_str().is_some_and(|e| !e.is_empty()),
+        "{body}"
+    );
+
+    let (status, body) = proxy
+        .post("/api/engine/test", json!({"engine": "ftp://x"}))
+        .await;
+    assert_eq!(status, 400);
+    assert!(body["error"].is_string());
+
+    // Nothing changed.
+    let (_, settings) = proxy.get("/api/settings").await;
+    assert_eq!(settings["engine"], format!("{DEAD_ENGINE}/"));
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn deleting_a_stream_stops_it_and_its_engine_session() {
+    let engine = SimEngine::start().await;
+    let proxy = Proxy::start(&engine.url(), None).await;
+    let (status, body) = proxy.delete(&format!("/api/streams/{ID_A}")).await;
+    assert_eq!(status, 404, "{body}");
+    assert!(body["error"].is_string());
+    let (status, _) = proxy.delete("/api/streams/not-an-id").await;
+    assert_eq!(status, 400);
+
+    let mut player = http()
+        .get(proxy.url(&format!("/ace/getstream?id={ID_A}")))
+        .send()
+        .await
+        .expect("open stream");
+    assert_eq!(player.status(), 200);
+    let first = tokio::time::timeout(Duration::from_secs(10), player.chunk())
+        .await
+        .expect("first bytes in time")
+        .expect("read");
+    assert!(first.is_some());
+
+    let (status, _) = proxy.delete(&format!("/api/streams/{ID_A}")).await;
+    assert_eq!(status, 204);
+    wait_until(
+        Duration::from_secs(10),
+        "the engine session to be stopped",
+        || async { engine.stops_total() >= 1 },
+    )
+    .await;
+    // The player's stream ends.
+    let ended = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Ok(Some(_)) = player.chunk().await {}
+    })
+    .await;
+    assert!(ended.is_ok(), "the player's stream did not end");
+    wait_until(
+        Duration::from_secs(10),
+        "the stream to leave /api/streams",
+        || async {
+            proxy.get("/api/streams").await.1["streams"]
+                .as_array()
+                .is_some_and(Vec::is_empty)
+        },
+    )
+    .await;
+    assert_eq!(engine.active_sessions(), 0);
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn ui_assets_have_exact_types() {
+    let proxy = Proxy::start(DEAD_ENGINE, None).await;
+    for (path, expected, marker) in [
+        ("/", "text/html; charset=utf-8", "<!doctype html>"),
+        (
+            "/app.css",
+            "text/css; charset=utf-8",
+            "prefers-color-scheme",
+        ),
+        ("/app.js", "text/javascript; charset=utf-8", "/api/parse"),
+    ] {
+        let response = http().get(proxy.url(path)).send().await.expect("request");
+        assert_eq!(response.status(), 200, "{path}");
+        assert_eq!(response.headers()["content-type"], expected, "{path}");
+        assert!(response.headers()["content-security-policy"]
+            .to_str()
+            .is_ok_and(|csp| csp.contains("default-src 'none'")));
+        assert_eq!(response.headers()["x-content-type-options"], "nosniff");
+        assert!(
+            response.text().await.expect("body").contains(marker),
+            "{path}"
+        );
+    }
+    proxy.stop().await;
+}
