@@ -120,7 +120,7 @@ impl Drop for DriverProcess {
 /// The first existing path among an env override and the usual places.
 fn find_binary(env: &str, candidates: &[&str]) -> Option<PathBuf> {
     if let Some(path) = std::env::var_os(env) {
-        return Some(PathBuf::from(path));
+        return Some(PathBuf::from(path)).filter(|path| path.exists());
     }
     candidates
         .iter()
