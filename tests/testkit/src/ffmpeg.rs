@@ -9,9 +9,11 @@ use std::time::Duration;
 use tokio::process::Command;
 
 /// Whether both `ffprobe` and `ffmpeg` can be run (checked once per process).
+/// When they cannot, says so on stderr so a skipped check is visible, and
+/// panics if `ACEBRIDGE_REQUIRE_FFMPEG=1` (CI), so CI never skips silently.
 pub fn available() -> bool {
     static AVAILABLE: OnceLock<bool> = OnceLock::new();
-    *AVAILABLE.get_or_init(|| {
+    let available = *AVAILABLE.get_or_init(|| {
         ["ffprobe", "ffmpeg"].iter().all(|tool| {
             std::process::Command::new(tool)
                 .arg("-version")
@@ -20,7 +22,15 @@ pub fn available() -> bool {
                 .status()
                 .is_ok_and(|status| status.success())
         })
-    })
+    });
+    if !available {
+        assert!(
+            std::env::var("ACEBRIDGE_REQUIRE_FFMPEG").as_deref() != Ok("1"),
+            "ffmpeg/ffprobe are required (ACEBRIDGE_REQUIRE_FFMPEG=1) but not installed"
+        );
+        eprintln!("skipping a real-player check: ffmpeg/ffprobe not installed");
+    }
+    available
 }
 
 /// A command for a tool that must not go through an HTTP proxy to reach
