@@ -239,8 +239,19 @@ pub fn save_settings(path: &Path, settings: &Settings) -> Result<(), ConfigError
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(write_err)?;
     }
-    let temp = path.with_extension(format!("toml.tmp.{}", std::process::id()));
-    std::fs::write(&temp, text).map_err(write_err)?;
+    // A unique name, so two writers can never share a temp file, and synced
+    // before the rename, so a crash cannot leave the new name on empty data.
+    let temp = path.with_extension(format!("toml.tmp.{}", uuid::Uuid::new_v4()));
+    let write = || -> std::io::Result<()> {
+        use std::io::Write as _;
+        let mut file = std::fs::File::create(&temp)?;
+        file.write_all(text.as_bytes())?;
+        file.sync_all()
+    };
+    if let Err(err) = write() {
+        let _ = std::fs::remove_file(&temp);
+        return Err(write_err(err));
+    }
     std::fs::rename(&temp, path).map_err(|err| {
         let _ = std::fs::remove_file(&temp);
         write_err(err)

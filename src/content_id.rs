@@ -20,7 +20,8 @@ pub enum IdKind {
 }
 
 /// A validated channel id: 40 lowercase hex characters and its kind.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+/// Serialises as the hex string, which is what users and URLs know it by.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ContentId {
     kind: IdKind,
     hex: String,
@@ -125,6 +126,12 @@ impl ContentId {
             IdKind::Content => ("id", &self.hex),
             IdKind::Infohash => ("infohash", &self.hex),
         }
+    }
+}
+
+impl Serialize for ContentId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.hex)
     }
 }
 

@@ -287,7 +287,7 @@ async function addChannels(event) {
 const streamCards = new Map();
 
 function streamHex(stream) {
-  return typeof stream.id === "string" ? stream.id : stream.id.hex;
+  return stream.id;
 }
 
 function formatUptime(secs) {

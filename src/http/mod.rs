@@ -4,6 +4,7 @@
 
 mod api;
 mod error;
+mod guard;
 pub mod listener;
 pub mod manage;
 mod media;
@@ -65,6 +66,10 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(manage::MAX_BODY_BYTES))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            guard::Guard::new(state.local_addr.port(), []),
+            guard::check,
+        ))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
