@@ -45,7 +45,7 @@ impl Guard {
         host == "localhost"
             || host.ends_with(".localhost")
             || host.parse::<IpAddr>().is_ok()
-            || self.extra_hosts.iter().any(|extra| *extra == host)
+            || self.extra_hosts.contains(&host)
     }
 
     fn origin_is_ours(&self, origin: &str) -> bool {
