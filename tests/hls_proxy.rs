@@ -289,3 +289,60 @@ async fn lost_upstream_segment_is_skipped_with_a_discontinuity() {
     .await;
     proxy.stop().await;
 }
+
+#[tokio::test]
+async fn proxy_playlist_lags_the_engine_by_at_most_one_segment() {
+    let engine = SimEngine::start().await;
+    let proxy = Proxy::start(&engine.url()).await;
+    playlist(&proxy, ID_A).await;
+    let engine_playlist = engine.sessions(ID_A)[0].playback_url.clone();
+    let count = |text: &str| media_sequence(text) + segments(text).len() as u64;
+    let engine_count = || async {
+        count(
+            &http()
+                .get(&engine_playlist)
+                .send()
+                .await
+                .expect("engine")
+                .text()
+                .await
+                .expect("text"),
+        )
+    };
+
+    // The proxy started from the engine's newest three segments; once it holds
+    // them, proxy count - engine count stays constant while it keeps up.
+    wait_until(10 * SECOND, "initial segments", || async {
+        segments(&playlist(&proxy, ID_A).await).len() >= 3
+    })
+    .await;
+    let offset = loop {
+        let before = engine_count().await;
+        let proxy_count = count(&playlist(&proxy, ID_A).await);
+        if engine_count().await == before {
+            break proxy_count as i64 - before as i64;
+        }
+    };
+    let mut lags = Vec::new();
+    for _ in 0..3 {
+        let before = engine_count().await;
+        wait_until(10 * SECOND, "engine publishes a segment", || async {
+            engine_count().await > before
+        })
+        .await;
+        let published = std::time::Instant::now();
+        let target = before as i64 + 1 + offset;
+        wait_until(10 * SECOND, "proxy lists it", || async {
+            count(&playlist(&proxy, ID_A).await) as i64 >= target
+        })
+        .await;
+        lags.push(published.elapsed());
+    }
+    let segment = Duration::from_secs_f64(kit::fixtures::hls_durations()[0]);
+    eprintln!("proxy playlist lag behind the engine: {lags:?} (segment {segment:?})");
+    assert!(
+        lags.iter().all(|lag| *lag <= segment),
+        "lags {lags:?} exceed one segment"
+    );
+    proxy.stop().await;
+}
