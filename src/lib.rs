@@ -26,7 +26,7 @@ pub use config::{Config, UpstreamMode};
 
 use crate::engine::{EngineClient, SharedEngine};
 use crate::hls::{HlsHub, HlsSettings};
-use crate::http::listener::{GuardedListener, PeerAddr};
+use crate::http::listener::GuardedListener;
 use crate::store::Store;
 use crate::ts::{TsHub, TsSource};
 
@@ -84,16 +84,12 @@ impl Server {
         tracing::info!(%addr, engine = %hub.engine().base(), "acebridge listening");
         let listener = GuardedListener::new(self.listener, self.config.write_stall);
         let stopping = hub.clone();
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<PeerAddr>(),
-        )
-        .with_graceful_shutdown(async move {
+        http::listener::serve(listener, app, async move {
             shutdown.await;
             tracing::info!("shutting down");
             tokio::join!(stopping.shutdown(), hls.shutdown());
         })
-        .await?;
+        .await;
         tracing::info!("stopped");
         Ok(())
     }

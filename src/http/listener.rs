@@ -1,5 +1,8 @@
-//! The TCP listener the server accepts players on, with a write-stall guard:
-//! a connection whose socket has accepted no bytes for a while is closed.
+//! The server's connection handling: the TCP listener, a cap on open
+//! connections, hyper's HTTP/1 with a header-read timeout (so a client that
+//! trickles its request in cannot hold a connection forever), graceful
+//! shutdown, and a write-stall guard: a connection whose socket has accepted
+//! no bytes for a while is closed.
 //!
 //! The shared ring already makes a stalled player cost nothing to the others;
 //! this closes its socket too, so its slot is freed and the channel can linger
@@ -7,53 +10,62 @@
 //! timeout for a streaming response. Idle keep-alive connections are not
 //! affected: the timer only runs while a write is pending.
 
-use std::future::Future as _;
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum::extract::connect_info::Connected;
-use axum::serve::{IncomingStream, Listener};
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, Request};
+use axum::Router;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Sleep;
+use tower::ServiceExt as _;
 
 /// A TCP listener whose connections close when a write stalls too long.
 #[derive(Debug)]
 pub struct GuardedListener {
     inner: TcpListener,
     write_stall: Duration,
+    slots: Arc<Semaphore>,
 }
+
+/// Open connections at most; further clients wait in the kernel's backlog.
+const MAX_CONNECTIONS: usize = 2048;
+/// A client must send its request headers within this time.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Bound on waiting for connections to finish at shutdown.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl GuardedListener {
     pub fn new(inner: TcpListener, write_stall: Duration) -> Self {
-        Self { inner, write_stall }
+        Self {
+            inner,
+            write_stall,
+            slots: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
+        }
     }
-}
 
-/// The remote address of a connection, for handlers that need it.
-#[derive(Debug, Clone, Copy)]
-pub struct PeerAddr(pub SocketAddr);
-
-impl Connected<IncomingStream<'_, GuardedListener>> for PeerAddr {
-    fn connect_info(stream: IncomingStream<'_, GuardedListener>) -> Self {
-        PeerAddr(*stream.remote_addr())
-    }
-}
-
-impl Listener for GuardedListener {
-    type Io = StallGuard<TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+    async fn accept(&self) -> (StallGuard<TcpStream>, SocketAddr) {
+        // The semaphore is never closed, so acquiring only waits.
+        let slot = Arc::clone(&self.slots).acquire_owned().await.ok();
         loop {
             match self.inner.accept().await {
                 Ok((stream, addr)) => {
                     // Players want bytes as they come, not batched by Nagle.
                     let _ = stream.set_nodelay(true);
-                    return (StallGuard::new(stream, self.write_stall), addr);
+                    let mut guard = StallGuard::new(stream, self.write_stall);
+                    guard.slot = slot;
+                    return (guard, addr);
                 }
                 Err(error) => {
                     // Out of file descriptors and the like: back off instead of spinning.
@@ -63,9 +75,50 @@ impl Listener for GuardedListener {
             }
         }
     }
+}
 
-    fn local_addr(&self) -> io::Result<Self::Addr> {
-        self.inner.local_addr()
+/// The remote address of a connection, for handlers that need it
+/// (`ConnectInfo<PeerAddr>`).
+#[derive(Debug, Clone, Copy)]
+pub struct PeerAddr(pub SocketAddr);
+
+/// Serves `app` on `listener` until `shutdown` completes, then lets open
+/// connections finish (bounded).
+pub async fn serve(
+    listener: GuardedListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send,
+) {
+    let graceful = GracefulShutdown::new();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    tokio::pin!(shutdown);
+    loop {
+        let (io, addr) = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = &mut shutdown => break,
+        };
+        let service = app
+            .clone()
+            .map_request(move |mut request: Request<Incoming>| {
+                request.extensions_mut().insert(ConnectInfo(PeerAddr(addr)));
+                request
+            });
+        let connection = http.serve_connection(TokioIo::new(io), TowerToHyperService::new(service));
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%addr, %error, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("some connections were still open at shutdown");
     }
 }
 
@@ -75,6 +128,8 @@ pub struct StallGuard<S> {
     inner: S,
     limit: Duration,
     stalled_since: Option<Pin<Box<Sleep>>>,
+    /// The listener's connection slot, freed when the connection closes.
+    slot: Option<OwnedSemaphorePermit>,
 }
 
 impl<S> StallGuard<S> {
@@ -83,6 +138,7 @@ impl<S> StallGuard<S> {
             inner,
             limit,
             stalled_since: None,
+            slot: None,
         }
     }
 
