@@ -134,3 +134,33 @@ async fn streams_embedded_by_other_sites_are_refused_but_players_pass() {
     drop(player);
     proxy.stop().await;
 }
+
+#[tokio::test]
+async fn slowloris_connection_is_closed_after_the_header_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let engine = SimEngine::start().await;
+    let proxy = Proxy::start(&engine.url()).await;
+    let mut socket = tokio::net::TcpStream::connect(proxy.addr)
+        .await
+        .expect("connect");
+    socket
+        .write_all(b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+        .await
+        .expect("write");
+    // The server must close the connection by itself: a read sees EOF or an error.
+    let mut buf = [0u8; 256];
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(20), async {
+        loop {
+            match socket.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    assert!(
+        closed.is_ok(),
+        "a client trickling its headers kept the connection open"
+    );
+    proxy.stop().await;
+}
