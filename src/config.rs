@@ -19,6 +19,7 @@ pub const DEFAULT_ENGINE: &str = "http://127.0.0.1:6878";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:6880";
 pub const DEFAULT_LINGER_SECS: u64 = 10;
 pub const DEFAULT_START_TIMEOUT_SECS: u64 = 60;
+pub const DEFAULT_HLS_BUFFER_MIB: usize = 64;
 pub const DEFAULT_WRITE_STALL: Duration = Duration::from_secs(30);
 
 /// Flags shared by the CLI and the tray app; each also reads its env var.
@@ -40,6 +41,15 @@ pub struct ConfigArgs {
     /// `hls` (one HLS session; TS players get its segments concatenated)
     #[arg(long, env = "ACEBRIDGE_UPSTREAM", value_name = "MODE")]
     pub upstream: Option<UpstreamMode>,
+    /// Channels that may play at once (each costs the engine a P2P swarm)
+    #[arg(long, env = "ACEBRIDGE_MAX_CHANNELS", value_name = "N")]
+    pub max_channels: Option<usize>,
+    /// Players that may watch one channel at once
+    #[arg(long, env = "ACEBRIDGE_MAX_PLAYERS", value_name = "N")]
+    pub max_players: Option<usize>,
+    /// Memory for each HLS channel's segment buffer, in MiB
+    #[arg(long, env = "ACEBRIDGE_HLS_BUFFER_MIB", value_name = "MIB")]
+    pub hls_buffer_mib: Option<usize>,
     /// Settings file [default: acebridge/settings.toml in the OS config directory]
     #[arg(long, env = "ACEBRIDGE_SETTINGS", value_name = "FILE")]
     pub settings: Option<PathBuf>,
@@ -87,6 +97,8 @@ pub struct Config {
     pub listen: SocketAddr,
     pub channels: ChannelSettings,
     pub upstream: UpstreamMode,
+    /// Memory bound of one HLS channel's segment buffer.
+    pub hls_buffer_bytes: usize,
     /// A player whose socket accepts no bytes for this long is disconnected.
     pub write_stall: Duration,
     /// Where settings are persisted; `None` keeps them in memory only.
@@ -117,6 +129,7 @@ impl Config {
             listen,
             channels: ChannelSettings::default(),
             upstream: UpstreamMode::Ts,
+            hls_buffer_bytes: DEFAULT_HLS_BUFFER_MIB * 1024 * 1024,
             write_stall: DEFAULT_WRITE_STALL,
             settings_path: None,
         }
@@ -145,15 +158,24 @@ impl ConfigArgs {
             .start_timeout
             .or(file.start_timeout_secs)
             .unwrap_or(DEFAULT_START_TIMEOUT_SECS);
+        let defaults = ChannelSettings::default();
         Ok(Config {
             engine: parse_engine_url(&engine_text)?,
             listen,
             channels: ChannelSettings {
                 linger: Duration::from_secs(linger),
                 start_timeout: Duration::from_secs(start_timeout.max(1)),
-                ..ChannelSettings::default()
+                max_channels: self.max_channels.unwrap_or(defaults.max_channels).max(1),
+                max_players: self.max_players.unwrap_or(defaults.max_players).max(1),
+                ..defaults
             },
             upstream: self.upstream.or(file.upstream).unwrap_or_default(),
+            hls_buffer_bytes: self
+                .hls_buffer_mib
+                .unwrap_or(DEFAULT_HLS_BUFFER_MIB)
+                .clamp(1, 4096)
+                * 1024
+                * 1024,
             write_stall: DEFAULT_WRITE_STALL,
             settings_path,
         })

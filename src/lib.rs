@@ -4,6 +4,8 @@
 //! - [`content_id`]: what users paste (ids, `acestream://` links, engine URLs, M3U lists).
 //! - [`config`]: settings file, env vars and flags resolved into a [`Config`].
 //! - [`engine`]: the AceStream engine's HTTP API.
+//! - [`session`]: a channel's engine session, started and stopped exactly once.
+//! - [`hls`]: the HLS proxy, one engine HLS session per channel, own playlist and segments.
 //! - [`ts`]: the TS fan-out, one engine session per channel shared by its players.
 //! - [`http`]: the axum router, JSON errors, the web UI, and the listener that drops stalled players.
 //! - [`store`]: the persisted settings (engine URL, saved channels) the API changes.
@@ -16,6 +18,7 @@ pub mod content_id;
 pub mod engine;
 pub mod hls;
 pub mod http;
+pub mod session;
 pub mod store;
 pub mod ts;
 
@@ -107,6 +110,8 @@ fn hls_settings(config: &Config) -> HlsSettings {
     HlsSettings {
         linger: config.channels.linger,
         start_timeout: config.channels.start_timeout,
+        max_channels: config.channels.max_channels,
+        max_bytes: config.hls_buffer_bytes,
         ..HlsSettings::default()
     }
 }

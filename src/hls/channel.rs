@@ -9,18 +9,20 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use url::Url;
 
 use super::buffer::SegmentBuffer;
 use super::playlist::{self, Upstream};
 use crate::content_id::ContentId;
 use crate::engine::{EngineClient, EngineError, Session, SessionKind, SessionStat};
+use crate::session::SessionSlot;
 use crate::ts::ChannelState;
 
 /// Tunables of HLS channels.
@@ -34,6 +36,8 @@ pub struct HlsSettings {
     pub max_bytes: usize,
     /// Session restarts in a row without a new segment before giving up.
     pub max_restarts: u32,
+    /// HLS channels playing at once; one more is refused (503).
+    pub max_channels: usize,
 }
 
 impl Default for HlsSettings {
@@ -44,6 +48,7 @@ impl Default for HlsSettings {
             max_segments: 12,
             max_bytes: 64 * 1024 * 1024,
             max_restarts: 3,
+            max_channels: 32,
         }
     }
 }
@@ -63,8 +68,7 @@ pub struct HlsChannel {
     pub(super) cancel: CancellationToken,
     /// TS channels fed from this one (`--upstream hls`); they keep it alive.
     pub(super) consumers: watch::Sender<usize>,
-    session: Mutex<Option<Session>>,
-    stat: Mutex<Option<SessionStat>>,
+    pub(super) session: Arc<SessionSlot>,
     requesters: Mutex<HashMap<SocketAddr, Instant>>,
     last_request: Mutex<Instant>,
     /// Longest segment seen, in milliseconds: paces polling and idling.
@@ -98,15 +102,14 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl HlsChannel {
-    pub(super) fn new(id: ContentId, settings: &HlsSettings) -> Self {
+    pub(super) fn new(id: ContentId, settings: &HlsSettings, tasks: TaskTracker) -> Self {
         Self {
             id,
             buffer: SegmentBuffer::new(settings.max_segments, settings.max_bytes),
             state: watch::Sender::new(ChannelState::Starting),
             cancel: CancellationToken::new(),
             consumers: watch::Sender::new(0),
-            session: Mutex::new(None),
-            stat: Mutex::new(None),
+            session: SessionSlot::new(tasks),
             requesters: Mutex::new(HashMap::new()),
             last_request: Mutex::new(Instant::now()),
             target_ms: AtomicU64::new(2000),
@@ -172,12 +175,8 @@ impl HlsChannel {
             upstream_errors: self.upstream_errors.load(Ordering::Relaxed),
             restarts: self.restarts.load(Ordering::Relaxed),
             uptime_secs: self.started_at.elapsed().as_secs(),
-            engine: lock(&self.stat).clone(),
+            engine: self.session.stat(),
         }
-    }
-
-    pub(super) fn take_session(&self) -> Option<Session> {
-        lock(&self.session).take()
     }
 
     /// Runs engine sessions until the channel fails for good; returns why.
@@ -189,13 +188,12 @@ impl HlsChannel {
         let mut restarts = 0u32;
         let mut discontinuity = false;
         loop {
-            let error = match engine
-                .start(SessionKind::Hls, &self.id, settings.start_timeout)
-                .await
-            {
+            let started = self
+                .session
+                .start(engine, SessionKind::Hls, &self.id, settings.start_timeout)
+                .await;
+            let error = match started {
                 Ok(session) => {
-                    tracing::info!(channel = %self.id, pid = %session.pid, "engine HLS session started");
-                    *lock(&self.session) = Some(session.clone());
                     let stored_before = self.buffer.next_seq();
                     let error = self
                         .poll_session(engine, &session, &mut discontinuity)
@@ -211,9 +209,7 @@ impl HlsChannel {
                 // Never delivered anything: tell the waiting players now.
                 return error;
             }
-            if let Some(stale) = self.take_session() {
-                crate::ts::spawn_stop(engine.clone(), stale);
-            }
+            self.session.discard(engine);
             restarts += 1;
             if restarts > settings.max_restarts {
                 return error;
@@ -360,19 +356,6 @@ impl HlsChannel {
         tokio::time::timeout(FETCH_TIMEOUT, call)
             .await
             .unwrap_or(Err(EngineError::Timeout(FETCH_TIMEOUT)))
-    }
-
-    /// Polls the engine's stats for the current session, forever.
-    pub(super) async fn poll_stats(&self, engine: &EngineClient, interval: Duration) {
-        loop {
-            let session = lock(&self.session).clone();
-            if let Some(session) = session {
-                if let Ok(stat) = engine.stat(&session).await {
-                    *lock(&self.stat) = Some(stat);
-                }
-            }
-            tokio::time::sleep(interval).await;
-        }
     }
 
     /// Why the channel failed, once it has.

@@ -13,9 +13,11 @@ pub mod playlist;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures_util::FutureExt as _;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -89,13 +91,24 @@ impl HlsHub {
     }
 
     /// The channel for `id`, started if needed; counts the request.
-    pub fn open(&self, id: &ContentId, peer: Option<SocketAddr>) -> Arc<HlsChannel> {
+    pub fn open(
+        &self,
+        id: &ContentId,
+        peer: Option<SocketAddr>,
+    ) -> Result<Arc<HlsChannel>, JoinError> {
         let mut channels = self.inner.channels();
         if let Some(channel) = channels.get(id) {
             channel.touch(peer);
-            return Arc::clone(channel);
+            return Ok(Arc::clone(channel));
         }
-        let channel = Arc::new(HlsChannel::new(id.clone(), &self.inner.settings));
+        if channels.len() >= self.inner.settings.max_channels {
+            return Err(JoinError::TooManyChannels(self.inner.settings.max_channels));
+        }
+        let channel = Arc::new(HlsChannel::new(
+            id.clone(),
+            &self.inner.settings,
+            self.inner.tasks.clone(),
+        ));
         channel.touch(peer);
         channels.insert(id.clone(), Arc::clone(&channel));
         drop(channels);
@@ -103,7 +116,7 @@ impl HlsHub {
         self.inner
             .tasks
             .spawn(supervise(Arc::clone(&self.inner), Arc::clone(&channel)));
-        channel
+        Ok(channel)
     }
 
     /// A running channel by the hex id in a segment URL (either id kind); counts the request.
@@ -119,10 +132,10 @@ impl HlsHub {
 
     /// Opens the channel as a consumer (a TS channel fed by it). `open` has just
     /// touched it, so the idle check cannot remove it before the count goes up.
-    pub fn consume(&self, id: &ContentId) -> Consumer {
-        let channel = self.open(id, None);
+    pub fn consume(&self, id: &ContentId) -> Result<Consumer, JoinError> {
+        let channel = self.open(id, None)?;
         channel.consumers.send_modify(|n| *n += 1);
-        Consumer { channel }
+        Ok(Consumer { channel })
     }
 
     /// The proxy's playlist for the channel, once it holds a segment.
@@ -194,13 +207,26 @@ pub async fn wait_ready(channel: &HlsChannel, timeout: Duration) -> Result<(), J
 
 async fn supervise(hub: Arc<HubInner>, channel: Arc<HlsChannel>) {
     let engine = hub.engine.get();
-    let end: Option<EngineError> = tokio::select! {
-        error = channel.run_poller(&engine, &hub.settings) => Some(error),
-        () = wait_idle(&hub, &channel) => None,
-        () = channel.cancel.cancelled() => None,
-        () = hub.shutdown.cancelled() => None,
-        () = channel.poll_stats(&engine, STAT_INTERVAL) => None,
+    let run = async {
+        tokio::select! {
+            error = channel.run_poller(&engine, &hub.settings) => Some(error),
+            () = wait_idle(&hub, &channel) => None,
+            () = channel.cancel.cancelled() => None,
+            () = hub.shutdown.cancelled() => None,
+            () = channel.session.poll_stats(&engine, STAT_INTERVAL) => None,
+        }
     };
+    // Contain a bug in one channel: clean up as for any failure.
+    let end: Option<EngineError> =
+        AssertUnwindSafe(run)
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|panic| {
+                Some(EngineError::Protocol(format!(
+                    "internal error: {}",
+                    crate::ts::panic_message(&panic)
+                )))
+            });
     {
         let mut channels = hub.channels();
         if channels
@@ -220,16 +246,7 @@ async fn supervise(hub: Arc<HubInner>, channel: Arc<HlsChannel>) {
             channel.finish(ChannelState::Stopped);
         }
     }
-    if let Some(session) = channel.take_session() {
-        match engine.stop(&session).await {
-            Ok(()) => {
-                tracing::info!(channel = %channel.id(), pid = %session.pid, "engine HLS session stopped")
-            }
-            Err(error) => {
-                tracing::warn!(channel = %channel.id(), %error, "could not stop engine session")
-            }
-        }
-    }
+    channel.session.close(&engine, channel.id()).await;
 }
 
 /// Completes once nobody asked for the channel for a few target durations plus

@@ -57,7 +57,12 @@ impl From<JoinError> for ApiError {
         match error {
             JoinError::Engine(engine) => engine.into(),
             JoinError::StartTimeout(_) => Self::new(StatusCode::GATEWAY_TIMEOUT, error.to_string()),
-            JoinError::Stopped => Self::new(StatusCode::SERVICE_UNAVAILABLE, error.to_string()),
+            JoinError::Stopped | JoinError::TooManyChannels(_) => {
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, error.to_string())
+            }
+            JoinError::TooManyPlayers(_) => {
+                Self::new(StatusCode::TOO_MANY_REQUESTS, error.to_string())
+            }
         }
     }
 }

@@ -19,7 +19,7 @@ pub async fn getstream(
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
     let id = id_from_query(query.as_deref())?;
-    let mut player = state.ts.join(&id);
+    let mut player = state.ts.join(&id)?;
     player.ready(state.ts.settings().start_timeout).await?;
     let headers = [
         (header::CONTENT_TYPE, "video/mp2t"),
@@ -35,7 +35,7 @@ pub async fn manifest(
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
     let id = id_from_query(query.as_deref())?;
-    let channel = state.hls.open(&id, Some(peer.0));
+    let channel = state.hls.open(&id, Some(peer.0))?;
     let playlist = state.hls.playlist(&channel).await?;
     let headers = [
         (header::CONTENT_TYPE, "application/vnd.apple.mpegurl"),

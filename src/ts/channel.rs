@@ -8,20 +8,22 @@
 use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use super::packet::Splitter;
 use super::ring::{Cursor, Read, Ring};
 use super::TsSource;
 use crate::content_id::ContentId;
-use crate::engine::{EngineClient, EngineError, Session, SessionKind, SessionStat};
+use crate::engine::{EngineClient, EngineError, SessionKind, SessionStat};
 use crate::hls::{HlsHub, Lookup};
+use crate::session::SessionSlot;
 
 /// Most bytes handed to a player's connection in one write.
 const PLAYER_BATCH: usize = 256 * 1024;
@@ -41,6 +43,11 @@ pub struct ChannelSettings {
     pub upstream_idle_timeout: Duration,
     /// How often the engine's session stats are read.
     pub stat_interval: Duration,
+    /// Channels playing at once; one more is refused (503), since each costs
+    /// the shared P2P engine a swarm.
+    pub max_channels: usize,
+    /// Players of one channel; one more is refused (429).
+    pub max_players: usize,
 }
 
 impl Default for ChannelSettings {
@@ -52,6 +59,8 @@ impl Default for ChannelSettings {
             max_reconnects: 5,
             upstream_idle_timeout: Duration::from_secs(20),
             stat_interval: Duration::from_secs(5),
+            max_channels: 32,
+            max_players: 100,
         }
     }
 }
@@ -89,6 +98,10 @@ pub enum JoinError {
     StartTimeout(Duration),
     #[error("the channel was stopped")]
     Stopped,
+    #[error("too many channels playing (at most {0}); stop one first")]
+    TooManyChannels(usize),
+    #[error("too many players on this channel (at most {0})")]
+    TooManyPlayers(usize),
 }
 
 /// A TS channel shared by all its players.
@@ -99,8 +112,7 @@ pub struct TsChannel {
     pub(super) state: watch::Sender<ChannelState>,
     pub(super) players: watch::Sender<usize>,
     pub(super) cancel: CancellationToken,
-    session: Mutex<Option<Session>>,
-    stat: Mutex<Option<SessionStat>>,
+    pub(super) session: Arc<SessionSlot>,
     started_at: Instant,
     bytes_in: AtomicU64,
     bytes_out: AtomicU64,
@@ -122,22 +134,15 @@ pub struct ChannelInfo {
     pub engine: Option<SessionStat>,
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
 impl TsChannel {
-    pub(super) fn new(id: ContentId, settings: &ChannelSettings) -> Self {
+    pub(super) fn new(id: ContentId, settings: &ChannelSettings, tasks: TaskTracker) -> Self {
         Self {
             id,
             ring: Ring::new(settings.ring_bytes),
             state: watch::Sender::new(ChannelState::Starting),
             players: watch::Sender::new(0),
             cancel: CancellationToken::new(),
-            session: Mutex::new(None),
-            stat: Mutex::new(None),
+            session: SessionSlot::new(tasks),
             started_at: Instant::now(),
             bytes_in: AtomicU64::new(0),
             bytes_out: AtomicU64::new(0),
@@ -164,13 +169,8 @@ impl TsChannel {
             buffered_bytes: self.ring.buffered_bytes(),
             uptime_secs: self.started_at.elapsed().as_secs(),
             reconnects: self.reconnects.load(Ordering::Relaxed),
-            engine: lock(&self.stat).clone(),
+            engine: self.session.stat(),
         }
-    }
-
-    /// Takes the current engine session out, so exactly one caller stops it.
-    pub(super) fn take_session(&self) -> Option<Session> {
-        lock(&self.session).take()
     }
 
     /// Runs the upstream until it fails for good; returns why.
@@ -203,9 +203,9 @@ impl TsChannel {
             ever_live = true;
             if received {
                 failures = 0;
-            } else if let Some(stale) = self.take_session() {
+            } else {
                 // Reopening the old session failed: start a fresh one next time.
-                spawn_stop(engine.clone(), stale);
+                self.session.discard(engine);
             }
             failures += 1;
             if failures > settings.max_reconnects {
@@ -230,22 +230,16 @@ impl TsChannel {
         splitter: &mut Splitter,
         received: &mut bool,
     ) -> EngineError {
-        let current = lock(&self.session).clone();
-        let session = match current {
+        let session = match self.session.current() {
             Some(session) => session,
-            None => {
-                match engine
-                    .start(SessionKind::Ts, &self.id, settings.start_timeout)
-                    .await
-                {
-                    Ok(session) => {
-                        tracing::info!(channel = %self.id, pid = %session.pid, "engine session started");
-                        *lock(&self.session) = Some(session.clone());
-                        session
-                    }
-                    Err(error) => return error,
-                }
-            }
+            None => match self
+                .session
+                .start(engine, SessionKind::Ts, &self.id, settings.start_timeout)
+                .await
+            {
+                Ok(session) => session,
+                Err(error) => return error,
+            },
         };
         let request = engine.http().get(session.playback_url.clone()).send();
         // No headers come until the engine has prebuffered (often 10-25 s).
@@ -286,13 +280,16 @@ impl TsChannel {
         splitter: &mut Splitter,
         received: &mut bool,
     ) -> EngineError {
-        let consumer = hls.consume(&self.id);
+        let consumer = match hls.consume(&self.id) {
+            Ok(consumer) => consumer,
+            Err(error) => return EngineError::Engine(error.to_string()),
+        };
         let source = consumer.channel();
         if let Err(error) = crate::hls::wait_ready(source, settings.start_timeout).await {
             return match error {
                 JoinError::Engine(error) => error,
                 JoinError::StartTimeout(timeout) => EngineError::Timeout(timeout),
-                JoinError::Stopped => EngineError::Engine("the HLS channel stopped".into()),
+                other => EngineError::Engine(other.to_string()),
             };
         }
         let mut landed = source.buffer_subscribe();
@@ -353,34 +350,11 @@ impl TsChannel {
         }
     }
 
-    /// Polls the engine's stats for the current session, forever.
-    pub(super) async fn poll_stats(&self, engine: &EngineClient, interval: Duration) {
-        loop {
-            let session = lock(&self.session).clone();
-            if let Some(session) = session {
-                match engine.stat(&session).await {
-                    Ok(stat) => *lock(&self.stat) = Some(stat),
-                    Err(error) => tracing::debug!(channel = %self.id, %error, "stat failed"),
-                }
-            }
-            tokio::time::sleep(interval).await;
-        }
-    }
-
     /// Ends the channel for its players: waiting ones get `state`, streaming ones a clean end.
     pub(super) fn finish(&self, state: ChannelState) {
         self.state.send_replace(state);
         self.ring.close();
     }
-}
-
-/// Stops a session in the background; the engine keeps unstopped sessions alive.
-pub(crate) fn spawn_stop(engine: EngineClient, session: Session) {
-    tokio::spawn(async move {
-        if let Err(error) = engine.stop(&session).await {
-            tracing::warn!(pid = %session.pid, %error, "could not stop engine session");
-        }
-    });
 }
 
 fn backoff(failures: u32) -> Duration {

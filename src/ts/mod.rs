@@ -10,13 +10,14 @@ pub mod packet;
 mod ring;
 
 use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures_util::FutureExt as _;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-pub(crate) use channel::spawn_stop;
 pub use channel::{ChannelInfo, ChannelSettings, ChannelState, JoinError, Player, TsChannel};
 
 use crate::content_id::ContentId;
@@ -88,12 +89,23 @@ impl TsHub {
     }
 
     /// Adds a player to the channel, starting the channel if it is not running.
-    pub fn join(&self, id: &ContentId) -> Player {
+    pub fn join(&self, id: &ContentId) -> Result<Player, JoinError> {
+        let settings = &self.inner.settings;
         let mut channels = self.channels();
         if let Some(channel) = channels.get(id) {
-            return Player::new(Arc::clone(channel));
+            if channel.player_count() >= settings.max_players {
+                return Err(JoinError::TooManyPlayers(settings.max_players));
+            }
+            return Ok(Player::new(Arc::clone(channel)));
         }
-        let channel = Arc::new(TsChannel::new(id.clone(), &self.inner.settings));
+        if channels.len() >= settings.max_channels {
+            return Err(JoinError::TooManyChannels(settings.max_channels));
+        }
+        let channel = Arc::new(TsChannel::new(
+            id.clone(),
+            &self.inner.settings,
+            self.inner.tasks.clone(),
+        ));
         channels.insert(id.clone(), Arc::clone(&channel));
         let player = Player::new(Arc::clone(&channel));
         drop(channels);
@@ -102,7 +114,7 @@ impl TsHub {
         self.inner
             .tasks
             .spawn(supervise(Arc::clone(&self.inner), channel, engine));
-        player
+        Ok(player)
     }
 
     /// Snapshots of every channel, ordered by id.
@@ -146,13 +158,26 @@ enum End {
 /// Runs a channel from start to removal, then stops its engine session exactly once.
 async fn supervise(hub: Arc<HubInner>, channel: Arc<TsChannel>, engine: EngineClient) {
     let settings = &hub.settings;
-    let end = tokio::select! {
-        error = channel.run_upstream(&engine, &hub.source, settings) => End::Failed(error),
-        () = wait_idle(&hub, &channel) => End::Idle,
-        () = channel.cancel.cancelled() => End::Cancelled,
-        () = hub.shutdown.cancelled() => End::Cancelled,
-        () = channel.poll_stats(&engine, settings.stat_interval) => End::Cancelled,
+    let run = async {
+        tokio::select! {
+            error = channel.run_upstream(&engine, &hub.source, settings) => End::Failed(error),
+            () = wait_idle(&hub, &channel) => End::Idle,
+            () = channel.cancel.cancelled() => End::Cancelled,
+            () = hub.shutdown.cancelled() => End::Cancelled,
+            () = channel.session.poll_stats(&engine, settings.stat_interval) => End::Cancelled,
+        }
     };
+    // A bug in one channel must not leave it in the table with its engine
+    // session running: contain the panic and clean up as for any failure.
+    let end = AssertUnwindSafe(run)
+        .catch_unwind()
+        .await
+        .unwrap_or_else(|panic| {
+            End::Failed(crate::engine::EngineError::Protocol(format!(
+                "internal error: {}",
+                panic_message(&panic)
+            )))
+        });
     {
         let mut channels = hub.channels.lock().unwrap_or_else(|p| p.into_inner());
         if channels
@@ -176,16 +201,16 @@ async fn supervise(hub: Arc<HubInner>, channel: Arc<TsChannel>, engine: EngineCl
             channel.finish(ChannelState::Stopped);
         }
     }
-    if let Some(session) = channel.take_session() {
-        match engine.stop(&session).await {
-            Ok(()) => {
-                tracing::info!(channel = %channel.id, pid = %session.pid, "engine session stopped")
-            }
-            Err(error) => {
-                tracing::warn!(channel = %channel.id, %error, "could not stop engine session")
-            }
-        }
-    }
+    channel.session.close(&engine, &channel.id).await;
+}
+
+/// The message of a caught panic, for the log and the players.
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panic".to_owned())
 }
 
 /// Completes once the channel has had no players for the linger time, at which

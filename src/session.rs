@@ -1,0 +1,131 @@
+//! A channel's engine session slot: the session currently in use, its latest
+//! stats, and the guarantee that every session the engine opened for the
+//! channel gets stopped exactly once.
+//!
+//! Starting is the delicate part: a channel may be dropped (linger over,
+//! zapped away, shutdown) while the engine is still answering a start call.
+//! The start therefore runs in its own task that outlives the caller, and if
+//! the slot was closed meanwhile, the new session is stopped instead of leaked.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio_util::task::TaskTracker;
+
+use crate::content_id::ContentId;
+use crate::engine::{EngineClient, EngineError, Session, SessionKind, SessionStat};
+
+#[derive(Debug, Default)]
+struct Inner {
+    current: Option<Session>,
+    stat: Option<SessionStat>,
+    /// The channel is finished: sessions arriving now are stopped at once.
+    closed: bool,
+}
+
+/// The engine session of one channel.
+#[derive(Debug)]
+pub struct SessionSlot {
+    inner: Mutex<Inner>,
+    tasks: TaskTracker,
+}
+
+impl SessionSlot {
+    /// `tasks` is the hub's tracker, so shutdown waits for starts and stops in flight.
+    pub fn new(tasks: TaskTracker) -> Arc<Self> {
+        Arc::new(Self {
+            inner: Mutex::new(Inner::default()),
+            tasks,
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn current(&self) -> Option<Session> {
+        self.lock().current.clone()
+    }
+
+    pub fn stat(&self) -> Option<SessionStat> {
+        self.lock().stat.clone()
+    }
+
+    /// Starts a session and makes it current. Cancelling the returned future
+    /// does not cancel the start: see the module comment.
+    pub async fn start(
+        self: &Arc<Self>,
+        engine: &EngineClient,
+        kind: SessionKind,
+        id: &ContentId,
+        timeout: Duration,
+    ) -> Result<Session, EngineError> {
+        let slot = Arc::clone(self);
+        let engine = engine.clone();
+        let id = id.clone();
+        let start = self.tasks.spawn(async move {
+            let session = engine.start(kind, &id, timeout).await?;
+            let mut inner = slot.lock();
+            if inner.closed {
+                drop(inner);
+                tracing::info!(channel = %id, pid = %session.pid, "channel ended during start; stopping the new session");
+                slot.stop_in_background(&engine, session);
+                return Err(EngineError::Engine("the channel was stopped".into()));
+            }
+            tracing::info!(channel = %id, pid = %session.pid, ?kind, "engine session started");
+            if let Some(stale) = inner.current.replace(session.clone()) {
+                drop(inner);
+                slot.stop_in_background(&engine, stale);
+            }
+            Ok(session)
+        });
+        start
+            .await
+            .unwrap_or_else(|join| Err(EngineError::Protocol(format!("start task failed: {join}"))))
+    }
+
+    /// Gives up the current session (it stopped working) and stops it in the background.
+    pub fn discard(&self, engine: &EngineClient) {
+        let stale = self.lock().current.take();
+        if let Some(stale) = stale {
+            self.stop_in_background(engine, stale);
+        }
+    }
+
+    /// Closes the slot for good and stops the current session, if any.
+    pub async fn close(&self, engine: &EngineClient, channel: &ContentId) {
+        let last = {
+            let mut inner = self.lock();
+            inner.closed = true;
+            inner.current.take()
+        };
+        if let Some(session) = last {
+            match engine.stop(&session).await {
+                Ok(()) => tracing::info!(%channel, pid = %session.pid, "engine session stopped"),
+                Err(error) => tracing::warn!(%channel, %error, "could not stop engine session"),
+            }
+        }
+    }
+
+    fn stop_in_background(&self, engine: &EngineClient, session: Session) {
+        let engine = engine.clone();
+        self.tasks.spawn(async move {
+            if let Err(error) = engine.stop(&session).await {
+                tracing::warn!(pid = %session.pid, %error, "could not stop engine session");
+            }
+        });
+    }
+
+    /// Reads the engine's stats for the current session every `interval`, forever.
+    pub async fn poll_stats(&self, engine: &EngineClient, interval: Duration) {
+        loop {
+            if let Some(session) = self.current() {
+                match engine.stat(&session).await {
+                    Ok(stat) => self.lock().stat = Some(stat),
+                    Err(error) => tracing::debug!(pid = %session.pid, %error, "stat failed"),
+                }
+            }
+            tokio::time::sleep(interval).await;
+        }
+    }
+}

@@ -1,0 +1,117 @@
+//! Bounds and lifecycle under abuse: limits answer 503/429 JSON, and a storm of
+//! zapping (opens, aborts mid-start, fast switches) leaves no engine session
+//! and no channel behind.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{get_json, http, kit, Player, Proxy, ID_A, ID_B, ID_C};
+use kit::engine::{Fault, SimEngine};
+use kit::wait::wait_until;
+
+const SECOND: Duration = Duration::from_secs(1);
+
+#[tokio::test]
+async fn channel_and_player_limits_are_clear_errors() {
+    let engine = SimEngine::start().await;
+    let proxy = Proxy::start_with(&engine.url(), |config| {
+        config.channels.max_channels = 2;
+        config.channels.max_players = 2;
+    })
+    .await;
+    let mut a1 = Player::open(&proxy.stream_url(ID_A)).await;
+    let mut a2 = Player::open(&proxy.stream_url(ID_A)).await;
+    let mut b = Player::open(&proxy.stream_url(ID_B)).await;
+    for player in [&mut a1, &mut a2, &mut b] {
+        player.read_until(1000, 10 * SECOND).await;
+    }
+    let (status, body) = get_json(&proxy.stream_url(ID_A)).await;
+    assert_eq!(status, 429, "{body}");
+    assert!(body["error"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("too many players"));
+    let (status, body) = get_json(&proxy.stream_url(ID_C)).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body["error"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("too many channels"));
+    assert_eq!(engine.sessions_started(ID_C), 0);
+    drop((a1, a2, b));
+    proxy.stop().await;
+}
+
+/// A tiny deterministic generator, so a failing soak run can be replayed.
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self, below: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 33) % below
+    }
+}
+
+/// 1000 zap cycles over 20 channels by default (`ACEBRIDGE_SOAK_CYCLES` to change).
+#[tokio::test]
+async fn zap_soak_leaves_no_session_behind() {
+    let cycles: u64 = std::env::var("ACEBRIDGE_SOAK_CYCLES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1000);
+    let engine = SimEngine::start().await;
+    let ids: Vec<String> = (0..20).map(|n| format!("{n:040x}")).collect();
+    // Some channels start slowly, so some aborts land mid-start.
+    for id in ids.iter().step_by(4) {
+        engine.set_fault(id, Fault::StartDelay(Duration::from_millis(150)));
+    }
+    let proxy = Proxy::start_with(&engine.url(), |config| {
+        config.channels.linger = Duration::from_millis(50);
+    })
+    .await;
+    let mut rng = Lcg(0x5eed);
+    let mut batch = Vec::new();
+    for cycle in 0..cycles {
+        let url = proxy.stream_url(&ids[rng.next(ids.len() as u64) as usize]);
+        let abort_after = Duration::from_millis(rng.next(200));
+        let read_bytes = rng.next(3) == 0;
+        batch.push(tokio::spawn(async move {
+            let zap = async {
+                let Ok(mut response) = http().get(&url).send().await else {
+                    return;
+                };
+                if read_bytes {
+                    let _ = response.chunk().await;
+                }
+            };
+            // Either the player finishes its zap or it is cut off wherever it is.
+            let _ = tokio::time::timeout(abort_after, zap).await;
+        }));
+        if batch.len() == 16 || cycle + 1 == cycles {
+            for task in batch.drain(..) {
+                task.await.expect("zap task");
+            }
+        }
+    }
+    wait_until(
+        30 * SECOND,
+        "every channel gone after the linger",
+        || async { proxy.streams().await.is_empty() },
+    )
+    .await;
+    wait_until(10 * SECOND, "every engine session stopped", || async {
+        engine.active_sessions() == 0
+    })
+    .await;
+    eprintln!(
+        "zap soak: {cycles} cycles, {} engine sessions started, {} stops, 0 left",
+        engine.sessions_started_total(),
+        engine.stops_total()
+    );
+    assert!(engine.sessions_started_total() > 0);
+    proxy.stop().await;
+}
