@@ -115,3 +115,41 @@ async fn zap_soak_leaves_no_session_behind() {
     assert!(engine.sessions_started_total() > 0);
     proxy.stop().await;
 }
+
+#[tokio::test]
+async fn garbage_and_torn_packets_never_reach_players() {
+    let engine = SimEngine::start().await;
+    engine.set_fault(ID_A, Fault::GarbageTs);
+    let proxy = Proxy::start(&engine.url()).await;
+    let mut player = Player::open(&proxy.stream_url(ID_A)).await;
+    // About three seconds of stream: several garbage injections.
+    player.read_until(150_000, 20 * SECOND).await;
+    let bytes = &player.received;
+    assert_eq!(bytes.len() % 188, 0);
+    assert_eq!(
+        kit::ts::count_sync_errors(bytes),
+        0,
+        "a torn packet was forwarded"
+    );
+    drop(player);
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn engine_down_at_start_then_back_works_without_restarting_the_proxy() {
+    let engine = SimEngine::start().await;
+    engine.set_down(true);
+    let proxy = Proxy::start(&engine.url()).await;
+    let (status, body) = get_json(&proxy.stream_url(ID_A)).await;
+    assert_eq!(status, 502, "{body}");
+    assert_eq!(
+        proxy.json("/api/health").await["engine"]["reachable"],
+        false
+    );
+    engine.set_down(false);
+    let mut player = Player::open(&proxy.stream_url(ID_A)).await;
+    player.read_until(10_000, 10 * SECOND).await;
+    assert_eq!(proxy.json("/api/health").await["engine"]["reachable"], true);
+    drop(player);
+    proxy.stop().await;
+}
