@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use acebridge::UpstreamMode;
 use common::{get_json, http, kit, Player, Proxy, ID_A, ID_B};
-use kit::engine::{Fault, SessionKind, SimEngine};
+use kit::engine::{Fault, SessionKind, SimEngine, SimOptions};
 use kit::wait::wait_until;
 
 const SECOND: Duration = Duration::from_secs(1);
@@ -343,6 +343,58 @@ async fn proxy_playlist_lags_the_engine_by_at_most_one_segment() {
     assert!(
         lags.iter().all(|lag| *lag <= segment),
         "lags {lags:?} exceed one segment"
+    );
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn master_playlist_is_followed_to_the_media_playlist() {
+    let engine = SimEngine::start_with(SimOptions {
+        hls_master_playlist: true,
+        ..SimOptions::default()
+    })
+    .await;
+    let proxy = Proxy::start(&engine.url()).await;
+    let text = playlist(&proxy, ID_A).await;
+    assert!(!segments(&text).is_empty(), "{text}");
+    assert!(
+        !text.contains("EXT-X-STREAM-INF"),
+        "players get a media playlist: {text}"
+    );
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn segments_published_while_the_playlist_failed_are_all_fetched_once() {
+    let engine = SimEngine::start().await;
+    let proxy = Proxy::start(&engine.url()).await;
+    playlist(&proxy, ID_A).await;
+    let published = || async { engine.segment_fetch_counts(ID_A).len() };
+    let before = published().await;
+    // The engine's playlist fails for long enough that two or more segments are
+    // published meanwhile: the next good poll is "late" and must take them all.
+    engine.set_fault(ID_A, Fault::HlsPlaylist500);
+    tokio::time::sleep(Duration::from_millis(4500)).await;
+    engine.set_fault(ID_A, Fault::None);
+    wait_until(20 * SECOND, "segments after the outage fetched", || async {
+        playlist(&proxy, ID_A).await;
+        published().await >= before + 3
+    })
+    .await;
+    let fetched = engine.segment_fetch_counts(ID_A);
+    let numbers: Vec<u64> = fetched.iter().map(|(n, _)| *n).collect();
+    let start = numbers[0];
+    assert_eq!(
+        numbers,
+        (start..start + numbers.len() as u64).collect::<Vec<_>>(),
+        "a segment was skipped"
+    );
+    assert!(fetched.iter().all(|(_, count)| *count == 1), "{fetched:?}");
+    assert!(
+        !playlist(&proxy, ID_A)
+            .await
+            .contains("#EXT-X-DISCONTINUITY"),
+        "nothing was lost"
     );
     proxy.stop().await;
 }
