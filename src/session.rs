@@ -10,6 +10,7 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::content_id::ContentId;
@@ -127,5 +128,21 @@ impl SessionSlot {
             }
             tokio::time::sleep(interval).await;
         }
+    }
+}
+
+/// Bound on stopping sessions at shutdown, so a dead engine cannot hang the exit.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Ends every channel of a hub (`shutdown` is what their supervisors watch) and
+/// waits, bounded, until their engine sessions are stopped.
+pub(crate) async fn stop_all(shutdown: &CancellationToken, tasks: &TaskTracker, what: &str) {
+    shutdown.cancel();
+    tasks.close();
+    if tokio::time::timeout(SHUTDOWN_GRACE, tasks.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!("some {what} did not stop in time");
     }
 }

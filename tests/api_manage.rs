@@ -2,66 +2,47 @@
 //! server: parse, saved channels (persisted across restarts), the playlist,
 //! settings, engine test, stopping a stream, and JSON errors for bad bodies.
 
+mod common;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use acebridge::config::Config;
-use acebridge::Server;
 use acebridge_testkit::engine::SimEngine;
+use acebridge_testkit::wait::wait_until;
+use common::{http, Proxy};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
-const ID_A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
-const ID_B: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
-const ID_C: &str = "cccccccccccccccccccccccccccccccccccccccc";
+use common::{ID_A, ID_B, ID_C};
 /// Nothing listens here: a dead engine.
 const DEAD_ENGINE: &str = "http://127.0.0.1:9";
 
-/// A running proxy (the pattern of `tests/common`, with a settings file).
-struct Proxy {
-    addr: SocketAddr,
-    shutdown: Option<oneshot::Sender<()>>,
-    task: JoinHandle<std::io::Result<()>>,
+/// A proxy with a 1 s linger and, optionally, a settings file.
+async fn start(engine: &str, settings: Option<&Path>) -> Proxy {
+    Proxy::start_with(engine, |config| {
+        config.channels.linger = Duration::from_secs(1);
+        config.settings_path = settings.map(Path::to_owned);
+    })
+    .await
 }
 
-impl Proxy {
-    async fn start(engine: &str, settings: Option<&Path>) -> Self {
-        let engine = url::Url::parse(engine).expect("engine url");
-        let mut config = Config::new(engine, SocketAddr::from(([127, 0, 0, 1], 0)));
-        config.channels.linger = Duration::from_secs(1);
-        config.channels.start_timeout = Duration::from_secs(10);
-        config.settings_path = settings.map(Path::to_owned);
-        let server = Server::bind(config).await.expect("bind");
-        let addr = server.local_addr().expect("addr");
-        let (tx, rx) = oneshot::channel();
-        let task = tokio::spawn(server.run(async {
-            let _ = rx.await;
-        }));
-        Self {
-            addr,
-            shutdown: Some(tx),
-            task,
-        }
-    }
+/// JSON requests on the proxy, answering (status, body).
+trait Api {
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value);
+    async fn get(&self, path: &str) -> (StatusCode, Value);
+    async fn post(&self, path: &str, body: Value) -> (StatusCode, Value);
+    async fn put(&self, path: &str, body: Value) -> (StatusCode, Value);
+    async fn delete(&self, path: &str) -> (StatusCode, Value);
+    async fn text(&self, path: &str) -> (StatusCode, String, String);
+}
 
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{}", self.addr, path)
-    }
-
-    async fn stop(mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        tokio::time::timeout(Duration::from_secs(15), &mut self.task)
-            .await
-            .expect("proxy did not shut down in time")
-            .expect("proxy task panicked")
-            .expect("proxy failed");
-    }
-
+impl Api for Proxy {
     async fn send(
         &self,
         method: reqwest::Method,
@@ -109,38 +90,15 @@ impl Proxy {
     }
 }
 
-fn http() -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
-        .build()
-        .expect("client")
-}
-
 fn settings_file() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("settings.toml");
     (dir, path)
 }
 
-/// Waits for `check` to hold, polling; fails after `limit`.
-async fn wait_until<F, Fut>(limit: Duration, what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + limit;
-    while !check().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test]
 async fn parse_returns_entries_with_urls_and_line_errors() {
-    let proxy = Proxy::start(DEAD_ENGINE, None).await;
+    let proxy = start(DEAD_ENGINE, None).await;
     let text = format!(
         "#EXTM3U\n#EXTINF:-1,News\nacestream://{ID_A}\n\nnot an id\n#EXTINF:-1,Sport\nhttp://127.0.0.1:6878/ace/getstream?infohash={}\n",
         ID_B.to_uppercase()
@@ -169,7 +127,7 @@ async fn parse_returns_entries_with_urls_and_line_errors() {
 
 #[tokio::test]
 async fn parse_uses_the_host_the_client_used() {
-    let proxy = Proxy::start(DEAD_ENGINE, None).await;
+    let proxy = start(DEAD_ENGINE, None).await;
     let response = http()
         .post(proxy.url("/api/parse"))
         .header("host", format!("localhost:{}", proxy.addr.port()))
@@ -191,7 +149,7 @@ async fn parse_uses_the_host_the_client_used() {
 
 #[tokio::test]
 async fn bad_bodies_are_json_400s() {
-    let proxy = Proxy::start(DEAD_ENGINE, None).await;
+    let proxy = start(DEAD_ENGINE, None).await;
     let routes = [
         (reqwest::Method::POST, "/api/parse"),
         (reqwest::Method::POST, "/api/channels"),
@@ -239,7 +197,7 @@ async fn bad_bodies_are_json_400s() {
 
 #[tokio::test]
 async fn oversized_bodies_and_pastes_are_refused() {
-    let proxy = Proxy::start(DEAD_ENGINE, None).await;
+    let proxy = start(DEAD_ENGINE, None).await;
     let huge = "x".repeat(2 * 1024 * 1024);
     let (status, body) = proxy.post("/api/parse", json!({ "text": huge })).await;
     assert_eq!(status, 413, "{body}");
@@ -265,7 +223,7 @@ async fn oversized_bodies_and_pastes_are_refused() {
 #[tokio::test]
 async fn saved_channels_add_rename_delete_and_survive_a_restart() {
     let (_dir, path) = settings_file();
-    let proxy = Proxy::start(DEAD_ENGINE, Some(&path)).await;
+    let proxy = start(DEAD_ENGINE, Some(&path)).await;
     let (status, body) = proxy.get("/api/channels").await;
     assert_eq!(status, 200);
     assert_eq!(body, json!({"channels": []}));
@@ -350,7 +308,7 @@ async fn saved_channels_add_rename_delete_and_survive_a_restart() {
     proxy.stop().await;
 
     // A new server on the same settings file has the same channels.
-    let proxy = Proxy::start(DEAD_ENGINE, Some(&path)).await;
+    let proxy = start(DEAD_ENGINE, Some(&path)).await;
     let (_, body) = proxy.get("/api/channels").await;
     let saved: Vec<(&str, &str, Value)> = body["channels"]
         .as_array()
@@ -379,7 +337,7 @@ async fn saved_channels_add_rename_delete_and_survive_a_restart() {
 #[tokio::test]
 async fn playlist_lists_saved_channels_with_names_and_ts_urls() {
     let (_dir, path) = settings_file();
-    let proxy = Proxy::start(DEAD_ENGINE, Some(&path)).await;
+    let proxy = start(DEAD_ENGINE, Some(&path)).await;
     let (status, content_type, body) = proxy.text("/playlist.m3u").await;
     assert_eq!(status, 200);
     assert_eq!(content_type, "audio/x-mpegurl");
@@ -423,7 +381,7 @@ async fn playlist_lists_saved_channels_with_names_and_ts_urls() {
 async fn settings_validate_persist_and_switch_the_engine() {
     let engine = SimEngine::start().await;
     let (_dir, path) = settings_file();
-    let proxy = Proxy::start(DEAD_ENGINE, Some(&path)).await;
+    let proxy = start(DEAD_ENGINE, Some(&path)).await;
     let (status, body) = proxy.get("/api/settings").await;
     assert_eq!(status, 200);
     assert_eq!(body["engine"], format!("{DEAD_ENGINE}/"));
@@ -478,7 +436,7 @@ async fn settings_validate_persist_and_switch_the_engine() {
 #[tokio::test]
 async fn concurrent_settings_changes_do_not_interleave() {
     let (_dir, path) = settings_file();
-    let proxy = Proxy::start(DEAD_ENGINE, Some(&path)).await;
+    let proxy = start(DEAD_ENGINE, Some(&path)).await;
     let mut tasks = Vec::new();
     for n in 0..20u32 {
         let url = proxy.url("/api/channels");
@@ -517,7 +475,7 @@ async fn concurrent_settings_changes_do_not_interleave() {
 #[tokio::test]
 async fn engine_test_reports_reachability_without_saving() {
     let engine = SimEngine::start().await;
-    let proxy = Proxy::start(DEAD_ENGINE, None).await;
+    let proxy = start(DEAD_ENGINE, None).await;
     let (status, body) = proxy
         .post("/api/engine/test", json!({"engine": engine.url()}))
         .await;
@@ -552,7 +510,7 @@ async fn engine_test_reports_reachability_without_saving() {
 #[tokio::test]
 async fn deleting_a_stream_stops_it_and_its_engine_session() {
     let engine = SimEngine::start().await;
-    let proxy = Proxy::start(&engine.url(), None).await;
+    let proxy = start(&engine.url(), None).await;
     let (status, body) = proxy.delete(&format!("/api/streams/{ID_A}")).await;
     assert_eq!(status, 404, "{body}");
     assert!(body["error"].is_string());
@@ -601,7 +559,7 @@ async fn deleting_a_stream_stops_it_and_its_engine_session() {
 
 #[tokio::test]
 async fn ui_assets_have_exact_types() {
-    let proxy = Proxy::start(DEAD_ENGINE, None).await;
+    let proxy = start(DEAD_ENGINE, None).await;
     for (path, expected, marker) in [
         ("/", "text/html; charset=utf-8", "<!doctype html>"),
         (

@@ -9,73 +9,44 @@
 //! `ACEBRIDGE_REQUIRE_BROWSER=1` (set by `scripts/test`). Set
 //! `ACEBRIDGE_UI_SCREENSHOT=docs/ui.png` to refresh the README's screenshot.
 
-use std::net::SocketAddr;
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use acebridge::config::Config;
-use acebridge::Server;
 use acebridge_testkit::engine::SimEngine;
 use axum::http::Method;
+use common::{http, Proxy};
 use fantoccini::key::Key;
 use fantoccini::wd::{Capabilities, WebDriverCompatibleCommand};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
-const ID_A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
-const ID_B: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
-const ID_C: &str = "cccccccccccccccccccccccccccccccccccccccc";
+use common::{ID_A, ID_B, ID_C};
 const ID_D: &str = "dddddddddddddddddddddddddddddddddddddddd";
 const DEAD_ENGINE: &str = "http://127.0.0.1:9";
 const WAIT: Duration = Duration::from_secs(15);
 
 // ------------------------------------------------------------------ server
 
-struct Proxy {
-    addr: SocketAddr,
-    shutdown: Option<oneshot::Sender<()>>,
-    task: JoinHandle<std::io::Result<()>>,
-}
-
-impl Proxy {
-    async fn start(engine: &str, settings: &Path) -> Self {
-        let engine = url::Url::parse(engine).expect("engine url");
-        let mut config = Config::new(engine, SocketAddr::from(([127, 0, 0, 1], 0)));
+/// A proxy with a 1 s linger, fast stats and a settings file.
+async fn start(engine: &str, settings: &Path) -> Proxy {
+    Proxy::start_with(engine, |config| {
         config.channels.linger = Duration::from_secs(1);
-        config.channels.start_timeout = Duration::from_secs(10);
         config.channels.stat_interval = Duration::from_millis(500);
         config.settings_path = Some(settings.to_owned());
-        let server = Server::bind(config).await.expect("bind");
-        let addr = server.local_addr().expect("addr");
-        let (tx, rx) = oneshot::channel();
-        let task = tokio::spawn(server.run(async {
-            let _ = rx.await;
-        }));
-        Self {
-            addr,
-            shutdown: Some(tx),
-            task,
-        }
-    }
+    })
+    .await
+}
 
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{}", self.addr, path)
-    }
+/// Plain reads of the proxy's pages and documents.
+trait Fetch {
+    async fn get_text(&self, path: &str) -> String;
+    async fn get_json(&self, path: &str) -> Value;
+}
 
-    async fn stop(mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        tokio::time::timeout(Duration::from_secs(15), &mut self.task)
-            .await
-            .expect("proxy did not shut down in time")
-            .expect("proxy task panicked")
-            .expect("proxy failed");
-    }
-
+impl Fetch for Proxy {
     async fn get_text(&self, path: &str) -> String {
         http()
             .get(self.url(path))
@@ -90,13 +61,6 @@ impl Proxy {
     async fn get_json(&self, path: &str) -> Value {
         serde_json::from_str(&self.get_text(path).await).expect("json")
     }
-}
-
-fn http() -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
-        .build()
-        .expect("client")
 }
 
 // ------------------------------------------------------------------ browser
@@ -323,7 +287,7 @@ async fn web_ui_in_headless_chromium() {
     let engine = SimEngine::start().await;
     let dir = tempfile::tempdir().expect("temp dir");
     let settings = dir.path().join("settings.toml");
-    let proxy = Proxy::start(&engine.url(), &settings).await;
+    let proxy = start(&engine.url(), &settings).await;
 
     // The console check below really sees the page's console.
     js(&client, "console.error('acebridge self-check')").await;
@@ -664,7 +628,7 @@ async fn web_ui_in_headless_chromium() {
     // Restart on the same settings file: the page on the new server shows the same
     // cards, and /playlist.m3u lists them.
     proxy.stop().await;
-    let proxy = Proxy::start(DEAD_ENGINE, &settings).await;
+    let proxy = start(DEAD_ENGINE, &settings).await;
     client.goto(&proxy.url("/")).await.expect("reload");
     wait_js(
         &client,

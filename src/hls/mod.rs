@@ -28,7 +28,6 @@ use crate::content_id::ContentId;
 use crate::engine::{EngineError, SharedEngine};
 use crate::ts::{ChannelState, JoinError};
 
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 const STAT_INTERVAL: Duration = Duration::from_secs(5);
 
 /// The table of live HLS channels.
@@ -171,14 +170,7 @@ impl HlsHub {
     }
 
     pub async fn shutdown(&self) {
-        self.inner.shutdown.cancel();
-        self.inner.tasks.close();
-        if tokio::time::timeout(SHUTDOWN_GRACE, self.inner.tasks.wait())
-            .await
-            .is_err()
-        {
-            tracing::warn!("some HLS channels did not stop in time");
-        }
+        crate::session::stop_all(&self.inner.shutdown, &self.inner.tasks, "HLS channels").await;
     }
 }
 

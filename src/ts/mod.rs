@@ -12,7 +12,6 @@ mod ring;
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use futures_util::FutureExt as _;
 use tokio_util::sync::CancellationToken;
@@ -33,9 +32,6 @@ pub enum TsSource {
     /// session serves both kinds of players.
     Hls(HlsHub),
 }
-
-/// Bound on stopping sessions at shutdown, so a dead engine cannot hang the exit.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// The table of live TS channels.
 #[derive(Debug, Clone)]
@@ -137,14 +133,7 @@ impl TsHub {
 
     /// Stops every channel and waits (bounded) until their engine sessions are stopped.
     pub async fn shutdown(&self) {
-        self.inner.shutdown.cancel();
-        self.inner.tasks.close();
-        if tokio::time::timeout(SHUTDOWN_GRACE, self.inner.tasks.wait())
-            .await
-            .is_err()
-        {
-            tracing::warn!("some channels did not stop in time");
-        }
+        crate::session::stop_all(&self.inner.shutdown, &self.inner.tasks, "channels").await;
     }
 }
 

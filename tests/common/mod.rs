@@ -1,6 +1,6 @@
 //! Shared by the integration tests: runs the real acebridge server in-process on
 //! a real socket (port 0) against a simulated engine, and reads from it like a player.
-#![allow(dead_code)] // each test binary uses a different part of this module
+#![allow(dead_code, unused_imports)] // each test binary uses a different part of this module
 
 use std::net::SocketAddr;
 use std::time::Duration;
