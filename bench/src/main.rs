@@ -95,7 +95,9 @@ async fn run_proxy(engine: String, listen: SocketAddr) -> ExitCode {
     let Ok(engine) = acebridge::config::parse_engine_url(&engine) else {
         return ExitCode::from(2);
     };
-    let config = acebridge::Config::new(engine, listen);
+    let mut config = acebridge::Config::new(engine, listen);
+    // The bench is the one place where hundreds of players on a channel are wanted.
+    config.channels.max_players = 10_000;
     match acebridge::serve(config, std::future::pending()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
