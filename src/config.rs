@@ -73,6 +73,9 @@ pub struct Settings {
     pub linger_secs: Option<u64>,
     pub start_timeout_secs: Option<u64>,
     pub upstream: Option<UpstreamMode>,
+    /// The LAN sharing token, generated the first time the proxy listens beyond
+    /// this machine; kept here (a 0600 file), never in argv or logs.
+    pub lan_token: Option<String>,
     /// Channels the user saved in the web UI, in the order they were added.
     /// Kept last: TOML writes these as `[[channels]]` tables after the plain keys.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -101,6 +104,9 @@ pub struct Config {
     pub hls_buffer_bytes: usize,
     /// A player whose socket accepts no bytes for this long is disconnected.
     pub write_stall: Duration,
+    /// Whether clients on this machine may skip the LAN token (tests turn this
+    /// off to play the part of another device).
+    pub trust_loopback: bool,
     /// Where settings are persisted; `None` keeps them in memory only.
     pub settings_path: Option<PathBuf>,
 }
@@ -131,6 +137,7 @@ impl Config {
             upstream: UpstreamMode::Ts,
             hls_buffer_bytes: DEFAULT_HLS_BUFFER_MIB * 1024 * 1024,
             write_stall: DEFAULT_WRITE_STALL,
+            trust_loopback: true,
             settings_path: None,
         }
     }
@@ -177,6 +184,7 @@ impl ConfigArgs {
                 * 1024
                 * 1024,
             write_stall: DEFAULT_WRITE_STALL,
+            trust_loopback: true,
             settings_path,
         })
     }
@@ -266,7 +274,12 @@ pub fn save_settings(path: &Path, settings: &Settings) -> Result<(), ConfigError
     let temp = path.with_extension(format!("toml.tmp.{}", uuid::Uuid::new_v4()));
     let write = || -> std::io::Result<()> {
         use std::io::Write as _;
-        let mut file = std::fs::File::create(&temp)?;
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        // The file holds the LAN token: readable by the user only.
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options.open(&temp)?;
         file.write_all(text.as_bytes())?;
         file.sync_all()
     };

@@ -24,6 +24,7 @@ pub mod ts;
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 pub use config::{Config, UpstreamMode};
 
@@ -41,6 +42,7 @@ pub struct Server {
     hub: TsHub,
     hls: HlsHub,
     store: Store,
+    lan_token: Option<Arc<str>>,
     config: Config,
 }
 
@@ -56,11 +58,17 @@ impl Server {
             UpstreamMode::Hls => TsSource::Hls(hls.clone()),
         };
         let hub = TsHub::new(engine, config.channels.clone(), source);
+        let lan_token = if config.listen.ip().is_loopback() && config.trust_loopback {
+            None
+        } else {
+            Some(lan_token(&store).await?)
+        };
         Ok(Self {
             listener,
             hub,
             hls,
             store,
+            lan_token,
             config,
         })
     }
@@ -83,6 +91,8 @@ impl Server {
             hls: self.hls,
             store: self.store,
             local_addr: addr,
+            lan_token: self.lan_token,
+            trust_loopback: self.config.trust_loopback,
         });
         tracing::info!(%addr, engine = %hub.engine().base(), "acebridge listening");
         let listener = GuardedListener::new(self.listener, self.config.write_stall);
@@ -104,6 +114,23 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     Server::bind(config).await?.run(shutdown).await
+}
+
+/// The LAN sharing token: the saved one, or 128 random bits saved now.
+async fn lan_token(store: &Store) -> std::io::Result<Arc<str>> {
+    let mut settings = store.lock().await;
+    if let Some(token) = settings.settings().lan_token.clone() {
+        tracing::info!("LAN sharing on: other devices need the token shown in the web UI");
+        return Ok(token.into());
+    }
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).map_err(|err| std::io::Error::other(err.to_string()))?;
+    let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let mut next = settings.settings().clone();
+    next.lan_token = Some(token.clone());
+    settings.save(next).await.map_err(std::io::Error::other)?;
+    tracing::info!("LAN sharing on: generated a token; other devices need it (see the web UI)");
+    Ok(token.into())
 }
 
 fn hls_settings(config: &Config) -> HlsSettings {

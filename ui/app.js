@@ -5,6 +5,13 @@
 const $ = (id) => document.getElementById(id);
 const STREAMS_EVERY_MS = 3000;
 const HEALTH_EVERY_MS = 10000;
+/** On another device with LAN sharing on, the page was opened with ?token=…; the API needs it too. */
+const PAGE_TOKEN = new URLSearchParams(location.search).get("token");
+
+function withToken(path) {
+  if (!PAGE_TOKEN) return path;
+  return `${path}${path.includes("?") ? "&" : "?"}token=${encodeURIComponent(PAGE_TOKEN)}`;
+}
 
 /** Calls the API; resolves to the JSON answer (or null for 204), rejects with a readable Error. */
 async function api(method, path, body) {
@@ -15,7 +22,7 @@ async function api(method, path, body) {
   }
   let response;
   try {
-    response = await fetch(path, options);
+    response = await fetch(withToken(path), options);
   } catch (_) {
     throw new Error("acebridge does not answer (is it still running?)");
   }
@@ -485,6 +492,21 @@ async function saveEngine(event) {
   });
 }
 
+/* ------------------------------------------------------------------ LAN sharing */
+
+async function loadSharing() {
+  try {
+    const settings = await api("GET", "/api/settings");
+    if (!settings.lan_token) return;
+    const query = `token=${encodeURIComponent(settings.lan_token)}`;
+    $("lan-token").textContent = `?${query}`;
+    $("lan").hidden = false;
+    $("playlist-url").value = `${location.origin}/playlist.m3u?${query}`;
+  } catch (error) {
+    // The page works without it; the URLs from the server carry the token anyway.
+  }
+}
+
 /* ------------------------------------------------------------------ start */
 
 function start() {
@@ -499,6 +521,7 @@ function start() {
     copyFrom($("playlist-url"), $("playlist-copy"), "playlist URL"));
   $("now-title").tabIndex = -1;
   loadChannels();
+  loadSharing();
   refreshStreams();
   refreshHealth();
 }

@@ -137,11 +137,12 @@ impl HlsHub {
         Ok(Consumer { channel })
     }
 
-    /// The proxy's playlist for the channel, once it holds a segment.
-    pub async fn playlist(&self, channel: &HlsChannel) -> Result<Vec<u8>, JoinError> {
+    /// The proxy's playlist for the channel, once it holds a segment; `query`
+    /// goes at the end of each segment URI.
+    pub async fn playlist(&self, channel: &HlsChannel, query: &str) -> Result<Vec<u8>, JoinError> {
         wait_ready(channel, self.inner.settings.start_timeout).await?;
         let window = channel.buffer.window(playlist::WINDOW);
-        Ok(playlist::render(channel.id().as_hex(), &window))
+        Ok(playlist::render(channel.id().as_hex(), &window, query))
     }
 
     /// A buffered segment, waiting a little if it is the one being downloaded.

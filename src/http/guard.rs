@@ -7,11 +7,12 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+use super::listener::PeerAddr;
 use super::ApiError;
 
 /// Who this server is, for the checks.
@@ -20,6 +21,9 @@ pub struct Guard {
     port: u16,
     /// Extra host names users configured (LAN sharing), lowercase.
     extra_hosts: Arc<[String]>,
+    /// With LAN sharing on, what clients other than this machine must pass as `?token=`.
+    token: Option<Arc<str>>,
+    trust_loopback: bool,
 }
 
 impl Guard {
@@ -30,7 +34,32 @@ impl Guard {
                 .into_iter()
                 .map(|h| h.to_ascii_lowercase())
                 .collect(),
+            token: None,
+            trust_loopback: true,
         }
+    }
+
+    /// Requires `token` from clients that are not on this machine.
+    pub fn with_token(mut self, token: Option<Arc<str>>, trust_loopback: bool) -> Self {
+        self.token = token;
+        self.trust_loopback = trust_loopback;
+        self
+    }
+
+    /// Whether a request from `peer` with this query may pass the LAN check.
+    fn token_ok(&self, peer: Option<IpAddr>, query: Option<&str>) -> bool {
+        let Some(expected) = self.token.as_deref() else {
+            return true;
+        };
+        if self.trust_loopback && peer.is_some_and(|ip| ip.is_loopback()) {
+            return true;
+        }
+        let given = query.and_then(|query| {
+            url::form_urlencoded::parse(query.as_bytes())
+                .find(|(key, _)| key == "token")
+                .map(|(_, value)| value.into_owned())
+        });
+        given.is_some_and(|given| constant_time_eq(given.as_bytes(), expected.as_bytes()))
     }
 
     /// Whether `authority` (a Host header or an Origin's host:port) names this server.
@@ -70,6 +99,11 @@ fn split_authority(authority: &str) -> (&str, Option<u16>) {
     }
 }
 
+/// Compares without an early exit, so response timing tells nothing about the token.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 fn forbidden(message: &str) -> Response {
     ApiError::new(StatusCode::FORBIDDEN, message).into_response()
 }
@@ -80,6 +114,20 @@ fn header_str<'a>(headers: &'a HeaderMap, name: &header::HeaderName) -> Option<&
 
 /// The middleware: checks every request before any handler runs.
 pub async fn check(State(guard): State<Guard>, request: Request<Body>, next: Next) -> Response {
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<PeerAddr>>()
+        .map(|info| info.0 .0.ip());
+    // The page and its assets are static and carry no secret: a LAN device
+    // opening `/?token=…` gets them, and the page passes the token on to the API.
+    let static_ui = matches!(request.uri().path(), "/" | "/app.css" | "/app.js");
+    if !static_ui && !guard.token_ok(peer, request.uri().query()) {
+        return ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "LAN sharing is on: add ?token=<the token shown in the acebridge window> to the URL",
+        )
+        .into_response();
+    }
     let headers = request.headers();
     if let Some(host) = header_str(headers, &header::HOST) {
         if !guard.is_ours(host) {
@@ -149,5 +197,21 @@ mod tests {
         assert!(!guard.origin_is_ours("https://127.0.0.1:6880"));
         assert!(!guard.origin_is_ours("http://evil.com"));
         assert!(!guard.origin_is_ours("null"));
+    }
+
+    #[test]
+    fn lan_token_is_required_from_other_devices_only() {
+        let lan: IpAddr = "192.168.1.7".parse().expect("ip");
+        let local: IpAddr = "127.0.0.1".parse().expect("ip");
+        let guard = Guard::new(6880, []).with_token(Some("s3cret".into()), true);
+        assert!(guard.token_ok(Some(local), None));
+        assert!(!guard.token_ok(Some(lan), None));
+        assert!(!guard.token_ok(Some(lan), Some("id=1&token=wrong")));
+        assert!(!guard.token_ok(Some(lan), Some("token=s3cre")));
+        assert!(guard.token_ok(Some(lan), Some("id=1&token=s3cret")));
+        assert!(
+            Guard::new(6880, []).token_ok(Some(lan), None),
+            "no token when sharing is off"
+        );
     }
 }

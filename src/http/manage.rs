@@ -72,25 +72,43 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
     }
 }
 
+/// What player URLs start and end with.
+struct Base {
+    /// `http://host:port`.
+    origin: String,
+    /// `&token=…` when LAN sharing is on, so the URLs work from other devices.
+    token_query: String,
+}
+
 /// The origin players should use for this server, from the request's `Host`
 /// (so URLs work however the user reached us), falling back to the listen address.
-fn base_url(state: &AppState, headers: &HeaderMap) -> String {
+fn base_url(state: &AppState, headers: &HeaderMap) -> Base {
     let host = headers
         .get(header::HOST)
         .and_then(|value| value.to_str().ok())
         .filter(|host| !host.contains('@') && host.parse::<axum::http::uri::Authority>().is_ok());
-    match host {
+    let origin = match host {
         Some(host) => format!("http://{host}"),
         None => format!("http://{}", state.local_addr),
+    };
+    let token_query = state
+        .lan_token
+        .as_deref()
+        .map(|token| format!("&token={token}"))
+        .unwrap_or_default();
+    Base {
+        origin,
+        token_query,
     }
 }
 
 /// The proxy's TS and HLS URLs for a channel.
-fn proxy_urls(base: &str, id: &ContentId) -> (String, String) {
+fn proxy_urls(base: &Base, id: &ContentId) -> (String, String) {
     let (param, hex) = id.query_param();
+    let (origin, token) = (&base.origin, &base.token_query);
     (
-        format!("{base}/ace/getstream?{param}={hex}"),
-        format!("{base}/ace/manifest.m3u8?{param}={hex}"),
+        format!("{origin}/ace/getstream?{param}={hex}{token}"),
+        format!("{origin}/ace/manifest.m3u8?{param}={hex}{token}"),
     )
 }
 
@@ -209,7 +227,7 @@ fn saved_id(saved: &SavedChannel) -> Option<ContentId> {
     parsed.ok()
 }
 
-fn channel_views(base: &str, settings: &Settings) -> Vec<ChannelView> {
+fn channel_views(base: &Base, settings: &Settings) -> Vec<ChannelView> {
     settings
         .channels
         .iter()
@@ -452,6 +470,8 @@ pub struct SettingsView {
     listen: String,
     /// The settings file changes are written to; `null` when kept in memory only.
     settings_file: Option<String>,
+    /// With LAN sharing on, the token other devices must add as `?token=`.
+    lan_token: Option<String>,
 }
 
 fn settings_view(state: &AppState) -> SettingsView {
@@ -459,6 +479,7 @@ fn settings_view(state: &AppState) -> SettingsView {
         engine: state.ts.engine().base().to_string(),
         listen: state.local_addr.to_string(),
         settings_file: state.store.path().map(|path| path.display().to_string()),
+        lan_token: state.lan_token.as_deref().map(str::to_owned),
     }
 }
 
@@ -580,8 +601,17 @@ mod tests {
     fn urls_keep_the_id_kind() {
         let hex = "0123456789abcdef0123456789abcdef01234567";
         let id = ContentId::parse_infohash(hex).expect("id");
-        let (ts, hls) = proxy_urls("http://h:1", &id);
+        let base = Base {
+            origin: "http://h:1".into(),
+            token_query: String::new(),
+        };
+        let (ts, hls) = proxy_urls(&base, &id);
         assert_eq!(ts, format!("http://h:1/ace/getstream?infohash={hex}"));
         assert_eq!(hls, format!("http://h:1/ace/manifest.m3u8?infohash={hex}"));
+        let lan = Base {
+            token_query: "&token=t0k".into(),
+            ..base
+        };
+        assert!(proxy_urls(&lan, &id).0.ends_with("&token=t0k"));
     }
 }

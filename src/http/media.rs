@@ -36,7 +36,13 @@ pub async fn manifest(
 ) -> Result<Response, ApiError> {
     let id = id_from_query(query.as_deref())?;
     let channel = state.hls.open(&id, Some(peer.0))?;
-    let playlist = state.hls.playlist(&channel).await?;
+    // Segment requests from other devices need the LAN token too.
+    let query = state
+        .lan_token
+        .as_deref()
+        .map(|token| format!("?token={token}"))
+        .unwrap_or_default();
+    let playlist = state.hls.playlist(&channel, &query).await?;
     let headers = [
         (header::CONTENT_TYPE, "application/vnd.apple.mpegurl"),
         (header::CACHE_CONTROL, "no-cache, no-store"),

@@ -11,6 +11,7 @@ mod media;
 mod ui;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderValue, Method, StatusCode};
@@ -33,6 +34,11 @@ pub struct AppState {
     pub store: Store,
     /// The address the server listens on, for URLs when a request has no `Host`.
     pub local_addr: SocketAddr,
+    /// Set when LAN sharing is on: other devices must pass it as `?token=`.
+    pub lan_token: Option<Arc<str>>,
+    /// Whether loopback clients may skip the token (false only in tests, to
+    /// stand in for LAN clients).
+    pub trust_loopback: bool,
 }
 
 /// The whole application router.
@@ -67,7 +73,8 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
-            guard::Guard::new(state.local_addr.port(), []),
+            guard::Guard::new(state.local_addr.port(), [])
+                .with_token(state.lan_token.clone(), state.trust_loopback),
             guard::check,
         ))
         .layer(SetResponseHeaderLayer::if_not_present(
