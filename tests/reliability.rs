@@ -153,3 +153,18 @@ async fn engine_down_at_start_then_back_works_without_restarting_the_proxy() {
     drop(player);
     proxy.stop().await;
 }
+
+#[tokio::test]
+async fn many_players_starting_one_channel_at_once_open_one_session() {
+    let engine = SimEngine::start().await;
+    // A slow start, so every player arrives while the first start is in flight.
+    engine.set_fault(ID_A, Fault::StartDelay(Duration::from_millis(500)));
+    let proxy = Proxy::start(&engine.url()).await;
+    let url = proxy.stream_url(ID_A);
+    let players = futures_util::future::join_all((0..10).map(|_| Player::open(&url))).await;
+    assert_eq!(players.len(), 10);
+    assert_eq!(engine.sessions_started(ID_A), 1);
+    drop(players);
+    proxy.stop().await;
+    assert_eq!(engine.active_sessions(), 0);
+}
