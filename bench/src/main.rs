@@ -43,6 +43,10 @@ struct Cli {
     /// CI mode: assert only what cannot be flaky (all players got data, one engine session)
     #[arg(long)]
     check: bool,
+    /// Instead of the fan-out table: zap for this many seconds (players joining and
+    /// leaving 20 channels) and report the proxy's memory at the start and the end
+    #[arg(long, value_name = "SECONDS")]
+    churn: Option<u64>,
     #[command(subcommand)]
     child: Option<Internal>,
 }
@@ -51,7 +55,13 @@ struct Cli {
 enum Internal {
     /// (internal) run the proxy
     #[command(hide = true)]
-    Proxy { engine: String, listen: SocketAddr },
+    Proxy {
+        engine: String,
+        listen: SocketAddr,
+        /// Seconds a channel without players lingers
+        #[arg(long, default_value_t = 10)]
+        linger: u64,
+    },
     /// (internal) run the reference copier
     #[command(hide = true)]
     Copier {
@@ -83,21 +93,29 @@ fn main() -> ExitCode {
         }
     };
     match cli.child {
-        Some(Internal::Proxy { engine, listen }) => runtime.block_on(run_proxy(engine, listen)),
+        Some(Internal::Proxy {
+            engine,
+            listen,
+            linger,
+        }) => runtime.block_on(run_proxy(engine, listen, linger)),
         Some(Internal::Copier { upstream, listen }) => {
             runtime.block_on(run_copier(upstream, listen))
         }
-        None => runtime.block_on(bench(&cli)),
+        None => match cli.churn {
+            Some(seconds) => runtime.block_on(churn(&cli, seconds)),
+            None => runtime.block_on(bench(&cli)),
+        },
     }
 }
 
-async fn run_proxy(engine: String, listen: SocketAddr) -> ExitCode {
+async fn run_proxy(engine: String, listen: SocketAddr, linger: u64) -> ExitCode {
     let Ok(engine) = acebridge::config::parse_engine_url(&engine) else {
         return ExitCode::from(2);
     };
     let mut config = acebridge::Config::new(engine, listen);
     // The bench is the one place where hundreds of players on a channel are wanted.
     config.channels.max_players = 10_000;
+    config.channels.linger = Duration::from_secs(linger);
     match acebridge::serve(config, std::future::pending()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -354,4 +372,90 @@ async fn start_playback(engine: &str) -> Result<String, String> {
         .as_str()
         .map(str::to_owned)
         .ok_or_else(|| format!("no playback_url in {body}"))
+}
+
+/// Players join and leave 20 channels for `seconds`; memory must end where it
+/// settled after the first round, not grow with uptime or zapping.
+async fn churn(cli: &Cli, seconds: u64) -> ExitCode {
+    let engine = SimEngine::start_with(SimOptions {
+        bitrate: Some(cli.bitrate),
+        ..SimOptions::default()
+    })
+    .await;
+    let Ok(addr) = free_addr() else {
+        return ExitCode::FAILURE;
+    };
+    // A 1 s linger, so channels start and stop all the time.
+    let args = [
+        "proxy".to_owned(),
+        engine.url(),
+        addr.to_string(),
+        "--linger".to_owned(),
+        "1".to_owned(),
+    ];
+    let Ok(child) = spawn_child(&args) else {
+        return ExitCode::FAILURE;
+    };
+    let pid = child.0.id();
+    if !wait_listening(addr).await {
+        eprintln!("proxy did not start listening");
+        return ExitCode::FAILURE;
+    }
+    let channels: Vec<String> = (0..20).map(|n| format!("{n:040x}")).collect();
+    let started = Instant::now();
+    let mut samples = Vec::new();
+    let mut round = 0usize;
+    while started.elapsed() < Duration::from_secs(seconds) {
+        // Each round: 10 players on rotating channels for a second, then they leave.
+        let counters: Vec<_> = (0..10)
+            .map(|i| {
+                let id = &channels[(round * 7 + i * 3) % channels.len()];
+                let counter = Arc::new(AtomicU64::new(0));
+                let task = tokio::spawn(players::play(
+                    addr,
+                    format!("/ace/getstream?id={id}"),
+                    counter.clone(),
+                ));
+                (task, counter)
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        for (task, _) in counters {
+            task.abort();
+        }
+        round += 1;
+        // Let every channel linger out, so samples compare the idle proxy.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        if let Some(rss) = measure::rss(pid) {
+            samples.push((started.elapsed().as_secs(), rss));
+        }
+    }
+    let open_channels = reqwest::get(format!("http://{addr}/api/streams"))
+        .await
+        .ok()
+        .map(|r| r.json::<serde_json::Value>());
+    let open_channels = match open_channels {
+        Some(json) => json
+            .await
+            .map(|v| v["streams"].to_string())
+            .unwrap_or_default(),
+        None => String::new(),
+    };
+    println!("channels still open: {open_channels}");
+    drop(child);
+    let mib = |bytes: u64| bytes as f64 / (1024.0 * 1024.0);
+    let settled = samples.get(samples.len() / 4).map_or(0, |s| s.1);
+    let last = samples.last().map_or(0, |s| s.1);
+    println!(
+        "churn: {round} rounds of 10 players over 20 channels in {seconds} s, {} engine sessions started, {} still open at the end",
+        engine.sessions_started_total(),
+        engine.active_sessions()
+    );
+    println!(
+        "idle proxy RSS between rounds: {:.1} MiB after the first quarter, {:.1} MiB at the end, peak {:.1} MiB",
+        mib(settled),
+        mib(last),
+        mib(samples.iter().map(|s| s.1).max().unwrap_or(0))
+    );
+    ExitCode::SUCCESS
 }

@@ -35,7 +35,8 @@ pub struct ChannelSettings {
     pub linger: Duration,
     /// How long a start (engine call, prebuffering, first keyframe) may take.
     pub start_timeout: Duration,
-    /// Size of the shared buffer; bounds memory per channel.
+    /// Size of the shared buffer; bounds memory per channel. 4 MiB is ~11 s of
+    /// a 3 Mbit/s stream: several GOPs for joiners and slack for slow players.
     pub ring_bytes: usize,
     /// Reconnect attempts in a row without data before players get an end of stream.
     pub max_reconnects: u32,
@@ -55,7 +56,7 @@ impl Default for ChannelSettings {
         Self {
             linger: Duration::from_secs(10),
             start_timeout: Duration::from_secs(60),
-            ring_bytes: 8 * 1024 * 1024,
+            ring_bytes: 4 * 1024 * 1024,
             max_reconnects: 5,
             upstream_idle_timeout: Duration::from_secs(20),
             stat_interval: Duration::from_secs(5),

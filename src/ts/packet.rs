@@ -7,7 +7,7 @@
 //! owned structures per packet; the proxy needs only a few header bits per
 //! packet on the hot path and zero-copy `Bytes` output.
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 
 pub const PACKET_SIZE: usize = 188;
 const SYNC: u8 = 0x47;
@@ -231,7 +231,7 @@ impl Splitter {
                 let skip = resync_offset(&self.pending[1..]).map_or(self.pending.len(), |o| o + 1);
                 let skip = skip.min(self.pending.len());
                 self.dropped_bytes += skip as u64;
-                let _ = self.pending.split_to(skip);
+                self.pending.advance(skip);
                 pos = 0;
                 chunk_start = 0;
                 chunk_keyframe = false;
@@ -260,10 +260,14 @@ impl Splitter {
     fn emit(&mut self, start: usize, end: usize, keyframe: bool, out: &mut Vec<Chunk>) {
         debug_assert_eq!(start, 0);
         if end > start {
+            // Copied into an allocation of its own rather than split off
+            // `pending`: a split chunk would pin the whole block it came from,
+            // so the ring would hold far more memory than it counts.
             out.push(Chunk {
-                data: self.pending.split_to(end).freeze(),
+                data: Bytes::copy_from_slice(&self.pending[..end]),
                 keyframe,
             });
+            self.pending.advance(end);
         }
     }
 
