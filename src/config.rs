@@ -76,10 +76,36 @@ pub struct Settings {
     /// The LAN sharing token, generated the first time the proxy listens beyond
     /// this machine; kept here (a 0600 file), never in argv or logs.
     pub lan_token: Option<String>,
+    /// Preferences of the tray app; the headless CLI ignores them.
+    #[serde(skip_serializing_if = "DesktopSettings::is_default")]
+    pub desktop: DesktopSettings,
     /// Channels the user saved in the web UI, in the order they were added.
     /// Kept last: TOML writes these as `[[channels]]` tables after the plain keys.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub channels: Vec<SavedChannel>,
+}
+
+/// The tray app's preferences, kept in the same file so one settings file
+/// describes the whole install.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DesktopSettings {
+    /// The player "Open in player" and links use first: `vlc`, `mpv` or `custom`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub player: Option<String>,
+    /// A custom player as program and arguments (no shell); an argument
+    /// `{url}` is replaced by the stream URL, else the URL is appended.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub player_command: Vec<String>,
+    /// Open `acestream://` links in the player at once, not only add them.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub play_links: bool,
+}
+
+impl DesktopSettings {
+    fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
 }
 
 /// A channel saved by the user: its id (40 lowercase hex characters) and name.
@@ -363,6 +389,11 @@ mod tests {
                     name: None,
                 },
             ],
+            desktop: DesktopSettings {
+                player: Some("custom".into()),
+                player_command: vec!["flatpak".into(), "run".into(), "{url}".into()],
+                play_links: true,
+            },
             ..Settings::default()
         };
         save_settings(&path, &settings).expect("save");

@@ -9,12 +9,14 @@
 //! - [`ts`]: the TS fan-out, one engine session per channel shared by its players.
 //! - [`http`]: the axum router, JSON errors, the web UI, and the listener that drops stalled players.
 //! - [`store`]: the persisted settings (engine URL, saved channels) the API changes.
+//! - [`control`]: in-process control of a running server for the tray app.
 //!
 //! [`Server`] ties them together; the CLI (`src/main.rs`) and the tray app both
 //! run the server through it, so there is exactly one way the proxy is served.
 
 pub mod config;
 pub mod content_id;
+pub mod control;
 pub mod engine;
 pub mod hls;
 pub mod http;
@@ -75,6 +77,17 @@ impl Server {
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
+    }
+
+    /// A handle for the embedding app on what this server will serve.
+    pub fn control(&self) -> std::io::Result<control::Control> {
+        Ok(control::Control::new(
+            self.hub.clone(),
+            self.hls.clone(),
+            self.store.clone(),
+            self.local_addr()?,
+            self.lan_token.as_deref(),
+        ))
     }
 
     /// Serves until `shutdown` completes, then stops every channel (and its

@@ -12,7 +12,8 @@ use std::sync::Arc;
 
 use tokio::sync::{Mutex, MutexGuard};
 
-use crate::config::{self, ConfigError, Settings};
+use crate::config::{self, ConfigError, SavedChannel, Settings};
+use crate::content_id::{ContentId, IdKind};
 
 /// The settings, shared and persisted. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -98,6 +99,39 @@ impl StoreGuard<'_> {
         *self.settings = next;
         Ok(())
     }
+}
+
+/// `settings` with `new` channels saved after the existing ones. A channel
+/// already saved keeps its place; it only takes the new name if it had none.
+pub fn merge_channels(
+    settings: &Settings,
+    new: impl IntoIterator<Item = (ContentId, Option<String>)>,
+) -> Settings {
+    let mut next = settings.clone();
+    for (id, name) in new {
+        match find_saved(&next, &id) {
+            Some(index) => {
+                let saved = &mut next.channels[index];
+                if saved.name.is_none() {
+                    saved.name = name;
+                }
+            }
+            None => next.channels.push(SavedChannel {
+                id: id.as_hex().to_owned(),
+                infohash: id.kind() == IdKind::Infohash,
+                name,
+            }),
+        }
+    }
+    next
+}
+
+/// Index of the saved channel with this id's hex, if any.
+pub fn find_saved(settings: &Settings, id: &ContentId) -> Option<usize> {
+    settings
+        .channels
+        .iter()
+        .position(|saved| saved.id.eq_ignore_ascii_case(id.as_hex()))
 }
 
 #[cfg(test)]

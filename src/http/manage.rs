@@ -19,6 +19,7 @@ use super::{ApiError, AppState};
 use crate::config::{self, SavedChannel, Settings};
 use crate::content_id::{self, ContentId, IdKind};
 use crate::engine::EngineClient;
+use crate::store::{self, find_saved};
 
 /// Largest request body the management API reads (a pasted M3U list fits easily).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -245,14 +246,6 @@ fn channel_views(base: &Base, settings: &Settings) -> Vec<ChannelView> {
         .collect()
 }
 
-/// Index of the saved channel with this id's hex, if any.
-fn find_saved(settings: &Settings, id: &ContentId) -> Option<usize> {
-    settings
-        .channels
-        .iter()
-        .position(|saved| saved.id.eq_ignore_ascii_case(id.as_hex()))
-}
-
 fn store_error(error: config::ConfigError) -> ApiError {
     tracing::warn!(%error, "could not save settings");
     ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, error.to_string())
@@ -310,22 +303,7 @@ pub async fn add_channels(
         new.push((id, clean_name(channel.name.as_deref())));
     }
     let mut guard = state.store.lock().await;
-    let mut next = guard.settings().clone();
-    for (id, name) in new {
-        match find_saved(&next, &id) {
-            Some(index) => {
-                let saved = &mut next.channels[index];
-                if saved.name.is_none() {
-                    saved.name = name;
-                }
-            }
-            None => next.channels.push(SavedChannel {
-                id: id.as_hex().to_owned(),
-                infohash: id.kind() == IdKind::Infohash,
-                name,
-            }),
-        }
-    }
+    let next = store::merge_channels(guard.settings(), new);
     if next.channels.len() > MAX_SAVED_CHANNELS {
         return Err(ApiError::bad_request(format!(
             "too many saved channels: at most {MAX_SAVED_CHANNELS}"

@@ -1,0 +1,195 @@
+//! The media players "Open in player" can start: VLC and mpv when they are on
+//! `PATH`, and the user's own command from the settings file. Players are
+//! started directly with their arguments, never through a shell, so a URL or
+//! a setting can never become a command line.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+/// A player that can be started.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Player {
+    /// `vlc`, `mpv` or `custom`: the menu item id and the saved preference.
+    pub key: &'static str,
+    /// What the menu shows.
+    pub label: String,
+    pub program: PathBuf,
+    /// Arguments; `{url}` stands for the stream URL.
+    pub args: Vec<String>,
+}
+
+const URL: &str = "{url}";
+
+/// Known players, in menu order: the program name and the arguments that
+/// open a network stream in a window even when started without a terminal.
+const KNOWN: [(&str, &str, &[&str]); 2] = [
+    ("vlc", "VLC", &["--no-one-instance", URL]),
+    (
+        "mpv",
+        "mpv",
+        &["--player-operation-mode=pseudo-gui", "--", URL],
+    ),
+];
+
+/// The players found on `path` (a `PATH`-style list), then the custom command.
+pub fn available(path: Option<OsString>, custom: &[String]) -> Vec<Player> {
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let mut players: Vec<Player> = KNOWN
+        .iter()
+        .filter_map(|(key, label, args)| {
+            let program = which::which_in(key, path.as_ref(), &cwd).ok()?;
+            Some(Player {
+                key,
+                label: (*label).to_owned(),
+                program,
+                args: args.iter().map(|arg| (*arg).to_owned()).collect(),
+            })
+        })
+        .collect();
+    if let Some((program, args)) = custom.split_first() {
+        let mut args = args.to_vec();
+        if !args.iter().any(|arg| arg == URL) {
+            args.push(URL.to_owned());
+        }
+        let name = PathBuf::from(program);
+        let shown = name
+            .file_name()
+            .map_or_else(|| program.clone(), |n| n.to_string_lossy().into_owned());
+        players.push(Player {
+            key: "custom",
+            label: format!("{shown} (custom)"),
+            program: name,
+            args,
+        });
+    }
+    players
+}
+
+/// The player to use when the user did not pick one: the saved preference if
+/// it is still available, else the first one found.
+pub fn preferred<'a>(players: &'a [Player], saved: Option<&str>) -> Option<&'a Player> {
+    saved
+        .and_then(|key| players.iter().find(|player| player.key == key))
+        .or_else(|| players.first())
+}
+
+impl Player {
+    /// The command that plays `url`.
+    pub fn command(&self, url: &str) -> Command {
+        let mut command = Command::new(&self.program);
+        command.args(
+            self.args
+                .iter()
+                .map(|arg| if arg == URL { url } else { arg }),
+        );
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        command
+    }
+
+    /// Starts the player on `url` and lets it run on its own.
+    pub fn launch(&self, url: &str) -> std::io::Result<()> {
+        let mut child = self.command(url).spawn()?;
+        tracing::info!(player = self.key, pid = child.id(), "player started");
+        // Reap it when it exits, so no zombie is left behind.
+        std::thread::Builder::new()
+            .name("player-reaper".into())
+            .spawn(move || {
+                let _ = child.wait();
+            })?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(unix)]
+    fn fake_program(dir: &std::path::Path, name: &str) {
+        use std::os::unix::fs::PermissionsExt;
+        let path = dir.join(name);
+        std::fs::write(&path, "#!/bin/sh\nexit 0\n").expect("write");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn finds_installed_players_in_menu_order() {
+        let dir = tempfile::tempdir().expect("dir");
+        fake_program(dir.path(), "mpv");
+        let players = available(Some(dir.path().into()), &[]);
+        assert_eq!(players.len(), 1);
+        assert_eq!(players[0].key, "mpv");
+        fake_program(dir.path(), "vlc");
+        let keys: Vec<_> = available(Some(dir.path().into()), &[])
+            .iter()
+            .map(|p| p.key)
+            .collect();
+        assert_eq!(keys, ["vlc", "mpv"]);
+    }
+
+    #[test]
+    fn nothing_found_on_an_empty_path() {
+        let dir = tempfile::tempdir().expect("dir");
+        assert!(available(Some(dir.path().into()), &[]).is_empty());
+    }
+
+    #[test]
+    fn custom_command_gets_the_url_as_one_argument() {
+        let url = "http://127.0.0.1:6880/ace/getstream?id=ab; rm -rf ~";
+        let custom = [
+            "flatpak".to_owned(),
+            "run".to_owned(),
+            "org.videolan.VLC".to_owned(),
+        ];
+        let players = available(Some(OsString::new()), &custom);
+        let command = players[0].command(url);
+        assert_eq!(command.get_program(), "flatpak");
+        let args: Vec<_> = command.get_args().collect();
+        assert_eq!(args, ["run", "org.videolan.VLC", url]);
+
+        let placed = [
+            "player".to_owned(),
+            URL.to_owned(),
+            "--fullscreen".to_owned(),
+        ];
+        let players = available(Some(OsString::new()), &placed);
+        let args: Vec<_> = players[0]
+            .command(url)
+            .get_args()
+            .map(|a| a.to_owned())
+            .collect();
+        assert_eq!(args, [url, "--fullscreen"]);
+    }
+
+    #[test]
+    fn preference_falls_back_to_the_first_player() {
+        let custom = ["myplayer".to_owned()];
+        let players = available(Some(OsString::new()), &custom);
+        assert_eq!(
+            preferred(&players, Some("vlc")).map(|p| p.key),
+            Some("custom")
+        );
+        assert_eq!(
+            preferred(&players, Some("custom")).map(|p| p.key),
+            Some("custom")
+        );
+        assert_eq!(preferred(&[], None), None);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn launch_reports_a_missing_program() {
+        let player = Player {
+            key: "custom",
+            label: "missing".into(),
+            program: "/nonexistent/player".into(),
+            args: vec![URL.into()],
+        };
+        assert!(player.launch("http://127.0.0.1/").is_err());
+    }
+}

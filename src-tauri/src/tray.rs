@@ -1,0 +1,347 @@
+//! The tray icon and its menu, the app's only controls besides the window.
+//! On Linux the icon gets no clicks or tooltip (libappindicator), so every
+//! action is a menu item; a refresh loop keeps the icon and the status lines
+//! in step with the server.
+//!
+//! Owns the menu item handles ([`Tray`], managed by Tauri).
+
+use std::time::Duration;
+
+use tauri::image::Image;
+use tauri::menu::{CheckMenuItem, IsMenuItem, Menu, MenuItem, PredefinedMenuItem, Submenu};
+use tauri::tray::{TrayIcon, TrayIconBuilder};
+use tauri::{AppHandle, Manager, Wry};
+use tauri_plugin_autostart::ManagerExt as _;
+use tauri_plugin_clipboard_manager::ClipboardExt as _;
+use tauri_plugin_deep_link::DeepLinkExt as _;
+use tauri_plugin_dialog::{DialogExt, MessageDialogKind};
+
+use crate::app::{self, Running};
+use crate::players::{self, Player};
+use crate::status::{Snapshot, TrayState};
+
+/// How often the engine and the streams are checked when nothing wakes the loop.
+const REFRESH: Duration = Duration::from_secs(5);
+const PLAYER_PREFIX: &str = "player:";
+
+/// Handles on what the refresh loop changes.
+struct Tray {
+    icon: TrayIcon,
+    copy: MenuItem<Wry>,
+    players: Submenu<Wry>,
+    engine: MenuItem<Wry>,
+    detail: MenuItem<Wry>,
+    autostart: CheckMenuItem<Wry>,
+    play_links: CheckMenuItem<Wry>,
+}
+
+/// Whether a tray icon can be shown. On Linux the tray needs
+/// libayatana-appindicator (or the older libappindicator), which Tauri loads
+/// at run time and panics without: look for it first.
+pub fn supported() -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        ["libayatana-appindicator3.so.1", "libappindicator3.so.1"]
+            .iter()
+            // SAFETY: loading these libraries runs only their (GLib) initialisers,
+            // the same code Tauri's tray would load a moment later.
+            .any(|name| unsafe { libloading::Library::new(name) }.is_ok())
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        true
+    }
+}
+
+fn icon_png(state: TrayState) -> &'static [u8] {
+    match state {
+        TrayState::Idle => include_bytes!("../../icons/tray-idle.png"),
+        TrayState::Streaming => include_bytes!("../../icons/tray-streaming.png"),
+        TrayState::EngineDown => include_bytes!("../../icons/tray-engine-down.png"),
+    }
+}
+
+fn icon(state: TrayState) -> Image<'static> {
+    // The PNGs are ours and checked by a test: decoding cannot fail at run time.
+    Image::from_bytes(icon_png(state)).unwrap_or_else(|_| Image::new(&[0, 0, 0, 0], 1, 1))
+}
+
+/// Creates the tray icon with its menu and starts the refresh loop.
+pub fn create(app: &AppHandle) -> tauri::Result<()> {
+    let no_shortcut = None::<&str>;
+    let show = MenuItem::with_id(app, "show", "Open acebridge", true, no_shortcut)?;
+    let copy = MenuItem::with_id(app, "copy", "Copy last stream URL", false, no_shortcut)?;
+    let players = Submenu::with_id(app, "players", "Open in player", true)?;
+    let engine = MenuItem::with_id(app, "engine", "Engine: checking…", false, no_shortcut)?;
+    let detail = MenuItem::with_id(app, "detail", "", false, no_shortcut)?;
+    let autostart_on = app.autolaunch().is_enabled().unwrap_or(false);
+    let autostart = CheckMenuItem::with_id(
+        app,
+        "autostart",
+        "Start at login",
+        true,
+        autostart_on,
+        no_shortcut,
+    )?;
+    let play_links = CheckMenuItem::with_id(
+        app,
+        "play_links",
+        "Play acestream:// links at once",
+        true,
+        false,
+        no_shortcut,
+    )?;
+    let make_default = MenuItem::with_id(
+        app,
+        "make_default",
+        "Make default for acestream:// links",
+        true,
+        no_shortcut,
+    )?;
+    let quit = MenuItem::with_id(app, "quit", "Quit", true, no_shortcut)?;
+    let items: [&dyn IsMenuItem<Wry>; 12] = [
+        &show,
+        &copy,
+        &players,
+        &PredefinedMenuItem::separator(app)?,
+        &engine,
+        &detail,
+        &PredefinedMenuItem::separator(app)?,
+        &autostart,
+        &play_links,
+        &make_default,
+        &PredefinedMenuItem::separator(app)?,
+        &quit,
+    ];
+    let menu = Menu::with_items(app, &items)?;
+    let icon = TrayIconBuilder::with_id("acebridge")
+        .icon(icon(TrayState::Idle))
+        .tooltip("acebridge")
+        .menu(&menu)
+        .show_menu_on_left_click(true)
+        .on_menu_event(|app, event| on_menu(app, event.id().as_ref()))
+        .build(app)?;
+    app.manage(Tray {
+        icon,
+        copy,
+        players,
+        engine,
+        detail,
+        autostart,
+        play_links,
+    });
+    let app = app.clone();
+    tauri::async_runtime::spawn(async move {
+        let mut shown_players = None;
+        loop {
+            refresh(&app, &mut shown_players).await;
+            let Some(running) = app.try_state::<Running>() else {
+                return;
+            };
+            let _ = tokio::time::timeout(REFRESH, running.changed.notified()).await;
+        }
+    });
+    Ok(())
+}
+
+/// Reads the server's state and updates the icon and menu to match.
+async fn refresh(app: &AppHandle, shown_players: &mut Option<Vec<Player>>) {
+    let (Some(running), Some(tray)) = (app.try_state::<Running>(), app.try_state::<Tray>()) else {
+        return;
+    };
+    let control = running.control.clone();
+    let snapshot = Snapshot {
+        engine: control.engine_status().await,
+        streams: control.streams(),
+    };
+    let has_last = control.last_stream().await.is_some();
+    let settings = control.settings().await;
+    let found = players::available(std::env::var_os("PATH"), &settings.desktop.player_command);
+
+    let _ = tray.icon.set_icon(Some(icon(snapshot.tray_state())));
+    let _ = tray.icon.set_tooltip(Some(snapshot.tooltip()));
+    let _ = tray.engine.set_text(snapshot.engine_line());
+    let _ = tray.detail.set_text(snapshot.detail_line());
+    let _ = tray.copy.set_enabled(has_last);
+    let _ = tray.play_links.set_checked(settings.desktop.play_links);
+    if let Ok(on) = app.autolaunch().is_enabled() {
+        let _ = tray.autostart.set_checked(on);
+    }
+    // Rebuilt only when the installed players change: rebuilding an open
+    // appindicator menu makes it flicker.
+    if shown_players.as_ref() != Some(&found) {
+        if let Err(error) = fill_players(app, &tray.players, &found, has_last) {
+            tracing::warn!(%error, "cannot update the players menu");
+        }
+        *shown_players = Some(found);
+    } else if let Ok(items) = tray.players.items() {
+        for item in items {
+            if let Some(item) = item.as_menuitem() {
+                let _ = item.set_enabled(has_last && item.id().as_ref() != "no_player");
+            }
+        }
+    }
+}
+
+fn fill_players(
+    app: &AppHandle,
+    menu: &Submenu<Wry>,
+    found: &[Player],
+    enabled: bool,
+) -> tauri::Result<()> {
+    for item in menu.items()? {
+        menu.remove(&item)?;
+    }
+    if found.is_empty() {
+        let none = MenuItem::with_id(app, "no_player", "No VLC or mpv found", false, None::<&str>)?;
+        return menu.append(&none);
+    }
+    for player in found {
+        let id = format!("{PLAYER_PREFIX}{}", player.key);
+        let item = MenuItem::with_id(app, id, &player.label, enabled, None::<&str>)?;
+        menu.append(&item)?;
+    }
+    Ok(())
+}
+
+fn on_menu(app: &AppHandle, id: &str) {
+    match id {
+        "show" => app::show_window(app),
+        "copy" => with_last_stream(app, |app, control, id| {
+            let url = control.ts_url(&id);
+            match app.clipboard().write_text(url) {
+                Ok(()) => tracing::info!(channel = %id, "stream URL copied"),
+                Err(error) => tracing::warn!(%error, "cannot write the clipboard"),
+            }
+        }),
+        "autostart" => toggle_autostart(app),
+        "play_links" => {
+            let app = app.clone();
+            tauri::async_runtime::spawn(async move {
+                let Some(running) = app.try_state::<Running>() else {
+                    return;
+                };
+                let changed = running
+                    .control
+                    .update_desktop(|desktop| desktop.play_links = !desktop.play_links)
+                    .await;
+                if let Err(error) = changed {
+                    tracing::warn!(%error, "cannot save the setting");
+                }
+                running.changed.notify_one();
+            });
+        }
+        "make_default" => make_default_handler(app),
+        "quit" => app::quit(app),
+        other => {
+            if let Some(key) = other.strip_prefix(PLAYER_PREFIX) {
+                open_last_in(app, key.to_owned());
+            }
+        }
+    }
+}
+
+/// Runs `action` with the last stream's id, if there is one (async: the
+/// saved channels are behind the settings lock).
+fn with_last_stream(
+    app: &AppHandle,
+    action: impl FnOnce(&AppHandle, &acebridge::control::Control, acebridge::content_id::ContentId)
+        + Send
+        + 'static,
+) {
+    let app = app.clone();
+    tauri::async_runtime::spawn(async move {
+        let Some(running) = app.try_state::<Running>() else {
+            return;
+        };
+        let control = running.control.clone();
+        if let Some(id) = control.last_stream().await {
+            action(&app, &control, id);
+        }
+    });
+}
+
+/// Opens the last stream in player `key` and remembers it as the preferred one.
+fn open_last_in(app: &AppHandle, key: String) {
+    let app = app.clone();
+    tauri::async_runtime::spawn(async move {
+        let Some(running) = app.try_state::<Running>() else {
+            return;
+        };
+        let control = running.control.clone();
+        let Some(id) = control.last_stream().await else {
+            return;
+        };
+        if app::play(&control, &id, Some(&key)).await {
+            let saved = control
+                .update_desktop(|desktop| desktop.player = Some(key.clone()))
+                .await;
+            if let Err(error) = saved {
+                tracing::warn!(%error, "cannot save the preferred player");
+            }
+        }
+    });
+}
+
+fn toggle_autostart(app: &AppHandle) {
+    let launcher = app.autolaunch();
+    let result = match launcher.is_enabled() {
+        Ok(true) => launcher.disable(),
+        Ok(false) => launcher.enable(),
+        Err(error) => Err(error),
+    };
+    if let Err(error) = result {
+        tracing::warn!(%error, "cannot change Start at login");
+        message(
+            app,
+            MessageDialogKind::Error,
+            &format!("Cannot change Start at login: {error}"),
+        );
+    }
+    if let Some(running) = app.try_state::<Running>() {
+        running.changed.notify_one();
+    }
+}
+
+/// Registers acebridge for `acestream://` links, only when the user asks:
+/// AceStream's own app claims the scheme too, and the last to register wins.
+fn make_default_handler(app: &AppHandle) {
+    #[cfg(any(windows, target_os = "linux"))]
+    let result = app.deep_link().register("acestream");
+    #[cfg(not(any(windows, target_os = "linux")))]
+    let result: Result<(), String> =
+        Err("on macOS the app bundle declares the scheme; nothing to change".into());
+    match result {
+        Ok(()) => message(
+            app,
+            MessageDialogKind::Info,
+            "acestream:// links now open in acebridge.",
+        ),
+        Err(error) => message(
+            app,
+            MessageDialogKind::Error,
+            &format!("Cannot register for acestream:// links: {error}"),
+        ),
+    }
+}
+
+fn message(app: &AppHandle, kind: MessageDialogKind, text: &str) {
+    app.dialog()
+        .message(text)
+        .title("acebridge")
+        .kind(kind)
+        .show(|_| {});
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_state_has_a_decodable_icon() {
+        for state in [TrayState::Idle, TrayState::Streaming, TrayState::EngineDown] {
+            let image = Image::from_bytes(icon_png(state)).expect("decodes");
+            assert_eq!((image.width(), image.height()), (64, 64));
+        }
+    }
+}

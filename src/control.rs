@@ -1,0 +1,168 @@
+//! In-process control of a running server, for apps that embed it (the tray
+//! app): the active streams, the engine's status, saved channels and player
+//! URLs, without a round trip through the HTTP API and its guards.
+//!
+//! It owns nothing: it holds clones of the hubs and the settings store the
+//! router uses, so what it reports is exactly what `/api/*` reports.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use crate::config::{ConfigError, DesktopSettings, Settings};
+use crate::content_id::ContentId;
+use crate::hls::HlsHub;
+use crate::http::manage::MAX_SAVED_CHANNELS;
+use crate::store::{self, Store};
+use crate::ts::TsHub;
+
+/// A handle on a server, from [`crate::Server::control`]. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Control {
+    ts: TsHub,
+    hls: HlsHub,
+    store: Store,
+    origin: Arc<str>,
+    token_query: Arc<str>,
+}
+
+/// An active channel, TS or HLS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActiveStream {
+    pub id: ContentId,
+    pub hls: bool,
+    pub players: usize,
+    pub uptime_secs: u64,
+}
+
+/// Whether the engine answers, and its version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EngineStatus {
+    pub url: String,
+    /// The engine's version, or why it could not be reached.
+    pub version: Result<String, String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SaveError {
+    #[error("too many saved channels: at most {MAX_SAVED_CHANNELS}")]
+    TooMany,
+    #[error(transparent)]
+    Settings(#[from] ConfigError),
+}
+
+impl Control {
+    pub(crate) fn new(
+        ts: TsHub,
+        hls: HlsHub,
+        store: Store,
+        local_addr: SocketAddr,
+        lan_token: Option<&str>,
+    ) -> Self {
+        // Players on this machine reach a wildcard listener through loopback.
+        let host = if local_addr.ip().is_unspecified() {
+            SocketAddr::from(([127, 0, 0, 1], local_addr.port()))
+        } else {
+            local_addr
+        };
+        Self {
+            ts,
+            hls,
+            store,
+            origin: format!("http://{host}").into(),
+            token_query: lan_token
+                .map(|token| format!("&token={token}"))
+                .unwrap_or_default()
+                .into(),
+        }
+    }
+
+    /// `http://127.0.0.1:PORT`: where the web UI is.
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// The TS URL players open for `id`.
+    pub fn ts_url(&self, id: &ContentId) -> String {
+        let (param, hex) = id.query_param();
+        format!(
+            "{}/ace/getstream?{param}={hex}{}",
+            self.origin, self.token_query
+        )
+    }
+
+    /// Every active channel, newest first.
+    pub fn streams(&self) -> Vec<ActiveStream> {
+        let ts = self.ts.list().into_iter().map(|info| ActiveStream {
+            id: info.id,
+            hls: false,
+            players: info.players,
+            uptime_secs: info.uptime_secs,
+        });
+        let hls = self.hls.list().into_iter().map(|info| ActiveStream {
+            id: info.id,
+            hls: true,
+            players: info.players,
+            uptime_secs: info.uptime_secs,
+        });
+        let mut streams: Vec<_> = ts.chain(hls).collect();
+        streams.sort_by_key(|stream| stream.uptime_secs);
+        streams
+    }
+
+    /// The channel a "copy/open the last stream" action means: the newest
+    /// active one, else the channel saved last.
+    pub async fn last_stream(&self) -> Option<ContentId> {
+        if let Some(stream) = self.streams().into_iter().next() {
+            return Some(stream.id);
+        }
+        let settings = self.store.get().await;
+        settings.channels.iter().rev().find_map(|saved| {
+            if saved.infohash {
+                ContentId::parse_infohash(&saved.id).ok()
+            } else {
+                ContentId::parse(&saved.id).ok()
+            }
+        })
+    }
+
+    /// Asks the engine for its version (bounded by the engine client's API timeout).
+    pub async fn engine_status(&self) -> EngineStatus {
+        let engine = self.ts.engine();
+        EngineStatus {
+            url: engine.base().to_string(),
+            version: engine.version().await.map_err(|error| error.to_string()),
+        }
+    }
+
+    /// Saves a channel as the web UI's paste box does; true if it was new.
+    pub async fn save_channel(&self, id: &ContentId) -> Result<bool, SaveError> {
+        let mut guard = self.store.lock().await;
+        if store::find_saved(guard.settings(), id).is_some() {
+            return Ok(false);
+        }
+        let next = store::merge_channels(guard.settings(), [(id.clone(), None)]);
+        if next.channels.len() > MAX_SAVED_CHANNELS {
+            return Err(SaveError::TooMany);
+        }
+        guard.save(next).await?;
+        Ok(true)
+    }
+
+    pub async fn settings(&self) -> Settings {
+        self.store.get().await
+    }
+
+    /// Changes the tray app's preferences and saves them.
+    pub async fn update_desktop(
+        &self,
+        change: impl FnOnce(&mut DesktopSettings),
+    ) -> Result<DesktopSettings, ConfigError> {
+        let mut guard = self.store.lock().await;
+        let mut next = guard.settings().clone();
+        change(&mut next.desktop);
+        if next != *guard.settings() {
+            guard.save(next).await?;
+        }
+        Ok(guard.settings().desktop.clone())
+    }
+}
