@@ -116,13 +116,17 @@ impl Control {
             return Some(stream.id);
         }
         let settings = self.store.get().await;
-        settings.channels.iter().rev().find_map(|saved| {
-            if saved.infohash {
-                ContentId::parse_infohash(&saved.id).ok()
-            } else {
-                ContentId::parse(&saved.id).ok()
-            }
-        })
+        settings.channels.iter().rev().find_map(store::saved_id)
+    }
+
+    /// The saved channel whose id is `hex` (any case), with its kind.
+    pub async fn saved_channel(&self, hex: &str) -> Option<ContentId> {
+        let settings = self.store.get().await;
+        settings
+            .channels
+            .iter()
+            .filter(|saved| saved.id.eq_ignore_ascii_case(hex))
+            .find_map(store::saved_id)
     }
 
     /// Asks the engine for its version (bounded by the engine client's API timeout).

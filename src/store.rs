@@ -126,6 +126,16 @@ pub fn merge_channels(
     next
 }
 
+/// The saved channel's id; entries that no longer parse (hand-edited file) give `None`.
+pub fn saved_id(saved: &SavedChannel) -> Option<ContentId> {
+    let parsed = if saved.infohash {
+        ContentId::parse_infohash(&saved.id)
+    } else {
+        ContentId::parse(&saved.id)
+    };
+    parsed.ok()
+}
+
 /// Index of the saved channel with this id's hex, if any.
 pub fn find_saved(settings: &Settings, id: &ContentId) -> Option<usize> {
     settings

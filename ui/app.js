@@ -524,6 +524,18 @@ function start() {
   loadSharing();
   refreshStreams();
   refreshHealth();
+  // Channels added elsewhere (a link the tray app received, another tab) appear
+  // when the page is looked at again.
+  window.addEventListener("focus", reloadChannelsUnlessEditing);
+  document.addEventListener("visibilitychange", () => {
+    if (!document.hidden) reloadChannelsUnlessEditing();
+  });
+}
+
+function reloadChannelsUnlessEditing() {
+  const active = document.activeElement;
+  if (active && active.matches("#channel-list input")) return; // a name being typed
+  loadChannels();
 }
 
 start();

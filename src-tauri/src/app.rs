@@ -15,6 +15,7 @@ use acebridge::control::Control;
 use acebridge::{Config, Server};
 use clap::Parser;
 use tauri::async_runtime::JoinHandle;
+use tauri::webview::DownloadEvent;
 use tauri::{AppHandle, Manager, RunEvent, WebviewUrl, WebviewWindowBuilder};
 use tauri_plugin_dialog::{DialogExt, MessageDialogButtons, MessageDialogKind};
 use tokio::sync::{oneshot, Notify};
@@ -213,10 +214,7 @@ fn started(app: &AppHandle, server: Server, minimized: bool, links: Vec<ContentI
 /// Shows the window, creating it if it was closed (closing destroys the
 /// webview, which gives WebKit's memory back while the app sits in the tray).
 pub fn show_window(app: &AppHandle) {
-    if let Some(window) = app.get_webview_window(MAIN_WINDOW) {
-        let _ = window.unminimize();
-        let _ = window.show();
-        let _ = window.set_focus();
+    if raise_window(app) {
         return;
     }
     let Some(running) = app.try_state::<Running>() else {
@@ -226,14 +224,41 @@ pub fn show_window(app: &AppHandle) {
         Ok(url) => url,
         Err(error) => return tracing::error!(%error, "bad UI URL"),
     };
+    let player_app = app.clone();
     let built = WebviewWindowBuilder::new(app, MAIN_WINDOW, WebviewUrl::External(url))
         .title("acebridge")
         .inner_size(440.0, 780.0)
         .min_inner_size(360.0, 420.0)
+        .on_download(move |_webview, event| match event {
+            // The page's "Open in player" is a one-entry .m3u download meant for
+            // browsers; in the app, start the player instead.
+            DownloadEvent::Requested { url, .. } => match links::play_m3u_channel(&url) {
+                Some(hex) => {
+                    play_saved(player_app.clone(), hex);
+                    false
+                }
+                None => true,
+            },
+            _ => true,
+        })
         .build();
+    // Two launches at once may race to create it: the loser raises the winner's.
     if let Err(error) = built {
-        tracing::error!(%error, "cannot open the window");
+        if !raise_window(app) {
+            tracing::warn!(%error, "cannot open the window");
+        }
     }
+}
+
+/// Brings the window to the front; false if there is none.
+fn raise_window(app: &AppHandle) -> bool {
+    let Some(window) = app.get_webview_window(MAIN_WINDOW) else {
+        return false;
+    };
+    let _ = window.unminimize();
+    let _ = window.show();
+    let _ = window.set_focus();
+    true
 }
 
 /// A later launch forwarded its arguments: links open channels, `--quit`
@@ -285,6 +310,29 @@ pub fn open_links(app: AppHandle, ids: Vec<ContentId>) {
             }
         }
         show_window(&app);
+    });
+}
+
+/// Plays the saved channel `hex` in the preferred player, or says why not.
+fn play_saved(app: AppHandle, hex: String) {
+    tauri::async_runtime::spawn(async move {
+        let Some(running) = app.try_state::<Running>() else {
+            return;
+        };
+        let control = running.control.clone();
+        let Some(id) = control.saved_channel(&hex).await else {
+            return;
+        };
+        if !play(&control, &id, None).await {
+            app.dialog()
+                .message(
+                    "No player could be started. Install VLC or mpv, or set player_command in \
+                     the [desktop] part of the settings file; meanwhile, copy the TS URL into your player.",
+                )
+                .title("acebridge")
+                .kind(MessageDialogKind::Warning)
+                .show(|_| {});
+        }
     });
 }
 

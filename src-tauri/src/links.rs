@@ -21,6 +21,22 @@ pub fn ids_in<'a>(args: impl IntoIterator<Item = &'a str>) -> Vec<ContentId> {
     ids
 }
 
+/// The channel of a web UI "Open in player" download
+/// (`/api/channels/<hex>/play.m3u`), if `url` is one.
+pub fn play_m3u_channel(url: &url::Url) -> Option<String> {
+    let mut segments = url.path_segments()?;
+    match (
+        segments.next(),
+        segments.next(),
+        segments.next(),
+        segments.next(),
+        segments.next(),
+    ) {
+        (Some("api"), Some("channels"), Some(hex), Some("play.m3u"), None) => Some(hex.to_owned()),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -34,6 +50,22 @@ mod tests {
         let ids = ids_in([link.as_str(), upper.as_str(), HEX]);
         assert_eq!(ids.len(), 1);
         assert_eq!(ids[0].as_hex(), HEX);
+    }
+
+    #[test]
+    fn play_downloads_name_their_channel() {
+        let url = |text: &str| url::Url::parse(text).expect("url");
+        let play = url(&format!(
+            "http://127.0.0.1:6880/api/channels/{HEX}/play.m3u"
+        ));
+        assert_eq!(play_m3u_channel(&play).as_deref(), Some(HEX));
+        for other in [
+            "http://127.0.0.1:6880/playlist.m3u",
+            "http://127.0.0.1:6880/api/channels",
+            "http://127.0.0.1:6880/api/channels/x/play.m3u/more",
+        ] {
+            assert_eq!(play_m3u_channel(&url(other)), None, "{other}");
+        }
     }
 
     #[test]

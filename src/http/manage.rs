@@ -16,10 +16,10 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::{ApiError, AppState};
-use crate::config::{self, SavedChannel, Settings};
+use crate::config::{self, Settings};
 use crate::content_id::{self, ContentId, IdKind};
 use crate::engine::EngineClient;
-use crate::store::{self, find_saved};
+use crate::store::{self, find_saved, saved_id};
 
 /// Largest request body the management API reads (a pasted M3U list fits easily).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -216,16 +216,6 @@ pub struct ChannelView {
     name: Option<String>,
     ts_url: String,
     hls_url: String,
-}
-
-/// The saved channel's id; entries that no longer parse (hand-edited file) are skipped.
-fn saved_id(saved: &SavedChannel) -> Option<ContentId> {
-    let parsed = if saved.infohash {
-        ContentId::parse_infohash(&saved.id)
-    } else {
-        ContentId::parse(&saved.id)
-    };
-    parsed.ok()
 }
 
 fn channel_views(base: &Base, settings: &Settings) -> Vec<ChannelView> {

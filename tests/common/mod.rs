@@ -20,6 +20,8 @@ pub const ID_C: &str = "cccccccccccccccccccccccccccccccccccccccc";
 /// A running proxy; stops (and waits for a clean shutdown) on [`Proxy::stop`].
 pub struct Proxy {
     pub addr: SocketAddr,
+    /// The in-process handle the tray app uses.
+    pub control: acebridge::control::Control,
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<std::io::Result<()>>,
 }
@@ -36,12 +38,14 @@ impl Proxy {
         tune(&mut config);
         let server = Server::bind(config).await.expect("bind");
         let addr = server.local_addr().expect("addr");
+        let control = server.control().expect("control");
         let (tx, rx) = oneshot::channel();
         let task = tokio::spawn(server.run(async {
             let _ = rx.await;
         }));
         Self {
             addr,
+            control,
             shutdown: Some(tx),
             task,
         }

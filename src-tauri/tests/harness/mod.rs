@@ -1,0 +1,240 @@
+//! The headless desktop the tray app's tests run it in: an X server (Xvfb),
+//! a private D-Bus session bus and a throwaway home per test, plus helpers
+//! to launch the app and watch its processes.
+//!
+//! Needs `Xvfb` and `dbus-daemon`; without them tests are skipped, unless
+//! `ACEBRIDGE_REQUIRE_DESKTOP=1` (set by `scripts/test`) makes that a failure.
+#![allow(dead_code)] // each test binary uses a different part of this module
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use acebridge_testkit::engine::SimEngine;
+
+pub const APP: &str = env!("CARGO_BIN_EXE_acebridge-desktop");
+pub const ID: &str = "0123456789abcdef0123456789abcdef01234567";
+pub const LINKED: &str = "89abcdef0123456789abcdef0123456789abcdef";
+
+/// Kills its process when dropped, so a failing test leaves nothing running.
+pub struct Reaped(pub Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A headless desktop session: X server, session bus, home directory.
+pub struct Desktop {
+    home: tempfile::TempDir,
+    display: String,
+    pub bus: String,
+    _x: Reaped,
+    _dbus: Reaped,
+}
+
+fn have(program: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {program}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
+}
+
+impl Desktop {
+    /// Starts one, or `None` (after saying why) when the tools are missing.
+    pub fn start() -> Option<Self> {
+        let missing: Vec<_> = ["Xvfb", "dbus-daemon"]
+            .into_iter()
+            .filter(|program| !have(program))
+            .collect();
+        if !missing.is_empty() {
+            let required = std::env::var("ACEBRIDGE_REQUIRE_DESKTOP").is_ok_and(|v| v == "1");
+            assert!(
+                !required,
+                "missing {missing:?} (ACEBRIDGE_REQUIRE_DESKTOP=1)"
+            );
+            eprintln!("skipped: missing {missing:?}");
+            return None;
+        }
+        let home = tempfile::tempdir().expect("temp home");
+        for dir in [".config", ".local/share", ".cache", "run"] {
+            std::fs::create_dir_all(home.path().join(dir)).expect("dir");
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(
+                home.path().join("run"),
+                std::fs::Permissions::from_mode(0o700),
+            )
+            .expect("chmod");
+        }
+        let (x, display) = start_xvfb();
+        let (dbus, bus) = start_bus(home.path());
+        Some(Self {
+            home,
+            display,
+            bus,
+            _x: x,
+            _dbus: dbus,
+        })
+    }
+
+    /// The app as a user would start it in this session.
+    pub fn app(&self, engine: &SimEngine, port: u16, args: &[&str]) -> Command {
+        let home = self.home.path();
+        let mut command = Command::new(APP);
+        command
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", home)
+            .env("XDG_CONFIG_HOME", home.join(".config"))
+            .env("XDG_DATA_HOME", home.join(".local/share"))
+            .env("XDG_CACHE_HOME", home.join(".cache"))
+            .env("XDG_RUNTIME_DIR", home.join("run"))
+            .env("DISPLAY", &self.display)
+            .env("DBUS_SESSION_BUS_ADDRESS", &self.bus)
+            // WebKitGTK headless: no accessibility bus to wait for, no GPU paths.
+            .env("NO_AT_BRIDGE", "1")
+            .env("WEBKIT_DISABLE_COMPOSITING_MODE", "1")
+            .env("WEBKIT_DISABLE_DMABUF_RENDERER", "1")
+            .env("ACEBRIDGE_ENGINE", engine.url())
+            .env("ACEBRIDGE_LISTEN", format!("127.0.0.1:{port}"))
+            .env("ACEBRIDGE_LINGER", "30")
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        command
+    }
+
+    pub fn settings_file(&self) -> PathBuf {
+        self.home.path().join(".config/acebridge/settings.toml")
+    }
+}
+
+/// Xvfb on the first free display number, once its socket exists.
+fn start_xvfb() -> (Reaped, String) {
+    for number in 90..190 {
+        let lock = PathBuf::from(format!("/tmp/.X{number}-lock"));
+        let socket = PathBuf::from(format!("/tmp/.X11-unix/X{number}"));
+        if lock.exists() || socket.exists() {
+            continue;
+        }
+        let display = format!(":{number}");
+        let child = Command::new("Xvfb")
+            .args([&display, "-screen", "0", "1280x800x24", "-nolisten", "tcp"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start Xvfb");
+        let mut x = Reaped(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if socket.exists() {
+                return (x, display);
+            }
+            if x.0.try_wait().ok().flatten().is_some() {
+                break; // lost a race for this display: try the next
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    panic!("no X display could be started");
+}
+
+/// A private session bus, so single instance (D-Bus names) is this test's own.
+fn start_bus(dir: &Path) -> (Reaped, String) {
+    let address = format!("unix:path={}", dir.join("bus").display());
+    let child = Command::new("dbus-daemon")
+        .args(["--session", "--nofork", "--print-address=1"])
+        .arg(format!("--address={address}"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start dbus-daemon");
+    let mut bus = Reaped(child);
+    let stdout = bus.0.stdout.take().expect("stdout");
+    let mut line = String::new();
+    // The daemon prints its address once it accepts connections.
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("bus address");
+    assert!(line.starts_with("unix:"), "dbus-daemon said {line:?}");
+    (bus, line.trim().to_owned())
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("free port")
+        .port()
+}
+
+/// Waits (bounded) for a process to exit.
+pub fn exit_within(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+pub async fn get_json(http: &reqwest::Client, url: &str) -> Option<serde_json::Value> {
+    let response = http.get(url).send().await.ok()?;
+    response.json().await.ok()
+}
+
+/// `pid` and its descendants (WebKit runs the page in child processes).
+pub fn process_tree(pid: u32) -> Vec<u32> {
+    let mut tree = Vec::new();
+    let mut pending = vec![pid];
+    while let Some(pid) = pending.pop() {
+        tree.push(pid);
+        let children =
+            std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+        pending.extend(
+            children
+                .split_whitespace()
+                .filter_map(|c| c.parse::<u32>().ok()),
+        );
+    }
+    tree
+}
+
+/// Resident memory of the app with its WebKit processes, in KiB.
+pub fn tree_rss_kib(pid: u32) -> u64 {
+    process_tree(pid)
+        .into_iter()
+        .filter_map(|pid| {
+            let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+            let line = status
+                .lines()
+                .find_map(|line| line.strip_prefix("VmRSS:"))?;
+            line.trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse::<u64>()
+                .ok()
+        })
+        .sum()
+}
+
+/// Whether the app has a web view (a window): WebKit starts its web process for it.
+pub fn has_webview(pid: u32) -> bool {
+    process_tree(pid).into_iter().any(|pid| {
+        std::fs::read_to_string(format!("/proc/{pid}/comm"))
+            .is_ok_and(|name| name.starts_with("WebKitWebProces"))
+    })
+}

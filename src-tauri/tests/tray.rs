@@ -1,0 +1,232 @@
+//! The tray menu as a desktop shell sees it. On Linux the tray icon is a
+//! StatusNotifierItem on the session bus with its menu exported over
+//! `com.canonical.dbusmenu`; this test plays the shell: it owns
+//! `org.kde.StatusNotifierWatcher` on the test's private bus, waits for the
+//! app to register its item, reads the menu and clicks Quit.
+
+mod harness;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use acebridge_testkit::engine::SimEngine;
+use acebridge_testkit::wait::wait_until;
+use harness::*;
+use zbus::message::Header;
+use zbus::zvariant::{OwnedObjectPath, OwnedValue, Value};
+
+/// A registered item: the app's bus name and the item's object path.
+type Item = (String, String);
+
+/// The shell's side of the tray protocol, just enough for libappindicator.
+struct Watcher {
+    items: Arc<Mutex<Vec<Item>>>,
+}
+
+#[zbus::interface(name = "org.kde.StatusNotifierWatcher")]
+impl Watcher {
+    fn register_status_notifier_item(&self, service: String, #[zbus(header)] header: Header<'_>) {
+        let sender = header.sender().map(|s| s.to_string()).unwrap_or_default();
+        // The item says either its object path or its bus name.
+        let item = if service.starts_with('/') {
+            (sender, service)
+        } else {
+            (service, "/StatusNotifierItem".to_owned())
+        };
+        if let Ok(mut items) = self.items.lock() {
+            items.push(item);
+        }
+    }
+
+    fn register_status_notifier_host(&self, _service: String) {}
+
+    #[zbus(property)]
+    fn registered_status_notifier_items(&self) -> Vec<String> {
+        self.items
+            .lock()
+            .map(|items| {
+                items
+                    .iter()
+                    .map(|(name, path)| format!("{name}{path}"))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    #[zbus(property)]
+    fn is_status_notifier_host_registered(&self) -> bool {
+        true
+    }
+
+    #[zbus(property)]
+    fn protocol_version(&self) -> i32 {
+        0
+    }
+}
+
+/// A menu entry: dbusmenu id, label, enabled.
+#[derive(Debug, Clone)]
+struct Entry {
+    id: i32,
+    label: String,
+    enabled: bool,
+}
+
+type Layout = (i32, HashMap<String, OwnedValue>, Vec<OwnedValue>);
+
+fn flatten(layout: Layout, out: &mut Vec<Entry>) {
+    let (id, properties, children) = layout;
+    let label = properties
+        .get("label")
+        .and_then(|value| String::try_from(value.clone()).ok())
+        .unwrap_or_default();
+    let enabled = properties
+        .get("enabled")
+        .and_then(|value| bool::try_from(value).ok())
+        .unwrap_or(true);
+    out.push(Entry {
+        id,
+        label: label.replace('_', ""),
+        enabled,
+    });
+    for child in children {
+        if let Ok(child) = Layout::try_from(child) {
+            flatten(child, out);
+        }
+    }
+}
+
+async fn menu_entries(bus: &zbus::Connection, item: &Item) -> Option<(String, Vec<Entry>)> {
+    let (name, path) = item;
+    let properties = zbus::fdo::PropertiesProxy::builder(bus)
+        .destination(name.as_str())
+        .ok()?
+        .path(path.as_str())
+        .ok()?
+        .build()
+        .await
+        .ok()?;
+    let menu = properties
+        .get("org.kde.StatusNotifierItem".try_into().ok()?, "Menu")
+        .await
+        .ok()?;
+    let menu = OwnedObjectPath::try_from(menu).ok()?;
+    let reply = bus
+        .call_method(
+            Some(name.as_str()),
+            menu.as_str(),
+            Some("com.canonical.dbusmenu"),
+            "GetLayout",
+            &(0i32, -1i32, Vec::<String>::new()),
+        )
+        .await
+        .ok()?;
+    let (_revision, layout): (u32, Layout) = reply.body().deserialize().ok()?;
+    let mut entries = Vec::new();
+    flatten(layout, &mut entries);
+    Some((menu.to_string(), entries))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tray_menu_shows_the_engine_and_its_quit_stops_every_session() {
+    let Some(desktop) = Desktop::start() else {
+        return;
+    };
+    let items = Arc::new(Mutex::new(Vec::new()));
+    let bus = zbus::connection::Builder::address(desktop.bus.as_str())
+        .expect("bus address")
+        .name("org.kde.StatusNotifierWatcher")
+        .expect("name")
+        .serve_at(
+            "/StatusNotifierWatcher",
+            Watcher {
+                items: Arc::clone(&items),
+            },
+        )
+        .expect("serve")
+        .build()
+        .await
+        .expect("connect to the test bus");
+
+    let engine = SimEngine::start().await;
+    let port = free_port();
+    let mut app = Reaped(
+        desktop
+            .app(&engine, port, &["--minimized"])
+            .spawn()
+            .expect("start the app"),
+    );
+    wait_until(
+        Duration::from_secs(60),
+        "the tray item registers",
+        || async { items.lock().map(|items| !items.is_empty()).unwrap_or(false) },
+    )
+    .await;
+    let item = items.lock().expect("items")[0].clone();
+
+    // The status lines follow the engine: the refresh loop fills them in.
+    wait_until(
+        Duration::from_secs(30),
+        "the menu shows the engine version",
+        || async {
+            menu_entries(&bus, &item).await.is_some_and(|(_, entries)| {
+                entries
+                    .iter()
+                    .any(|e| e.label == "Engine 3.2.3: reachable" && !e.enabled)
+            })
+        },
+    )
+    .await;
+    let (menu_path, entries) = menu_entries(&bus, &item).await.expect("menu");
+    let labels: Vec<_> = entries.iter().map(|e| e.label.as_str()).collect();
+    eprintln!("tray menu: {labels:?}");
+    for expected in [
+        "Open acebridge",
+        "Copy last stream URL",
+        "Open in player",
+        "Nothing playing",
+        "Start at login",
+        "Play acestream:// links at once",
+        "Make default for acestream:// links",
+        "Quit",
+    ] {
+        assert!(
+            labels.contains(&expected),
+            "{expected:?} missing from {labels:?}"
+        );
+    }
+    // Nothing was ever played or saved: there is no last stream to copy.
+    let copy = entries.iter().find(|e| e.label == "Copy last stream URL");
+    assert!(copy.is_some_and(|e| !e.enabled), "{entries:?}");
+
+    // A player watches a channel whose linger (30 s) outlasts the test: only
+    // Quit can stop its engine session in time.
+    let http = reqwest::Client::new();
+    let mut stream = http
+        .get(format!("http://127.0.0.1:{port}/ace/getstream?id={ID}"))
+        .send()
+        .await
+        .expect("stream");
+    let _ = stream.chunk().await.expect("read").expect("data");
+    drop(stream);
+    assert_eq!(engine.active_sessions(), 1);
+
+    let quit = entries.iter().find(|e| e.label == "Quit").expect("Quit");
+    bus.call_method(
+        Some(item.0.as_str()),
+        menu_path.as_str(),
+        Some("com.canonical.dbusmenu"),
+        "Event",
+        &(quit.id, "clicked", Value::from(0i32), 0u32),
+    )
+    .await
+    .expect("click Quit");
+    let status = exit_within(&mut app.0, Duration::from_secs(20)).expect("the app quits");
+    assert!(status.success(), "exit after Quit: {status}");
+    assert_eq!(
+        engine.active_sessions(),
+        0,
+        "an engine session was left behind"
+    );
+}

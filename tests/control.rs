@@ -1,0 +1,103 @@
+//! The in-process control handle the tray app uses: it must report what the
+//! HTTP API reports and save channels exactly as the web UI does.
+
+mod common;
+
+use std::time::Duration;
+
+use acebridge::content_id::ContentId;
+use common::{kit, Player, Proxy, ID_A, ID_B};
+use kit::engine::SimEngine;
+use kit::wait::wait_until;
+
+fn id(hex: &str) -> ContentId {
+    ContentId::parse(hex).expect("id")
+}
+
+#[tokio::test]
+async fn saved_channels_are_the_web_uis_channels() {
+    let engine = SimEngine::start().await;
+    let proxy = Proxy::start(&engine.url()).await;
+    let control = &proxy.control;
+
+    assert_eq!(control.last_stream().await, None);
+    assert!(control.save_channel(&id(ID_A)).await.expect("save"));
+    assert!(!control.save_channel(&id(ID_A)).await.expect("save again"));
+    assert!(control.save_channel(&id(ID_B)).await.expect("save"));
+    let listed = proxy.json("/api/channels").await;
+    let ids: Vec<_> = listed["channels"]
+        .as_array()
+        .expect("channels")
+        .iter()
+        .map(|channel| channel["id"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(ids, [ID_A, ID_B]);
+    // Nothing plays: the last stream is the channel saved last.
+    assert_eq!(control.last_stream().await, Some(id(ID_B)));
+    assert_eq!(
+        control.ts_url(&id(ID_A)),
+        proxy.stream_url(ID_A),
+        "the URL the tray copies is the one the UI shows"
+    );
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn last_stream_is_the_newest_playing_channel() {
+    let engine = SimEngine::start().await;
+    let proxy = Proxy::start(&engine.url()).await;
+    let control = &proxy.control;
+    control.save_channel(&id(ID_B)).await.expect("save");
+
+    let mut player = Player::open(&proxy.stream_url(ID_A)).await;
+    player.read_until(1, Duration::from_secs(10)).await;
+    wait_until(Duration::from_secs(5), "the stream is listed", || async {
+        control
+            .streams()
+            .iter()
+            .any(|s| s.id == id(ID_A) && s.players == 1)
+    })
+    .await;
+    assert_eq!(control.last_stream().await, Some(id(ID_A)));
+    drop(player);
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn engine_status_says_whether_the_engine_answers() {
+    let engine = SimEngine::start().await;
+    let proxy = Proxy::start(&engine.url()).await;
+    assert_eq!(
+        proxy.control.engine_status().await.version,
+        Ok("3.2.3".to_owned())
+    );
+    engine.set_down(true);
+    assert!(proxy.control.engine_status().await.version.is_err());
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn desktop_preferences_are_saved_with_the_other_settings() {
+    let engine = SimEngine::start().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("settings.toml");
+    let settings_path = path.clone();
+    let proxy = Proxy::start_with(&engine.url(), move |config| {
+        config.settings_path = Some(settings_path);
+    })
+    .await;
+    proxy
+        .control
+        .update_desktop(|desktop| {
+            desktop.play_links = true;
+            desktop.player = Some("mpv".into());
+        })
+        .await
+        .expect("save");
+    proxy.control.save_channel(&id(ID_A)).await.expect("save");
+    let reloaded = acebridge::config::load_settings(&path).expect("load");
+    assert!(reloaded.desktop.play_links);
+    assert_eq!(reloaded.desktop.player.as_deref(), Some("mpv"));
+    assert_eq!(reloaded.channels.len(), 1);
+    proxy.stop().await;
+}
