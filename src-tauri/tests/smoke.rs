@@ -179,3 +179,62 @@ async fn minimized_start_opens_no_window_until_launched_again() {
     let status = exit_within(&mut app.0, Duration::from_secs(20)).expect("SIGTERM quits");
     assert!(status.success(), "exit on SIGTERM: {status}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn port_in_use_asks_and_moves_to_a_free_port_or_quits() {
+    const DIALOG: &str = "acebridge: port in use";
+    let Some(desktop) = Desktop::start() else {
+        return;
+    };
+    let engine = SimEngine::start().await;
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("addr").port();
+
+    // Quit: the dialog's cancel ends the app with an error status, serving nothing.
+    let mut app = Reaped(desktop.app(&engine, port, &[]).spawn().expect("start"));
+    let mut exit = None;
+    wait_until_sync(
+        Duration::from_secs(60),
+        "Escape in the port dialog quits",
+        || {
+            exit = app.0.try_wait().ok().flatten();
+            if exit.is_none() {
+                desktop.press_in_window(DIALOG, "Escape");
+            }
+            exit.is_some()
+        },
+    )
+    .await;
+    assert_eq!(
+        exit.and_then(|status| status.code()),
+        Some(1),
+        "exit after Quit"
+    );
+
+    // Use another port: the proxy comes up on the next free port after the taken one.
+    let mut app = Reaped(desktop.app(&engine, port, &[]).spawn().expect("start"));
+    let http = reqwest::Client::new();
+    let candidates: Vec<u16> = (1..=20).filter_map(|step| port.checked_add(step)).collect();
+    wait_until(
+        Duration::from_secs(60),
+        "Return in the port dialog moves the proxy",
+        || async {
+            for candidate in &candidates {
+                let url = format!("http://127.0.0.1:{candidate}/api/health");
+                if get_json(&http, &url)
+                    .await
+                    .is_some_and(|health| health["engine"]["version"] == "3.2.3")
+                {
+                    return true;
+                }
+            }
+            desktop.press_in_window(DIALOG, "Return");
+            false
+        },
+    )
+    .await;
+    let _ = Command::new("kill").arg(app.0.id().to_string()).status();
+    let status = exit_within(&mut app.0, Duration::from_secs(20)).expect("SIGTERM quits");
+    assert!(status.success(), "exit on SIGTERM: {status}");
+    drop(taken);
+}

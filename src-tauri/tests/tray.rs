@@ -128,6 +128,40 @@ async fn menu_entries(bus: &zbus::Connection, item: &Item) -> Option<(String, Ve
     Some((menu.to_string(), entries))
 }
 
+async fn entry(bus: &zbus::Connection, item: &Item, label: &str) -> Option<Entry> {
+    let (_, entries) = menu_entries(bus, item).await?;
+    entries.into_iter().find(|e| e.label == label)
+}
+
+/// Clicks the menu entry `label`, as the shell does when the user picks it.
+async fn click(bus: &zbus::Connection, item: &Item, menu_path: &str, label: &str) {
+    let target = entry(bus, item, label)
+        .await
+        .unwrap_or_else(|| panic!("no menu entry {label:?}"));
+    bus.call_method(
+        Some(item.0.as_str()),
+        menu_path,
+        Some("com.canonical.dbusmenu"),
+        "Event",
+        &(target.id, "clicked", Value::from(0i32), 0u32),
+    )
+    .await
+    .unwrap_or_else(|error| panic!("click {label:?}: {error}"));
+}
+
+/// The X clipboard of `display`, as another application would paste it.
+fn clipboard_text(display: &str) -> Option<String> {
+    let output = std::process::Command::new("xclip")
+        .args(["-o", "-selection", "clipboard"])
+        .env("DISPLAY", display)
+        .output()
+        .ok()?;
+    output
+        .status
+        .success()
+        .then(|| String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn tray_menu_shows_the_engine_and_its_quit_stops_every_session() {
     let Some(desktop) = Desktop::start() else {
@@ -212,16 +246,69 @@ async fn tray_menu_shows_the_engine_and_its_quit_stops_every_session() {
     drop(stream);
     assert_eq!(engine.active_sessions(), 1);
 
-    let quit = entries.iter().find(|e| e.label == "Quit").expect("Quit");
-    bus.call_method(
-        Some(item.0.as_str()),
-        menu_path.as_str(),
-        Some("com.canonical.dbusmenu"),
-        "Event",
-        &(quit.id, "clicked", Value::from(0i32), 0u32),
+    // Copy: the stream just played is the last one; its URL lands on the clipboard.
+    wait_until(
+        Duration::from_secs(15),
+        "Copy last stream URL is enabled",
+        || async {
+            entry(&bus, &item, "Copy last stream URL")
+                .await
+                .is_some_and(|e| e.enabled)
+        },
     )
-    .await
-    .expect("click Quit");
+    .await;
+    click(&bus, &item, &menu_path, "Copy last stream URL").await;
+    let expected = format!("http://127.0.0.1:{port}/ace/getstream?id={ID}");
+    let display = desktop.display.clone();
+    wait_until(
+        Duration::from_secs(10),
+        "the clipboard holds the URL",
+        || {
+            let display = display.clone();
+            let expected = expected.clone();
+            async move { clipboard_text(&display).is_some_and(|text| text == expected) }
+        },
+    )
+    .await;
+
+    // Start at login: an XDG autostart entry that starts minimized.
+    click(&bus, &item, &menu_path, "Start at login").await;
+    let autostart = desktop
+        .home
+        .path()
+        .join(".config/autostart/acebridge.desktop");
+    wait_until(
+        Duration::from_secs(10),
+        "the autostart entry is written",
+        || async {
+            std::fs::read_to_string(&autostart).is_ok_and(|text| text.contains("--minimized"))
+        },
+    )
+    .await;
+
+    // Make default: a handler .desktop file registered for acestream:// links.
+    click(
+        &bus,
+        &item,
+        &menu_path,
+        "Make default for acestream:// links",
+    )
+    .await;
+    let handler = desktop
+        .home
+        .path()
+        .join(".local/share/applications/acebridge-desktop-handler.desktop");
+    wait_until(
+        Duration::from_secs(10),
+        "the link handler is registered",
+        || async {
+            std::fs::read_to_string(&handler)
+                .is_ok_and(|text| text.contains("x-scheme-handler/acestream"))
+        },
+    )
+    .await;
+
+    click(&bus, &item, &menu_path, "Quit").await;
     let status = exit_within(&mut app.0, Duration::from_secs(20)).expect("the app quits");
     assert!(status.success(), "exit after Quit: {status}");
     assert_eq!(

@@ -2,7 +2,7 @@
 //! a private D-Bus session bus and a throwaway home per test, plus helpers
 //! to launch the app and watch its processes.
 //!
-//! Needs `Xvfb` and `dbus-daemon`; without them tests are skipped, unless
+//! Needs `Xvfb`, `dbus-daemon`, `xclip` and `xdotool`; without them tests are skipped, unless
 //! `ACEBRIDGE_REQUIRE_DESKTOP=1` (set by `scripts/test`) makes that a failure.
 #![allow(dead_code)] // each test binary uses a different part of this module
 
@@ -30,8 +30,8 @@ impl Drop for Reaped {
 
 /// A headless desktop session: X server, session bus, home directory.
 pub struct Desktop {
-    home: tempfile::TempDir,
-    display: String,
+    pub home: tempfile::TempDir,
+    pub display: String,
     pub bus: String,
     _x: Reaped,
     _dbus: Reaped,
@@ -48,7 +48,7 @@ fn have(program: &str) -> bool {
 impl Desktop {
     /// Starts one, or `None` (after saying why) when the tools are missing.
     pub fn start() -> Option<Self> {
-        let missing: Vec<_> = ["Xvfb", "dbus-daemon"]
+        let missing: Vec<_> = ["Xvfb", "dbus-daemon", "xclip", "xdotool"]
             .into_iter()
             .filter(|program| !have(program))
             .collect();
@@ -237,4 +237,25 @@ pub fn has_webview(pid: u32) -> bool {
         std::fs::read_to_string(format!("/proc/{pid}/comm"))
             .is_ok_and(|name| name.starts_with("WebKitWebProces"))
     })
+}
+
+impl Desktop {
+    /// Focuses the visible window titled `title`, if there is one, and
+    /// presses `key` in it, as a user answering a dialog does (Return: the
+    /// first button; Escape: cancel). Callers check the effect, not this
+    /// call: a dialog that closes on the key press makes the key release fail.
+    pub fn press_in_window(&self, title: &str, key: &str) {
+        let search = ["search", "--onlyvisible", "--name", title];
+        self.xdotool(&[&search[..], &["windowfocus", "--sync", "key", key]].concat());
+    }
+
+    fn xdotool(&self, args: &[&str]) -> bool {
+        Command::new("xdotool")
+            .args(args)
+            .env("DISPLAY", &self.display)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|status| status.success())
+    }
 }
