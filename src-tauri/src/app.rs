@@ -64,6 +64,16 @@ pub fn run(cli: Cli, config: Config) -> i32 {
                 return Ok(());
             }
             spawn_signal_handler(handle.clone());
+            // macOS hands links to the running app as events, not arguments.
+            #[cfg(target_os = "macos")]
+            {
+                use tauri_plugin_deep_link::DeepLinkExt as _;
+                let links_app = handle.clone();
+                handle.deep_link().on_open_url(move |event| {
+                    let urls: Vec<String> = event.urls().iter().map(|u| u.to_string()).collect();
+                    open_links(links_app.clone(), links::ids_in(urls.iter().map(String::as_str)));
+                });
+            }
             let links = links::ids_in(cli.links.iter().map(String::as_str));
             start(handle, config, cli.minimized, links);
             Ok(())
