@@ -20,6 +20,7 @@ pub mod control;
 pub mod engine;
 pub mod hls;
 pub mod http;
+mod memory;
 pub mod session;
 pub mod store;
 pub mod ts;

@@ -47,6 +47,13 @@ struct Cli {
     /// leaving 20 channels) and report the proxy's memory at the start and the end
     #[arg(long, value_name = "SECONDS")]
     churn: Option<u64>,
+    /// With --churn: seconds the players of a round watch before leaving (longer
+    /// rounds fill the channels' buffers, so the peak is higher)
+    #[arg(long, value_name = "SECONDS", default_value_t = 1)]
+    churn_play: u64,
+    /// With --churn: print the proxy's memory and the engine's open sessions after every round
+    #[arg(long)]
+    verbose: bool,
     #[command(subcommand)]
     child: Option<Internal>,
 }
@@ -419,7 +426,7 @@ async fn churn(cli: &Cli, seconds: u64) -> ExitCode {
                 (task, counter)
             })
             .collect();
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        tokio::time::sleep(Duration::from_secs(cli.churn_play)).await;
         for (task, _) in counters {
             task.abort();
         }
@@ -429,7 +436,24 @@ async fn churn(cli: &Cli, seconds: u64) -> ExitCode {
         if let Some(rss) = measure::rss(pid) {
             samples.push((started.elapsed().as_secs(), rss));
         }
+        if cli.verbose {
+            eprintln!(
+                "round {round} at {:.1} s: proxy RSS {:.1} MiB, engine sessions open {}, engine playback connections {}",
+                started.elapsed().as_secs_f64(),
+                measure::rss(pid).unwrap_or(0) as f64 / (1024.0 * 1024.0),
+                engine.active_sessions(),
+                engine.playback_connections_open()
+            );
+        }
     }
+    // Idle again: every channel lingered out. Memory should be back where it started.
+    let streams_url = format!("http://{addr}/api/streams");
+    let idle_deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < idle_deadline && !no_streams(&streams_url).await {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let idle_after = measure::rss(pid).unwrap_or(0);
     let open_channels = reqwest::get(format!("http://{addr}/api/streams"))
         .await
         .ok()
@@ -457,5 +481,20 @@ async fn churn(cli: &Cli, seconds: u64) -> ExitCode {
         mib(last),
         mib(samples.iter().map(|s| s.1).max().unwrap_or(0))
     );
+    println!(
+        "idle proxy RSS once every channel closed: {:.1} MiB (first sample {:.1} MiB)",
+        mib(idle_after),
+        mib(samples.first().map_or(0, |s| s.1))
+    );
     ExitCode::SUCCESS
+}
+
+async fn no_streams(url: &str) -> bool {
+    let Ok(response) = reqwest::get(url).await else {
+        return false;
+    };
+    response
+        .json::<serde_json::Value>()
+        .await
+        .is_ok_and(|body| body["streams"].as_array().is_some_and(Vec::is_empty))
 }

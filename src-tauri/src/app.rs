@@ -71,7 +71,10 @@ pub fn run(cli: Cli, config: Config) -> i32 {
                 let links_app = handle.clone();
                 handle.deep_link().on_open_url(move |event| {
                     let urls: Vec<String> = event.urls().iter().map(|u| u.to_string()).collect();
-                    open_links(links_app.clone(), links::ids_in(urls.iter().map(String::as_str)));
+                    open_links(
+                        links_app.clone(),
+                        links::ids_in(urls.iter().map(String::as_str)),
+                    );
                 });
             }
             let links = links::ids_in(cli.links.iter().map(String::as_str));

@@ -240,6 +240,8 @@ async fn supervise(hub: Arc<HubInner>, channel: Arc<HlsChannel>) {
         }
     }
     channel.session.close(&engine, channel.id()).await;
+    drop(channel);
+    crate::memory::release_freed();
 }
 
 /// Completes once nobody asked for the channel for a few target durations plus

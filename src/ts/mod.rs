@@ -191,6 +191,9 @@ async fn supervise(hub: Arc<HubInner>, channel: Arc<TsChannel>, engine: EngineCl
         }
     }
     channel.session.close(&engine, &channel.id).await;
+    // Its players were ended by `finish`; once they let go, the ring is freed.
+    drop(channel);
+    crate::memory::release_freed();
 }
 
 /// The message of a caught panic, for the log and the players.

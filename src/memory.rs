@@ -1,0 +1,19 @@
+//! Giving a closed channel's memory back to the OS.
+//!
+//! A channel's buffer is thousands of small chunks (one per upstream read).
+//! glibc's malloc keeps freed small chunks in its arenas, and since live
+//! allocations sit between them it rarely trims: measured with
+//! `acebridge-bench --churn 60 --churn-play 12`, a proxy that had played ten
+//! channels stayed at 47 MiB once all were closed, against 14 MiB before.
+//! `malloc_trim` hands whole free pages back. No crate wraps this one libc
+//! call; other allocators and platforms return memory on their own.
+
+/// Returns freed heap pages to the OS; call after a channel's buffers were dropped.
+pub fn release_freed() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim has no preconditions; it only walks malloc's own
+    // free lists under malloc's locks.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
