@@ -11,7 +11,6 @@ use std::sync::Arc;
 use crate::config::{ConfigError, DesktopSettings, Settings};
 use crate::content_id::ContentId;
 use crate::hls::HlsHub;
-use crate::http::manage::MAX_SAVED_CHANNELS;
 use crate::store::{self, Store};
 use crate::ts::TsHub;
 
@@ -22,7 +21,6 @@ pub struct Control {
     hls: HlsHub,
     store: Store,
     origin: Arc<str>,
-    token_query: Arc<str>,
 }
 
 /// An active channel, TS or HLS.
@@ -44,20 +42,14 @@ pub struct EngineStatus {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SaveError {
-    #[error("too many saved channels: at most {MAX_SAVED_CHANNELS}")]
-    TooMany,
+    #[error(transparent)]
+    TooMany(#[from] store::TooManyChannels),
     #[error(transparent)]
     Settings(#[from] ConfigError),
 }
 
 impl Control {
-    pub(crate) fn new(
-        ts: TsHub,
-        hls: HlsHub,
-        store: Store,
-        local_addr: SocketAddr,
-        lan_token: Option<&str>,
-    ) -> Self {
+    pub(crate) fn new(ts: TsHub, hls: HlsHub, store: Store, local_addr: SocketAddr) -> Self {
         // Players on this machine reach a wildcard listener through loopback.
         let host = if local_addr.ip().is_unspecified() {
             SocketAddr::from(([127, 0, 0, 1], local_addr.port()))
@@ -69,10 +61,6 @@ impl Control {
             hls,
             store,
             origin: format!("http://{host}").into(),
-            token_query: lan_token
-                .map(|token| format!("&token={token}"))
-                .unwrap_or_default()
-                .into(),
         }
     }
 
@@ -81,13 +69,11 @@ impl Control {
         &self.origin
     }
 
-    /// The TS URL players open for `id`.
+    /// The TS URL a player on this machine opens for `id`. Loopback needs no
+    /// LAN token, and leaving it out keeps it off command lines and clipboards.
     pub fn ts_url(&self, id: &ContentId) -> String {
         let (param, hex) = id.query_param();
-        format!(
-            "{}/ace/getstream?{param}={hex}{}",
-            self.origin, self.token_query
-        )
+        format!("{}/ace/getstream?{param}={hex}", self.origin)
     }
 
     /// Every active channel, newest first.
@@ -144,10 +130,7 @@ impl Control {
         if store::find_saved(guard.settings(), id).is_some() {
             return Ok(false);
         }
-        let next = store::merge_channels(guard.settings(), [(id.clone(), None)]);
-        if next.channels.len() > MAX_SAVED_CHANNELS {
-            return Err(SaveError::TooMany);
-        }
+        let next = store::merge_channels(guard.settings(), [(id.clone(), None)])?;
         guard.save(next).await?;
         Ok(true)
     }

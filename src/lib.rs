@@ -87,7 +87,6 @@ impl Server {
             self.hls.clone(),
             self.store.clone(),
             self.local_addr()?,
-            self.lan_token.as_deref(),
         ))
     }
 

@@ -101,12 +101,19 @@ impl StoreGuard<'_> {
     }
 }
 
+/// Most channels the settings file keeps.
+pub const MAX_SAVED_CHANNELS: usize = 1000;
+
+#[derive(Debug, thiserror::Error)]
+#[error("too many saved channels: at most {MAX_SAVED_CHANNELS}")]
+pub struct TooManyChannels;
+
 /// `settings` with `new` channels saved after the existing ones. A channel
 /// already saved keeps its place; it only takes the new name if it had none.
 pub fn merge_channels(
     settings: &Settings,
     new: impl IntoIterator<Item = (ContentId, Option<String>)>,
-) -> Settings {
+) -> Result<Settings, TooManyChannels> {
     let mut next = settings.clone();
     for (id, name) in new {
         match find_saved(&next, &id) {
@@ -123,7 +130,10 @@ pub fn merge_channels(
             }),
         }
     }
-    next
+    if next.channels.len() > MAX_SAVED_CHANNELS {
+        return Err(TooManyChannels);
+    }
+    Ok(next)
 }
 
 /// The saved channel's id; entries that no longer parse (hand-edited file) give `None`.

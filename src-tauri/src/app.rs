@@ -33,12 +33,35 @@ const PORT_SEARCH: u16 = 20;
 pub struct Running {
     pub control: Control,
     /// Whether a tray icon exists; without one, closing the window quits.
-    pub has_tray: bool,
+    pub has_tray: AtomicBool,
     /// Wakes the tray's refresh loop after something changed.
     pub changed: Notify,
-    shutdown: Mutex<Option<oneshot::Sender<()>>>,
-    server: Mutex<Option<JoinHandle<std::io::Result<()>>>>,
-    quitting: AtomicBool,
+    /// Taken by the first Quit.
+    server: Mutex<Option<ServerTask>>,
+}
+
+/// The running server: what stops it, and its task to wait for.
+struct ServerTask {
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+/// Links from later launches that arrived before the proxy listened (while
+/// the port dialog waits for an answer); opened once it does.
+#[derive(Default)]
+struct PendingLinks(Mutex<Vec<ContentId>>);
+
+/// Wakes the tray's refresh loop: something it shows may have changed.
+pub fn notify_changed(app: &AppHandle) {
+    if let Some(running) = app.try_state::<Running>() {
+        running.changed.notify_one();
+    }
+}
+
+/// The control handle of the running proxy, if it runs yet.
+pub fn control(app: &AppHandle) -> Option<Control> {
+    app.try_state::<Running>()
+        .map(|running| running.control.clone())
 }
 
 /// Builds and runs the app; returns the process exit code.
@@ -56,6 +79,7 @@ pub fn run(cli: Cli, config: Config) -> i32 {
         )
         .plugin(tauri_plugin_clipboard_manager::init())
         .plugin(tauri_plugin_dialog::init())
+        .manage(PendingLinks::default())
         .setup(move |app| {
             let handle = app.handle().clone();
             if cli.quit {
@@ -97,7 +121,9 @@ pub fn run(cli: Cli, config: Config) -> i32 {
             // The last window closed: stay in the tray. Without a tray there
             // is no other way back, so that is a Quit.
             api.prevent_exit();
-            let has_tray = app.try_state::<Running>().is_some_and(|r| r.has_tray);
+            let has_tray = app
+                .try_state::<Running>()
+                .is_some_and(|r| r.has_tray.load(Ordering::SeqCst));
             if !has_tray {
                 quit(app);
             }
@@ -192,21 +218,24 @@ fn started(app: &AppHandle, server: Server, minimized: bool, links: Vec<ContentI
     let task = tauri::async_runtime::spawn(server.run(async move {
         let _ = stopped.await;
     }));
-    let has_tray = tray::supported();
     app.manage(Running {
         control,
-        has_tray,
+        has_tray: AtomicBool::new(false),
         changed: Notify::new(),
-        shutdown: Mutex::new(Some(stop)),
-        server: Mutex::new(Some(task)),
-        quitting: AtomicBool::new(false),
+        server: Mutex::new(Some(ServerTask { stop, task })),
     });
-    if has_tray {
-        if let Err(error) = tray::create(app) {
-            tracing::error!(%error, "cannot create the tray icon");
-        }
-    } else {
-        tracing::warn!("no tray support: closing the window quits acebridge");
+    let has_tray = tray::supported()
+        && tray::create(app)
+            .inspect_err(|error| tracing::error!(%error, "cannot create the tray icon"))
+            .is_ok();
+    if let Some(running) = app.try_state::<Running>() {
+        running.has_tray.store(has_tray, Ordering::SeqCst);
+    }
+    if !has_tray {
+        tracing::warn!("no tray icon: closing the window quits acebridge");
+    }
+    // Said at interactive starts; at login (--minimized) the window just opens.
+    if !has_tray && !minimized {
         app.dialog()
             .message(
                 "Your desktop has no tray support (install libayatana-appindicator3-1 to get \
@@ -218,6 +247,12 @@ fn started(app: &AppHandle, server: Server, minimized: bool, links: Vec<ContentI
     }
     if !minimized || !has_tray {
         show_window(app);
+    }
+    let mut links = links;
+    if let Some(pending) = app.try_state::<PendingLinks>() {
+        if let Ok(mut pending) = pending.0.lock() {
+            links.append(&mut pending);
+        }
     }
     if !links.is_empty() {
         open_links(app.clone(), links);
@@ -289,8 +324,17 @@ fn on_second_launch(app: &AppHandle, argv: Vec<String>) {
         quit(app);
         return;
     }
-    let ids = links::ids_in(cli.links.iter().map(String::as_str));
+    let mut ids = links::ids_in(cli.links.iter().map(String::as_str));
     tracing::info!(links = ids.len(), "second launch");
+    if app.try_state::<Running>().is_none() {
+        // Still starting (the port dialog is open): keep the links for later.
+        if let Some(pending) = app.try_state::<PendingLinks>() {
+            if let Ok(mut pending) = pending.0.lock() {
+                pending.append(&mut ids);
+            }
+        }
+        return;
+    }
     if ids.is_empty() {
         show_window(app);
     } else {
@@ -302,10 +346,9 @@ fn on_second_launch(app: &AppHandle, argv: Vec<String>) {
 /// it, plays the first in the preferred player; otherwise shows the window.
 pub fn open_links(app: AppHandle, ids: Vec<ContentId>) {
     tauri::async_runtime::spawn(async move {
-        let Some(running) = app.try_state::<Running>() else {
+        let Some(control) = control(&app) else {
             return;
         };
-        let control = running.control.clone();
         for id in &ids {
             match control.save_channel(id).await {
                 Ok(true) => tracing::info!(channel = %id, "channel added from a link"),
@@ -313,7 +356,7 @@ pub fn open_links(app: AppHandle, ids: Vec<ContentId>) {
                 Err(error) => tracing::warn!(channel = %id, %error, "cannot save the channel"),
             }
         }
-        running.changed.notify_one();
+        notify_changed(&app);
         let desktop = control.settings().await.desktop;
         if desktop.play_links {
             if let Some(id) = ids.first() {
@@ -329,10 +372,9 @@ pub fn open_links(app: AppHandle, ids: Vec<ContentId>) {
 /// Plays the saved channel `hex` in the preferred player, or says why not.
 fn play_saved(app: AppHandle, hex: String) {
     tauri::async_runtime::spawn(async move {
-        let Some(running) = app.try_state::<Running>() else {
+        let Some(control) = control(&app) else {
             return;
         };
-        let control = running.control.clone();
         let Some(id) = control.saved_channel(&hex).await else {
             return;
         };
@@ -372,48 +414,43 @@ pub fn quit(app: &AppHandle) {
         app.exit(0);
         return;
     };
-    if running.quitting.swap(true, Ordering::SeqCst) {
+    // Only the first Quit finds the server; later ones have nothing to do.
+    let Some(ServerTask { stop, task }) =
+        running.server.lock().ok().and_then(|mut slot| slot.take())
+    else {
         return;
-    }
+    };
     tracing::info!("quitting: stopping every channel");
-    let stop = running
-        .shutdown
-        .lock()
-        .ok()
-        .and_then(|mut slot| slot.take());
-    let task = running.server.lock().ok().and_then(|mut slot| slot.take());
     let app = app.clone();
     tauri::async_runtime::spawn(async move {
-        if let Some(stop) = stop {
-            let _ = stop.send(());
-        }
-        if let Some(task) = task {
-            match tokio::time::timeout(QUIT_TIMEOUT, task).await {
-                Ok(Ok(Ok(()))) => {}
-                Ok(Ok(Err(error))) => tracing::warn!(%error, "the proxy ended with an error"),
-                Ok(Err(error)) => tracing::warn!(%error, "the proxy task failed"),
-                Err(_) => tracing::warn!("engine sessions did not stop in time; exiting anyway"),
-            }
+        let _ = stop.send(());
+        match tokio::time::timeout(QUIT_TIMEOUT, task).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(error))) => tracing::warn!(%error, "the proxy ended with an error"),
+            Ok(Err(error)) => tracing::warn!(%error, "the proxy task failed"),
+            Err(_) => tracing::warn!("engine sessions did not stop in time; exiting anyway"),
         }
         app.exit(0);
     });
 }
 
-/// SIGINT/SIGTERM (logout, `kill`, Ctrl-C in a terminal) quit like the menu does.
+/// SIGINT/SIGTERM/SIGHUP (logout, `kill`, Ctrl-C or a closed terminal) quit like the menu does.
 fn spawn_signal_handler(app: AppHandle) {
     tauri::async_runtime::spawn(async move {
         #[cfg(unix)]
         {
             use tokio::signal::unix::{signal, SignalKind};
-            let (Ok(mut term), Ok(mut int)) = (
+            let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
                 signal(SignalKind::terminate()),
                 signal(SignalKind::interrupt()),
+                signal(SignalKind::hangup()),
             ) else {
                 return;
             };
             tokio::select! {
                 _ = term.recv() => {}
                 _ = int.recv() => {}
+                _ = hup.recv() => {}
             }
         }
         #[cfg(not(unix))]

@@ -132,9 +132,9 @@ pub fn create(app: &AppHandle) -> tauri::Result<()> {
     });
     let app = app.clone();
     tauri::async_runtime::spawn(async move {
-        let mut shown_players = None;
+        let mut shown = None;
         loop {
-            refresh(&app, &mut shown_players).await;
+            refresh(&app, &mut shown).await;
             let Some(running) = app.try_state::<Running>() else {
                 return;
             };
@@ -144,43 +144,72 @@ pub fn create(app: &AppHandle) -> tauri::Result<()> {
     Ok(())
 }
 
+/// What the icon and menu show; a refresh touches only what changed, since
+/// on Linux every update re-sends the icon or menu over D-Bus and makes an
+/// open menu flicker.
+#[derive(Debug, Clone, PartialEq)]
+struct View {
+    state: TrayState,
+    tooltip: String,
+    engine: String,
+    detail: String,
+    has_last: bool,
+    play_links: bool,
+    autostart: Option<bool>,
+    players: Vec<Player>,
+}
+
 /// Reads the server's state and updates the icon and menu to match.
-async fn refresh(app: &AppHandle, shown_players: &mut Option<Vec<Player>>) {
-    let (Some(running), Some(tray)) = (app.try_state::<Running>(), app.try_state::<Tray>()) else {
+async fn refresh(app: &AppHandle, shown: &mut Option<View>) {
+    let (Some(control), Some(tray)) = (app::control(app), app.try_state::<Tray>()) else {
         return;
     };
-    let control = running.control.clone();
     let snapshot = Snapshot {
         engine: control.engine_status().await,
         streams: control.streams(),
     };
-    let has_last = control.last_stream().await.is_some();
     let settings = control.settings().await;
-    let found = players::available(std::env::var_os("PATH"), &settings.desktop.player_command);
-
-    let _ = tray.icon.set_icon(Some(icon(snapshot.tray_state())));
-    let _ = tray.icon.set_tooltip(Some(snapshot.tooltip()));
-    let _ = tray.engine.set_text(snapshot.engine_line());
-    let _ = tray.detail.set_text(snapshot.detail_line());
-    let _ = tray.copy.set_enabled(has_last);
-    let _ = tray.play_links.set_checked(settings.desktop.play_links);
-    if let Ok(on) = app.autolaunch().is_enabled() {
+    let view = View {
+        state: snapshot.tray_state(),
+        tooltip: snapshot.tooltip(),
+        engine: snapshot.engine_line(),
+        detail: snapshot.detail_line(),
+        has_last: control.last_stream().await.is_some(),
+        play_links: settings.desktop.play_links,
+        autostart: app.autolaunch().is_enabled().ok(),
+        players: players::available(std::env::var_os("PATH"), &settings.desktop.player_command),
+    };
+    let old = shown.as_ref();
+    if old.is_none_or(|old| old.state != view.state) {
+        let _ = tray.icon.set_icon(Some(icon(view.state)));
+    }
+    if old.is_none_or(|old| old.tooltip != view.tooltip) {
+        let _ = tray.icon.set_tooltip(Some(&view.tooltip));
+    }
+    if old.is_none_or(|old| old.engine != view.engine) {
+        let _ = tray.engine.set_text(&view.engine);
+    }
+    if old.is_none_or(|old| old.detail != view.detail) {
+        let _ = tray.detail.set_text(&view.detail);
+    }
+    if old.is_none_or(|old| old.has_last != view.has_last) {
+        let _ = tray.copy.set_enabled(view.has_last);
+    }
+    if old.is_none_or(|old| old.play_links != view.play_links) {
+        let _ = tray.play_links.set_checked(view.play_links);
+    }
+    if let Some(on) = view
+        .autostart
+        .filter(|_| old.is_none_or(|old| old.autostart != view.autostart))
+    {
         let _ = tray.autostart.set_checked(on);
     }
-    // Rebuilt only when the installed players change: rebuilding an open
-    // appindicator menu makes it flicker.
-    if shown_players.as_ref() != Some(&found) {
-        if let Err(error) = fill_players(app, &tray.players, &found, has_last) {
+    if old.is_none_or(|old| old.players != view.players || old.has_last != view.has_last) {
+        if let Err(error) = fill_players(app, &tray.players, &view.players, view.has_last) {
             tracing::warn!(%error, "cannot update the players menu");
         }
-        *shown_players = Some(found);
-    } else if let Ok(items) = tray.players.items() {
-        for item in items {
-            if let Some(item) = item.as_menuitem() {
-                let _ = item.set_enabled(has_last && item.id().as_ref() != "no_player");
-            }
-        }
     }
+    *shown = Some(view);
 }
 
 fn fill_players(
@@ -218,17 +247,16 @@ fn on_menu(app: &AppHandle, id: &str) {
         "play_links" => {
             let app = app.clone();
             tauri::async_runtime::spawn(async move {
-                let Some(running) = app.try_state::<Running>() else {
+                let Some(control) = app::control(&app) else {
                     return;
                 };
-                let changed = running
-                    .control
+                let changed = control
                     .update_desktop(|desktop| desktop.play_links = !desktop.play_links)
                     .await;
                 if let Err(error) = changed {
                     tracing::warn!(%error, "cannot save the setting");
                 }
-                running.changed.notify_one();
+                app::notify_changed(&app);
             });
         }
         "make_default" => make_default_handler(app),
@@ -251,10 +279,9 @@ fn with_last_stream(
 ) {
     let app = app.clone();
     tauri::async_runtime::spawn(async move {
-        let Some(running) = app.try_state::<Running>() else {
+        let Some(control) = app::control(&app) else {
             return;
         };
-        let control = running.control.clone();
         if let Some(id) = control.last_stream().await {
             action(&app, &control, id);
         }
@@ -265,10 +292,9 @@ fn with_last_stream(
 fn open_last_in(app: &AppHandle, key: String) {
     let app = app.clone();
     tauri::async_runtime::spawn(async move {
-        let Some(running) = app.try_state::<Running>() else {
+        let Some(control) = app::control(&app) else {
             return;
         };
-        let control = running.control.clone();
         let Some(id) = control.last_stream().await else {
             return;
         };
@@ -298,9 +324,7 @@ fn toggle_autostart(app: &AppHandle) {
             &format!("Cannot change Start at login: {error}"),
         );
     }
-    if let Some(running) = app.try_state::<Running>() {
-        running.changed.notify_one();
-    }
+    app::notify_changed(app);
 }
 
 /// Registers acebridge for `acestream://` links, only when the user asks:

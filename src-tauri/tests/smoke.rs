@@ -2,12 +2,10 @@
 //! under Xvfb with a private D-Bus session bus and a throwaway home, against
 //! the simulated engine. It checks what only the whole app can show: the
 //! embedded proxy answers, a second launch hands over to the first and exits
-//! 0, an `acestream://` argument adds the channel in the first instance, and
+//! 0, an `acestream://` argument adds the channel in the first instance,
 //! Quit (`--quit` from another launch, the menu's code path) stops every
-//! engine session before the app exits 0.
-//!
-//! Needs `Xvfb` and `dbus-daemon`; without them the test is skipped, unless
-//! `ACEBRIDGE_REQUIRE_DESKTOP=1` (set by `scripts/test`) makes that a failure.
+//! engine session before the app exits 0, `--minimized` opens no window, and
+//! a taken port is a question to the user. See `harness` for what they need.
 
 mod harness;
 
@@ -106,10 +104,9 @@ async fn tray_app_serves_hands_over_to_the_first_instance_and_quits_cleanly() {
         window_after.as_secs_f64(),
         idle_rss as f64 / 1024.0
     );
-    drop(stream);
 
-    // Quit, from another launch: engine sessions stopped, exit 0 (the linger
-    // is 30 s, so only Quit can have stopped the session in time).
+    // Quit, from another launch, while the player still watches: its stream
+    // ends, the engine session is stopped, the app exits 0.
     let mut quit = desktop
         .app(&engine, port, &["--quit"])
         .spawn()
@@ -118,6 +115,11 @@ async fn tray_app_serves_hands_over_to_the_first_instance_and_quits_cleanly() {
     assert!(status.success(), "--quit launch: {status}");
     let status = exit_within(&mut first.0, Duration::from_secs(20)).expect("the app quits");
     assert!(status.success(), "app exit: {status}");
+    let ended = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Ok(Some(_)) = stream.chunk().await {}
+    })
+    .await;
+    assert!(ended.is_ok(), "the player's stream did not end at Quit");
     assert_eq!(
         engine.active_sessions(),
         0,
@@ -215,15 +217,17 @@ async fn port_in_use_asks_and_moves_to_a_free_port_or_quits() {
     let mut app = Reaped(desktop.app(&engine, port, &[]).spawn().expect("start"));
     let http = reqwest::Client::new();
     let candidates: Vec<u16> = (1..=20).filter_map(|step| port.checked_add(step)).collect();
+    let engine_url = format!("{}/", engine.url().trim_end_matches('/'));
     wait_until(
         Duration::from_secs(60),
         "Return in the port dialog moves the proxy",
         || async {
             for candidate in &candidates {
                 let url = format!("http://127.0.0.1:{candidate}/api/health");
+                // Our app: other tests' apps may listen nearby, each with its own engine.
                 if get_json(&http, &url)
                     .await
-                    .is_some_and(|health| health["engine"]["version"] == "3.2.3")
+                    .is_some_and(|health| health["engine"]["url"] == engine_url.as_str())
                 {
                     return true;
                 }

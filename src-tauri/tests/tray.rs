@@ -133,6 +133,11 @@ async fn entry(bus: &zbus::Connection, item: &Item, label: &str) -> Option<Entry
     entries.into_iter().find(|e| e.label == label)
 }
 
+async fn entry_starting(bus: &zbus::Connection, item: &Item, prefix: &str) -> Option<Entry> {
+    let (_, entries) = menu_entries(bus, item).await?;
+    entries.into_iter().find(|e| e.label.starts_with(prefix))
+}
+
 /// Clicks the menu entry `label`, as the shell does when the user picks it.
 async fn click(bus: &zbus::Connection, item: &Item, menu_path: &str, label: &str) {
     let target = entry(bus, item, label)
@@ -233,6 +238,28 @@ async fn tray_menu_shows_the_engine_and_its_quit_stops_every_session() {
     // Nothing was ever played or saved: there is no last stream to copy.
     let copy = entries.iter().find(|e| e.label == "Copy last stream URL");
     assert!(copy.is_some_and(|e| !e.enabled), "{entries:?}");
+
+    // The engine stops answering: the menu says so and how to fix it.
+    engine.set_down(true);
+    wait_until(
+        Duration::from_secs(15),
+        "the menu shows the engine down",
+        || async { entry(&bus, &item, "Engine not reachable").await.is_some() },
+    )
+    .await;
+    let hint = entry_starting(&bus, &item, "Start AceStream, or set the engine URL").await;
+    assert!(hint.is_some(), "no hint on how to fix the engine");
+    engine.set_down(false);
+    wait_until(
+        Duration::from_secs(15),
+        "the menu shows the engine back",
+        || async {
+            entry(&bus, &item, "Engine 3.2.3: reachable")
+                .await
+                .is_some()
+        },
+    )
+    .await;
 
     // A player watches a channel whose linger (30 s) outlasts the test: only
     // Quit can stop its engine session in time.

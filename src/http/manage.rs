@@ -19,7 +19,7 @@ use super::{ApiError, AppState};
 use crate::config::{self, Settings};
 use crate::content_id::{self, ContentId, IdKind};
 use crate::engine::EngineClient;
-use crate::store::{self, find_saved, saved_id};
+use crate::store::{self, find_saved, saved_id, MAX_SAVED_CHANNELS};
 
 /// Largest request body the management API reads (a pasted M3U list fits easily).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -27,8 +27,6 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 pub const MAX_PARSE_ENTRIES: usize = 1000;
 /// Most invalid lines reported back for one paste; the rest are only counted.
 pub const MAX_PARSE_ERRORS: usize = 100;
-/// Most channels the settings file keeps.
-pub const MAX_SAVED_CHANNELS: usize = 1000;
 /// Longest channel name kept, in characters.
 pub const MAX_NAME_CHARS: usize = 200;
 
@@ -293,12 +291,8 @@ pub async fn add_channels(
         new.push((id, clean_name(channel.name.as_deref())));
     }
     let mut guard = state.store.lock().await;
-    let next = store::merge_channels(guard.settings(), new);
-    if next.channels.len() > MAX_SAVED_CHANNELS {
-        return Err(ApiError::bad_request(format!(
-            "too many saved channels: at most {MAX_SAVED_CHANNELS}"
-        )));
-    }
+    let next = store::merge_channels(guard.settings(), new)
+        .map_err(|too_many| ApiError::bad_request(too_many.to_string()))?;
     if next != *guard.settings() {
         guard.save(next).await.map_err(store_error)?;
     }

@@ -119,34 +119,35 @@ impl Desktop {
     }
 }
 
-/// Xvfb on the first free display number, once its socket exists.
+/// Xvfb on a display number it picks itself (`-displayfd`), so tests running
+/// at once never share a server; returns once it accepts connections.
 fn start_xvfb() -> (Reaped, String) {
-    for number in 90..190 {
-        let lock = PathBuf::from(format!("/tmp/.X{number}-lock"));
-        let socket = PathBuf::from(format!("/tmp/.X11-unix/X{number}"));
-        if lock.exists() || socket.exists() {
-            continue;
-        }
-        let display = format!(":{number}");
-        let child = Command::new("Xvfb")
-            .args([&display, "-screen", "0", "1280x800x24", "-nolisten", "tcp"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start Xvfb");
-        let mut x = Reaped(child);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if socket.exists() {
-                return (x, display);
-            }
-            if x.0.try_wait().ok().flatten().is_some() {
-                break; // lost a race for this display: try the next
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-    panic!("no X display could be started");
+    let child = Command::new("Xvfb")
+        .args([
+            "-displayfd",
+            "1",
+            "-screen",
+            "0",
+            "1280x800x24",
+            "-nolisten",
+            "tcp",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start Xvfb");
+    let mut x = Reaped(child);
+    let stdout = x.0.stdout.take().expect("stdout");
+    let mut line = String::new();
+    // Xvfb writes the display number once it is ready.
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("display number");
+    let number: u32 = line
+        .trim()
+        .parse()
+        .expect("Xvfb printed its display number");
+    (x, format!(":{number}"))
 }
 
 /// A private session bus, so single instance (D-Bus names) is this test's own.
@@ -202,13 +203,19 @@ pub fn process_tree(pid: u32) -> Vec<u32> {
     let mut pending = vec![pid];
     while let Some(pid) = pending.pop() {
         tree.push(pid);
-        let children =
-            std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
-        pending.extend(
-            children
-                .split_whitespace()
-                .filter_map(|c| c.parse::<u32>().ok()),
-        );
+        // Children are listed per thread that started them.
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+            continue;
+        };
+        for task in tasks.flatten() {
+            let children =
+                std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+            pending.extend(
+                children
+                    .split_whitespace()
+                    .filter_map(|c| c.parse::<u32>().ok()),
+            );
+        }
     }
     tree
 }

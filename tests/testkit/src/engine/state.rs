@@ -70,8 +70,12 @@ pub(crate) struct Session {
 
 #[derive(Debug, Default)]
 pub(crate) struct State {
-    /// Sessions in start order.
+    /// Sessions in start order; never removed, so tests can count them.
     pub(crate) sessions: Vec<Session>,
+    /// Session id → index in `sessions`. Playback looks its session up for
+    /// every chunk it sends: a scan made the simulator's CPU grow with the
+    /// number of sessions ever started, until long bench runs starved.
+    session_index: HashMap<String, usize>,
     faults: HashMap<String, FaultSet>,
     default_faults: FaultSet,
     generation: u64,
@@ -81,7 +85,8 @@ pub(crate) struct State {
 
 impl State {
     pub(crate) fn session_mut(&mut self, id: &str) -> Option<&mut Session> {
-        self.sessions.iter_mut().find(|s| s.info.session_id == id)
+        let index = *self.session_index.get(id)?;
+        self.sessions.get_mut(index)
     }
 
     pub(crate) fn count_segment_fetch(&mut self, content_id: &str, n: u64) {
@@ -200,7 +205,10 @@ impl Shared {
             stop_calls: 0,
             bytes_served: 0,
         };
-        self.lock().sessions.push(Session {
+        let mut state = self.lock();
+        let index = state.sessions.len();
+        state.session_index.insert(info.session_id.clone(), index);
+        state.sessions.push(Session {
             info: info.clone(),
             live_origin: None,
             hls_origin: Instant::now(),
@@ -209,6 +217,7 @@ impl Shared {
             restart_generation: 0,
             prebuffering: 0,
         });
+        drop(state);
         tracing::debug!(session = %info.session_id, content = %info.content_id, ?kind, "session started");
         info
     }
