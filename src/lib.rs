@@ -121,6 +121,18 @@ impl Server {
     }
 }
 
+/// Logs to stderr, filtered by `RUST_LOG` (default `info`), as both binaries do.
+pub fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+}
+
 /// Binds and serves `config` until `shutdown` completes.
 pub async fn serve(
     config: Config,

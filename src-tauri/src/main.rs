@@ -19,7 +19,6 @@ use std::process::ExitCode;
 
 use acebridge::config::ConfigArgs;
 use clap::Parser;
-use tracing_subscriber::EnvFilter;
 
 /// The command line; later launches' arguments are parsed with it too.
 #[derive(Debug, Parser)]
@@ -44,13 +43,7 @@ pub struct Cli {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    acebridge::init_logging();
     let config = match cli.config.resolve() {
         Ok(config) => config,
         Err(error) => {

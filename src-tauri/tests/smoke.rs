@@ -27,12 +27,7 @@ async fn tray_app_serves_hands_over_to_the_first_instance_and_quits_cleanly() {
     let http = reqwest::Client::new();
 
     let started = Instant::now();
-    let mut first = Reaped(
-        desktop
-            .app(&engine, port, &[])
-            .spawn()
-            .expect("start the app"),
-    );
+    let mut first = desktop.launch(&engine, port, &[]);
     wait_until(
         Duration::from_secs(60),
         "the app's proxy answers /api/health",
@@ -137,12 +132,7 @@ async fn minimized_start_opens_no_window_until_launched_again() {
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
-    let mut app = Reaped(
-        desktop
-            .app(&engine, port, &["--minimized"])
-            .spawn()
-            .expect("start the app"),
-    );
+    let mut app = desktop.launch(&engine, port, &["--minimized"]);
     wait_until(
         Duration::from_secs(60),
         "the app's proxy answers",
@@ -193,7 +183,7 @@ async fn port_in_use_asks_and_moves_to_a_free_port_or_quits() {
     let port = taken.local_addr().expect("addr").port();
 
     // Quit: the dialog's cancel ends the app with an error status, serving nothing.
-    let mut app = Reaped(desktop.app(&engine, port, &[]).spawn().expect("start"));
+    let mut app = desktop.launch(&engine, port, &[]);
     let mut exit = None;
     wait_until_sync(
         Duration::from_secs(60),
@@ -214,7 +204,7 @@ async fn port_in_use_asks_and_moves_to_a_free_port_or_quits() {
     );
 
     // Use another port: the proxy comes up on the next free port after the taken one.
-    let mut app = Reaped(desktop.app(&engine, port, &[]).spawn().expect("start"));
+    let mut app = desktop.launch(&engine, port, &[]);
     let http = reqwest::Client::new();
     let candidates: Vec<u16> = (1..=20).filter_map(|step| port.checked_add(step)).collect();
     let engine_url = format!("{}/", engine.url().trim_end_matches('/'));

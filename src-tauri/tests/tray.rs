@@ -190,12 +190,7 @@ async fn tray_menu_shows_the_engine_and_its_quit_stops_every_session() {
 
     let engine = SimEngine::start().await;
     let port = free_port();
-    let mut app = Reaped(
-        desktop
-            .app(&engine, port, &["--minimized"])
-            .spawn()
-            .expect("start the app"),
-    );
+    let mut app = desktop.launch(&engine, port, &["--minimized"]);
     wait_until(
         Duration::from_secs(60),
         "the tray item registers",

@@ -114,6 +114,11 @@ impl Desktop {
         command
     }
 
+    /// Starts the app (killed when the result is dropped).
+    pub fn launch(&self, engine: &SimEngine, port: u16, args: &[&str]) -> Reaped {
+        Reaped(self.app(engine, port, args).spawn().expect("start the app"))
+    }
+
     pub fn settings_file(&self) -> PathBuf {
         self.home.path().join(".config/acebridge/settings.toml")
     }
