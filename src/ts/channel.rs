@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -27,6 +27,15 @@ use crate::session::SessionSlot;
 
 /// Most bytes handed to a player's connection in one write.
 const PLAYER_BATCH: usize = 256 * 1024;
+/// Upstream bytes gathered before they are published to players, and the
+/// longest they wait for company. A player at the live edge makes one write
+/// per published chunk: the engine's small reads (~15 KB every 40 ms at
+/// 3 Mbit/s) would cost one syscall each per player. Measured with the bench
+/// at 50 / 200 players: unbatched 1.57 / 1.29 CPU-s/GB, 32 KiB or 100 ms
+/// 0.92 / 0.57, 60 KiB or 200 ms 0.71 / 0.44. 200 ms is little next to the
+/// second or more of buffer players keep. Stays under the splitter's 64 KiB chunk.
+const COALESCE_BYTES: usize = 60 * 1024;
+const COALESCE_DELAY: Duration = Duration::from_millis(200);
 
 /// Tunables of TS channels.
 #[derive(Debug, Clone)]
@@ -255,21 +264,43 @@ impl TsChannel {
         let mut body = response.bytes_stream();
         let mut chunks = Vec::new();
         let mut first = true;
+        // Small upstream reads are held back briefly and published as one
+        // chunk: every chunk wakes every player for one write, so fewer,
+        // larger chunks cut the CPU per byte delivered (see COALESCE_BYTES).
+        let mut held = BytesMut::new();
+        let mut hold_until: Option<Instant> = None;
+        let mut idle_until = Instant::now() + settings.upstream_idle_timeout;
         loop {
-            let next = tokio::time::timeout(settings.upstream_idle_timeout, body.next()).await;
+            let wake = hold_until.map_or(idle_until, |hold| hold.min(idle_until));
+            let next = tokio::time::timeout_at(wake.into(), body.next()).await;
             let bytes = match next {
+                Err(_) if hold_until.is_some_and(|hold| hold <= Instant::now()) => {
+                    self.feed(&held, splitter, &mut chunks, received);
+                    held.clear();
+                    hold_until = None;
+                    continue;
+                }
                 Err(_) => return EngineError::Timeout(settings.upstream_idle_timeout),
                 Ok(None) => return EngineError::Engine("upstream ended".into()),
                 Ok(Some(Err(error))) => return engine.unreachable(&error),
                 Ok(Some(Ok(bytes))) => bytes,
             };
+            idle_until = Instant::now() + settings.upstream_idle_timeout;
             if first && bytes.trim_ascii_start().starts_with(b"#EXTM3U") {
                 return EngineError::Protocol(
                     "the engine sent an HLS playlist where MPEG-TS was asked for".into(),
                 );
             }
             first = false;
-            self.feed(&bytes, splitter, &mut chunks, received);
+            held.extend_from_slice(&bytes);
+            // Until the first keyframe arrives players wait: publish at once.
+            if held.len() >= COALESCE_BYTES || !*received {
+                self.feed(&held, splitter, &mut chunks, received);
+                held.clear();
+                hold_until = None;
+            } else if hold_until.is_none() {
+                hold_until = Some(Instant::now() + COALESCE_DELAY);
+            }
         }
     }
 
