@@ -281,8 +281,15 @@ impl TsChannel {
                     continue;
                 }
                 Err(_) => return EngineError::Timeout(settings.upstream_idle_timeout),
-                Ok(None) => return EngineError::Engine("upstream ended".into()),
-                Ok(Some(Err(error))) => return engine.unreachable(&error),
+                Ok(None) => {
+                    // What arrived before the end is good data: players get it.
+                    self.feed(&held, splitter, &mut chunks, received);
+                    return EngineError::Engine("upstream ended".into());
+                }
+                Ok(Some(Err(error))) => {
+                    self.feed(&held, splitter, &mut chunks, received);
+                    return engine.unreachable(&error);
+                }
                 Ok(Some(Ok(bytes))) => bytes,
             };
             idle_until = Instant::now() + settings.upstream_idle_timeout;
