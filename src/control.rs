@@ -127,10 +127,10 @@ impl Control {
     /// Saves a channel as the web UI's paste box does; true if it was new.
     pub async fn save_channel(&self, id: &ContentId) -> Result<bool, SaveError> {
         let mut guard = self.store.lock().await;
-        if store::find_saved(guard.settings(), id).is_some() {
+        let next = store::merge_channels(guard.settings(), [(id.clone(), None)])?;
+        if next == *guard.settings() {
             return Ok(false);
         }
-        let next = store::merge_channels(guard.settings(), [(id.clone(), None)])?;
         guard.save(next).await?;
         Ok(true)
     }

@@ -409,11 +409,13 @@ async fn churn(cli: &Cli, seconds: u64) -> ExitCode {
         return ExitCode::FAILURE;
     }
     let channels: Vec<String> = (0..20).map(|n| format!("{n:040x}")).collect();
+    let streams_url = format!("http://{addr}/api/streams");
+    let mib = |bytes: u64| bytes as f64 / (1024.0 * 1024.0);
     let started = Instant::now();
     let mut samples = Vec::new();
     let mut round = 0usize;
     while started.elapsed() < Duration::from_secs(seconds) {
-        // Each round: 10 players on rotating channels for a second, then they leave.
+        // Each round: 10 players on rotating channels for `--churn-play` seconds, then they leave.
         let counters: Vec<_> = (0..10)
             .map(|i| {
                 let id = &channels[(round * 7 + i * 3) % channels.len()];
@@ -433,41 +435,37 @@ async fn churn(cli: &Cli, seconds: u64) -> ExitCode {
         round += 1;
         // Let every channel linger out, so samples compare the idle proxy.
         tokio::time::sleep(Duration::from_millis(1500)).await;
-        if let Some(rss) = measure::rss(pid) {
+        let rss = measure::rss(pid);
+        if let Some(rss) = rss {
             samples.push((started.elapsed().as_secs(), rss));
         }
         if cli.verbose {
             eprintln!(
                 "round {round} at {:.1} s: proxy RSS {:.1} MiB, engine sessions open {}, engine playback connections {}",
                 started.elapsed().as_secs_f64(),
-                measure::rss(pid).unwrap_or(0) as f64 / (1024.0 * 1024.0),
+                mib(rss.unwrap_or(0)),
                 engine.active_sessions(),
                 engine.playback_connections_open()
             );
         }
     }
     // Idle again: every channel lingered out. Memory should be back where it started.
-    let streams_url = format!("http://{addr}/api/streams");
     let idle_deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < idle_deadline && !no_streams(&streams_url).await {
+    let mut open = open_streams(&streams_url).await;
+    while Instant::now() < idle_deadline && !open.as_ref().is_some_and(Vec::is_empty) {
         tokio::time::sleep(Duration::from_millis(200)).await;
+        open = open_streams(&streams_url).await;
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
     let idle_after = measure::rss(pid).unwrap_or(0);
-    let open_channels = reqwest::get(format!("http://{addr}/api/streams"))
-        .await
-        .ok()
-        .map(|r| r.json::<serde_json::Value>());
-    let open_channels = match open_channels {
-        Some(json) => json
-            .await
-            .map(|v| v["streams"].to_string())
-            .unwrap_or_default(),
-        None => String::new(),
-    };
-    println!("channels still open: {open_channels}");
+    println!(
+        "channels still open: {}",
+        open.map_or_else(
+            || "unknown".to_owned(),
+            |streams| serde_json::Value::Array(streams).to_string()
+        )
+    );
     drop(child);
-    let mib = |bytes: u64| bytes as f64 / (1024.0 * 1024.0);
     let settled = samples.get(samples.len() / 4).map_or(0, |s| s.1);
     let last = samples.last().map_or(0, |s| s.1);
     println!(
@@ -489,12 +487,8 @@ async fn churn(cli: &Cli, seconds: u64) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-async fn no_streams(url: &str) -> bool {
-    let Ok(response) = reqwest::get(url).await else {
-        return false;
-    };
-    response
-        .json::<serde_json::Value>()
-        .await
-        .is_ok_and(|body| body["streams"].as_array().is_some_and(Vec::is_empty))
+/// The proxy's active channels from `/api/streams`, if it answers.
+async fn open_streams(url: &str) -> Option<Vec<serde_json::Value>> {
+    let body: serde_json::Value = reqwest::get(url).await.ok()?.json().await.ok()?;
+    body["streams"].as_array().cloned()
 }

@@ -5,6 +5,7 @@
 //! Owns the [`Running`] state: the server's control handle, its task and the
 //! channel that shuts it down.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
@@ -64,6 +65,22 @@ pub fn control(app: &AppHandle) -> Option<Control> {
         .map(|running| running.control.clone())
 }
 
+/// Runs `task` on the async runtime with the running proxy's control handle;
+/// does nothing before the proxy listens. Menu and link actions need the
+/// settings store, which is async.
+pub fn spawn_with_control<F, Fut>(app: &AppHandle, task: F)
+where
+    F: FnOnce(AppHandle, Control) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let app = app.clone();
+    tauri::async_runtime::spawn(async move {
+        if let Some(control) = control(&app) {
+            task(app, control).await;
+        }
+    });
+}
+
 /// Builds and runs the app; returns the process exit code.
 pub fn run(cli: Cli, config: Config) -> i32 {
     let app = tauri::Builder::default()
@@ -95,10 +112,7 @@ pub fn run(cli: Cli, config: Config) -> i32 {
                 let links_app = handle.clone();
                 handle.deep_link().on_open_url(move |event| {
                     let urls: Vec<String> = event.urls().iter().map(|u| u.to_string()).collect();
-                    open_links(
-                        links_app.clone(),
-                        links::ids_in(urls.iter().map(String::as_str)),
-                    );
+                    open_links(&links_app, links::ids_in(urls.iter().map(String::as_str)));
                 });
             }
             let links = links::ids_in(cli.links.iter().map(String::as_str));
@@ -255,7 +269,7 @@ fn started(app: &AppHandle, server: Server, minimized: bool, links: Vec<ContentI
         }
     }
     if !links.is_empty() {
-        open_links(app.clone(), links);
+        open_links(app, links);
     }
 }
 
@@ -282,7 +296,7 @@ pub fn show_window(app: &AppHandle) {
             // browsers; in the app, start the player instead.
             DownloadEvent::Requested { url, .. } => match links::play_m3u_channel(&url) {
                 Some(hex) => {
-                    play_saved(player_app.clone(), hex);
+                    play_saved(&player_app, hex);
                     false
                 }
                 None => true,
@@ -338,17 +352,14 @@ fn on_second_launch(app: &AppHandle, argv: Vec<String>) {
     if ids.is_empty() {
         show_window(app);
     } else {
-        open_links(app.clone(), ids);
+        open_links(app, ids);
     }
 }
 
 /// Saves the channels (so the window lists them) and, if the user asked for
 /// it, plays the first in the preferred player; otherwise shows the window.
-pub fn open_links(app: AppHandle, ids: Vec<ContentId>) {
-    tauri::async_runtime::spawn(async move {
-        let Some(control) = control(&app) else {
-            return;
-        };
+pub fn open_links(app: &AppHandle, ids: Vec<ContentId>) {
+    spawn_with_control(app, |app, control| async move {
         for id in &ids {
             match control.save_channel(id).await {
                 Ok(true) => tracing::info!(channel = %id, "channel added from a link"),
@@ -370,11 +381,8 @@ pub fn open_links(app: AppHandle, ids: Vec<ContentId>) {
 }
 
 /// Plays the saved channel `hex` in the preferred player, or says why not.
-fn play_saved(app: AppHandle, hex: String) {
-    tauri::async_runtime::spawn(async move {
-        let Some(control) = control(&app) else {
-            return;
-        };
+fn play_saved(app: &AppHandle, hex: String) {
+    spawn_with_control(app, |app, control| async move {
         let Some(id) = control.saved_channel(&hex).await else {
             return;
         };

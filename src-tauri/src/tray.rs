@@ -236,29 +236,25 @@ fn fill_players(
 fn on_menu(app: &AppHandle, id: &str) {
     match id {
         "show" => app::show_window(app),
-        "copy" => with_last_stream(app, |app, control, id| {
-            let url = control.ts_url(&id);
-            match app.clipboard().write_text(url) {
+        "copy" => app::spawn_with_control(app, |app, control| async move {
+            let Some(id) = control.last_stream().await else {
+                return;
+            };
+            match app.clipboard().write_text(control.ts_url(&id)) {
                 Ok(()) => tracing::info!(channel = %id, "stream URL copied"),
                 Err(error) => tracing::warn!(%error, "cannot write the clipboard"),
             }
         }),
         "autostart" => toggle_autostart(app),
-        "play_links" => {
-            let app = app.clone();
-            tauri::async_runtime::spawn(async move {
-                let Some(control) = app::control(&app) else {
-                    return;
-                };
-                let changed = control
-                    .update_desktop(|desktop| desktop.play_links = !desktop.play_links)
-                    .await;
-                if let Err(error) = changed {
-                    tracing::warn!(%error, "cannot save the setting");
-                }
-                app::notify_changed(&app);
-            });
-        }
+        "play_links" => app::spawn_with_control(app, |app, control| async move {
+            let changed = control
+                .update_desktop(|desktop| desktop.play_links = !desktop.play_links)
+                .await;
+            if let Err(error) = changed {
+                tracing::warn!(%error, "cannot save the setting");
+            }
+            app::notify_changed(&app);
+        }),
         "make_default" => make_default_handler(app),
         "quit" => app::quit(app),
         other => {
@@ -269,32 +265,9 @@ fn on_menu(app: &AppHandle, id: &str) {
     }
 }
 
-/// Runs `action` with the last stream's id, if there is one (async: the
-/// saved channels are behind the settings lock).
-fn with_last_stream(
-    app: &AppHandle,
-    action: impl FnOnce(&AppHandle, &acebridge::control::Control, acebridge::content_id::ContentId)
-        + Send
-        + 'static,
-) {
-    let app = app.clone();
-    tauri::async_runtime::spawn(async move {
-        let Some(control) = app::control(&app) else {
-            return;
-        };
-        if let Some(id) = control.last_stream().await {
-            action(&app, &control, id);
-        }
-    });
-}
-
 /// Opens the last stream in player `key` and remembers it as the preferred one.
 fn open_last_in(app: &AppHandle, key: String) {
-    let app = app.clone();
-    tauri::async_runtime::spawn(async move {
-        let Some(control) = app::control(&app) else {
-            return;
-        };
+    app::spawn_with_control(app, |_app, control| async move {
         let Some(id) = control.last_stream().await else {
             return;
         };

@@ -129,13 +129,20 @@ async fn menu_entries(bus: &zbus::Connection, item: &Item) -> Option<(String, Ve
 }
 
 async fn entry(bus: &zbus::Connection, item: &Item, label: &str) -> Option<Entry> {
-    let (_, entries) = menu_entries(bus, item).await?;
-    entries.into_iter().find(|e| e.label == label)
+    entry_where(bus, item, |text| text == label).await
 }
 
 async fn entry_starting(bus: &zbus::Connection, item: &Item, prefix: &str) -> Option<Entry> {
+    entry_where(bus, item, |text| text.starts_with(prefix)).await
+}
+
+async fn entry_where(
+    bus: &zbus::Connection,
+    item: &Item,
+    matches: impl Fn(&str) -> bool,
+) -> Option<Entry> {
     let (_, entries) = menu_entries(bus, item).await?;
-    entries.into_iter().find(|e| e.label.starts_with(prefix))
+    entries.into_iter().find(|e| matches(&e.label))
 }
 
 /// Clicks the menu entry `label`, as the shell does when the user picks it.

@@ -127,53 +127,49 @@ impl Desktop {
 /// Xvfb on a display number it picks itself (`-displayfd`), so tests running
 /// at once never share a server; returns once it accepts connections.
 fn start_xvfb() -> (Reaped, String) {
-    let child = Command::new("Xvfb")
-        .args([
-            "-displayfd",
-            "1",
-            "-screen",
-            "0",
-            "1280x800x24",
-            "-nolisten",
-            "tcp",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start Xvfb");
-    let mut x = Reaped(child);
-    let stdout = x.0.stdout.take().expect("stdout");
-    let mut line = String::new();
+    let mut xvfb = Command::new("Xvfb");
+    xvfb.args([
+        "-displayfd",
+        "1",
+        "-screen",
+        "0",
+        "1280x800x24",
+        "-nolisten",
+        "tcp",
+    ]);
     // Xvfb writes the display number once it is ready.
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("display number");
-    let number: u32 = line
-        .trim()
-        .parse()
-        .expect("Xvfb printed its display number");
+    let (x, number) = spawn_and_read_line(xvfb, "Xvfb");
+    let number: u32 = number.parse().expect("Xvfb printed its display number");
     (x, format!(":{number}"))
 }
 
 /// A private session bus, so single instance (D-Bus names) is this test's own.
 fn start_bus(dir: &Path) -> (Reaped, String) {
     let address = format!("unix:path={}", dir.join("bus").display());
-    let child = Command::new("dbus-daemon")
+    let mut daemon = Command::new("dbus-daemon");
+    daemon
         .args(["--session", "--nofork", "--print-address=1"])
-        .arg(format!("--address={address}"))
+        .arg(format!("--address={address}"));
+    // The daemon prints its address once it accepts connections.
+    let (bus, line) = spawn_and_read_line(daemon, "dbus-daemon");
+    assert!(line.starts_with("unix:"), "dbus-daemon said {line:?}");
+    (bus, line)
+}
+
+/// Starts a server that announces readiness on stdout; returns it and that first line.
+fn spawn_and_read_line(mut command: Command, name: &str) -> (Reaped, String) {
+    let child = command
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
-        .expect("start dbus-daemon");
-    let mut bus = Reaped(child);
-    let stdout = bus.0.stdout.take().expect("stdout");
+        .unwrap_or_else(|error| panic!("start {name}: {error}"));
+    let mut server = Reaped(child);
+    let stdout = server.0.stdout.take().expect("stdout");
     let mut line = String::new();
-    // The daemon prints its address once it accepts connections.
     BufReader::new(stdout)
         .read_line(&mut line)
-        .expect("bus address");
-    assert!(line.starts_with("unix:"), "dbus-daemon said {line:?}");
-    (bus, line.trim().to_owned())
+        .unwrap_or_else(|error| panic!("read {name}'s first line: {error}"));
+    (server, line.trim().to_owned())
 }
 
 pub fn free_port() -> u16 {
