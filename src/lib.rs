@@ -121,6 +121,18 @@ impl Server {
     }
 }
 
+/// The runtime the proxy is meant to run on: tokio's single-threaded one.
+/// Fan-out is a chain of small wake-ups (upstream read, then every player's
+/// write); on a multi-threaded runtime they hop between workers through
+/// futexes and work stealing. Measured with the bench at 50 players on
+/// 2 cores: 0.69-0.97 CPU-s/GB multi-threaded, 0.59-0.65 single-threaded;
+/// one thread has headroom for hundreds of players (200 players use ~3 % of it).
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+}
+
 /// Logs to stderr, filtered by `RUST_LOG` (default `info`), as both binaries do.
 pub fn init_logging() {
     use tracing_subscriber::EnvFilter;

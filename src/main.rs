@@ -35,7 +35,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Runtime::new() {
+    let runtime = match acebridge::runtime() {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("acebridge: cannot start the async runtime: {error}");

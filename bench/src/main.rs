@@ -92,7 +92,14 @@ struct Figures {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Runtime::new() {
+    // The proxy runs on the runtime `acebridge serve` uses, and so does the
+    // copier, so the ratio compares fan-outs, not runtimes.
+    let runtime = if cli.child.is_some() {
+        acebridge::runtime()
+    } else {
+        tokio::runtime::Runtime::new()
+    };
+    let runtime = match runtime {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("acebridge-bench: {error}");

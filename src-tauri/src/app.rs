@@ -1,6 +1,7 @@
 //! The tray app's life: bind the proxy (asking what to do when its port is
-//! taken), run it on Tauri's tokio runtime, open the window, act on arguments
-//! from later launches, and quit with every engine session stopped.
+//! taken), run it on the async runtime it shares with Tauri, open the window,
+//! act on arguments from later launches, and quit with every engine session
+//! stopped.
 //!
 //! Owns the [`Running`] state: the server's control handle, its task and the
 //! channel that shuts it down.
@@ -83,6 +84,10 @@ where
 
 /// Builds and runs the app; returns the process exit code.
 pub fn run(cli: Cli, config: Config) -> i32 {
+    if let Err(error) = use_proxy_runtime() {
+        eprintln!("acebridge-desktop: cannot start the async runtime: {error}");
+        return 1;
+    }
     let app = tauri::Builder::default()
         // First, so a second launch hands over its arguments before anything else starts.
         .plugin(tauri_plugin_single_instance::init(|app, argv, _cwd| {
@@ -143,6 +148,19 @@ pub fn run(cli: Cli, config: Config) -> i32 {
             }
         }
     })
+}
+
+/// Makes Tauri's async work run where the proxy runs: on acebridge's
+/// single-threaded runtime (see [`acebridge::runtime`] for why), driven by a
+/// thread of its own for the app's whole life. Called once, before Tauri starts.
+fn use_proxy_runtime() -> std::io::Result<()> {
+    let runtime = acebridge::runtime()?;
+    let handle = runtime.handle().clone();
+    std::thread::Builder::new()
+        .name("acebridge-async".into())
+        .spawn(move || runtime.block_on(std::future::pending::<()>()))?;
+    tauri::async_runtime::set(handle);
+    Ok(())
 }
 
 /// Binds the proxy and starts everything that depends on it; a taken port
