@@ -16,6 +16,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use acebridge_testkit::engine::SimEngine;
+use acebridge_testkit::skip;
 use axum::http::Method;
 use common::{http, Proxy};
 use fantoccini::key::Key;
@@ -109,12 +110,11 @@ impl Browser {
         );
         let driver = find_binary("ACEBRIDGE_CHROMEDRIVER", &["/usr/bin/chromedriver"]);
         let (Some(chromium), Some(driver)) = (chromium, driver) else {
-            let required = std::env::var("ACEBRIDGE_REQUIRE_BROWSER").is_ok_and(|v| v == "1");
-            assert!(
-                !required,
-                "ACEBRIDGE_REQUIRE_BROWSER=1 but chromium or chromedriver is missing (apt-get install chromium chromium-driver)"
+            skip::missing_tools(
+                "ACEBRIDGE_REQUIRE_BROWSER",
+                "ui_browser",
+                "chromium or chromedriver (apt-get install chromium chromium-driver)",
             );
-            eprintln!("SKIPPED ui_browser: chromium and chromium-driver are not installed (apt-get install chromium chromium-driver)");
             return None;
         };
         let port = free_port();

@@ -53,12 +53,11 @@ impl Desktop {
             .filter(|program| !have(program))
             .collect();
         if !missing.is_empty() {
-            let required = std::env::var("ACEBRIDGE_REQUIRE_DESKTOP").is_ok_and(|v| v == "1");
-            assert!(
-                !required,
-                "missing {missing:?} (ACEBRIDGE_REQUIRE_DESKTOP=1)"
+            acebridge_testkit::skip::missing_tools(
+                "ACEBRIDGE_REQUIRE_DESKTOP",
+                "the desktop test",
+                &format!("{missing:?}"),
             );
-            eprintln!("skipped: missing {missing:?}");
             return None;
         }
         let home = tempfile::tempdir().expect("temp home");

@@ -24,11 +24,11 @@ pub fn available() -> bool {
         })
     });
     if !available {
-        assert!(
-            std::env::var("ACEBRIDGE_REQUIRE_FFMPEG").as_deref() != Ok("1"),
-            "ffmpeg/ffprobe are required (ACEBRIDGE_REQUIRE_FFMPEG=1) but not installed"
+        crate::skip::missing_tools(
+            "ACEBRIDGE_REQUIRE_FFMPEG",
+            "a real-player check",
+            "ffmpeg/ffprobe (apt-get install ffmpeg)",
         );
-        eprintln!("skipping a real-player check: ffmpeg/ffprobe not installed");
     }
     available
 }

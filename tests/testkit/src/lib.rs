@@ -7,10 +7,12 @@
 //!   continuity, timestamps),
 //! - [`wait`]: wait for a condition with a timeout instead of sleeping,
 //! - [`ffmpeg`]: ffprobe/ffmpeg checks that a real player decodes a stream,
-//! - [`fixtures`]: the embedded media fixtures.
+//! - [`fixtures`]: the embedded media fixtures,
+//! - [`skip`]: skipping checks whose tools are missing, except in CI.
 
 pub mod engine;
 pub mod ffmpeg;
 pub mod fixtures;
+pub mod skip;
 pub mod ts;
 pub mod wait;
