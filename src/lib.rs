@@ -125,8 +125,9 @@ impl Server {
 /// Fan-out is a chain of small wake-ups (upstream read, then every player's
 /// write); on a multi-threaded runtime they hop between workers through
 /// futexes and work stealing. Measured with the bench at 50 players on
-/// 2 cores: 0.69-0.97 CPU-s/GB multi-threaded, 0.59-0.65 single-threaded;
-/// one thread has headroom for hundreds of players (200 players use ~3 % of it).
+/// 2 cores, same chunking: 0.69-0.97 CPU-s/GB multi-threaded, 0.54-0.65
+/// single-threaded. One thread has room for hundreds of players: 200 use
+/// ~3 % of it.
 pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -32,10 +32,10 @@ const PLAYER_BATCH: usize = 256 * 1024;
 /// per published chunk: the engine's small reads (~15 KB every 40 ms at
 /// 3 Mbit/s) would cost one syscall each per player. Measured with the bench
 /// at 50 players (same run, single-threaded runtime): 60 KiB or 200 ms
-/// 0.64 CPU-s/GB, 120 KiB or 400 ms 0.57, 180 KiB or 600 ms 0.50-0.57; what
-/// is left is mostly the kernel's per-byte send cost, which bigger chunks do
-/// not cut. 400 ms is little next to the second or more of buffer players
-/// keep, and joiners start from the buffer, not from the next chunk.
+/// 0.64 CPU-s/GB, 120 KiB or 400 ms 0.57, 180 KiB or 600 ms 0.50-0.57 (in
+/// the noise), 240 KiB or 800 ms the same with the worst player down to 97 %.
+/// 400 ms is little next to the second or more of buffer players keep, and
+/// joiners start from the buffer, not from the next chunk.
 const COALESCE_BYTES: usize = 120 * 1024;
 const COALESCE_DELAY: Duration = Duration::from_millis(400);
 
