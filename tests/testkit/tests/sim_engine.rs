@@ -254,6 +254,76 @@ async fn playback_is_clean_ts_at_the_clip_bitrate_and_stats_count_it() {
     .await;
 }
 
+/// The engine writes once per tick (40 ms by default). The simulator used
+/// to send whatever was due at every poll, so right after each tick's chunk
+/// came a trail of 1-2 byte chunks, and a slow reader got nothing but those.
+#[tokio::test]
+async fn playback_writes_one_chunk_per_tick_not_a_trail_of_tiny_chunks() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let engine = SimEngine::start().await;
+    let session = start_ts(&engine, ID).await;
+    let url = reqwest::Url::parse(&field(&session, "playback_url")).expect("playback url");
+    let addr = url.socket_addrs(|| None).expect("address")[0];
+    let mut socket = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let request = format!(
+        "GET {}?{} HTTP/1.1\r\nHost: {addr}\r\n\r\n",
+        url.path(),
+        url.query().unwrap_or_default()
+    );
+    socket.write_all(request.as_bytes()).await.expect("request");
+
+    let window = 2 * SECOND;
+    let started = Instant::now();
+    let mut raw = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    while started.elapsed() < window {
+        let left = window.saturating_sub(started.elapsed());
+        match tokio::time::timeout(left, socket.read(&mut buf)).await {
+            Ok(Ok(0)) => panic!("stream ended"),
+            Ok(Ok(n)) => raw.extend_from_slice(&buf[..n]),
+            Ok(Err(error)) => panic!("read: {error}"),
+            Err(_) => break,
+        }
+    }
+    let head_end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("response head")
+        + 4;
+    let head = String::from_utf8_lossy(&raw[..head_end]).to_ascii_lowercase();
+    assert!(head.contains("transfer-encoding: chunked"), "{head}");
+    let sizes = chunk_sizes(&raw[head_end..]);
+    let ticks = window.as_millis() / SimOptions::default().write_interval.as_millis();
+    assert!(
+        sizes.len() as u128 <= ticks + 2,
+        "{} chunks in {window:?} ({ticks} ticks): {:?}",
+        sizes.len(),
+        &sizes[..sizes.len().min(20)]
+    );
+    assert!(
+        sizes.len() >= 5,
+        "only {} chunks in {window:?}",
+        sizes.len()
+    );
+}
+
+/// The sizes of the complete chunks of an HTTP/1.1 chunked body.
+fn chunk_sizes(mut body: &[u8]) -> Vec<usize> {
+    let mut sizes = Vec::new();
+    while let Some(line_end) = body.windows(2).position(|w| w == b"\r\n") {
+        let line = std::str::from_utf8(&body[..line_end]).expect("chunk size line");
+        let size = usize::from_str_radix(line.trim(), 16).expect("hex chunk size");
+        let next = line_end + 2 + size + 2;
+        if size == 0 || body.len() < next {
+            break;
+        }
+        sizes.push(size);
+        body = &body[next..];
+    }
+    sizes
+}
+
 #[tokio::test]
 async fn looped_stream_keeps_timestamps_and_counters_continuous() {
     let engine = SimEngine::start_with(SimOptions {

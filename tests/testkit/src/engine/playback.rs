@@ -70,6 +70,7 @@ pub(crate) async fn ts_playback(
         pending: BytesMut::new(),
         started: Instant::now(),
         sent: 0,
+        last_write: None,
         since_garbage: 0,
         drop_after,
         _open: open,
@@ -145,6 +146,8 @@ struct Connection {
     started: Instant,
     /// Bytes sent on this connection.
     sent: u64,
+    /// When the last chunk went out: chunks go out once per write interval.
+    last_write: Option<Instant>,
     since_garbage: u64,
     garbage_seed: u32,
     drop_after: Option<Duration>,
@@ -166,7 +169,12 @@ impl Connection {
                 return None;
             }
             let due = (elapsed.as_secs_f64() * self.rate as f64) as u64;
-            if due > self.sent {
+            // Like the engine, write in ticks: sending whatever is due at every
+            // poll turned a slow reader (a debug build) into a stream of
+            // 2-byte chunks that kept both sides busy.
+            let since_write = self.last_write.map(|at| at.elapsed());
+            let interval = self.shared.options.write_interval;
+            if due > self.sent && since_write.is_none_or(|since| since >= interval) {
                 let len = usize::try_from(due - self.sent).unwrap_or(usize::MAX);
                 let garbage = self
                     .shared
@@ -176,9 +184,13 @@ impl Connection {
                 let chunk = self.pending.split_to(len.min(self.pending.len())).freeze();
                 self.sent += chunk.len() as u64;
                 self.shared.add_bytes(&self.session, chunk.len() as u64);
+                self.last_write = Some(Instant::now());
                 return Some(chunk);
             }
-            let mut wait = self.shared.options.write_interval;
+            let mut wait = interval.saturating_sub(since_write.unwrap_or(Duration::ZERO));
+            if wait.is_zero() {
+                wait = interval;
+            }
             if let Some(limit) = self.drop_after {
                 wait = wait.min(limit.saturating_sub(elapsed));
             }
