@@ -125,9 +125,13 @@ impl Desktop {
 
 /// Xvfb on a display number it picks itself (`-displayfd`), so tests running
 /// at once never share a server; returns once it accepts connections.
+/// `-noreset`: by default the server resets when its last client leaves, and
+/// an app launched during that reset fails to open the display (seen in CI:
+/// "Failed to initialize GTK" right after the previous app of a test quit).
 fn start_xvfb() -> (Reaped, String) {
     let mut xvfb = Command::new("Xvfb");
     xvfb.args([
+        "-noreset",
         "-displayfd",
         "1",
         "-screen",
