@@ -187,10 +187,11 @@ impl Connection {
                 self.last_write = Some(Instant::now());
                 return Some(chunk);
             }
-            let mut wait = interval.saturating_sub(since_write.unwrap_or(Duration::ZERO));
-            if wait.is_zero() {
-                wait = interval;
-            }
+            // Until the next tick, or a whole interval when nothing was due at it.
+            let mut wait = match since_write {
+                Some(since) if since < interval => interval - since,
+                _ => interval,
+            };
             if let Some(limit) = self.drop_after {
                 wait = wait.min(limit.saturating_sub(elapsed));
             }
