@@ -5,6 +5,8 @@
 //! runs the proxy (or the copier) as a child process, attaches N players plus
 //! one stalled player, and reports the child's CPU seconds per GB delivered,
 //! peak RSS, per-player bitrate, joiner time to first byte, and engine sessions.
+//! The copier runs twice: as is (the reference), and `batched`, gathering the
+//! upstream into the proxy's chunk sizes: what moving the bytes costs at all.
 //! The same binary is the child: hidden `proxy` and `copier` subcommands.
 
 mod copier;
@@ -74,6 +76,9 @@ enum Internal {
     Copier {
         upstream: String,
         listen: SocketAddr,
+        /// Gather upstream reads into the proxy's chunk sizes before sending
+        #[arg(long)]
+        batch: bool,
     },
 }
 
@@ -112,8 +117,16 @@ fn main() -> ExitCode {
             listen,
             linger,
         }) => runtime.block_on(run_proxy(engine, listen, linger)),
-        Some(Internal::Copier { upstream, listen }) => {
-            runtime.block_on(run_copier(upstream, listen))
+        Some(Internal::Copier {
+            upstream,
+            listen,
+            batch,
+        }) => {
+            let batch = batch.then_some(copier::Batch {
+                bytes: acebridge::ts::COALESCE_BYTES,
+                delay: acebridge::ts::COALESCE_DELAY,
+            });
+            runtime.block_on(run_copier(upstream, listen, batch))
         }
         None => match cli.churn {
             Some(seconds) => runtime.block_on(churn(&cli, seconds)),
@@ -139,7 +152,11 @@ async fn run_proxy(engine: String, listen: SocketAddr, linger: u64) -> ExitCode 
     }
 }
 
-async fn run_copier(upstream: String, listen: SocketAddr) -> ExitCode {
+async fn run_copier(
+    upstream: String,
+    listen: SocketAddr,
+    batch: Option<copier::Batch>,
+) -> ExitCode {
     let listener = match tokio::net::TcpListener::bind(listen).await {
         Ok(listener) => listener,
         Err(error) => {
@@ -147,7 +164,7 @@ async fn run_copier(upstream: String, listen: SocketAddr) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match copier::run(upstream, listener).await {
+    match copier::run(upstream, listener, batch).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("copier: {error}");
@@ -197,6 +214,11 @@ async fn bench(cli: &Cli) -> ExitCode {
         cli.bitrate, cli.seconds
     );
     println!(
+        "(batched: the copier sending the proxy's chunks, {} KiB or {} ms: the cost of the bytes alone)",
+        acebridge::ts::COALESCE_BYTES / 1024,
+        acebridge::ts::COALESCE_DELAY.as_millis()
+    );
+    println!(
         "{:>7} {:>8} | {:>10} {:>9} {:>8} {:>8} {:>8} {:>9} {:>9} {:>8}",
         "players",
         "subject",
@@ -212,7 +234,7 @@ async fn bench(cli: &Cli) -> ExitCode {
     let mut failed = false;
     for &players in &cli.players {
         let mut row = Vec::new();
-        for subject in [Subject::Proxy, Subject::Copier] {
+        for subject in [Subject::Proxy, Subject::Copier, Subject::Batched] {
             match measure(cli, players, subject).await {
                 Ok(figures) => {
                     println!(
@@ -246,15 +268,17 @@ async fn bench(cli: &Cli) -> ExitCode {
                 }
             }
         }
-        if let [proxy, copier] = &row[..] {
-            if copier.cpu_per_gb > 0.0 {
-                println!(
-                    "{:>7} {:>8} | {:>9.2}x {:>8.2}x",
-                    players,
-                    "ratio",
-                    proxy.cpu_per_gb / copier.cpu_per_gb,
-                    proxy.peak_rss_mib / copier.peak_rss_mib.max(0.1)
-                );
+        if let [proxy, copier, batched] = &row[..] {
+            for (name, reference) in [("/copier", copier), ("/batched", batched)] {
+                if reference.cpu_per_gb > 0.0 {
+                    println!(
+                        "{:>7} {:>8} | {:>9.2}x {:>8.2}x",
+                        players,
+                        name,
+                        proxy.cpu_per_gb / reference.cpu_per_gb,
+                        proxy.peak_rss_mib / reference.peak_rss_mib.max(0.1)
+                    );
+                }
             }
         }
     }
@@ -269,6 +293,7 @@ async fn bench(cli: &Cli) -> ExitCode {
 enum Subject {
     Proxy,
     Copier,
+    Batched,
 }
 
 impl Subject {
@@ -276,6 +301,7 @@ impl Subject {
         match self {
             Subject::Proxy => "proxy",
             Subject::Copier => "copier",
+            Subject::Batched => "batched",
         }
     }
 }
@@ -292,12 +318,13 @@ async fn measure(cli: &Cli, players: usize, subject: Subject) -> Result<Figures,
             vec!["proxy".to_owned(), engine.url(), addr.to_string()],
             format!("/ace/getstream?id={CHANNEL}"),
         ),
-        Subject::Copier => {
+        Subject::Copier | Subject::Batched => {
             let upstream = start_playback(&engine.url()).await?;
-            (
-                vec!["copier".to_owned(), upstream, addr.to_string()],
-                "/".to_owned(),
-            )
+            let mut args = vec!["copier".to_owned(), upstream, addr.to_string()];
+            if subject == Subject::Batched {
+                args.push("--batch".to_owned());
+            }
+            (args, "/".to_owned())
         }
     };
     let child = spawn_child(&args).map_err(|e| e.to_string())?;
@@ -327,6 +354,7 @@ async fn measure(cli: &Cli, players: usize, subject: Subject) -> Result<Figures,
     // Let every player join and drain its keyframe burst before measuring.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let start_bytes: Vec<u64> = counters.iter().map(|c| c.load(Ordering::Relaxed)).collect();
+    let warm_start = warm.load(Ordering::Relaxed);
     let cpu_before = measure::cpu_time(pid).ok_or("no /proc for the child")?;
     let started = Instant::now();
     tokio::time::sleep(Duration::from_secs(cli.seconds)).await;
@@ -337,6 +365,8 @@ async fn measure(cli: &Cli, players: usize, subject: Subject) -> Result<Figures,
         .zip(&start_bytes)
         .map(|(c, start)| c.load(Ordering::Relaxed) - start)
         .collect();
+    // The warm-up player is a live player too: the child's CPU went into its bytes as well.
+    let warm_delivered = warm.load(Ordering::Relaxed) - warm_start;
 
     let mut ttfb = Vec::new();
     for _ in 0..cli.joins {
@@ -351,7 +381,7 @@ async fn measure(cli: &Cli, players: usize, subject: Subject) -> Result<Figures,
     warm_task.abort();
     drop(child);
 
-    let total: u64 = delivered.iter().sum();
+    let total: u64 = delivered.iter().sum::<u64>() + warm_delivered;
     let expected = cli.bitrate as f64 / 8.0 * elapsed;
     let pct: Vec<u64> = delivered
         .iter()

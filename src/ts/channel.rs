@@ -35,9 +35,11 @@ const PLAYER_BATCH: usize = 256 * 1024;
 /// 0.64 CPU-s/GB, 120 KiB or 400 ms 0.57, 180 KiB or 600 ms 0.50-0.57 (in
 /// the noise), 240 KiB or 800 ms the same with the worst player down to 97 %.
 /// 400 ms is little next to the second or more of buffer players keep, and
-/// joiners start from the buffer, not from the next chunk.
-const COALESCE_BYTES: usize = 120 * 1024;
-const COALESCE_DELAY: Duration = Duration::from_millis(400);
+/// joiners start from the buffer, not from the next chunk. Public for the
+/// bench, whose `batched` copier gathers the same way.
+pub const COALESCE_BYTES: usize = 120 * 1024;
+/// See [`COALESCE_BYTES`].
+pub const COALESCE_DELAY: Duration = Duration::from_millis(400);
 
 /// Tunables of TS channels.
 #[derive(Debug, Clone)]

@@ -17,7 +17,10 @@ use futures_util::FutureExt as _;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-pub use channel::{ChannelInfo, ChannelSettings, ChannelState, JoinError, Player, TsChannel};
+pub use channel::{
+    ChannelInfo, ChannelSettings, ChannelState, JoinError, Player, TsChannel, COALESCE_BYTES,
+    COALESCE_DELAY,
+};
 
 use crate::content_id::ContentId;
 use crate::engine::{EngineClient, SharedEngine};
