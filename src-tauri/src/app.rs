@@ -30,6 +30,8 @@ const MAIN_WINDOW: &str = "main";
 const QUIT_TIMEOUT: Duration = Duration::from_secs(15);
 /// How many ports after a taken one are tried before asking the OS for any.
 const PORT_SEARCH: u16 = 20;
+/// The thread that drives the proxy and, with it, Tauri's async tasks.
+const PROXY_THREAD: &str = "acebridge-async";
 
 /// The running proxy, managed by Tauri once it listens.
 pub struct Running {
@@ -68,7 +70,8 @@ pub fn control(app: &AppHandle) -> Option<Control> {
 
 /// Runs `task` on the async runtime with the running proxy's control handle;
 /// does nothing before the proxy listens. Menu and link actions need the
-/// settings store, which is async.
+/// settings store, which is async. The task runs on the proxy's thread: what
+/// it does on the desktop goes through [`on_desktop`] or [`show_window_soon`].
 pub fn spawn_with_control<F, Fut>(app: &AppHandle, task: F)
 where
     F: FnOnce(AppHandle, Control) -> Fut + Send + 'static,
@@ -80,6 +83,27 @@ where
             task(app, control).await;
         }
     });
+}
+
+/// Runs desktop work (the tray menu, the clipboard, files, starting a player)
+/// from async code, on the blocking pool. On the proxy's thread it would pause
+/// every stream while it waits: Tauri's menu and window calls wait for GTK's
+/// main thread, which can be busy for a quarter of a second (building a window).
+pub async fn on_desktop<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    tauri::async_runtime::spawn_blocking(work)
+        .await
+        .inspect_err(|error| tracing::warn!(%error, "desktop work failed"))
+        .ok()
+}
+
+/// Called by desktop work: debug builds (the desktop tests) fail loudly when
+/// it runs on the proxy's thread instead of going through [`on_desktop`].
+pub fn debug_assert_off_proxy_thread() {
+    debug_assert_ne!(
+        std::thread::current().name(),
+        Some(PROXY_THREAD),
+        "desktop work on the proxy's thread pauses every stream"
+    );
 }
 
 /// Builds and runs the app; returns the process exit code.
@@ -157,7 +181,7 @@ fn use_proxy_runtime() -> std::io::Result<()> {
     let runtime = acebridge::runtime()?;
     let handle = runtime.handle().clone();
     std::thread::Builder::new()
-        .name("acebridge-async".into())
+        .name(PROXY_THREAD.into())
         .spawn(move || runtime.block_on(std::future::pending::<()>()))?;
     tauri::async_runtime::set(handle);
     Ok(())
@@ -294,6 +318,7 @@ fn started(app: &AppHandle, server: Server, minimized: bool, links: Vec<ContentI
 /// Shows the window, creating it if it was closed (closing destroys the
 /// webview, which gives WebKit's memory back while the app sits in the tray).
 pub fn show_window(app: &AppHandle) {
+    debug_assert_off_proxy_thread();
     if raise_window(app) {
         return;
     }
@@ -327,6 +352,15 @@ pub fn show_window(app: &AppHandle) {
         if !raise_window(app) {
             tracing::warn!(%error, "cannot open the window");
         }
+    }
+}
+
+/// [`show_window`] from async code: on the main thread, where building the
+/// window makes nobody wait.
+fn show_window_soon(app: &AppHandle) {
+    let main_app = app.clone();
+    if let Err(error) = app.run_on_main_thread(move || show_window(&main_app)) {
+        tracing::warn!(%error, "cannot open the window");
     }
 }
 
@@ -394,7 +428,7 @@ pub fn open_links(app: &AppHandle, ids: Vec<ContentId>) {
                 }
             }
         }
-        show_window(&app);
+        show_window_soon(&app);
     });
 }
 
@@ -420,18 +454,24 @@ fn play_saved(app: &AppHandle, hex: String) {
 /// Opens `id` in the player `key` (or the preferred one); false if none could start.
 pub async fn play(control: &Control, id: &ContentId, key: Option<&str>) -> bool {
     let desktop = control.settings().await.desktop;
-    let found = players::available(std::env::var_os("PATH"), &desktop.player_command);
-    let Some(player) = players::preferred(&found, key.or(desktop.player.as_deref())) else {
-        tracing::warn!("no player found: install VLC or mpv, or set player_command");
-        return false;
-    };
-    match player.launch(&control.ts_url(id)) {
-        Ok(()) => true,
-        Err(error) => {
-            tracing::warn!(player = player.key, %error, "cannot start the player");
-            false
+    let url = control.ts_url(id);
+    let key = key.or(desktop.player.as_deref()).map(str::to_owned);
+    let started = on_desktop(move || {
+        debug_assert_off_proxy_thread();
+        let found = players::available(std::env::var_os("PATH"), &desktop.player_command);
+        let Some(player) = players::preferred(&found, key.as_deref()) else {
+            tracing::warn!("no player found: install VLC or mpv, or set player_command");
+            return false;
+        };
+        match player.launch(&url) {
+            Ok(()) => true,
+            Err(error) => {
+                tracing::warn!(player = player.key, %error, "cannot start the player");
+                false
+            }
         }
-    }
+    });
+    started.await.unwrap_or(false)
 }
 
 /// Stops the proxy (every channel and its engine session), then exits 0.

@@ -134,7 +134,7 @@ pub fn create(app: &AppHandle) -> tauri::Result<()> {
     tauri::async_runtime::spawn(async move {
         let mut shown = None;
         loop {
-            refresh(&app, &mut shown).await;
+            shown = refresh(&app, shown).await;
             let Some(running) = app.try_state::<Running>() else {
                 return;
             };
@@ -159,27 +159,44 @@ struct View {
     players: Vec<Player>,
 }
 
-/// Reads the server's state and updates the icon and menu to match.
-async fn refresh(app: &AppHandle, shown: &mut Option<View>) {
-    let (Some(control), Some(tray)) = (app::control(app), app.try_state::<Tray>()) else {
-        return;
+/// Reads the server's state (here, on the proxy's thread) and updates the icon
+/// and menu to match (on the desktop side, see [`app::on_desktop`]); returns
+/// what is shown now.
+async fn refresh(app: &AppHandle, shown: Option<View>) -> Option<View> {
+    let Some(control) = app::control(app) else {
+        return shown;
     };
     let snapshot = Snapshot {
         engine: control.engine_status().await,
         streams: control.streams(),
     };
     let settings = control.settings().await;
-    let view = View {
-        state: snapshot.tray_state(),
-        tooltip: snapshot.tooltip(),
-        engine: snapshot.engine_line(),
-        detail: snapshot.detail_line(),
-        has_last: control.last_stream().await.is_some(),
-        play_links: settings.desktop.play_links,
-        autostart: app.autolaunch().is_enabled().ok(),
-        players: players::available(std::env::var_os("PATH"), &settings.desktop.player_command),
-    };
-    let old = shown.as_ref();
+    let has_last = control.last_stream().await.is_some();
+    let app = app.clone();
+    app::on_desktop(move || {
+        let Some(tray) = app.try_state::<Tray>() else {
+            return shown;
+        };
+        let view = View {
+            state: snapshot.tray_state(),
+            tooltip: snapshot.tooltip(),
+            engine: snapshot.engine_line(),
+            detail: snapshot.detail_line(),
+            has_last,
+            play_links: settings.desktop.play_links,
+            autostart: app.autolaunch().is_enabled().ok(),
+            players: players::available(std::env::var_os("PATH"), &settings.desktop.player_command),
+        };
+        show(&app, &tray, shown.as_ref(), &view);
+        Some(view)
+    })
+    .await
+    .flatten()
+}
+
+/// Puts `view` in the icon and menu, touching only what differs from `old`.
+fn show(app: &AppHandle, tray: &Tray, old: Option<&View>, view: &View) {
+    app::debug_assert_off_proxy_thread();
     if old.is_none_or(|old| old.state != view.state) {
         let _ = tray.icon.set_icon(Some(icon(view.state)));
     }
@@ -209,7 +226,6 @@ async fn refresh(app: &AppHandle, shown: &mut Option<View>) {
             tracing::warn!(%error, "cannot update the players menu");
         }
     }
-    *shown = Some(view);
 }
 
 fn fill_players(
@@ -240,10 +256,12 @@ fn on_menu(app: &AppHandle, id: &str) {
             let Some(id) = control.last_stream().await else {
                 return;
             };
-            match app.clipboard().write_text(control.ts_url(&id)) {
+            let url = control.ts_url(&id);
+            app::on_desktop(move || match app.clipboard().write_text(url) {
                 Ok(()) => tracing::info!(channel = %id, "stream URL copied"),
                 Err(error) => tracing::warn!(%error, "cannot write the clipboard"),
-            }
+            })
+            .await;
         }),
         "autostart" => toggle_autostart(app),
         "play_links" => app::spawn_with_control(app, |app, control| async move {

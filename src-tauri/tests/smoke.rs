@@ -10,6 +10,8 @@
 mod harness;
 
 use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use acebridge_testkit::engine::SimEngine;
@@ -166,6 +168,72 @@ async fn minimized_start_opens_no_window_until_launched_again() {
         || has_webview(pid),
     )
     .await;
+
+    let _ = Command::new("kill").arg(pid.to_string()).status();
+    let status = exit_within(&mut app.0, Duration::from_secs(20)).expect("SIGTERM quits");
+    assert!(status.success(), "exit on SIGTERM: {status}");
+}
+
+/// Regression: the app's async work shares the proxy's one thread, and a link
+/// that opened the window made that thread wait while GTK built the webview
+/// (and every tray refresh while the menu updated): every stream paused, for
+/// 50-250 ms per window here. Desktop work now asserts (in debug builds) that
+/// it runs elsewhere, so the old path panics and no window opens; the probe,
+/// asking the proxy for its stream list every 10 ms meanwhile, catches stalls
+/// (7-13 ms at worst now).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_link_opening_the_window_does_not_pause_the_proxy() {
+    let Some(desktop) = Desktop::start() else {
+        return;
+    };
+    let engine = SimEngine::start().await;
+    let port = free_port();
+    let streams = format!("http://127.0.0.1:{port}/api/streams");
+    let http = reqwest::Client::new();
+    let mut app = desktop.launch(&engine, port, &["--minimized"]);
+    wait_until(
+        Duration::from_secs(60),
+        "the app's proxy answers",
+        || async { get_json(&http, &streams).await.is_some() },
+    )
+    .await;
+    let pid = app.0.id();
+
+    let done = Arc::new(AtomicBool::new(false));
+    let probe = tokio::spawn({
+        let done = Arc::clone(&done);
+        async move {
+            let mut slowest = Duration::ZERO;
+            while !done.load(Ordering::Relaxed) {
+                let asked = Instant::now();
+                if get_json(&http, &streams).await.is_none() {
+                    return Err("the proxy stopped answering");
+                }
+                slowest = slowest.max(asked.elapsed());
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            Ok(slowest)
+        }
+    });
+    let link = format!("acestream://{LINKED}");
+    let mut linked = desktop.app(&engine, port, &[&link]).spawn().expect("link");
+    let status = exit_within(&mut linked, Duration::from_secs(10)).expect("link launch exits");
+    assert!(status.success(), "link launch: {status}");
+    wait_until_sync(
+        Duration::from_secs(30),
+        "the link opens the window (no player is installed)",
+        || has_webview(pid),
+    )
+    .await;
+    // The web process starts before the window is done: keep probing a while.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    done.store(true, Ordering::Relaxed);
+    let slowest = probe.await.expect("probe task").expect("probe");
+    eprintln!("desktop smoke: slowest proxy answer while the window opened {slowest:?}");
+    assert!(
+        slowest < Duration::from_millis(500),
+        "the proxy stalled for {slowest:?} while the window opened"
+    );
 
     let _ = Command::new("kill").arg(pid.to_string()).status();
     let status = exit_within(&mut app.0, Duration::from_secs(20)).expect("SIGTERM quits");
