@@ -9,7 +9,6 @@
 
 mod harness;
 
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -132,19 +131,9 @@ async fn minimized_start_opens_no_window_until_launched_again() {
     };
     let engine = SimEngine::start().await;
     let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let http = reqwest::Client::new();
-    let mut app = desktop.launch(&engine, port, &["--minimized"]);
-    wait_until(
-        Duration::from_secs(60),
-        "the app's proxy answers",
-        || async {
-            get_json(&http, &format!("{base}/api/health"))
-                .await
-                .is_some()
-        },
-    )
-    .await;
+    let mut app = desktop
+        .launch_serving(&engine, port, &["--minimized"])
+        .await;
     let pid = app.0.id();
     // The tray app idles without WebKit: the window only exists once asked
     // for. An absence cannot be waited for: look for a while longer than a
@@ -169,9 +158,7 @@ async fn minimized_start_opens_no_window_until_launched_again() {
     )
     .await;
 
-    let _ = Command::new("kill").arg(pid.to_string()).status();
-    let status = exit_within(&mut app.0, Duration::from_secs(20)).expect("SIGTERM quits");
-    assert!(status.success(), "exit on SIGTERM: {status}");
+    app.terminate_cleanly();
 }
 
 /// Regression: the app's async work shares the proxy's one thread, and a link
@@ -188,16 +175,12 @@ async fn a_link_opening_the_window_does_not_pause_the_proxy() {
     };
     let engine = SimEngine::start().await;
     let port = free_port();
+    let mut app = desktop
+        .launch_serving(&engine, port, &["--minimized"])
+        .await;
+    let pid = app.0.id();
     let streams = format!("http://127.0.0.1:{port}/api/streams");
     let http = reqwest::Client::new();
-    let mut app = desktop.launch(&engine, port, &["--minimized"]);
-    wait_until(
-        Duration::from_secs(60),
-        "the app's proxy answers",
-        || async { get_json(&http, &streams).await.is_some() },
-    )
-    .await;
-    let pid = app.0.id();
 
     let done = Arc::new(AtomicBool::new(false));
     let probe = tokio::spawn({
@@ -235,9 +218,7 @@ async fn a_link_opening_the_window_does_not_pause_the_proxy() {
         "the proxy stalled for {slowest:?} while the window opened"
     );
 
-    let _ = Command::new("kill").arg(pid.to_string()).status();
-    let status = exit_within(&mut app.0, Duration::from_secs(20)).expect("SIGTERM quits");
-    assert!(status.success(), "exit on SIGTERM: {status}");
+    app.terminate_cleanly();
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -295,8 +276,6 @@ async fn port_in_use_asks_and_moves_to_a_free_port_or_quits() {
         },
     )
     .await;
-    let _ = Command::new("kill").arg(app.0.id().to_string()).status();
-    let status = exit_within(&mut app.0, Duration::from_secs(20)).expect("SIGTERM quits");
-    assert!(status.success(), "exit on SIGTERM: {status}");
+    app.terminate_cleanly();
     drop(taken);
 }

@@ -13,6 +13,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use acebridge_testkit::engine::SimEngine;
+use acebridge_testkit::wait::wait_until;
 
 pub const APP: &str = env!("CARGO_BIN_EXE_acebridge-desktop");
 pub const ID: &str = "0123456789abcdef0123456789abcdef01234567";
@@ -20,6 +21,15 @@ pub const LINKED: &str = "89abcdef0123456789abcdef0123456789abcdef";
 
 /// Kills its process when dropped, so a failing test leaves nothing running.
 pub struct Reaped(pub Child);
+
+impl Reaped {
+    /// Sends SIGTERM, as a logout does; the app must quit cleanly.
+    pub fn terminate_cleanly(&mut self) {
+        let _ = Command::new("kill").arg(self.0.id().to_string()).status();
+        let status = exit_within(&mut self.0, Duration::from_secs(20)).expect("SIGTERM quits");
+        assert!(status.success(), "exit on SIGTERM: {status}");
+    }
+}
 
 impl Drop for Reaped {
     fn drop(&mut self) {
@@ -116,6 +126,21 @@ impl Desktop {
     /// Starts the app (killed when the result is dropped).
     pub fn launch(&self, engine: &SimEngine, port: u16, args: &[&str]) -> Reaped {
         Reaped(self.app(engine, port, args).spawn().expect("start the app"))
+    }
+
+    /// Starts the app and waits until its proxy answers on `port` (up to a
+    /// minute: a cold debug build starts slowly).
+    pub async fn launch_serving(&self, engine: &SimEngine, port: u16, args: &[&str]) -> Reaped {
+        let app = self.launch(engine, port, args);
+        let http = reqwest::Client::new();
+        let url = format!("http://127.0.0.1:{port}/api/streams");
+        wait_until(
+            Duration::from_secs(60),
+            "the app's proxy answers",
+            || async { get_json(&http, &url).await.is_some() },
+        )
+        .await;
+        app
     }
 
     pub fn settings_file(&self) -> PathBuf {
