@@ -457,7 +457,6 @@ pub async fn play(control: &Control, id: &ContentId, key: Option<&str>) -> bool 
     let url = control.ts_url(id);
     let key = key.or(desktop.player.as_deref()).map(str::to_owned);
     let started = on_desktop(move || {
-        debug_assert_off_proxy_thread();
         let found = players::available(std::env::var_os("PATH"), &desktop.player_command);
         let Some(player) = players::preferred(&found, key.as_deref()) else {
             tracing::warn!("no player found: install VLC or mpv, or set player_command");
