@@ -35,7 +35,7 @@ use crate::engine::{EngineClient, SharedEngine};
 use crate::hls::{HlsHub, HlsSettings};
 use crate::http::listener::GuardedListener;
 use crate::store::Store;
-use crate::ts::{TsHub, TsSource};
+use crate::ts::TsHub;
 
 /// A bound server, ready to run. Binding first lets callers learn the port
 /// (tests bind port 0; the tray app reports a port in use before starting).
@@ -56,11 +56,12 @@ impl Server {
         let listener = tokio::net::TcpListener::bind(config.listen).await?;
         let engine = SharedEngine::new(EngineClient::new(config.engine.clone()));
         let hls = HlsHub::new(engine.clone(), hls_settings(&config));
-        let source = match config.upstream {
-            UpstreamMode::Ts => TsSource::Engine,
-            UpstreamMode::Hls => TsSource::Hls(hls.clone()),
-        };
-        let hub = TsHub::new(engine, config.channels.clone(), source);
+        let hub = TsHub::new(
+            engine,
+            config.channels.clone(),
+            config.upstream,
+            hls.clone(),
+        );
         let lan_token = if config.listen.ip().is_loopback() && config.trust_loopback {
             None
         } else {

@@ -246,6 +246,34 @@ async fn upstream_hls_gives_ts_players_a_continuous_ts_stream() {
     assert_eq!(engine.active_sessions(), 0);
 }
 
+/// Regression: a TS player of a channel already playing as HLS opened a second
+/// engine session on the same content, and the engine breaks one session's
+/// stream when the other is stopped (the TS one, after its player left).
+#[tokio::test]
+async fn ts_player_of_a_channel_playing_as_hls_shares_its_engine_session() {
+    let engine = SimEngine::start().await;
+    let proxy = Proxy::start(&engine.url()).await;
+    assert!(!segments(&playlist(&proxy, ID_A).await).is_empty());
+    let mut player = Player::open(&proxy.stream_url(ID_A)).await;
+    player.read_until(200_000, 30 * SECOND).await;
+    assert_eq!(kit::ts::count_sync_errors(&player.received), 0);
+    assert!(kit::ts::first_video_packet_is_keyframe(&player.received));
+    let sessions = engine.sessions(ID_A);
+    assert_eq!(
+        sessions.len(),
+        1,
+        "one engine session for both kinds of players"
+    );
+    assert_eq!(sessions[0].kind, SessionKind::Hls);
+    // A channel that starts as TS still gets an engine TS session.
+    let mut other = Player::open(&proxy.stream_url(ID_B)).await;
+    other.read_until(1, 30 * SECOND).await;
+    assert_eq!(engine.sessions(ID_B)[0].kind, SessionKind::Ts);
+    drop((player, other));
+    proxy.stop().await;
+    assert_eq!(engine.active_sessions(), 0);
+}
+
 #[tokio::test]
 async fn hls_engine_error_is_502_with_its_message() {
     let engine = SimEngine::start().await;

@@ -118,6 +118,11 @@ impl HlsHub {
         Ok(channel)
     }
 
+    /// Whether `id` plays as HLS now.
+    pub fn is_playing(&self, id: &ContentId) -> bool {
+        self.inner.channels().contains_key(id)
+    }
+
     /// A running channel by the hex id in a segment URL (either id kind); counts the request.
     pub fn find(&self, hex: &str, peer: Option<SocketAddr>) -> Option<Arc<HlsChannel>> {
         let channels = self.inner.channels();

@@ -22,11 +22,12 @@ pub use channel::{
     COALESCE_DELAY,
 };
 
+use crate::config::UpstreamMode;
 use crate::content_id::ContentId;
 use crate::engine::{EngineClient, SharedEngine};
 use crate::hls::HlsHub;
 
-/// Where TS channels get their stream from.
+/// Where a TS channel gets its stream from.
 #[derive(Debug, Clone)]
 pub enum TsSource {
     /// The engine's MPEG-TS session (`/ace/getstream`).
@@ -46,19 +47,29 @@ pub struct TsHub {
 struct HubInner {
     channels: Mutex<HashMap<ContentId, Arc<TsChannel>>>,
     engine: SharedEngine,
-    source: TsSource,
+    upstream: UpstreamMode,
+    hls: HlsHub,
     settings: ChannelSettings,
     tasks: TaskTracker,
     shutdown: CancellationToken,
 }
 
 impl TsHub {
-    pub fn new(engine: SharedEngine, settings: ChannelSettings, source: TsSource) -> Self {
+    /// `upstream` is how channels are fed; `hls` is the HLS proxy's hub, which
+    /// feeds TS channels with `UpstreamMode::Hls` and whenever their channel
+    /// already plays as HLS.
+    pub fn new(
+        engine: SharedEngine,
+        settings: ChannelSettings,
+        upstream: UpstreamMode,
+        hls: HlsHub,
+    ) -> Self {
         Self {
             inner: Arc::new(HubInner {
                 channels: Mutex::new(HashMap::new()),
                 engine,
-                source,
+                upstream,
+                hls,
                 settings,
                 tasks: TaskTracker::new(),
                 shutdown: CancellationToken::new(),
@@ -140,6 +151,22 @@ impl TsHub {
     }
 }
 
+impl HubInner {
+    /// Where a starting channel's stream comes from. A channel that already
+    /// plays as HLS feeds its TS players too: a second engine session on the
+    /// same content would break the first one's stream when either is stopped.
+    fn source_for(&self, id: &ContentId) -> TsSource {
+        match self.upstream {
+            UpstreamMode::Hls => TsSource::Hls(self.hls.clone()),
+            UpstreamMode::Ts if self.hls.is_playing(id) => {
+                tracing::info!(channel = %id, "channel plays as HLS: TS players share its session");
+                TsSource::Hls(self.hls.clone())
+            }
+            UpstreamMode::Ts => TsSource::Engine,
+        }
+    }
+}
+
 /// How a channel's life ended.
 enum End {
     Failed(crate::engine::EngineError),
@@ -150,9 +177,10 @@ enum End {
 /// Runs a channel from start to removal, then stops its engine session exactly once.
 async fn supervise(hub: Arc<HubInner>, channel: Arc<TsChannel>, engine: EngineClient) {
     let settings = &hub.settings;
+    let source = hub.source_for(&channel.id);
     let run = async {
         tokio::select! {
-            error = channel.run_upstream(&engine, &hub.source, settings) => End::Failed(error),
+            error = channel.run_upstream(&engine, &source, settings) => End::Failed(error),
             () = wait_idle(&hub, &channel) => End::Idle,
             () = channel.cancel.cancelled() => End::Cancelled,
             () = hub.shutdown.cancelled() => End::Cancelled,
