@@ -29,7 +29,7 @@ use crate::hls::HlsHub;
 
 /// Where a TS channel gets its stream from.
 #[derive(Debug, Clone)]
-pub enum TsSource {
+pub(crate) enum TsSource {
     /// The engine's MPEG-TS session (`/ace/getstream`).
     Engine,
     /// The segments of the channel's HLS session, concatenated: one engine HLS
