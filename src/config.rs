@@ -13,7 +13,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use crate::ts::ChannelSettings;
+use crate::channel::ChannelSettings;
+pub use crate::channel::UpstreamMode;
 
 pub const DEFAULT_ENGINE: &str = "http://127.0.0.1:6878";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:6880";
@@ -37,10 +38,15 @@ pub struct ConfigArgs {
     /// Seconds to wait for a channel to start (P2P prebuffering often takes 10-25 s)
     #[arg(long, env = "ACEBRIDGE_START_TIMEOUT", value_name = "SECONDS")]
     pub start_timeout: Option<u64>,
-    /// How the proxy reads channels from the engine: `ts` (one MPEG-TS session) or
-    /// `hls` (one HLS session; TS players get its segments concatenated)
+    /// How the proxy reads channels from the engine: `ts` (one MPEG-TS session;
+    /// the proxy cuts HLS segments from it) or `hls` (one HLS session; TS
+    /// players get its segments concatenated)
     #[arg(long, env = "ACEBRIDGE_UPSTREAM", value_name = "MODE")]
     pub upstream: Option<UpstreamMode>,
+    /// Target duration of the HLS segments the proxy cuts, in seconds (a stream
+    /// whose keyframes are farther apart gets longer segments)
+    #[arg(long, env = "ACEBRIDGE_HLS_SEGMENT", value_name = "SECONDS")]
+    pub hls_segment: Option<u64>,
     /// Channels that may play at once (each costs the engine a P2P swarm)
     #[arg(long, env = "ACEBRIDGE_MAX_CHANNELS", value_name = "N")]
     pub max_channels: Option<usize>,
@@ -53,15 +59,6 @@ pub struct ConfigArgs {
     /// Settings file [default: acebridge/settings.toml in the OS config directory]
     #[arg(long, env = "ACEBRIDGE_SETTINGS", value_name = "FILE")]
     pub settings: Option<PathBuf>,
-}
-
-/// Which engine endpoint feeds TS players.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum UpstreamMode {
-    #[default]
-    Ts,
-    Hls,
 }
 
 /// What the settings file holds. Every field is optional so old files keep working.
@@ -200,6 +197,9 @@ impl ConfigArgs {
                 start_timeout: Duration::from_secs(start_timeout.max(1)),
                 max_channels: self.max_channels.unwrap_or(defaults.max_channels).max(1),
                 max_players: self.max_players.unwrap_or(defaults.max_players).max(1),
+                hls_segment: self.hls_segment.map_or(defaults.hls_segment, |secs| {
+                    Duration::from_secs(secs.clamp(1, 30))
+                }),
                 ..defaults
             },
             upstream: self.upstream.or(file.upstream).unwrap_or_default(),

@@ -8,26 +8,26 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use crate::channel::Hub;
 use crate::config::{ConfigError, DesktopSettings, Settings};
 use crate::content_id::ContentId;
-use crate::hls::HlsHub;
 use crate::store::{self, Store};
-use crate::ts::TsHub;
 
 /// A handle on a server, from [`crate::Server::control`]. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Control {
-    ts: TsHub,
-    hls: HlsHub,
+    channels: Hub,
     store: Store,
     origin: Arc<str>,
 }
 
-/// An active channel, TS or HLS.
+/// An active channel.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ActiveStream {
     pub id: ContentId,
+    /// Whether HLS viewers watch it (the tray then offers its HLS URL).
     pub hls: bool,
+    /// Viewers of every kind.
     pub players: usize,
     pub uptime_secs: u64,
 }
@@ -49,7 +49,7 @@ pub enum SaveError {
 }
 
 impl Control {
-    pub(crate) fn new(ts: TsHub, hls: HlsHub, store: Store, local_addr: SocketAddr) -> Self {
+    pub(crate) fn new(channels: Hub, store: Store, local_addr: SocketAddr) -> Self {
         // Players on this machine reach a wildcard listener through loopback.
         let host = if local_addr.ip().is_unspecified() {
             SocketAddr::from(([127, 0, 0, 1], local_addr.port()))
@@ -57,8 +57,7 @@ impl Control {
             local_addr
         };
         Self {
-            ts,
-            hls,
+            channels,
             store,
             origin: format!("http://{host}").into(),
         }
@@ -78,19 +77,17 @@ impl Control {
 
     /// Every active channel, newest first.
     pub fn streams(&self) -> Vec<ActiveStream> {
-        let ts = self.ts.list().into_iter().map(|info| ActiveStream {
-            id: info.id,
-            hls: false,
-            players: info.players,
-            uptime_secs: info.uptime_secs,
-        });
-        let hls = self.hls.list().into_iter().map(|info| ActiveStream {
-            id: info.id,
-            hls: true,
-            players: info.players,
-            uptime_secs: info.uptime_secs,
-        });
-        let mut streams: Vec<_> = ts.chain(hls).collect();
+        let mut streams: Vec<_> = self
+            .channels
+            .list()
+            .into_iter()
+            .map(|info| ActiveStream {
+                id: info.id,
+                hls: info.viewers.hls > 0,
+                players: info.players,
+                uptime_secs: info.uptime_secs,
+            })
+            .collect();
         streams.sort_by_key(|stream| stream.uptime_secs);
         streams
     }
@@ -117,7 +114,7 @@ impl Control {
 
     /// Asks the engine for its version (bounded by the engine client's API timeout).
     pub async fn engine_status(&self) -> EngineStatus {
-        let engine = self.ts.engine();
+        let engine = self.channels.engine();
         EngineStatus {
             url: engine.base().to_string(),
             version: engine.version().await.map_err(|error| error.to_string()),

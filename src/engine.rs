@@ -7,6 +7,7 @@
 
 use std::time::Duration;
 
+use futures_util::StreamExt as _;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
@@ -16,6 +17,14 @@ use crate::content_id::ContentId;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Bound for small API calls (stat, stop, version).
 const API_TIMEOUT: Duration = Duration::from_secs(10);
+/// Bound on one playlist or segment download.
+const FETCH_TIMEOUT: Duration = Duration::from_secs(20);
+/// Bound on an engine playlist's size.
+const MAX_PLAYLIST_BYTES: usize = 1024 * 1024;
+
+/// A session's MPEG-TS as the engine sends it.
+pub type Playback =
+    std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<bytes::Bytes, EngineError>> + Send>>;
 
 /// What went wrong talking to the engine; each maps to an HTTP status for players.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -147,9 +156,89 @@ impl EngineClient {
         &self.base
     }
 
-    /// The underlying HTTP client, for reading playback URLs.
-    pub fn http(&self) -> &reqwest::Client {
-        &self.http
+    /// Opens a session's MPEG-TS playback. `header_timeout` bounds the wait
+    /// for the response headers, which the engine sends only once prebuffered.
+    pub async fn playback(
+        &self,
+        session: &Session,
+        header_timeout: Duration,
+    ) -> Result<Playback, EngineError> {
+        let request = self.http.get(session.playback_url.clone()).send();
+        let response = match tokio::time::timeout(header_timeout, request).await {
+            Err(_) => return Err(EngineError::Timeout(header_timeout)),
+            Ok(Err(error)) => return Err(self.unreachable(&error)),
+            Ok(Ok(response)) => response,
+        };
+        if !response.status().is_success() {
+            return Err(EngineError::Engine(format!(
+                "playback answered HTTP {}",
+                response.status()
+            )));
+        }
+        let engine = self.clone();
+        Ok(Box::pin(response.bytes_stream().map(move |item| {
+            item.map_err(|error| engine.unreachable(&error))
+        })))
+    }
+
+    /// An engine HLS playlist.
+    pub async fn fetch_playlist(&self, url: &Url) -> Result<bytes::Bytes, EngineError> {
+        self.fetch(url, MAX_PLAYLIST_BYTES).await
+    }
+
+    /// An engine HLS segment of at most `max_bytes`.
+    pub async fn fetch_segment(
+        &self,
+        url: &Url,
+        max_bytes: usize,
+    ) -> Result<bytes::Bytes, EngineError> {
+        self.fetch(url, max_bytes).await
+    }
+
+    async fn fetch(&self, url: &Url, max_bytes: usize) -> Result<bytes::Bytes, EngineError> {
+        let call = async {
+            let response = self
+                .http
+                .get(url.clone())
+                .send()
+                .await
+                .map_err(|e| self.unreachable(&e))?;
+            let status = response.status();
+            let mut body = response.bytes_stream();
+            let mut data = bytes::BytesMut::new();
+            while let Some(piece) = body.next().await {
+                let piece = piece.map_err(|e| self.unreachable(&e))?;
+                if data.len() + piece.len() > max_bytes {
+                    return Err(EngineError::Protocol(format!(
+                        "the engine sent more than {max_bytes} bytes for {}",
+                        url.path()
+                    )));
+                }
+                data.extend_from_slice(&piece);
+            }
+            if status.is_success() {
+                Ok(data.freeze())
+            } else {
+                let text = excerpt(&String::from_utf8_lossy(&data[..data.len().min(400)]));
+                Err(EngineError::Engine(if text.is_empty() {
+                    format!("HTTP {status}")
+                } else {
+                    text
+                }))
+            }
+        };
+        tokio::time::timeout(FETCH_TIMEOUT, call)
+            .await
+            .unwrap_or(Err(EngineError::Timeout(FETCH_TIMEOUT)))
+    }
+
+    /// Resolves a URI from an engine playlist and keeps it on the engine's
+    /// origin: segment URLs come from the engine, never from a client.
+    pub fn resolve(&self, base: &Url, uri: &str) -> Result<Url, EngineError> {
+        let joined = base
+            .join(uri)
+            .map_err(|e| EngineError::Protocol(format!("bad segment URI {uri:?}: {e}")))?;
+        self.rebase(joined.as_str())
     }
 
     /// Starts a session with a fresh player id. `timeout` bounds the whole call:

@@ -3,10 +3,11 @@
 //! Crate map:
 //! - [`content_id`]: what users paste (ids, `acestream://` links, engine URLs, M3U lists).
 //! - [`config`]: settings file, env vars and flags resolved into a [`Config`].
-//! - [`engine`]: the AceStream engine's HTTP API.
-//! - [`session`]: a channel's engine session, started and stopped exactly once.
-//! - [`hls`]: the HLS proxy, one engine HLS session per channel, own playlist and segments.
-//! - [`ts`]: the TS fan-out, one engine session per channel shared by its players.
+//! - [`engine`]: the AceStream engine's HTTP API; the only code that talks to it.
+//! - [`channel`]: one channel per content id, one engine session each, read by
+//!   TS and HLS players alike; its lifecycle, limits, errors and metrics.
+//! - [`ts`]: MPEG-TS packet scanning and the fan-out ring TS players read.
+//! - [`hls`]: HLS segments (cut from the TS or the engine's own) and playlists.
 //! - [`http`]: the axum router, JSON errors, the web UI, and the listener that drops stalled players.
 //! - [`store`]: the persisted settings (engine URL, saved channels) the API changes.
 //! - [`control`]: in-process control of a running server for the tray app.
@@ -14,6 +15,7 @@
 //! [`Server`] ties them together; the CLI (`src/main.rs`) and the tray app both
 //! run the server through it, so there is exactly one way the proxy is served.
 
+pub mod channel;
 pub mod config;
 pub mod content_id;
 pub mod control;
@@ -21,7 +23,6 @@ pub mod engine;
 pub mod hls;
 pub mod http;
 mod memory;
-pub mod session;
 pub mod store;
 pub mod ts;
 
@@ -31,19 +32,17 @@ use std::sync::Arc;
 
 pub use config::{Config, UpstreamMode};
 
+use crate::channel::{ChannelSettings, Hub};
 use crate::engine::{EngineClient, SharedEngine};
-use crate::hls::{HlsHub, HlsSettings};
 use crate::http::listener::GuardedListener;
 use crate::store::Store;
-use crate::ts::TsHub;
 
 /// A bound server, ready to run. Binding first lets callers learn the port
 /// (tests bind port 0; the tray app reports a port in use before starting).
 #[derive(Debug)]
 pub struct Server {
     listener: tokio::net::TcpListener,
-    hub: TsHub,
-    hls: HlsHub,
+    hub: Hub,
     store: Store,
     lan_token: Option<Arc<str>>,
     config: Config,
@@ -55,12 +54,13 @@ impl Server {
         let store = Store::open(config.settings_path.clone()).map_err(std::io::Error::other)?;
         let listener = tokio::net::TcpListener::bind(config.listen).await?;
         let engine = SharedEngine::new(EngineClient::new(config.engine.clone()));
-        let hls = HlsHub::new(engine.clone(), hls_settings(&config));
-        let hub = TsHub::new(
+        let hub = Hub::new(
             engine,
-            config.channels.clone(),
-            config.upstream,
-            hls.clone(),
+            ChannelSettings {
+                upstream: config.upstream,
+                hls_max_bytes: config.hls_buffer_bytes,
+                ..config.channels.clone()
+            },
         );
         let lan_token = if config.listen.ip().is_loopback() && config.trust_loopback {
             None
@@ -70,7 +70,6 @@ impl Server {
         Ok(Self {
             listener,
             hub,
-            hls,
             store,
             lan_token,
             config,
@@ -85,7 +84,6 @@ impl Server {
     pub fn control(&self) -> std::io::Result<control::Control> {
         Ok(control::Control::new(
             self.hub.clone(),
-            self.hls.clone(),
             self.store.clone(),
             self.local_addr()?,
         ))
@@ -99,10 +97,8 @@ impl Server {
     ) -> std::io::Result<()> {
         let addr = self.local_addr()?;
         let hub = self.hub.clone();
-        let hls = self.hls.clone();
         let app = http::router(http::AppState {
-            ts: self.hub,
-            hls: self.hls,
+            channels: self.hub,
             store: self.store,
             local_addr: addr,
             lan_token: self.lan_token,
@@ -114,7 +110,7 @@ impl Server {
         http::listener::serve(listener, app, async move {
             shutdown.await;
             tracing::info!("shutting down");
-            tokio::join!(stopping.shutdown(), hls.shutdown());
+            stopping.shutdown().await;
         })
         .await;
         tracing::info!("stopped");
@@ -170,14 +166,4 @@ async fn lan_token(store: &Store) -> std::io::Result<Arc<str>> {
     settings.save(next).await.map_err(std::io::Error::other)?;
     tracing::info!("LAN sharing on: generated a token; other devices need it (see the web UI)");
     Ok(token.into())
-}
-
-fn hls_settings(config: &Config) -> HlsSettings {
-    HlsSettings {
-        linger: config.channels.linger,
-        start_timeout: config.channels.start_timeout,
-        max_channels: config.channels.max_channels,
-        max_bytes: config.hls_buffer_bytes,
-        ..HlsSettings::default()
-    }
 }

@@ -123,8 +123,8 @@ fn main() -> ExitCode {
             batch,
         }) => {
             let batch = batch.then_some(copier::Batch {
-                bytes: acebridge::ts::COALESCE_BYTES,
-                delay: acebridge::ts::COALESCE_DELAY,
+                bytes: acebridge::channel::COALESCE_BYTES,
+                delay: acebridge::channel::COALESCE_DELAY,
             });
             runtime.block_on(run_copier(upstream, listen, batch))
         }
@@ -215,8 +215,8 @@ async fn bench(cli: &Cli) -> ExitCode {
     );
     println!(
         "(batched: the copier sending the proxy's chunks, {} KiB or {} ms: the cost of the bytes alone)",
-        acebridge::ts::COALESCE_BYTES / 1024,
-        acebridge::ts::COALESCE_DELAY.as_millis()
+        acebridge::channel::COALESCE_BYTES / 1024,
+        acebridge::channel::COALESCE_DELAY.as_millis()
     );
     println!(
         "{:>7} {:>8} | {:>10} {:>9} {:>8} {:>8} {:>8} {:>9} {:>9} {:>8}",

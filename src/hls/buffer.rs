@@ -1,9 +1,10 @@
-//! The segment buffer of one HLS channel: downloaded segments under the
-//! proxy's own contiguous sequence numbers, bounded by count and bytes, with
-//! waiting for a segment that is about to arrive.
+//! The segment buffer of one channel: its HLS segments (cut by the proxy or
+//! downloaded from the engine) under the proxy's own contiguous sequence
+//! numbers, bounded by count and bytes, with waiting for a segment that is
+//! about to arrive.
 
 use std::collections::VecDeque;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -13,7 +14,19 @@ use tokio::sync::watch;
 #[derive(Debug, Clone)]
 pub struct Segment {
     pub meta: SegmentMeta,
-    pub data: Bytes,
+    /// The segment's bytes in order: the TS ring's own chunks when the proxy
+    /// cut the segment, so the two views share one copy of the media.
+    pub parts: Arc<[Bytes]>,
+}
+
+impl Segment {
+    pub fn len(&self) -> usize {
+        self.parts.iter().map(Bytes::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 /// What the playlist needs to know of a segment.
@@ -70,25 +83,33 @@ impl SegmentBuffer {
     }
 
     /// Stores a segment under the next sequence number, evicting the oldest past the bounds.
-    pub fn push(&self, duration: f32, discontinuity: bool, data: Bytes) -> u64 {
+    pub fn push(&self, duration: f32, discontinuity: bool, parts: Vec<Bytes>) -> u64 {
+        let segment = Segment {
+            meta: SegmentMeta {
+                seq: 0,
+                duration,
+                discontinuity,
+            },
+            parts: parts.into(),
+        };
+        let len = segment.len();
         let next = {
             let mut inner = self.lock();
             let seq = inner.next_seq;
-            inner.bytes += data.len();
+            inner.bytes += len;
             inner.segments.push_back(Segment {
                 meta: SegmentMeta {
                     seq,
-                    duration,
-                    discontinuity,
+                    ..segment.meta
                 },
-                data,
+                ..segment
             });
             inner.next_seq += 1;
             while inner.segments.len() > self.max_segments
                 || (inner.bytes > self.max_bytes && inner.segments.len() > 1)
             {
                 if let Some(old) = inner.segments.pop_front() {
-                    inner.bytes -= old.data.len();
+                    inner.bytes -= old.len();
                 }
             }
             inner.next_seq
@@ -166,7 +187,7 @@ mod tests {
     fn bounded_by_count_and_bytes() {
         let buffer = SegmentBuffer::new(3, 25);
         for _ in 0..10 {
-            buffer.push(2.0, false, Bytes::from(vec![0u8; 10]));
+            buffer.push(2.0, false, vec![Bytes::from(vec![0u8; 10])]);
         }
         let (count, bytes) = buffer.usage();
         assert!(count <= 3 && bytes <= 25, "{count} segments, {bytes} bytes");
@@ -184,9 +205,9 @@ mod tests {
             let buffer = buffer.clone();
             tokio::spawn(async move { buffer.wait_for(0, Duration::from_secs(5)).await })
         };
-        buffer.push(2.0, false, Bytes::from_static(b"seg"));
+        buffer.push(2.0, false, vec![Bytes::from_static(b"seg")]);
         let got = waiter.await.expect("join").expect("segment");
-        assert_eq!(&got.data[..], b"seg");
+        assert_eq!(&got.parts[..], [Bytes::from_static(b"seg")]);
         assert!(buffer
             .wait_for(7, Duration::from_millis(10))
             .await

@@ -54,6 +54,41 @@ pub fn parse_upstream(body: &[u8]) -> Result<Upstream, String> {
     }
 }
 
+/// Segments taken from the first playlist of an engine HLS session: start
+/// near the live edge.
+pub const FIRST_POLL_SEGMENTS: usize = 3;
+
+/// Which segments of an engine playlist are new.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Take {
+    /// The segments from this index on.
+    From(usize),
+    /// The sequence went backwards or cannot be real: the stream restarted.
+    Restart,
+}
+
+/// Which of `count` segments listed from `media_sequence` on are new, given
+/// the newest upstream sequence number taken so far. All arithmetic is
+/// checked: a sequence near 2^64 is a restart, never a wrap that would fetch
+/// the same segments again.
+pub fn segments_to_take(newest_taken: Option<u64>, media_sequence: u64, count: usize) -> Take {
+    let Some(end) = media_sequence.checked_add(count as u64) else {
+        return Take::Restart;
+    };
+    let Some(taken) = newest_taken else {
+        return Take::From(count.saturating_sub(FIRST_POLL_SEGMENTS));
+    };
+    if count == 0 {
+        return Take::From(0);
+    }
+    if end <= taken {
+        // The newest listed entry (`end - 1`) is older than one already taken.
+        return Take::Restart;
+    }
+    let skip = (taken + 1).saturating_sub(media_sequence);
+    Take::From(usize::try_from(skip).unwrap_or(count).min(count))
+}
+
 /// `#EXT-X-TARGETDURATION` for a set of segments: the ceiling of the longest
 /// (a truncated value makes strict players stall), at least 1.
 pub fn target_duration(durations: impl IntoIterator<Item = f32>) -> u64 {
@@ -93,6 +128,26 @@ pub fn render(hex: &str, segments: &[SegmentMeta], query: &str) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn segments_to_take_never_wraps_or_repeats() {
+        assert_eq!(segments_to_take(None, 10, 5), Take::From(2));
+        assert_eq!(segments_to_take(Some(12), 10, 5), Take::From(3));
+        assert_eq!(segments_to_take(Some(14), 10, 5), Take::From(5));
+        assert_eq!(segments_to_take(Some(14), 15, 5), Take::From(0));
+        // Went backwards: the engine restarted the stream.
+        assert_eq!(segments_to_take(Some(14), 0, 3), Take::Restart);
+        // Near 2^64: no wrap, no endless refetching.
+        assert_eq!(segments_to_take(None, u64::MAX - 1, 5), Take::Restart);
+        assert_eq!(
+            segments_to_take(Some(u64::MAX - 1), u64::MAX - 3, 3),
+            Take::From(3)
+        );
+        assert_eq!(
+            segments_to_take(Some(u64::MAX - 1), u64::MAX - 3, 4),
+            Take::Restart
+        );
+    }
 
     #[test]
     fn target_duration_rounds_up_never_truncates() {

@@ -1,12 +1,14 @@
-//! The JSON API under `/api`: health of the proxy and the engine, active streams.
+//! The JSON API under `/api` (health of the proxy and the engine, active
+//! streams and recent problems) and the Prometheus metrics.
 
 use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
 use axum::Json;
 use serde::Serialize;
 
 use super::AppState;
-use crate::hls::HlsInfo;
-use crate::ts::ChannelInfo;
+use crate::channel::{ChannelInfo, Problem};
 
 #[derive(Debug, Serialize)]
 pub struct Health {
@@ -25,7 +27,7 @@ pub struct EngineHealth {
 
 /// `GET /api/health`: always 200 while the proxy runs; the engine part says whether it answers.
 pub async fn health(State(state): State<AppState>) -> Json<Health> {
-    let engine = state.ts.engine();
+    let engine = state.channels.engine();
     let (version, error) = match engine.version().await {
         Ok(version) => (Some(version), None),
         Err(error) => (None, Some(error.to_string())),
@@ -44,22 +46,31 @@ pub async fn health(State(state): State<AppState>) -> Json<Health> {
 
 #[derive(Debug, Serialize)]
 pub struct Streams {
-    streams: Vec<StreamInfo>,
+    streams: Vec<ChannelInfo>,
+    /// Failed starts and drops, newest first, so a player's bare 502 has an explanation.
+    problems: Vec<Problem>,
 }
 
-/// A TS or HLS channel; each carries `"kind": "ts" | "hls"`.
-#[derive(Debug, Serialize)]
-#[serde(untagged)]
-pub enum StreamInfo {
-    Ts(ChannelInfo),
-    Hls(HlsInfo),
+/// What `/api/streams` reports: every active channel and the recent problems.
+pub fn streams_snapshot(state: &AppState) -> Streams {
+    Streams {
+        streams: state.channels.list(),
+        problems: state.channels.problems(),
+    }
 }
 
-/// `GET /api/streams`: every active channel with its players, counters and engine stats.
+/// `GET /api/streams`: every active channel with its viewers, counters and engine stats.
 pub async fn streams(State(state): State<AppState>) -> Json<Streams> {
-    let ts = state.ts.list().into_iter().map(StreamInfo::Ts);
-    let hls = state.hls.list().into_iter().map(StreamInfo::Hls);
-    Json(Streams {
-        streams: ts.chain(hls).collect(),
-    })
+    Json(streams_snapshot(&state))
+}
+
+/// `GET /metrics`: Prometheus (OpenMetrics) text.
+pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.channels.metrics(),
+    )
 }

@@ -5,8 +5,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
+use crate::channel::ChannelError;
 use crate::engine::EngineError;
-use crate::ts::JoinError;
 
 /// An error answer: status and a message meant for the user.
 #[derive(Debug, Clone)]
@@ -52,17 +52,17 @@ impl From<EngineError> for ApiError {
     }
 }
 
-impl From<JoinError> for ApiError {
-    fn from(error: JoinError) -> Self {
-        match error {
-            JoinError::Engine(engine) => engine.into(),
-            JoinError::StartTimeout(_) => Self::new(StatusCode::GATEWAY_TIMEOUT, error.to_string()),
-            JoinError::Stopped | JoinError::TooManyChannels(_) => {
-                Self::new(StatusCode::SERVICE_UNAVAILABLE, error.to_string())
+impl From<ChannelError> for ApiError {
+    fn from(error: ChannelError) -> Self {
+        let status = match &error {
+            ChannelError::Engine(engine) => return engine.clone().into(),
+            ChannelError::StartTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            ChannelError::Stopped | ChannelError::TooManyChannels(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
             }
-            JoinError::TooManyPlayers(_) => {
-                Self::new(StatusCode::TOO_MANY_REQUESTS, error.to_string())
-            }
-        }
+            ChannelError::TooManyPlayers(_) => StatusCode::TOO_MANY_REQUESTS,
+            ChannelError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        Self::new(status, error.to_string())
     }
 }

@@ -438,7 +438,7 @@ pub struct SettingsView {
 
 fn settings_view(state: &AppState) -> SettingsView {
     SettingsView {
-        engine: state.ts.engine().base().to_string(),
+        engine: state.channels.engine().base().to_string(),
         listen: state.local_addr.to_string(),
         settings_file: state.store.path().map(|path| path.display().to_string()),
         lan_token: state.lan_token.as_deref().map(str::to_owned),
@@ -477,7 +477,7 @@ pub async fn put_settings(
         guard.save(next).await.map_err(store_error)?;
         // Still under the store's lock, so concurrent changes apply in the order they were saved.
         tracing::info!(engine = %url, "engine changed");
-        state.ts.set_engine(EngineClient::new(url));
+        state.channels.set_engine(EngineClient::new(url));
     }
     drop(guard);
     Ok(Json(settings_view(&state)))
@@ -518,7 +518,7 @@ pub async fn test_engine(
 
 // ---------------------------------------------------------------- streams
 
-/// `DELETE /api/streams/{id}`: stops the channel (TS and HLS) and its engine
+/// `DELETE /api/streams/{id}`: stops the channel (all its players) and its engine
 /// session now, ending its players' streams. 204, or 404 if it is not playing.
 pub async fn stop_stream(
     State(state): State<AppState>,
@@ -529,9 +529,7 @@ pub async fn stop_stream(
         .map_err(|err| ApiError::bad_request(format!("invalid id: {err}")))?;
     let mut stopped = false;
     for id in [&id, &infohash] {
-        // Not short-circuited: a channel may play as TS and HLS at once.
-        stopped |= state.ts.stop(id);
-        stopped |= state.hls.stop(id);
+        stopped |= state.channels.stop(id);
     }
     if stopped {
         tracing::info!(channel = %id, "stopped from the API");

@@ -21,15 +21,14 @@ use tower_http::set_header::SetResponseHeaderLayer;
 
 pub use error::ApiError;
 
-use crate::hls::HlsHub;
+use crate::channel::Hub;
 use crate::store::Store;
-use crate::ts::TsHub;
 
 /// What every handler can reach.
 #[derive(Debug, Clone)]
 pub struct AppState {
-    pub ts: TsHub,
-    pub hls: HlsHub,
+    /// The channel table every media route and stream API reads.
+    pub channels: Hub,
     /// The persisted settings (engine URL, saved channels).
     pub store: Store,
     /// The address the server listens on, for URLs when a request has no `Host`.
@@ -44,11 +43,18 @@ pub struct AppState {
 /// The whole application router.
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/ace/getstream", get(media::getstream))
-        .route("/ace/manifest.m3u8", get(media::manifest))
+        .route(
+            "/ace/getstream",
+            get(media::getstream).head(media::getstream_head),
+        )
+        .route(
+            "/ace/manifest.m3u8",
+            get(media::manifest).head(media::manifest_head),
+        )
         .route("/ace/hls/{id}/segment/{file}", get(media::segment))
         .route("/api/health", get(api::health))
         .route("/api/streams", get(api::streams))
+        .route("/metrics", get(api::metrics))
         .route("/api/streams/{id}", delete(manage::stop_stream))
         .route("/api/parse", post(manage::parse))
         .route(

@@ -1,7 +1,8 @@
 //! MPEG-TS packet scanning: cuts an upstream byte stream into whole 188-byte
 //! packets, resyncing on the 0x47 sync byte so a torn or garbage packet is never
-//! forwarded, tracks PAT/PMT to learn the video PID, and marks where a video
-//! keyframe starts so joiners can begin there.
+//! forwarded, tracks PAT/PMT to learn the video PID, marks where a video
+//! keyframe starts so joiners can begin there, and notes the presentation
+//! timestamp at the start of each chunk so HLS segments get their durations.
 //!
 //! Hand-written on purpose: the TS crates on crates.io parse full tables into
 //! owned structures per packet; the proxy needs only a few header bits per
@@ -20,7 +21,15 @@ const MAX_CHUNK: usize = PACKET_SIZE * 348; // ~64 KiB
 pub struct Chunk {
     pub data: Bytes,
     pub keyframe: bool,
+    /// The PTS (90 kHz, 33 bits) of the first PES in the chunk on the stream
+    /// that times the program (the video, else the first elementary stream).
+    pub pts: Option<u64>,
 }
+
+/// PTS values wrap at 2^33 ticks of the 90 kHz clock (about 26.5 hours).
+pub const PTS_MODULO: u64 = 1 << 33;
+/// Ticks of the PTS clock per second.
+pub const PTS_HZ: u64 = 90_000;
 
 /// The fields of a packet header the proxy needs.
 #[derive(Debug, Clone, Copy)]
@@ -161,6 +170,11 @@ impl Psi {
         store(&mut self.pmt, packet);
     }
 
+    /// The PID whose PES timestamps time the program.
+    fn clock_pid(&self) -> Option<u16> {
+        self.video.map(|video| video.pid).or(self.fallback_pid)
+    }
+
     fn is_join_point(&self, packet: &[u8], head: &Header) -> bool {
         match self.video {
             Some(video) if video.pid == head.pid => {
@@ -202,6 +216,22 @@ fn pes_starts_keyframe(packet: &[u8], head: &Header, codec: VideoCodec) -> bool 
         })
 }
 
+/// The PTS of the PES header that starts in this packet, if it carries one.
+fn pes_pts(packet: &[u8], head: &Header) -> Option<u64> {
+    let pes = packet.get(head.payload_offset..)?;
+    if pes.len() < 14 || pes[..3] != [0, 0, 1] || pes[7] & 0x80 == 0 {
+        return None;
+    }
+    let p = &pes[9..14];
+    Some(
+        (u64::from(p[0] >> 1) & 0x07) << 30
+            | u64::from(p[1]) << 22
+            | u64::from(p[2] >> 1) << 15
+            | u64::from(p[3]) << 7
+            | u64::from(p[4] >> 1),
+    )
+}
+
 /// Turns upstream reads into chunks of whole packets, each keyframe starting a chunk.
 #[derive(Debug, Default)]
 pub struct Splitter {
@@ -220,52 +250,55 @@ impl Splitter {
     pub fn push(&mut self, input: &[u8], out: &mut Vec<Chunk>) {
         self.pending.extend_from_slice(input);
         let mut pos = 0;
-        let mut chunk_start = 0;
         let mut chunk_keyframe = false;
+        let mut chunk_pts = None;
         while pos + PACKET_SIZE < self.pending.len() {
             let buf = &self.pending[..];
             if buf[pos] != SYNC || buf[pos + PACKET_SIZE] != SYNC {
                 // Torn packet or garbage: emit what is good, drop up to the next
                 // position where two sync bytes one packet apart agree.
-                self.emit(chunk_start, pos, chunk_keyframe, out);
+                self.emit(pos, chunk_keyframe, chunk_pts, out);
                 let skip = resync_offset(&self.pending[1..]).map_or(self.pending.len(), |o| o + 1);
                 let skip = skip.min(self.pending.len());
                 self.dropped_bytes += skip as u64;
                 self.pending.advance(skip);
                 pos = 0;
-                chunk_start = 0;
                 chunk_keyframe = false;
+                chunk_pts = None;
                 continue;
             }
             let packet = &buf[pos..pos + PACKET_SIZE];
             if let Some(head) = header(packet) {
                 self.psi.observe(packet, &head);
                 let join = self.psi.is_join_point(packet, &head);
-                if (join && pos > chunk_start) || pos - chunk_start >= MAX_CHUNK {
-                    let emitted = pos;
-                    self.emit(chunk_start, emitted, chunk_keyframe, out);
+                let pts = (head.payload_start && Some(head.pid) == self.psi.clock_pid())
+                    .then(|| pes_pts(packet, &head))
+                    .flatten();
+                if (join && pos > 0) || pos >= MAX_CHUNK {
+                    self.emit(pos, chunk_keyframe, chunk_pts, out);
                     pos = 0;
-                    chunk_start = 0;
                     chunk_keyframe = join;
-                } else if join {
-                    chunk_keyframe = true;
+                    chunk_pts = pts;
+                } else {
+                    chunk_keyframe |= join;
+                    chunk_pts = chunk_pts.or(pts);
                 }
             }
             pos += PACKET_SIZE;
         }
-        self.emit(chunk_start, pos, chunk_keyframe, out);
+        self.emit(pos, chunk_keyframe, chunk_pts, out);
     }
 
-    /// Moves `pending[start..end]` out as a chunk (start is always 0 here).
-    fn emit(&mut self, start: usize, end: usize, keyframe: bool, out: &mut Vec<Chunk>) {
-        debug_assert_eq!(start, 0);
-        if end > start {
+    /// Moves `pending[..end]` out as a chunk.
+    fn emit(&mut self, end: usize, keyframe: bool, pts: Option<u64>, out: &mut Vec<Chunk>) {
+        if end > 0 {
             // Copied into an allocation of its own rather than split off
             // `pending`: a split chunk would pin the whole block it came from,
             // so the ring would hold far more memory than it counts.
             out.push(Chunk {
                 data: Bytes::copy_from_slice(&self.pending[..end]),
                 keyframe,
+                pts,
             });
             self.pending.advance(end);
         }
@@ -383,6 +416,40 @@ mod tests {
         let input = stream(&[pat(), pmt(), packet(VIDEO_PID, true, false, &pes), pat()]);
         let (chunks, _) = split_all(&input, 188);
         assert!(chunks.iter().any(|c| c.keyframe));
+    }
+
+    /// A PES header with a PTS, as the video PID's first packet carries it.
+    fn pes_with_pts(pts: u64) -> Vec<u8> {
+        let mut pes = vec![0, 0, 1, 0xe0, 0, 0, 0x80, 0x80, 5];
+        pes.extend([
+            0x21 | ((pts >> 29) & 0x0e) as u8,
+            (pts >> 22) as u8,
+            0x01 | ((pts >> 14) & 0xfe) as u8,
+            (pts >> 7) as u8,
+            0x01 | ((pts << 1) & 0xfe) as u8,
+        ]);
+        pes.extend([0, 0, 0, 1, 0x65]);
+        pes
+    }
+
+    #[test]
+    fn keyframe_chunks_carry_the_pts_of_their_first_pes() {
+        let high = PTS_MODULO - 3; // close to the 33-bit wrap
+        let input = stream(&[
+            pat(),
+            pmt(),
+            packet(VIDEO_PID, true, true, &pes_with_pts(high)),
+            packet(VIDEO_PID, false, false, &[]),
+            packet(VIDEO_PID, true, true, &pes_with_pts(180_000)),
+            packet(VIDEO_PID, false, false, &[]),
+        ]);
+        let (chunks, _) = split_all(&input, 100);
+        let keyframes: Vec<_> = chunks
+            .iter()
+            .filter(|c| c.keyframe)
+            .map(|c| c.pts)
+            .collect();
+        assert_eq!(keyframes, vec![Some(high), Some(180_000)]);
     }
 
     #[test]

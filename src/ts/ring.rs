@@ -190,6 +190,7 @@ mod tests {
         Chunk {
             data: Bytes::from(vec![tag; len]),
             keyframe,
+            pts: None,
         }
     }
 

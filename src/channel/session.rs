@@ -13,8 +13,10 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::metrics::Metrics;
+use super::ChannelError;
 use crate::content_id::ContentId;
-use crate::engine::{EngineClient, EngineError, Session, SessionKind, SessionStat};
+use crate::engine::{EngineClient, Session, SessionKind, SessionStat};
 
 #[derive(Debug, Default)]
 struct Inner {
@@ -29,14 +31,16 @@ struct Inner {
 pub struct SessionSlot {
     inner: Mutex<Inner>,
     tasks: TaskTracker,
+    metrics: Metrics,
 }
 
 impl SessionSlot {
     /// `tasks` is the hub's tracker, so shutdown waits for starts and stops in flight.
-    pub fn new(tasks: TaskTracker) -> Arc<Self> {
+    pub fn new(tasks: TaskTracker, metrics: Metrics) -> Arc<Self> {
         Arc::new(Self {
             inner: Mutex::new(Inner::default()),
             tasks,
+            metrics,
         })
     }
 
@@ -60,18 +64,19 @@ impl SessionSlot {
         kind: SessionKind,
         id: &ContentId,
         timeout: Duration,
-    ) -> Result<Session, EngineError> {
+    ) -> Result<Session, ChannelError> {
         let slot = Arc::clone(self);
         let engine = engine.clone();
         let id = id.clone();
         let start = self.tasks.spawn(async move {
             let session = engine.start(kind, &id, timeout).await?;
+            slot.metrics.sessions_opened.inc();
             let mut inner = slot.lock();
             if inner.closed {
                 drop(inner);
                 tracing::info!(channel = %id, pid = %session.pid, "channel ended during start; stopping the new session");
                 slot.stop_in_background(&engine, session);
-                return Err(EngineError::Engine("the channel was stopped".into()));
+                return Err(ChannelError::Stopped);
             }
             tracing::info!(channel = %id, pid = %session.pid, ?kind, "engine session started");
             if let Some(stale) = inner.current.replace(session.clone()) {
@@ -80,9 +85,9 @@ impl SessionSlot {
             }
             Ok(session)
         });
-        start
-            .await
-            .unwrap_or_else(|join| Err(EngineError::Protocol(format!("start task failed: {join}"))))
+        start.await.unwrap_or_else(|join| {
+            Err(ChannelError::Internal(format!("start task failed: {join}")))
+        })
     }
 
     /// Gives up the current session (it stopped working) and stops it in the background.
@@ -101,6 +106,7 @@ impl SessionSlot {
             inner.current.take()
         };
         if let Some(session) = last {
+            self.metrics.sessions_stopped.inc();
             match engine.stop(&session).await {
                 Ok(()) => tracing::info!(%channel, pid = %session.pid, "engine session stopped"),
                 Err(error) => tracing::warn!(%channel, %error, "could not stop engine session"),
@@ -109,6 +115,7 @@ impl SessionSlot {
     }
 
     fn stop_in_background(&self, engine: &EngineClient, session: Session) {
+        self.metrics.sessions_stopped.inc();
         let engine = engine.clone();
         self.tasks.spawn(async move {
             if let Err(error) = engine.stop(&session).await {
@@ -136,13 +143,13 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// Ends every channel of a hub (`shutdown` is what their supervisors watch) and
 /// waits, bounded, until their engine sessions are stopped.
-pub(crate) async fn stop_all(shutdown: &CancellationToken, tasks: &TaskTracker, what: &str) {
+pub(super) async fn stop_all(shutdown: &CancellationToken, tasks: &TaskTracker) {
     shutdown.cancel();
     tasks.close();
     if tokio::time::timeout(SHUTDOWN_GRACE, tasks.wait())
         .await
         .is_err()
     {
-        tracing::warn!("some {what} did not stop in time");
+        tracing::warn!("some channels did not stop in time");
     }
 }

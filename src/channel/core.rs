@@ -1,0 +1,275 @@
+//! One channel: what its engine session feeds (the TS ring and the HLS
+//! segment list), its lifecycle state, its counters, and who is attached to
+//! it. TS players and HLS viewers are views on the same channel.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::hls_view::Viewers;
+use super::metrics::Metrics;
+use super::session::SessionSlot;
+use super::{ChannelError, ChannelSettings, Problems, UpstreamMode};
+use crate::content_id::ContentId;
+use crate::engine::SessionStat;
+use crate::hls::SegmentBuffer;
+use crate::ts::ring::Ring;
+
+/// Where a channel is in its life.
+#[derive(Debug, Clone)]
+pub enum ChannelState {
+    Starting,
+    Live,
+    Reconnecting,
+    /// The channel gave up; players waiting for it get this error.
+    Failed(ChannelError),
+    /// Stopped after the linger, by the user or at shutdown.
+    Stopped,
+}
+
+impl ChannelState {
+    pub fn label(&self) -> &'static str {
+        match self {
+            ChannelState::Starting => "starting",
+            ChannelState::Live => "live",
+            ChannelState::Reconnecting => "reconnecting",
+            ChannelState::Failed(_) => "failed",
+            ChannelState::Stopped => "stopped",
+        }
+    }
+}
+
+/// A channel shared by all its players, whatever their kind.
+#[derive(Debug)]
+pub struct Channel {
+    pub(super) id: ContentId,
+    pub(super) upstream: UpstreamMode,
+    pub(super) ring: Ring,
+    pub(super) segments: SegmentBuffer,
+    pub(super) state: watch::Sender<ChannelState>,
+    /// TS players plus HLS requests in flight: while it is above zero the
+    /// channel is in use, whatever the clock says.
+    pub(super) attached: watch::Sender<usize>,
+    pub(super) ts_players: AtomicUsize,
+    pub(super) viewers: Viewers,
+    pub(super) cancel: CancellationToken,
+    pub(super) session: Arc<SessionSlot>,
+    pub(super) metrics: Metrics,
+    pub(super) problems: Arc<Problems>,
+    /// Until when the channel counts as watched when nobody is attached: a
+    /// TS player's leaving, or an HLS viewer's last request plus the time it
+    /// may take until its next one.
+    present_until: Mutex<Instant>,
+    /// Longest HLS segment seen, in milliseconds: paces HLS viewers' requests.
+    target_ms: AtomicU64,
+    started_at: Instant,
+    pub(super) bytes_in: AtomicU64,
+    pub(super) bytes_out: AtomicU64,
+    pub(super) reconnects: AtomicU64,
+}
+
+/// A snapshot of a channel for `/api/streams`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ChannelInfo {
+    pub id: ContentId,
+    pub state: &'static str,
+    /// Viewers of every kind: TS connections plus HLS viewers.
+    pub players: usize,
+    pub viewers: ViewerCounts,
+    /// What the engine session is: `ts` or `hls`.
+    pub upstream: UpstreamMode,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub buffered_bytes: usize,
+    pub segments_buffered: usize,
+    pub uptime_secs: u64,
+    pub reconnects: u64,
+    pub engine: Option<SessionStat>,
+}
+
+/// Players of a channel by kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ViewerCounts {
+    pub ts: usize,
+    pub hls: usize,
+}
+
+impl Channel {
+    pub(super) fn new(
+        id: ContentId,
+        settings: &ChannelSettings,
+        tasks: TaskTracker,
+        metrics: Metrics,
+        problems: Arc<Problems>,
+    ) -> Self {
+        let now = Instant::now();
+        Self {
+            id,
+            upstream: settings.upstream,
+            ring: Ring::new(settings.ring_bytes),
+            segments: SegmentBuffer::new(settings.hls_max_segments, settings.hls_max_bytes),
+            state: watch::Sender::new(ChannelState::Starting),
+            attached: watch::Sender::new(0),
+            ts_players: AtomicUsize::new(0),
+            viewers: Viewers::default(),
+            cancel: CancellationToken::new(),
+            session: SessionSlot::new(tasks, metrics.clone()),
+            metrics,
+            problems,
+            present_until: Mutex::new(now),
+            target_ms: AtomicU64::new(settings.hls_segment.as_millis() as u64),
+            started_at: now,
+            bytes_in: AtomicU64::new(0),
+            bytes_out: AtomicU64::new(0),
+            reconnects: AtomicU64::new(0),
+        }
+    }
+
+    pub fn id(&self) -> &ContentId {
+        &self.id
+    }
+
+    /// TS players connected now.
+    pub fn ts_player_count(&self) -> usize {
+        self.ts_players.load(Ordering::Relaxed)
+    }
+
+    /// Players of every kind: TS connections plus recent HLS viewers.
+    pub fn player_count(&self) -> usize {
+        self.ts_player_count() + self.viewers.count(self.viewer_window())
+    }
+
+    /// How long an HLS viewer counts as watching after its last request:
+    /// players ask for the playlist about once per target duration.
+    pub(super) fn viewer_window(&self) -> Duration {
+        3 * self.target_duration() + Duration::from_secs(2)
+    }
+
+    pub fn target_duration(&self) -> Duration {
+        Duration::from_millis(self.target_ms.load(Ordering::Relaxed))
+    }
+
+    /// Records the longest segment so far (it paces viewers and idling).
+    pub(super) fn note_segment_duration(&self, seconds: f32) {
+        let ms = (f64::from(seconds) * 1000.0) as u64;
+        self.target_ms
+            .fetch_max(ms.clamp(500, 30_000), Ordering::Relaxed);
+    }
+
+    /// Extends the time the channel counts as watched to at least `until`.
+    pub(super) fn present_until(&self, until: Instant) {
+        let mut present = self.present_until.lock().unwrap_or_else(|p| p.into_inner());
+        *present = (*present).max(until);
+    }
+
+    /// When the channel may stop if nobody attaches before then.
+    pub(super) fn idle_deadline(&self, linger: Duration) -> Instant {
+        *self.present_until.lock().unwrap_or_else(|p| p.into_inner()) + linger
+    }
+
+    pub(super) fn uptime(&self) -> Duration {
+        self.started_at.elapsed()
+    }
+
+    pub(super) fn attached_count(&self) -> usize {
+        *self.attached.borrow()
+    }
+
+    pub(super) fn count_bytes_out(&self, bytes: usize) {
+        self.bytes_out.fetch_add(bytes as u64, Ordering::Relaxed);
+        self.metrics.bytes_out.inc_by(bytes as u64);
+    }
+
+    pub fn info(&self) -> ChannelInfo {
+        let viewers = ViewerCounts {
+            ts: self.ts_player_count(),
+            hls: self.viewers.count(self.viewer_window()),
+        };
+        let (segments_buffered, segment_bytes) = self.segments.usage();
+        ChannelInfo {
+            id: self.id.clone(),
+            state: self.state.borrow().label(),
+            players: viewers.ts + viewers.hls,
+            viewers,
+            upstream: self.upstream,
+            bytes_in: self.bytes_in.load(Ordering::Relaxed),
+            bytes_out: self.bytes_out.load(Ordering::Relaxed),
+            // Segments cut by the proxy share the ring's chunks: count the larger.
+            buffered_bytes: self.ring.buffered_bytes().max(segment_bytes),
+            segments_buffered,
+            uptime_secs: self.uptime().as_secs(),
+            reconnects: self.reconnects.load(Ordering::Relaxed),
+            engine: self.session.stat(),
+        }
+    }
+
+    /// Waits until `ready` holds, the channel fails or stops, or `timeout` passes.
+    pub(super) async fn wait_until(
+        &self,
+        timeout: Duration,
+        mut ready: impl FnMut(&Self) -> bool,
+    ) -> Result<(), ChannelError> {
+        let mut state = self.state.subscribe();
+        let mut head = self.ring.subscribe();
+        let mut landed = self.segments.subscribe();
+        let wait = async {
+            loop {
+                match &*state.borrow_and_update() {
+                    ChannelState::Failed(error) => return Err(error.clone()),
+                    ChannelState::Stopped => return Err(ChannelError::Stopped),
+                    _ if ready(self) => return Ok(()),
+                    _ => {}
+                }
+                tokio::select! {
+                    changed = state.changed() => if changed.is_err() { return Err(ChannelError::Stopped) },
+                    changed = head.changed() => if changed.is_err() { return Err(ChannelError::Stopped) },
+                    changed = landed.changed() => if changed.is_err() { return Err(ChannelError::Stopped) },
+                }
+            }
+        };
+        tokio::time::timeout(timeout, wait)
+            .await
+            .unwrap_or(Err(ChannelError::StartTimeout(timeout)))
+    }
+
+    /// Ends the channel for its players: waiting ones get `state`, streaming ones a clean end.
+    pub(super) fn finish(&self, state: ChannelState) {
+        self.state.send_replace(state);
+        self.ring.close();
+    }
+}
+
+/// Something attached to a channel (a TS player, an HLS request in flight):
+/// the channel does not linger out while one exists. Dropping it is leaving.
+#[derive(Debug)]
+pub(super) struct Attachment {
+    channel: Arc<Channel>,
+    /// How long after leaving the channel still counts as watched.
+    grace: Duration,
+}
+
+impl Attachment {
+    /// Must be created under the hub's table lock, so the idle check sees it.
+    pub(super) fn new(channel: Arc<Channel>, grace: Duration) -> Self {
+        channel.attached.send_modify(|count| *count += 1);
+        Self { channel, grace }
+    }
+
+    pub(super) fn channel(&self) -> &Arc<Channel> {
+        &self.channel
+    }
+}
+
+impl Drop for Attachment {
+    fn drop(&mut self) {
+        self.channel.present_until(Instant::now() + self.grace);
+        self.channel
+            .attached
+            .send_modify(|count| *count = count.saturating_sub(1));
+    }
+}

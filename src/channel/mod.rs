@@ -1,0 +1,420 @@
+//! One channel per content id, one engine session per channel, whatever kinds
+//! of players read it: TS players read the channel's fan-out ring, HLS players
+//! its segment list (see [`feed`] for how both are fed from one session).
+//!
+//! [`Hub`] owns the channel table and everything about a channel's life that
+//! is the same for every kind of player: the limits, the start, the
+//! supervisor that feeds it and reads its stats, the linger after the last
+//! player, stopping its engine session exactly once, containing a panic, and
+//! the record of recent problems. The table's lock is never held across an
+//! await, so one channel's slow engine call delays nobody.
+
+mod core;
+mod error;
+mod feed;
+mod hls_view;
+pub mod metrics;
+mod session;
+mod ts_view;
+
+use std::collections::{HashMap, VecDeque};
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use futures_util::FutureExt as _;
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub use self::core::{Channel, ChannelInfo, ChannelState, ViewerCounts};
+pub use self::error::ChannelError;
+pub use self::feed::{COALESCE_BYTES, COALESCE_DELAY};
+pub use self::hls_view::Viewer;
+pub use self::ts_view::TsPlayer;
+
+use self::core::Attachment;
+use self::metrics::{Metrics, Snapshot};
+use crate::content_id::ContentId;
+use crate::engine::{EngineClient, SharedEngine};
+
+/// Which engine endpoint a channel's session uses.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum UpstreamMode {
+    /// The engine's MPEG-TS; HLS segments are cut from it by the proxy.
+    #[default]
+    Ts,
+    /// The engine's HLS; TS players get its segments concatenated.
+    Hls,
+}
+
+/// Tunables of channels.
+#[derive(Debug, Clone)]
+pub struct ChannelSettings {
+    /// What the engine session is.
+    pub upstream: UpstreamMode,
+    /// How long a channel without players keeps its engine session.
+    pub linger: Duration,
+    /// How long a start (engine call, prebuffering, first keyframe) may take.
+    pub start_timeout: Duration,
+    /// Size of the TS ring; bounds memory per channel. 4 MiB is ~11 s of a
+    /// 3 Mbit/s stream: several GOPs for joiners and slack for slow players.
+    pub ring_bytes: usize,
+    /// Target duration of the HLS segments the proxy cuts (keyframes permitting).
+    pub hls_segment: Duration,
+    /// Segments kept for HLS players (the playlist shows the newest few).
+    pub hls_max_segments: usize,
+    /// Memory bound of one channel's segments (shared with the ring when cut
+    /// by the proxy); one segment may take at most a quarter of it.
+    pub hls_max_bytes: usize,
+    /// Reconnect attempts in a row without data before players get an end of stream.
+    pub max_reconnects: u32,
+    /// An upstream that sends nothing for this long is treated as dropped.
+    pub upstream_idle_timeout: Duration,
+    /// How often the engine's session stats are read.
+    pub stat_interval: Duration,
+    /// Channels playing at once, all kinds together; one more is refused
+    /// (503), since each costs the shared P2P engine a swarm.
+    pub max_channels: usize,
+    /// Players of one channel, TS and HLS together; one more is refused (429).
+    pub max_players: usize,
+}
+
+impl Default for ChannelSettings {
+    fn default() -> Self {
+        Self {
+            upstream: UpstreamMode::Ts,
+            linger: Duration::from_secs(10),
+            start_timeout: Duration::from_secs(60),
+            ring_bytes: 4 * 1024 * 1024,
+            hls_segment: Duration::from_secs(2),
+            hls_max_segments: 10,
+            hls_max_bytes: 64 * 1024 * 1024,
+            max_reconnects: 5,
+            upstream_idle_timeout: Duration::from_secs(20),
+            stat_interval: Duration::from_secs(5),
+            max_channels: 32,
+            max_players: 100,
+        }
+    }
+}
+
+/// A failed start or a drop, kept for the UI so a player's bare 502 has an
+/// explanation.
+#[derive(Debug, Clone, Serialize)]
+pub struct Problem {
+    pub id: ContentId,
+    pub at_unix: u64,
+    pub error: String,
+}
+
+/// The most recent problems, newest first.
+#[derive(Debug, Default)]
+pub struct Problems(Mutex<VecDeque<Problem>>);
+
+/// Problems remembered.
+const MAX_PROBLEMS: usize = 20;
+
+impl Problems {
+    pub(crate) fn record(&self, id: &ContentId, error: String) {
+        let at_unix = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |since| since.as_secs());
+        let mut problems = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        problems.push_front(Problem {
+            id: id.clone(),
+            at_unix,
+            error,
+        });
+        problems.truncate(MAX_PROBLEMS);
+    }
+
+    fn list(&self) -> Vec<Problem> {
+        let problems = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        problems.iter().cloned().collect()
+    }
+}
+
+/// The table of live channels. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Hub {
+    inner: Arc<HubInner>,
+}
+
+#[derive(Debug)]
+struct HubInner {
+    channels: Mutex<HashMap<ContentId, Arc<Channel>>>,
+    engine: SharedEngine,
+    settings: ChannelSettings,
+    tasks: TaskTracker,
+    shutdown: CancellationToken,
+    metrics: Metrics,
+    problems: Arc<Problems>,
+}
+
+impl HubInner {
+    fn channels(&self) -> MutexGuard<'_, HashMap<ContentId, Arc<Channel>>> {
+        self.channels.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Takes `channel` out of the table if it is still the one there.
+    fn remove(&self, channels: &mut HashMap<ContentId, Arc<Channel>>, channel: &Arc<Channel>) {
+        if channels
+            .get(&channel.id)
+            .is_some_and(|current| Arc::ptr_eq(current, channel))
+        {
+            channels.remove(&channel.id);
+        }
+    }
+}
+
+impl Hub {
+    pub fn new(engine: SharedEngine, settings: ChannelSettings) -> Self {
+        Self {
+            inner: Arc::new(HubInner {
+                channels: Mutex::new(HashMap::new()),
+                engine,
+                settings,
+                tasks: TaskTracker::new(),
+                shutdown: CancellationToken::new(),
+                metrics: Metrics::default(),
+                problems: Arc::default(),
+            }),
+        }
+    }
+
+    pub fn settings(&self) -> &ChannelSettings {
+        &self.inner.settings
+    }
+
+    /// The engine new channels start on.
+    pub fn engine(&self) -> EngineClient {
+        self.inner.engine.get()
+    }
+
+    /// Switches the engine used by channels started from now on.
+    pub fn set_engine(&self, engine: EngineClient) {
+        self.inner.engine.set(engine);
+    }
+
+    /// Finds or starts the channel for `id` and lets `admit` attach a player
+    /// to it, all under the table lock, so the idle check sees the player.
+    fn open<T>(
+        &self,
+        id: &ContentId,
+        admit: impl FnOnce(&Arc<Channel>) -> Result<T, ChannelError>,
+    ) -> Result<T, ChannelError> {
+        let settings = &self.inner.settings;
+        let mut channels = self.inner.channels();
+        if let Some(channel) = channels.get(id) {
+            return admit(channel);
+        }
+        if channels.len() >= settings.max_channels {
+            return Err(ChannelError::TooManyChannels(settings.max_channels));
+        }
+        let channel = Arc::new(Channel::new(
+            id.clone(),
+            settings,
+            self.inner.tasks.clone(),
+            self.inner.metrics.clone(),
+            Arc::clone(&self.inner.problems),
+        ));
+        let admitted = admit(&channel)?;
+        channels.insert(id.clone(), Arc::clone(&channel));
+        drop(channels);
+        let engine = self.engine();
+        tracing::info!(channel = %id, engine = %engine.base(), upstream = ?settings.upstream, "channel starting");
+        self.inner
+            .tasks
+            .spawn(supervise(Arc::clone(&self.inner), channel, engine));
+        Ok(admitted)
+    }
+
+    /// Adds a TS player to the channel, starting the channel if needed.
+    pub fn join_ts(&self, id: &ContentId) -> Result<TsPlayer, ChannelError> {
+        let max = self.inner.settings.max_players;
+        self.open(id, |channel| {
+            if channel.player_count() >= max {
+                return Err(ChannelError::TooManyPlayers(max));
+            }
+            Ok(TsPlayer::new(Arc::clone(channel)))
+        })
+    }
+
+    /// Serves an HLS request of `viewer` for the channel, starting it if
+    /// needed. The channel stays in use while the returned handle lives.
+    pub fn open_hls(&self, id: &ContentId, viewer: &Viewer) -> Result<HlsRequest, ChannelError> {
+        self.open(id, |channel| self.admit_viewer(channel, viewer))
+    }
+
+    /// An HLS request for a channel that must already play (segments), by the
+    /// hex id in its URL; `None` if no such channel plays.
+    pub fn find_hls(&self, hex: &str, viewer: &Viewer) -> Option<Result<HlsRequest, ChannelError>> {
+        let channels = self.inner.channels();
+        let channel = channels.values().find(|c| c.id.as_hex() == hex)?;
+        Some(self.admit_viewer(channel, viewer))
+    }
+
+    fn admit_viewer(
+        &self,
+        channel: &Arc<Channel>,
+        viewer: &Viewer,
+    ) -> Result<HlsRequest, ChannelError> {
+        let max = self.inner.settings.max_players;
+        let room = max.saturating_sub(channel.ts_player_count());
+        if !channel.viewers.touch(viewer, channel.viewer_window(), room) {
+            return Err(ChannelError::TooManyPlayers(max));
+        }
+        Ok(HlsRequest(Attachment::new(
+            Arc::clone(channel),
+            channel.viewer_window(),
+        )))
+    }
+
+    /// Snapshots of every channel, ordered by id.
+    pub fn list(&self) -> Vec<ChannelInfo> {
+        let mut infos: Vec<_> = self.inner.channels().values().map(|c| c.info()).collect();
+        infos.sort_by(|a, b| a.id.cmp(&b.id));
+        infos
+    }
+
+    /// Recent failed starts and drops, newest first.
+    pub fn problems(&self) -> Vec<Problem> {
+        self.inner.problems.list()
+    }
+
+    /// `GET /metrics`: counters since start and the table as it is now.
+    pub fn metrics(&self) -> String {
+        let mut snapshot = Snapshot::default();
+        let mut by_state: HashMap<&'static str, usize> = HashMap::new();
+        for info in self.list() {
+            *by_state.entry(info.state).or_default() += 1;
+            snapshot.ts_players += info.viewers.ts;
+            snapshot.hls_viewers += info.viewers.hls;
+        }
+        let mut states: Vec<_> = by_state.into_iter().collect();
+        states.sort_unstable();
+        snapshot.channels_by_state = states;
+        self.inner.metrics.render(&snapshot)
+    }
+
+    /// Stops a channel now, ending its players' streams. Returns false if unknown.
+    pub fn stop(&self, id: &ContentId) -> bool {
+        match self.inner.channels().get(id) {
+            Some(channel) => {
+                channel.cancel.cancel();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Stops every channel and waits (bounded) until their engine sessions are stopped.
+    pub async fn shutdown(&self) {
+        session::stop_all(&self.inner.shutdown, &self.inner.tasks).await;
+    }
+}
+
+/// An HLS request in flight: while it lives the channel does not linger
+/// out, and after it the viewer counts as watching for a few target durations.
+#[derive(Debug)]
+pub struct HlsRequest(Attachment);
+
+impl HlsRequest {
+    pub fn channel(&self) -> &Arc<Channel> {
+        self.0.channel()
+    }
+}
+
+/// How a channel's life ended.
+enum End {
+    Failed(ChannelError),
+    Idle,
+    Cancelled,
+}
+
+/// Runs a channel from start to removal, then stops its engine session exactly once.
+async fn supervise(hub: Arc<HubInner>, channel: Arc<Channel>, engine: EngineClient) {
+    let settings = &hub.settings;
+    let run = async {
+        tokio::select! {
+            error = channel.run_upstream(&engine, settings) => End::Failed(error),
+            () = wait_idle(&hub, &channel) => End::Idle,
+            () = channel.cancel.cancelled() => End::Cancelled,
+            () = hub.shutdown.cancelled() => End::Cancelled,
+            () = channel.session.poll_stats(&engine, settings.stat_interval) => End::Cancelled,
+        }
+    };
+    // A bug in one channel must not leave it in the table with its engine
+    // session running: contain the panic and clean up as for any failure.
+    let end = AssertUnwindSafe(run)
+        .catch_unwind()
+        .await
+        .unwrap_or_else(|panic| End::Failed(ChannelError::Internal(panic_message(&panic))));
+    {
+        let mut channels = hub.channels();
+        hub.remove(&mut channels, &channel);
+    }
+    match end {
+        End::Failed(error) => {
+            tracing::warn!(channel = %channel.id, %error, "channel failed");
+            if matches!(*channel.state.borrow(), ChannelState::Starting) {
+                hub.metrics.start_failures.inc();
+            }
+            hub.problems.record(&channel.id, error.to_string());
+            channel.finish(ChannelState::Failed(error));
+        }
+        End::Idle => {
+            tracing::info!(channel = %channel.id, "channel stopped after linger");
+            channel.finish(ChannelState::Stopped);
+        }
+        End::Cancelled => {
+            tracing::info!(channel = %channel.id, "channel stopped");
+            channel.finish(ChannelState::Stopped);
+        }
+    }
+    channel.session.close(&engine, &channel.id).await;
+    // Its players were ended by `finish`; once they let go, the buffers are freed.
+    drop(channel);
+    crate::memory::release_freed();
+}
+
+/// The message of a caught panic, for the log and the players.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panic".to_owned())
+}
+
+/// Completes once nobody has been attached to the channel for the linger
+/// time past its last viewer's presence, at which point it has been taken
+/// out of the table (under the lock `open` uses, so a player arriving at the
+/// last moment either finds it gone or keeps it alive).
+async fn wait_idle(hub: &HubInner, channel: &Arc<Channel>) {
+    let linger = hub.settings.linger;
+    let mut attached = channel.attached.subscribe();
+    loop {
+        if attached.wait_for(|count| *count == 0).await.is_err() {
+            return;
+        }
+        tokio::select! {
+            () = tokio::time::sleep_until(channel.idle_deadline(linger)) => {}
+            changed = attached.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                continue;
+            }
+        }
+        let mut channels = hub.channels();
+        if channel.attached_count() == 0
+            && tokio::time::Instant::now() >= channel.idle_deadline(linger)
+        {
+            hub.remove(&mut channels, channel);
+            return;
+        }
+    }
+}

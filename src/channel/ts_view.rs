@@ -1,0 +1,95 @@
+//! The TS view of a channel: a player is a cursor into the channel's ring. It
+//! starts at the newest keyframe (PAT/PMT first) and, if it falls behind the
+//! ring's tail, is moved to the newest keyframe: a slow player never holds
+//! back the upstream or another player.
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::Stream;
+use tokio::sync::watch;
+
+use super::core::{Attachment, Channel};
+use super::ChannelError;
+use crate::ts::ring::{Cursor, Read};
+
+/// Most bytes handed to a player's connection in one write.
+const PLAYER_BATCH: usize = 256 * 1024;
+
+/// One TS player of a channel. Dropping it is how a player leaves.
+#[derive(Debug)]
+pub struct TsPlayer {
+    attachment: Attachment,
+    cursor: Cursor,
+    head: watch::Receiver<u64>,
+    pending: VecDeque<Bytes>,
+}
+
+impl TsPlayer {
+    /// Must be created under the hub's table lock, so the linger check sees it.
+    pub(super) fn new(channel: Arc<Channel>) -> Self {
+        channel.ts_players.fetch_add(1, Ordering::Relaxed);
+        let head = channel.ring.subscribe();
+        tracing::info!(channel = %channel.id, players = channel.ts_player_count(), "TS player joined");
+        Self {
+            attachment: Attachment::new(channel, Duration::ZERO),
+            cursor: Cursor::default(),
+            head,
+            pending: VecDeque::new(),
+        }
+    }
+
+    pub fn channel(&self) -> &Arc<Channel> {
+        self.attachment.channel()
+    }
+
+    /// Waits until the channel has a keyframe to start this player with.
+    pub async fn ready(&self, timeout: Duration) -> Result<(), ChannelError> {
+        self.channel()
+            .wait_until(timeout, |channel| channel.ring.has_keyframe())
+            .await
+    }
+
+    /// The player's bytes: PAT/PMT, then from the newest keyframe on, until the channel ends.
+    pub fn into_stream(self) -> impl Stream<Item = Result<Bytes, Infallible>> + Send {
+        futures_util::stream::unfold(self, |mut player| async move {
+            loop {
+                if let Some(bytes) = player.pending.pop_front() {
+                    player.channel().count_bytes_out(bytes.len());
+                    return Some((Ok(bytes), player));
+                }
+                match player
+                    .attachment
+                    .channel()
+                    .ring
+                    .read(&mut player.cursor, PLAYER_BATCH)
+                {
+                    Read::Data(chunks) => player.pending.extend(chunks),
+                    Read::Closed => return None,
+                    Read::Pending => {
+                        if player.head.changed().await.is_err() {
+                            return None;
+                        }
+                    }
+                }
+            }
+        })
+    }
+}
+
+impl Drop for TsPlayer {
+    fn drop(&mut self) {
+        let channel = self.channel();
+        channel.ts_players.fetch_sub(1, Ordering::Relaxed);
+        tracing::info!(
+            channel = %channel.id,
+            players = channel.ts_player_count(),
+            skips = self.cursor.skips,
+            "TS player left"
+        );
+    }
+}
