@@ -71,6 +71,8 @@ pub struct Channel {
     pub(super) bytes_in: AtomicU64,
     pub(super) bytes_out: AtomicU64,
     pub(super) reconnects: AtomicU64,
+    /// Engine HLS playlists that failed and segments lost (`--upstream hls`).
+    pub(super) upstream_errors: AtomicU64,
 }
 
 /// A snapshot of a channel for `/api/streams`.
@@ -89,6 +91,7 @@ pub struct ChannelInfo {
     pub segments_buffered: usize,
     pub uptime_secs: u64,
     pub reconnects: u64,
+    pub upstream_errors: u64,
     pub engine: Option<SessionStat>,
 }
 
@@ -127,6 +130,7 @@ impl Channel {
             bytes_in: AtomicU64::new(0),
             bytes_out: AtomicU64::new(0),
             reconnects: AtomicU64::new(0),
+            upstream_errors: AtomicU64::new(0),
         }
     }
 
@@ -204,6 +208,7 @@ impl Channel {
             segments_buffered,
             uptime_secs: self.uptime().as_secs(),
             reconnects: self.reconnects.load(Ordering::Relaxed),
+            upstream_errors: self.upstream_errors.load(Ordering::Relaxed),
             engine: self.session.stat(),
         }
     }

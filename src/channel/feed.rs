@@ -268,6 +268,7 @@ impl Channel {
             let media = match fetch_media_playlist(engine, &mut playlist_url).await {
                 Ok(media) => media,
                 Err(error) => {
+                    self.upstream_errors.fetch_add(1, Ordering::Relaxed);
                     failures += 1;
                     tracing::debug!(channel = %self.id, %error, failures, "playlist fetch failed");
                     let is_final = matches!(error, EngineError::Protocol(_));
@@ -300,6 +301,7 @@ impl Channel {
                     Ok(data) => data,
                     Err(error) => {
                         // Skip it rather than stall the live edge; players see a discontinuity.
+                        self.upstream_errors.fetch_add(1, Ordering::Relaxed);
                         tracing::warn!(channel = %self.id, %error, offset, "segment lost");
                         discontinuity = true;
                         continue;

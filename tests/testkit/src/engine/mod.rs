@@ -272,6 +272,17 @@ impl SimEngine {
             .count()
     }
 
+    /// Sessions of content `id` started and not stopped, now.
+    pub fn open_sessions(&self, id: &str) -> usize {
+        self.shared.open_sessions(id).0
+    }
+
+    /// The most sessions of content `id` that were ever open at once: a
+    /// proxy that shares one engine session per content keeps this at 1.
+    pub fn peak_open_sessions(&self, id: &str) -> usize {
+        self.shared.open_sessions(id).1
+    }
+
     /// Stop commands received for `session` (a `playback_session_id`).
     pub fn stop_calls(&self, session: &str) -> usize {
         self.shared

@@ -169,6 +169,8 @@ async fn command(
         return engine_error("unknown playback session id");
     }
     s.info.stopped = true;
+    let content_id = s.info.content_id.clone();
+    state.note_stopped(&content_id);
     tracing::debug!(session = %session, "session stopped");
     Json(json!({"response": "ok", "error": Value::Null})).into_response()
 }

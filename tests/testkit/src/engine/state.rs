@@ -78,12 +78,23 @@ pub(crate) struct State {
     session_index: HashMap<String, usize>,
     faults: HashMap<String, FaultSet>,
     default_faults: FaultSet,
+    /// Content id → (sessions open now, most ever open at once). A real
+    /// engine breaks one stream of a content when another session of the
+    /// same content is stopped: proxies must never have two open.
+    open_by_content: HashMap<String, (usize, usize)>,
     generation: u64,
     /// Successful segment fetches: content id → segment number → count.
     segment_fetches: HashMap<String, BTreeMap<u64, usize>>,
 }
 
 impl State {
+    /// Records that a session of `content_id` was stopped.
+    pub(crate) fn note_stopped(&mut self, content_id: &str) {
+        if let Some((open, _)) = self.open_by_content.get_mut(content_id) {
+            *open = open.saturating_sub(1);
+        }
+    }
+
     pub(crate) fn session_mut(&mut self, id: &str) -> Option<&mut Session> {
         let index = *self.session_index.get(id)?;
         self.sessions.get_mut(index)
@@ -208,6 +219,12 @@ impl Shared {
         let mut state = self.lock();
         let index = state.sessions.len();
         state.session_index.insert(info.session_id.clone(), index);
+        let (open, peak) = state
+            .open_by_content
+            .entry(info.content_id.clone())
+            .or_default();
+        *open += 1;
+        *peak = (*peak).max(*open);
         state.sessions.push(Session {
             info: info.clone(),
             live_origin: None,
@@ -220,6 +237,15 @@ impl Shared {
         drop(state);
         tracing::debug!(session = %info.session_id, content = %info.content_id, ?kind, "session started");
         info
+    }
+
+    /// `(open now, most open at once)` for content `id`.
+    pub(crate) fn open_sessions(&self, id: &str) -> (usize, usize) {
+        self.lock()
+            .open_by_content
+            .get(&normalize_id(id))
+            .copied()
+            .unwrap_or_default()
     }
 
     pub(crate) fn all_sessions(&self) -> Vec<SessionInfo> {
