@@ -7,6 +7,9 @@
 //! peak RSS, per-player bitrate, joiner time to first byte, and engine sessions.
 //! The copier runs twice: as is (the reference), and `batched`, gathering the
 //! upstream into the proxy's chunk sizes: what moving the bytes costs at all.
+//! The proxy runs three times: N TS players (`proxy`), N HLS viewers polling
+//! the playlist and fetching segments at their natural pace (`hls`), and half
+//! of each on one channel (`mixed`).
 //! The same binary is the child: hidden `proxy` and `copier` subcommands.
 
 mod copier;
@@ -234,7 +237,7 @@ async fn bench(cli: &Cli) -> ExitCode {
     let mut failed = false;
     for &players in &cli.players {
         let mut row = Vec::new();
-        for subject in [Subject::Proxy, Subject::Copier, Subject::Batched] {
+        for subject in Subject::ALL {
             match measure(cli, players, subject).await {
                 Ok(figures) => {
                     println!(
@@ -251,7 +254,7 @@ async fn bench(cli: &Cli) -> ExitCode {
                         figures.sessions
                     );
                     if cli.check
-                        && subject == Subject::Proxy
+                        && subject.is_proxy()
                         && (figures.starved > 0 || figures.sessions != 1)
                     {
                         eprintln!(
@@ -268,15 +271,21 @@ async fn bench(cli: &Cli) -> ExitCode {
                 }
             }
         }
-        if let [proxy, copier, batched] = &row[..] {
-            for (name, reference) in [("/copier", copier), ("/batched", batched)] {
+        if let [proxy, copier, batched, hls, mixed] = &row[..] {
+            let ratios = [
+                ("proxy/copier", proxy, copier),
+                ("proxy/batched", proxy, batched),
+                ("hls/batched", hls, batched),
+                ("mixed/batched", mixed, batched),
+            ];
+            for (name, subject, reference) in ratios {
                 if reference.cpu_per_gb > 0.0 {
                     println!(
-                        "{:>7} {:>8} | {:>9.2}x {:>8.2}x",
+                        "{:>7} {:>14} | {:>5.2}x CPU/GB {:>6.2}x RSS",
                         players,
                         name,
-                        proxy.cpu_per_gb / reference.cpu_per_gb,
-                        proxy.peak_rss_mib / reference.peak_rss_mib.max(0.1)
+                        subject.cpu_per_gb / reference.cpu_per_gb,
+                        subject.peak_rss_mib / reference.peak_rss_mib.max(0.1)
                     );
                 }
             }
@@ -291,17 +300,45 @@ async fn bench(cli: &Cli) -> ExitCode {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Subject {
+    /// The proxy with N TS players.
     Proxy,
     Copier,
     Batched,
+    /// The proxy with N HLS viewers.
+    Hls,
+    /// The proxy with N/2 TS players and N/2 HLS viewers on the same channel.
+    Mixed,
 }
 
 impl Subject {
+    const ALL: [Subject; 5] = [
+        Subject::Proxy,
+        Subject::Copier,
+        Subject::Batched,
+        Subject::Hls,
+        Subject::Mixed,
+    ];
+
     fn name(self) -> &'static str {
         match self {
             Subject::Proxy => "proxy",
             Subject::Copier => "copier",
             Subject::Batched => "batched",
+            Subject::Hls => "hls",
+            Subject::Mixed => "mixed",
+        }
+    }
+
+    fn is_proxy(self) -> bool {
+        matches!(self, Subject::Proxy | Subject::Hls | Subject::Mixed)
+    }
+
+    /// How many of `players` are HLS viewers.
+    fn hls_viewers(self, players: usize) -> usize {
+        match self {
+            Subject::Hls => players,
+            Subject::Mixed => players / 2,
+            _ => 0,
         }
     }
 }
@@ -314,7 +351,7 @@ async fn measure(cli: &Cli, players: usize, subject: Subject) -> Result<Figures,
     .await;
     let addr = free_addr().map_err(|e| e.to_string())?;
     let (args, path) = match subject {
-        Subject::Proxy => (
+        Subject::Proxy | Subject::Hls | Subject::Mixed => (
             vec!["proxy".to_owned(), engine.url(), addr.to_string()],
             format!("/ace/getstream?id={CHANNEL}"),
         ),
@@ -332,9 +369,20 @@ async fn measure(cli: &Cli, players: usize, subject: Subject) -> Result<Figures,
     if !wait_listening(addr).await {
         return Err("child did not start listening".into());
     }
+    let base = format!("http://{addr}");
+    let manifest = format!("/ace/manifest.m3u8?id={CHANNEL}");
+    let hls_viewers = subject.hls_viewers(players);
     // Warm the channel so the measured players join a running stream.
     let warm = Arc::new(AtomicU64::new(0));
-    let warm_task = tokio::spawn(players::play(addr, path.clone(), warm.clone()));
+    let warm_task = if subject == Subject::Hls {
+        tokio::spawn(players::watch_hls(
+            base.clone(),
+            manifest.clone(),
+            warm.clone(),
+        ))
+    } else {
+        tokio::spawn(players::play(addr, path.clone(), warm.clone()))
+    };
     let deadline = Instant::now() + Duration::from_secs(30);
     while warm.load(Ordering::Relaxed) == 0 {
         if Instant::now() > deadline {
@@ -349,7 +397,18 @@ async fn measure(cli: &Cli, players: usize, subject: Subject) -> Result<Figures,
     let counters: Vec<Arc<AtomicU64>> = (0..players).map(|_| Arc::new(AtomicU64::new(0))).collect();
     let tasks: Vec<_> = counters
         .iter()
-        .map(|counter| tokio::spawn(players::play(addr, path.clone(), counter.clone())))
+        .enumerate()
+        .map(|(index, counter)| {
+            if index < hls_viewers {
+                tokio::spawn(players::watch_hls(
+                    base.clone(),
+                    manifest.clone(),
+                    counter.clone(),
+                ))
+            } else {
+                tokio::spawn(players::play(addr, path.clone(), counter.clone()))
+            }
+        })
         .collect();
     // Let every player join and drain its keyframe burst before measuring.
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -370,9 +429,12 @@ async fn measure(cli: &Cli, players: usize, subject: Subject) -> Result<Figures,
 
     let mut ttfb = Vec::new();
     for _ in 0..cli.joins {
-        if let Ok(time) = players::time_to_first_byte(addr, &path).await {
-            ttfb.push(time.as_micros() as u64);
-        }
+        let time = if subject == Subject::Hls {
+            players::hls_time_to_first_byte(&base, &manifest).await
+        } else {
+            players::time_to_first_byte(addr, &path).await.ok()
+        };
+        ttfb.extend(time.map(|time| time.as_micros() as u64));
     }
     let peak_rss = measure::peak_rss(pid).unwrap_or(0);
     for task in tasks {

@@ -77,3 +77,66 @@ pub async fn time_to_first_byte(addr: SocketAddr, path: &str) -> std::io::Result
         }
     }
 }
+
+/// An HLS viewer at its natural pace: reloads the playlist every half target
+/// duration and fetches each new segment once, in order, from the newest
+/// three on (as players start), adding segment bytes to `counter`. Runs until
+/// aborted.
+pub async fn watch_hls(base: String, playlist: String, counter: Arc<AtomicU64>) {
+    // One client per viewer: its own connections, like a real player.
+    let Ok(client) = reqwest::Client::builder().no_proxy().build() else {
+        return;
+    };
+    let mut next: Option<u64> = None;
+    loop {
+        let mut pause = Duration::from_millis(500);
+        if let Some(text) = get(&client, &format!("{base}{playlist}")).await {
+            let text = String::from_utf8_lossy(&text).into_owned();
+            let first: u64 = tag(&text, "#EXT-X-MEDIA-SEQUENCE:").unwrap_or(0);
+            let uris: Vec<&str> = text
+                .lines()
+                .filter(|line| !line.starts_with('#') && !line.is_empty())
+                .collect();
+            let from = next.unwrap_or(first + uris.len().saturating_sub(3) as u64);
+            for (seq, uri) in (first..).zip(&uris) {
+                if seq < from {
+                    continue;
+                }
+                if let Some(bytes) = get(&client, &format!("{base}{uri}")).await {
+                    counter.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+                }
+                next = Some(seq + 1);
+            }
+            if let Some(target) = tag(&text, "#EXT-X-TARGETDURATION:") {
+                pause = Duration::from_millis(target * 500);
+            }
+        }
+        tokio::time::sleep(pause).await;
+    }
+}
+
+/// Time from asking for the playlist to the first byte of its newest segment.
+pub async fn hls_time_to_first_byte(base: &str, playlist: &str) -> Option<Duration> {
+    let client = reqwest::Client::builder().no_proxy().build().ok()?;
+    let started = Instant::now();
+    let text = get(&client, &format!("{base}{playlist}")).await?;
+    let text = String::from_utf8_lossy(&text);
+    let uri = text
+        .lines()
+        .rfind(|line| !line.starts_with('#') && !line.is_empty())?;
+    let response = client.get(format!("{base}{uri}")).send().await.ok()?;
+    let mut response = response.error_for_status().ok()?;
+    response.chunk().await.ok()??;
+    Some(started.elapsed())
+}
+
+async fn get(client: &reqwest::Client, url: &str) -> Option<bytes::Bytes> {
+    let response = client.get(url).send().await.ok()?.error_for_status().ok()?;
+    response.bytes().await.ok()
+}
+
+fn tag(text: &str, name: &str) -> Option<u64> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(name))
+        .and_then(|value| value.trim().parse().ok())
+}

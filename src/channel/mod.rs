@@ -418,3 +418,107 @@ async fn wait_idle(hub: &HubInner, channel: &Arc<Channel>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The linger on paused time: no engine is involved in deciding when a
+    //! channel is idle, so these drive `wait_idle` with attachments alone.
+    use tokio::time::Instant;
+
+    use super::*;
+
+    const LINGER: Duration = Duration::from_secs(10);
+
+    fn hub() -> Hub {
+        let nowhere = url::Url::parse("http://127.0.0.1:9").expect("url");
+        Hub::new(
+            SharedEngine::new(EngineClient::new(nowhere)),
+            ChannelSettings {
+                linger: LINGER,
+                ..ChannelSettings::default()
+            },
+        )
+    }
+
+    /// A channel in the table, with no supervisor: the test plays its part.
+    fn add_channel(hub: &Hub) -> Arc<Channel> {
+        let id = ContentId::parse("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa").expect("id");
+        let inner = &hub.inner;
+        let channel = Arc::new(Channel::new(
+            id.clone(),
+            &inner.settings,
+            inner.tasks.clone(),
+            inner.metrics.clone(),
+            Arc::clone(&inner.problems),
+        ));
+        inner.channels().insert(id, Arc::clone(&channel));
+        channel
+    }
+
+    /// Runs `wait_idle` and reports when it finished.
+    fn idle_watch(hub: &Hub, channel: &Arc<Channel>) -> tokio::task::JoinHandle<Instant> {
+        let (inner, channel) = (Arc::clone(&hub.inner), Arc::clone(channel));
+        tokio::spawn(async move {
+            wait_idle(&inner, &channel).await;
+            Instant::now()
+        })
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_channel_stops_one_linger_after_its_last_player_left() {
+        let hub = hub();
+        let channel = add_channel(&hub);
+        let player = Attachment::new(Arc::clone(&channel), Duration::ZERO);
+        let idle = idle_watch(&hub, &channel);
+        tokio::time::sleep(Duration::from_secs(120)).await;
+        assert!(!idle.is_finished(), "stopped while a player watched");
+        let left = Instant::now();
+        drop(player);
+        let stopped = idle.await.expect("wait_idle");
+        assert_eq!(stopped - left, LINGER);
+        assert!(hub.list().is_empty(), "taken out of the table");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_player_rejoining_at_the_last_moment_keeps_the_channel() {
+        let hub = hub();
+        let channel = add_channel(&hub);
+        let idle = idle_watch(&hub, &channel);
+        drop(Attachment::new(Arc::clone(&channel), Duration::ZERO));
+        tokio::time::sleep(LINGER - Duration::from_millis(1)).await;
+        let back = Attachment::new(Arc::clone(&channel), Duration::ZERO);
+        tokio::time::sleep(LINGER * 3).await;
+        assert!(!idle.is_finished(), "stopped under a rejoined player");
+        assert_eq!(hub.list().len(), 1);
+        let left = Instant::now();
+        drop(back);
+        assert_eq!(idle.await.expect("wait_idle") - left, LINGER);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_hls_viewer_counts_until_its_next_request_is_overdue() {
+        let hub = hub();
+        let channel = add_channel(&hub);
+        let idle = idle_watch(&hub, &channel);
+        let viewer = Viewer::new(std::net::Ipv4Addr::LOCALHOST.into(), Some("mpv"));
+        let request = hub.admit_viewer(&channel, &viewer).expect("admitted");
+        let done = Instant::now();
+        drop(request);
+        let stopped = idle.await.expect("wait_idle");
+        assert_eq!(stopped - done, channel.viewer_window() + LINGER);
+        assert_eq!(channel.info().viewers.hls, 0, "no longer watching");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_replaced_channel_is_not_removed_by_its_predecessor() {
+        let hub = hub();
+        let old = add_channel(&hub);
+        let new = add_channel(&hub); // same id: replaces `old` in the table
+        idle_watch(&hub, &old).await.expect("wait_idle");
+        assert_eq!(hub.list().len(), 1);
+        assert!(Arc::ptr_eq(
+            hub.inner.channels().values().next().expect("channel"),
+            &new
+        ));
+    }
+}
