@@ -59,6 +59,15 @@ pub struct ConfigArgs {
     /// Settings file [default: acebridge/settings.toml in the OS config directory]
     #[arg(long, env = "ACEBRIDGE_SETTINGS", value_name = "FILE")]
     pub settings: Option<PathBuf>,
+    /// Start the AceStream engine with this command when it does not answer
+    /// (program and arguments, quoted as in a shell; no shell runs it), e.g.
+    /// "acestreamengine --client-console"; only for an engine on this machine
+    #[arg(long, env = "ACEBRIDGE_ENGINE_COMMAND", value_name = "COMMAND")]
+    pub engine_command: Option<String>,
+    /// Stop the engine acebridge started after this many seconds without a
+    /// channel [default: keep it running while acebridge runs]
+    #[arg(long, env = "ACEBRIDGE_ENGINE_IDLE_STOP", value_name = "SECONDS")]
+    pub engine_idle_stop: Option<u64>,
 }
 
 /// What the settings file holds. Every field is optional so old files keep working.
@@ -73,6 +82,13 @@ pub struct Settings {
     /// The LAN sharing token, generated the first time the proxy listens beyond
     /// this machine; kept here (a 0600 file), never in argv or logs.
     pub lan_token: Option<String>,
+    /// The engine command acebridge starts the engine with when it does not
+    /// answer: program and arguments, as a TOML array (no shell).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub engine_command: Vec<String>,
+    /// Seconds without a channel after which the engine acebridge started is stopped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub engine_idle_stop_secs: Option<u64>,
     /// Preferences of the tray app; the headless CLI ignores them.
     #[serde(skip_serializing_if = "DesktopSettings::is_default")]
     pub desktop: DesktopSettings,
@@ -132,6 +148,13 @@ pub struct Config {
     pub trust_loopback: bool,
     /// Where settings are persisted; `None` keeps them in memory only.
     pub settings_path: Option<PathBuf>,
+    /// The command that starts the engine on demand (see [`crate::engine_process`]).
+    pub engine_command: Option<Vec<String>>,
+    /// Without a command, start an engine install found on this machine. Off
+    /// for the headless CLI; the tray app turns it on.
+    pub engine_autostart: bool,
+    /// Stop the engine acebridge started after this long without a channel.
+    pub engine_idle_stop: Option<Duration>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -143,6 +166,8 @@ pub enum ConfigError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("invalid engine command {command:?}: {reason}")]
+    EngineCommand { command: String, reason: String },
     #[error("cannot write settings file {path}: {source}")]
     Write {
         path: PathBuf,
@@ -162,6 +187,9 @@ impl Config {
             write_stall: DEFAULT_WRITE_STALL,
             trust_loopback: true,
             settings_path: None,
+            engine_command: None,
+            engine_autostart: false,
+            engine_idle_stop: None,
         }
     }
 }
@@ -188,6 +216,21 @@ impl ConfigArgs {
             .start_timeout
             .or(file.start_timeout_secs)
             .unwrap_or(DEFAULT_START_TIMEOUT_SECS);
+        let engine_command =
+            match &self.engine_command {
+                Some(text) => Some(crate::engine_process::parse_command(text).map_err(
+                    |reason| ConfigError::EngineCommand {
+                        command: text.clone(),
+                        reason,
+                    },
+                )?),
+                None => (!file.engine_command.is_empty()).then_some(file.engine_command),
+            };
+        let engine_idle_stop = self
+            .engine_idle_stop
+            .or(file.engine_idle_stop_secs)
+            .filter(|secs| *secs > 0)
+            .map(Duration::from_secs);
         let defaults = ChannelSettings::default();
         Ok(Config {
             engine: parse_engine_url(&engine_text)?,
@@ -212,6 +255,9 @@ impl ConfigArgs {
             write_stall: DEFAULT_WRITE_STALL,
             trust_loopback: true,
             settings_path,
+            engine_command,
+            engine_autostart: false,
+            engine_idle_stop,
         })
     }
 }

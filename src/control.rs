@@ -11,6 +11,7 @@ use std::sync::Arc;
 use crate::channel::Hub;
 use crate::config::{ConfigError, DesktopSettings, Settings};
 use crate::content_id::ContentId;
+use crate::engine_process::{ProcessError, ProcessStatus};
 use crate::store::{self, Store};
 
 /// A handle on a server, from [`crate::Server::control`]. Cheap to clone.
@@ -119,6 +120,41 @@ impl Control {
             url: engine.base().to_string(),
             version: engine.version().await.map_err(|error| error.to_string()),
         }
+    }
+
+    /// The engine process: whether acebridge started the engine, may start
+    /// it (a command is known), and why a start failed. Asks the engine's version.
+    pub async fn engine_process(&self) -> ProcessStatus {
+        let engine = self.channels.engine();
+        let reachable = engine.version().await.is_ok();
+        self.channels.engine_process().status(&engine, reachable)
+    }
+
+    /// "Start engine": starts it with the engine command and waits until it
+    /// answers (bounded); Ok at once if it already answers.
+    pub async fn start_engine(&self) -> Result<ProcessStatus, ProcessError> {
+        let engine = self.channels.engine();
+        self.channels.engine_process().start(&engine).await?;
+        Ok(self.engine_process().await)
+    }
+
+    /// Starts the engine if acebridge manages it and it does not answer, as a
+    /// player's request would (the tray app calls this at launch). Respects a
+    /// user's stop and the bound on failed attempts, unlike [`Self::start_engine`].
+    pub async fn ensure_engine(&self) -> Result<(), String> {
+        let engine = self.channels.engine();
+        self.channels
+            .engine_process()
+            .ensure_running(&engine)
+            .await
+            .map_err(|error| error.to_string())
+    }
+
+    /// "Stop engine": stops the engine acebridge started; an engine it did
+    /// not start is never stopped ([`ProcessError::NotOurs`]).
+    pub async fn stop_engine(&self) -> Result<ProcessStatus, ProcessError> {
+        self.channels.engine_process().stop().await?;
+        Ok(self.engine_process().await)
     }
 
     /// Saves a channel as the web UI's paste box does; true if it was new.

@@ -4,6 +4,7 @@
 //! - [`content_id`]: what users paste (ids, `acestream://` links, engine URLs, M3U lists).
 //! - [`config`]: settings file, env vars and flags resolved into a [`Config`].
 //! - [`engine`]: the AceStream engine's HTTP API; the only code that talks to it.
+//! - [`engine_process`]: the engine process acebridge starts on demand, watches and stops.
 //! - [`channel`]: one channel per content id, one engine session each, read by
 //!   TS and HLS players alike; its lifecycle, limits, errors and metrics.
 //! - [`ts`]: MPEG-TS packet scanning and the fan-out ring TS players read.
@@ -20,6 +21,7 @@ pub mod config;
 pub mod content_id;
 pub mod control;
 pub mod engine;
+pub mod engine_process;
 pub mod hls;
 pub mod http;
 mod memory;
@@ -34,6 +36,7 @@ pub use config::{Config, UpstreamMode};
 
 use crate::channel::{ChannelSettings, Hub};
 use crate::engine::{EngineClient, SharedEngine};
+use crate::engine_process::{EngineProcess, ProcessSettings};
 use crate::http::listener::GuardedListener;
 use crate::store::Store;
 
@@ -54,13 +57,15 @@ impl Server {
         let store = Store::open(config.settings_path.clone()).map_err(std::io::Error::other)?;
         let listener = tokio::net::TcpListener::bind(config.listen).await?;
         let engine = SharedEngine::new(EngineClient::new(config.engine.clone()));
-        let hub = Hub::new(
+        let engine_process = EngineProcess::new(process_settings(&config)).await;
+        let hub = Hub::with_engine_process(
             engine,
             ChannelSettings {
                 upstream: config.upstream,
                 hls_max_bytes: config.hls_buffer_bytes,
                 ..config.channels.clone()
             },
+            engine_process,
         );
         let lan_token = if config.listen.ip().is_loopback() && config.trust_loopback {
             None
@@ -107,14 +112,34 @@ impl Server {
         tracing::info!(%addr, engine = %hub.engine().base(), "acebridge listening");
         let listener = GuardedListener::new(self.listener, self.config.write_stall);
         let stopping = hub.clone();
+        let usage = hub.clone();
+        hub.engine_process()
+            .track_usage(move || usage.channel_count());
         http::listener::serve(listener, app, async move {
             shutdown.await;
             tracing::info!("shutting down");
             stopping.shutdown().await;
+            // After the channels, so their sessions were stopped on the engine.
+            stopping.engine_process().shutdown().await;
         })
         .await;
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// How the engine process is managed: an explicit command always; detected
+/// installs only when the embedding app asked (the tray app does).
+fn process_settings(config: &Config) -> ProcessSettings {
+    ProcessSettings {
+        command: config.engine_command.clone(),
+        detect: config.engine_autostart,
+        idle_stop: config.engine_idle_stop,
+        log_path: config
+            .settings_path
+            .as_deref()
+            .and_then(std::path::Path::parent)
+            .map(|dir| dir.join("engine.log")),
     }
 }
 

@@ -17,6 +17,7 @@ use super::session::SessionSlot;
 use super::{ChannelError, ChannelSettings, Problems, UpstreamMode};
 use crate::content_id::ContentId;
 use crate::engine::SessionStat;
+use crate::engine_process::EngineProcess;
 use crate::hls::SegmentBuffer;
 use crate::ts::ring::Ring;
 
@@ -24,6 +25,8 @@ use crate::ts::ring::Ring;
 #[derive(Debug, Clone)]
 pub enum ChannelState {
     Starting,
+    /// Waiting for the engine acebridge is starting (see `engine_process`).
+    StartingEngine,
     Live,
     Reconnecting,
     /// The channel gave up; players waiting for it get this error.
@@ -36,6 +39,7 @@ impl ChannelState {
     pub fn label(&self) -> &'static str {
         match self {
             ChannelState::Starting => "starting",
+            ChannelState::StartingEngine => "starting engine",
             ChannelState::Live => "live",
             ChannelState::Reconnecting => "reconnecting",
             ChannelState::Failed(_) => "failed",
@@ -61,6 +65,8 @@ pub struct Channel {
     pub(super) session: Arc<SessionSlot>,
     pub(super) metrics: Metrics,
     pub(super) problems: Arc<Problems>,
+    /// Starts the engine when it does not answer, before a session start.
+    pub(super) engine_process: EngineProcess,
     /// Until when the channel counts as watched when nobody is attached: a
     /// TS player's leaving, or an HLS viewer's last request plus the time it
     /// may take until its next one.
@@ -109,6 +115,7 @@ impl Channel {
         tasks: TaskTracker,
         metrics: Metrics,
         problems: Arc<Problems>,
+        engine_process: EngineProcess,
     ) -> Self {
         let now = Instant::now();
         Self {
@@ -124,6 +131,7 @@ impl Channel {
             session: SessionSlot::new(tasks, metrics.clone()),
             metrics,
             problems,
+            engine_process,
             present_until: Mutex::new(now),
             target_ms: AtomicU64::new(settings.hls_segment.as_millis() as u64),
             started_at: now,

@@ -125,11 +125,32 @@ impl Channel {
         match self.session.current() {
             Some(session) => Ok(session),
             None => {
+                self.engine_ready(engine).await?;
                 self.session
                     .start(engine, kind, &self.id, settings.start_timeout)
                     .await
             }
         }
+    }
+
+    /// Starts the engine first if acebridge manages it and it does not
+    /// answer; meanwhile the channel shows "starting engine", not an error.
+    async fn engine_ready(&self, engine: &EngineClient) -> Result<(), ChannelError> {
+        let before = self.state.borrow().clone();
+        let ready = self
+            .engine_process
+            .ensure_running_then(engine, || {
+                self.state.send_replace(ChannelState::StartingEngine);
+            })
+            .await;
+        self.state.send_if_modified(|state| {
+            let waited = matches!(state, ChannelState::StartingEngine);
+            if waited {
+                *state = before;
+            }
+            waited
+        });
+        Ok(ready?)
     }
 
     /// One TS upstream connection: (re)uses the session, reads until it ends.

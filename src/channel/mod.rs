@@ -37,6 +37,7 @@ use self::core::Attachment;
 use self::metrics::{Metrics, Snapshot};
 use crate::content_id::ContentId;
 use crate::engine::{EngineClient, SharedEngine};
+use crate::engine_process::EngineProcess;
 
 /// Which engine endpoint a channel's session uses.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -151,6 +152,7 @@ struct HubInner {
     shutdown: CancellationToken,
     metrics: Metrics,
     problems: Arc<Problems>,
+    engine_process: EngineProcess,
 }
 
 impl HubInner {
@@ -171,6 +173,16 @@ impl HubInner {
 
 impl Hub {
     pub fn new(engine: SharedEngine, settings: ChannelSettings) -> Self {
+        Self::with_engine_process(engine, settings, EngineProcess::unmanaged())
+    }
+
+    /// A hub whose channels start the engine through `engine_process` when it
+    /// does not answer.
+    pub fn with_engine_process(
+        engine: SharedEngine,
+        settings: ChannelSettings,
+        engine_process: EngineProcess,
+    ) -> Self {
         Self {
             inner: Arc::new(HubInner {
                 channels: Mutex::new(HashMap::new()),
@@ -180,8 +192,19 @@ impl Hub {
                 shutdown: CancellationToken::new(),
                 metrics: Metrics::default(),
                 problems: Arc::default(),
+                engine_process,
             }),
         }
+    }
+
+    /// The engine process acebridge starts on demand, stops and reports.
+    pub fn engine_process(&self) -> &EngineProcess {
+        &self.inner.engine_process
+    }
+
+    /// Channels in the table now, whatever their state.
+    pub fn channel_count(&self) -> usize {
+        self.inner.channels().len()
     }
 
     pub fn settings(&self) -> &ChannelSettings {
@@ -219,6 +242,7 @@ impl Hub {
             self.inner.tasks.clone(),
             self.inner.metrics.clone(),
             Arc::clone(&self.inner.problems),
+            self.inner.engine_process.clone(),
         ));
         let admitted = admit(&channel)?;
         channels.insert(id.clone(), Arc::clone(&channel));
@@ -450,6 +474,7 @@ mod tests {
             inner.tasks.clone(),
             inner.metrics.clone(),
             Arc::clone(&inner.problems),
+            inner.engine_process.clone(),
         ));
         inner.channels().insert(id, Arc::clone(&channel));
         channel

@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use super::AppState;
 use crate::channel::{ChannelInfo, Problem};
+use crate::engine_process::ProcessStatus;
 
 #[derive(Debug, Serialize)]
 pub struct Health {
@@ -23,6 +24,8 @@ pub struct EngineHealth {
     reachable: bool,
     version: Option<String>,
     error: Option<String>,
+    /// The engine process acebridge starts on demand (see `engine_process`).
+    process: ProcessStatus,
 }
 
 /// `GET /api/health`: always 200 while the proxy runs; the engine part says whether it answers.
@@ -32,6 +35,10 @@ pub async fn health(State(state): State<AppState>) -> Json<Health> {
         Ok(version) => (Some(version), None),
         Err(error) => (None, Some(error.to_string())),
     };
+    let process = state
+        .channels
+        .engine_process()
+        .status(&engine, version.is_some());
     Json(Health {
         status: "ok",
         version: env!("CARGO_PKG_VERSION"),
@@ -40,6 +47,7 @@ pub async fn health(State(state): State<AppState>) -> Json<Health> {
             reachable: version.is_some(),
             version,
             error,
+            process,
         },
     })
 }

@@ -1,6 +1,7 @@
 //! The management API used by the web UI: parse pasted text, saved channels
 //! (persisted in the settings file, offered as `/playlist.m3u`), engine
-//! settings and test, and stopping a stream.
+//! settings and test, starting and stopping the engine process, and stopping
+//! a stream.
 //!
 //! Bodies are JSON only, read through [`ApiJson`], so a malformed body, a wrong
 //! content type or an oversized body is a JSON `{"error": …}` like every other
@@ -19,6 +20,7 @@ use super::{ApiError, AppState};
 use crate::config::{self, Settings};
 use crate::content_id::{self, ContentId, IdKind};
 use crate::engine::EngineClient;
+use crate::engine_process::{ProcessError, ProcessStatus};
 use crate::store::{self, find_saved, saved_id, MAX_SAVED_CHANNELS};
 
 /// Largest request body the management API reads (a pasted M3U list fits easily).
@@ -514,6 +516,66 @@ pub async fn test_engine(
         version,
         error,
     }))
+}
+
+// ---------------------------------------------------------------- engine process
+
+/// The body of `POST /api/engine/start|stop`: `{}`. Required, so that the
+/// request is JSON like every other state change (no form can send it).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoOptions {}
+
+fn process_error(error: ProcessError) -> ApiError {
+    let status = match error {
+        ProcessError::NoCommand | ProcessError::NotLocal(_) | ProcessError::NotOurs => {
+            StatusCode::CONFLICT
+        }
+        ProcessError::Start(_) => StatusCode::BAD_GATEWAY,
+        ProcessError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    ApiError::new(status, error.to_string())
+}
+
+async fn process_status(state: &AppState) -> Json<ProcessStatus> {
+    let engine = state.channels.engine();
+    let reachable = engine.version().await.is_ok();
+    Json(state.channels.engine_process().status(&engine, reachable))
+}
+
+/// `POST /api/engine/start {}`: starts the engine with the engine command
+/// and waits until it answers (at most a minute). 200 with the process
+/// status (also when it already answered); 409 without a command or for an
+/// engine on another machine; 502 if it does not start.
+pub async fn start_engine(
+    State(state): State<AppState>,
+    ApiJson(NoOptions {}): ApiJson<NoOptions>,
+) -> Result<Json<ProcessStatus>, ApiError> {
+    let engine = state.channels.engine();
+    state
+        .channels
+        .engine_process()
+        .start(&engine)
+        .await
+        .map_err(process_error)?;
+    Ok(process_status(&state).await)
+}
+
+/// `POST /api/engine/stop {}`: stops the engine acebridge started (its
+/// channels end). 200 with the process status; 409 if acebridge did not
+/// start the engine that runs, which it never stops.
+pub async fn stop_engine(
+    State(state): State<AppState>,
+    ApiJson(NoOptions {}): ApiJson<NoOptions>,
+) -> Result<Json<ProcessStatus>, ApiError> {
+    state
+        .channels
+        .engine_process()
+        .stop()
+        .await
+        .map_err(process_error)?;
+    tracing::info!("engine stopped from the API");
+    Ok(process_status(&state).await)
 }
 
 // ---------------------------------------------------------------- streams

@@ -71,6 +71,8 @@ pub fn router(state: AppState) -> Router {
             get(manage::get_settings).put(manage::put_settings),
         )
         .route("/api/engine/test", post(manage::test_engine))
+        .route("/api/engine/start", post(manage::start_engine))
+        .route("/api/engine/stop", post(manage::stop_engine))
         .route("/playlist.m3u", get(manage::playlist))
         .route("/", get(ui::index))
         .route("/app.css", get(ui::css))

@@ -1,0 +1,507 @@
+//! The engine on demand, with the simulated engine BINARY as the engine
+//! command: a player's request starts a cold engine, a killed engine is
+//! restarted under a watching player, quit stops only the engine acebridge
+//! started, bad commands fail clearly without a retry storm, and no test
+//! leaves a zombie behind.
+
+mod common;
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use acebridge::engine_process::MAX_ATTEMPTS;
+use common::{http, kit, Player, Proxy, ID_A, ID_B};
+use kit::wait::wait_until;
+use serde_json::{json, Value};
+
+/// The simulated engine binary of the testkit. `cargo test --workspace`
+/// builds it next to this test's own directory; a run of this test alone
+/// builds it first (the testkit is another package, so no
+/// `CARGO_BIN_EXE_` names it).
+fn sim_engine() -> PathBuf {
+    if let Some(path) = std::env::var_os("ACEBRIDGE_SIM_ENGINE") {
+        return PathBuf::from(path);
+    }
+    let exe = std::env::current_exe().expect("test executable");
+    // target/<profile>/deps/<this test> -> target/<profile>/acebridge-sim-engine
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target dir");
+    let bin = dir.join(format!(
+        "acebridge-sim-engine{}",
+        std::env::consts::EXE_SUFFIX
+    ));
+    if !bin.exists() {
+        let status = Command::new(env!("CARGO"))
+            .args([
+                "build",
+                "-p",
+                "acebridge-testkit",
+                "--bin",
+                "acebridge-sim-engine",
+            ])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .expect("run cargo build for the simulated engine");
+        assert!(
+            status.success(),
+            "cargo build of acebridge-sim-engine failed"
+        );
+    }
+    assert!(bin.exists(), "no simulated engine at {}", bin.display());
+    bin
+}
+
+/// A port nobody listens on now (the engine acebridge starts binds it).
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("free port")
+        .port()
+}
+
+/// The simulated engine's command line for `port`.
+fn sim_command(port: u16) -> Vec<String> {
+    vec![
+        sim_engine().display().to_string(),
+        "--listen".into(),
+        format!("127.0.0.1:{port}"),
+    ]
+}
+
+/// A temp dir for the settings file (the engine log goes next to it).
+fn settings_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("acebridge-engine-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+/// A proxy that starts the engine at `port` with `command` on demand.
+async fn managed_proxy(port: u16, command: Vec<String>, dir: &std::path::Path) -> Proxy {
+    let settings = dir.join("settings.toml");
+    Proxy::start_with(&format!("http://127.0.0.1:{port}"), move |config| {
+        config.engine_command = Some(command);
+        config.settings_path = Some(settings);
+        config.channels.start_timeout = Duration::from_secs(30);
+    })
+    .await
+}
+
+async fn process(proxy: &Proxy) -> Value {
+    proxy.json("/api/health").await["engine"]["process"].clone()
+}
+
+async fn post(proxy: &Proxy, path: &str) -> (u16, Value) {
+    let response = http()
+        .post(proxy.url(path))
+        .json(&json!({}))
+        .send()
+        .await
+        .expect("post");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// Whether the engine at `port` answers its version call.
+async fn answers(port: u16) -> bool {
+    let url = format!("http://127.0.0.1:{port}/webui/api/service?method=get_version");
+    matches!(http().get(url).send().await, Ok(response) if response.status().is_success())
+}
+
+fn pid_alive(pid: u32) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// Children of this test process that are zombies (exited, never waited for).
+fn zombie_children() -> Vec<u32> {
+    let me = std::process::id();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                return false;
+            };
+            // "pid (comm) state ppid ...": comm may hold spaces, so split after ')'.
+            let mut fields = stat
+                .rsplit_once(')')
+                .map_or("", |(_, rest)| rest)
+                .split_whitespace();
+            let state = fields.next();
+            let ppid = fields.next().and_then(|ppid| ppid.parse::<u32>().ok());
+            state == Some("Z") && ppid == Some(me)
+        })
+        .collect()
+}
+
+/// Fails unless every child this process had was waited for (tests run in
+/// parallel, so a child reaped a moment later is waited for, bounded).
+async fn assert_no_zombies() {
+    wait_until(Duration::from_secs(10), "no zombie children", || async {
+        zombie_children().is_empty()
+    })
+    .await;
+}
+
+/// Reads at least `more` bytes beyond what `player` has, within `deadline`.
+#[tokio::test]
+async fn a_player_starts_a_cold_engine_and_plays() {
+    let port = free_port();
+    let dir = settings_dir();
+    let proxy = managed_proxy(port, sim_command(port), &dir).await;
+    let before = process(&proxy).await;
+    assert_eq!(before["state"], "stopped", "{before}");
+    assert_eq!(before["attempts"], 0);
+    assert!(
+        !answers(port).await,
+        "no engine runs before the player asks"
+    );
+
+    let asked = Instant::now();
+    let mut response = http()
+        .get(proxy.stream_url(ID_A))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), 200);
+    let first = response
+        .chunk()
+        .await
+        .expect("read")
+        .expect("a first chunk");
+    let first_byte = asked.elapsed();
+    assert!(!first.is_empty());
+    println!("cold engine: start to first byte {first_byte:?}");
+
+    let status = process(&proxy).await;
+    assert_eq!(status["state"], "running", "{status}");
+    assert_eq!(status["started_by_acebridge"], true);
+    assert_eq!(status["attempts"], 1);
+    let log = std::fs::read_to_string(dir.join("engine.log")).expect("engine.log");
+    assert!(log.contains("acebridge starts the engine"), "{log}");
+
+    let pid = status["pid"].as_u64().expect("pid") as u32;
+    drop(response);
+    proxy.stop().await;
+    assert!(!pid_alive(pid), "quit stops the engine acebridge started");
+    assert!(!answers(port).await);
+    assert_no_zombies().await;
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[tokio::test]
+async fn players_see_starting_engine_and_share_one_start() {
+    let port = free_port();
+    let dir = settings_dir();
+    // The engine takes a second to come up, as a real one takes several.
+    let command = vec![
+        "sh".into(),
+        "-c".into(),
+        "sleep 1 && exec \"$0\" --listen \"$1\"".into(),
+        sim_engine().display().to_string(),
+        format!("127.0.0.1:{port}"),
+    ];
+    let proxy = managed_proxy(port, command, &dir).await;
+    let (url_a, url_b) = (proxy.stream_url(ID_A), proxy.stream_url(ID_B));
+    let a = tokio::spawn(async move { Player::open(&url_a).await });
+    let b = tokio::spawn(async move { Player::open(&url_b).await });
+    wait_until(
+        Duration::from_secs(5),
+        "both channels starting the engine",
+        || async {
+            let streams = proxy.streams().await;
+            streams.len() == 2
+                && streams
+                    .iter()
+                    .all(|stream| stream["state"] == "starting engine")
+        },
+    )
+    .await;
+    assert_eq!(process(&proxy).await["state"], "starting");
+    let (mut a, mut b) = (a.await.expect("player a"), b.await.expect("player b"));
+    a.read_until(1000, Duration::from_secs(20)).await;
+    b.read_until(1000, Duration::from_secs(20)).await;
+    let status = process(&proxy).await;
+    assert_eq!(
+        status["attempts"], 1,
+        "one start for both channels: {status}"
+    );
+    assert!(proxy
+        .streams()
+        .await
+        .iter()
+        .all(|stream| stream["state"] == "live"));
+    drop((a, b));
+    proxy.stop().await;
+    assert_no_zombies().await;
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[tokio::test]
+async fn an_engine_killed_under_a_player_is_restarted_and_the_player_resumes() {
+    let port = free_port();
+    let dir = settings_dir();
+    let proxy = managed_proxy(port, sim_command(port), &dir).await;
+    let player = Player::open(&proxy.stream_url(ID_A)).await;
+    // The player reads all the time, as a real one does: what it received
+    // after the restart cannot have been buffered before the kill.
+    let received = Arc::new(AtomicUsize::new(0));
+    let ended = Arc::new(AtomicBool::new(false));
+    let reader = tokio::spawn({
+        let (received, ended) = (Arc::clone(&received), Arc::clone(&ended));
+        let mut response = player.response;
+        async move {
+            while let Ok(Some(bytes)) = response.chunk().await {
+                received.fetch_add(bytes.len(), Ordering::Relaxed);
+            }
+            ended.store(true, Ordering::Relaxed);
+        }
+    });
+    wait_until(Duration::from_secs(20), "the player plays", || async {
+        received.load(Ordering::Relaxed) > 20_000
+    })
+    .await;
+    let first = process(&proxy).await;
+    let pid = first["pid"].as_u64().expect("pid");
+
+    let killed = Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let at_kill = Instant::now();
+    wait_until(Duration::from_secs(30), "a new engine answers", || async {
+        let status = process(&proxy).await;
+        status["state"] == "running" && status["pid"].is_u64() && status["pid"] != first["pid"]
+    })
+    .await;
+    let before = received.load(Ordering::Relaxed);
+    wait_until(Duration::from_secs(30), "the player resumes", || async {
+        received.load(Ordering::Relaxed) >= before + 50_000
+    })
+    .await;
+    println!(
+        "player resumed: 50 kB from the new engine {:?} after the kill",
+        at_kill.elapsed()
+    );
+    assert!(
+        !ended.load(Ordering::Relaxed),
+        "the player's stream never ended"
+    );
+
+    let status = process(&proxy).await;
+    assert_eq!(status["state"], "running", "{status}");
+    assert_eq!(status["restarts"], 1, "{status}");
+    assert_eq!(status["attempts"], 2, "{status}");
+    assert_ne!(status["pid"], first["pid"], "a new engine process");
+    assert!(!pid_alive(pid as u32), "the killed engine was reaped");
+    reader.abort();
+    proxy.stop().await;
+    assert_no_zombies().await;
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[tokio::test]
+async fn quit_leaves_alone_an_engine_acebridge_did_not_start() {
+    let port = free_port();
+    let dir = settings_dir();
+    let mut theirs: Child = Command::new(sim_engine())
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start a simulated engine");
+    wait_until(Duration::from_secs(10), "their engine answers", || {
+        answers(port)
+    })
+    .await;
+
+    let proxy = managed_proxy(port, sim_command(port), &dir).await;
+    let mut player = Player::open(&proxy.stream_url(ID_A)).await;
+    player.read_until(1000, Duration::from_secs(20)).await;
+    let status = process(&proxy).await;
+    assert_eq!(status["state"], "running", "{status}");
+    assert_eq!(status["started_by_acebridge"], false);
+    assert_eq!(status["attempts"], 0, "nothing was spawned");
+
+    let (code, body) = post(&proxy, "/api/engine/stop").await;
+    assert_eq!(code, 409, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("did not start")),
+        "{body}"
+    );
+    let (code, body) = post(&proxy, "/api/engine/start").await;
+    assert_eq!(
+        code, 200,
+        "start of an engine that answers is a no-op: {body}"
+    );
+    assert_eq!(body["started_by_acebridge"], false);
+
+    drop(player);
+    proxy.stop().await;
+    assert!(
+        theirs.try_wait().expect("try_wait").is_none(),
+        "their engine survives acebridge's quit"
+    );
+    assert!(answers(port).await);
+    theirs.kill().expect("kill");
+    theirs.wait().expect("wait");
+    assert_no_zombies().await;
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[tokio::test]
+async fn the_api_starts_and_stops_the_engine_acebridge_started() {
+    let port = free_port();
+    let dir = settings_dir();
+    let proxy = managed_proxy(port, sim_command(port), &dir).await;
+    let (code, body) = post(&proxy, "/api/engine/start").await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["state"], "running");
+    assert_eq!(body["started_by_acebridge"], true);
+    let pid = body["pid"].as_u64().expect("pid") as u32;
+
+    // Same guards as other state changes: JSON only.
+    let form = http()
+        .post(proxy.url("/api/engine/stop"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("")
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(form.status(), 400);
+    assert!(answers(port).await);
+
+    let (code, body) = post(&proxy, "/api/engine/stop").await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["state"], "stopped", "{body}");
+    assert!(!pid_alive(pid));
+    // A stop by the user holds: a player gets a clear error, no start.
+    let (code, body) = common::get_json(&proxy.stream_url(ID_A)).await;
+    assert_eq!(code, 502, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("stopped in acebridge")),
+        "{body}"
+    );
+    assert_eq!(process(&proxy).await["attempts"], 1);
+    let (code, _) = post(&proxy, "/api/engine/stop").await;
+    assert_eq!(code, 409, "nothing of ours runs");
+    proxy.stop().await;
+    assert_no_zombies().await;
+    std::fs::remove_dir_all(dir).ok();
+}
+
+/// Hammers the proxy with players for a few seconds against a command that
+/// cannot start an engine; returns the process status after.
+async fn hammer_failing_command(command: Vec<String>, dir: &std::path::Path) -> Value {
+    let port = free_port();
+    let proxy = managed_proxy(port, command, dir).await;
+    let (code, body) = common::get_json(&proxy.stream_url(ID_A)).await;
+    assert_eq!(code, 502, "{body}");
+    let first_error = body["error"].as_str().unwrap_or_default().to_owned();
+    let until = Instant::now() + Duration::from_secs(4);
+    let mut requests = 1;
+    while Instant::now() < until {
+        let (code, body) = common::get_json(&proxy.stream_url(ID_A)).await;
+        assert_eq!(code, 502, "{body}");
+        assert!(body["error"].is_string(), "{body}");
+        requests += 1;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let status = process(&proxy).await;
+    let attempts = status["attempts"].as_u64().unwrap_or(u64::MAX);
+    println!("{requests} requests, {attempts} engine starts tried: {first_error}");
+    assert!(
+        (1..=u64::from(MAX_ATTEMPTS)).contains(&attempts),
+        "bounded attempts: {status}"
+    );
+    assert_eq!(status["state"], "failed", "{status}");
+    let (code, body) = post(&proxy, "/api/engine/start").await;
+    assert_eq!(code, 502, "an explicit start reports the failure: {body}");
+    proxy.stop().await;
+    let mut status = status;
+    status["first_error"] = first_error.into();
+    status
+}
+
+#[tokio::test]
+async fn a_command_that_does_not_exist_fails_clearly_without_a_retry_storm() {
+    let dir = settings_dir();
+    let status = hammer_failing_command(vec!["/nonexistent/acestreamengine".into()], &dir).await;
+    let error = status["first_error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("cannot run the engine command")
+            && error.contains("/nonexistent/acestreamengine"),
+        "{status}"
+    );
+    assert_no_zombies().await;
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[tokio::test]
+async fn a_command_that_exits_at_once_fails_clearly_without_a_retry_storm() {
+    let dir = settings_dir();
+    let command = vec![sim_engine().display().to_string(), "--no-such-flag".into()];
+    let status = hammer_failing_command(command, &dir).await;
+    let error = status["first_error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("exited (exit status 2) before the engine answered"),
+        "{status}"
+    );
+    let log = std::fs::read_to_string(dir.join("engine.log")).expect("engine.log");
+    assert!(
+        log.contains("--no-such-flag"),
+        "the engine's own error is in its log: {log}"
+    );
+    assert_no_zombies().await;
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[tokio::test]
+async fn the_engine_is_stopped_after_the_idle_time_and_started_again_on_demand() {
+    let port = free_port();
+    let dir = settings_dir();
+    let settings = dir.join("settings.toml");
+    let command = sim_command(port);
+    let proxy = Proxy::start_with(&format!("http://127.0.0.1:{port}"), move |config| {
+        config.engine_command = Some(command);
+        config.settings_path = Some(settings);
+        config.engine_idle_stop = Some(Duration::from_secs(1));
+        config.channels.linger = Duration::from_millis(500);
+    })
+    .await;
+    let mut player = Player::open(&proxy.stream_url(ID_A)).await;
+    player.read_until(1000, Duration::from_secs(20)).await;
+    let pid = process(&proxy).await["pid"].as_u64().expect("pid") as u32;
+    drop(player);
+    wait_until(
+        Duration::from_secs(10),
+        "engine stopped after the idle time",
+        || async { process(&proxy).await["state"] == "stopped" },
+    )
+    .await;
+    assert!(!pid_alive(pid));
+    let mut player = Player::open(&proxy.stream_url(ID_A)).await;
+    player.read_until(1000, Duration::from_secs(20)).await;
+    assert_eq!(
+        process(&proxy).await["attempts"],
+        2,
+        "an idle stop does not hold"
+    );
+    drop(player);
+    proxy.stop().await;
+    assert_no_zombies().await;
+    std::fs::remove_dir_all(dir).ok();
+}
