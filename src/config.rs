@@ -398,6 +398,53 @@ mod tests {
     }
 
     #[test]
+    fn engine_command_comes_from_flag_or_file_and_is_split_without_a_shell() {
+        let dir = temp_dir();
+        let path = dir.join("settings.toml");
+        let file = Settings {
+            engine_command: vec!["/opt/ace stream/engine".into(), "--client-console".into()],
+            engine_idle_stop_secs: Some(0),
+            ..Settings::default()
+        };
+        save_settings(&path, &file).expect("save");
+        let from_file = ConfigArgs {
+            settings: Some(path.clone()),
+            ..ConfigArgs::default()
+        };
+        let config = from_file.resolve().expect("resolve");
+        assert_eq!(config.engine_command, Some(file.engine_command.clone()));
+        assert_eq!(config.engine_idle_stop, None, "0 keeps the engine running");
+        assert!(
+            !config.engine_autostart,
+            "detection is the tray app's choice"
+        );
+        let from_flag = ConfigArgs {
+            engine_command: Some(r#""/opt/ace stream/engine" --port 6879"#.into()),
+            engine_idle_stop: Some(300),
+            ..from_file.clone()
+        };
+        let config = from_flag.resolve().expect("resolve");
+        assert_eq!(
+            config.engine_command,
+            Some(vec![
+                "/opt/ace stream/engine".into(),
+                "--port".into(),
+                "6879".into()
+            ])
+        );
+        assert_eq!(config.engine_idle_stop, Some(Duration::from_secs(300)));
+        let unbalanced = ConfigArgs {
+            engine_command: Some("engine \"--x".into()),
+            ..from_file
+        };
+        assert!(matches!(
+            unbalanced.resolve(),
+            Err(ConfigError::EngineCommand { .. })
+        ));
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
     fn corrupt_settings_file_is_kept_aside() {
         let dir = temp_dir();
         let path = dir.join("settings.toml");

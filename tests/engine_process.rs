@@ -505,3 +505,189 @@ async fn the_engine_is_stopped_after_the_idle_time_and_started_again_on_demand()
     assert_no_zombies().await;
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[tokio::test]
+async fn the_engine_command_set_through_the_settings_api_is_used_and_saved() {
+    let port = free_port();
+    let dir = settings_dir();
+    let settings = dir.join("settings.toml");
+    let file = settings.clone();
+    let proxy = Proxy::start_with(&format!("http://127.0.0.1:{port}"), move |config| {
+        config.settings_path = Some(file);
+    })
+    .await;
+    assert_eq!(process(&proxy).await["state"], "not managed");
+    let (code, body) = common::get_json(&proxy.stream_url(ID_A)).await;
+    assert_eq!(code, 502, "no command, no start: {body}");
+    assert_eq!(process(&proxy).await["attempts"], 0);
+
+    let put = |body: Value| {
+        let url = proxy.url("/api/settings");
+        async move {
+            let response = http().put(url).json(&body).send().await.expect("put");
+            let status = response.status().as_u16();
+            (
+                status,
+                response.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    };
+    let (code, body) = put(json!({"engine_command": [""]})).await;
+    assert_eq!(code, 400, "{body}");
+    let (code, body) = put(json!({"engine_command": sim_command(port)})).await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["engine_command"], json!(sim_command(port)));
+    let saved = std::fs::read_to_string(&settings).expect("settings file");
+    assert!(saved.contains("engine_command = ["), "{saved}");
+
+    let mut player = Player::open(&proxy.stream_url(ID_A)).await;
+    player.read_until(1000, Duration::from_secs(20)).await;
+    assert_eq!(process(&proxy).await["started_by_acebridge"], true);
+    drop(player);
+
+    let (code, body) = put(json!({"engine_command": []})).await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["engine_command"], Value::Null);
+    proxy.stop().await;
+    assert!(
+        !answers(port).await,
+        "the engine it started is stopped at quit"
+    );
+    assert_no_zombies().await;
+    std::fs::remove_dir_all(dir).ok();
+}
+
+/// `acebridge serve` as users run it; returns the child and the address it logged.
+fn serve(
+    dir: &std::path::Path,
+    port: u16,
+    args: &[&str],
+    env_command: Option<&str>,
+) -> (Child, String) {
+    use std::io::{BufRead, BufReader};
+    let mut command = Command::new(env!("CARGO_BIN_EXE_acebridge"));
+    command
+        .arg("serve")
+        .args(["--listen", "127.0.0.1:0"])
+        .args(["--engine", &format!("127.0.0.1:{port}")])
+        .arg("--settings")
+        .arg(dir.join("settings.toml"))
+        .args(args)
+        .env_remove("ACEBRIDGE_ENGINE_COMMAND")
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    if let Some(text) = env_command {
+        command.env("ACEBRIDGE_ENGINE_COMMAND", text);
+    }
+    let mut child = command.spawn().expect("spawn acebridge");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let addr = loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("acebridge logged no listening line");
+        if let Some(rest) = line.split("addr=").nth(1) {
+            break rest
+                .split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .to_owned();
+        }
+    };
+    // Keep draining stderr so acebridge never blocks on a full pipe.
+    std::thread::spawn(move || while rx.recv().is_ok() {});
+    (child, addr)
+}
+
+/// SIGTERM, then the exit status (bounded).
+async fn terminate(mut child: Child) -> std::process::ExitStatus {
+    let pid = child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill")
+        .success());
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "acebridge did not exit"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn headless_serve_starts_the_engine_only_with_an_engine_command() {
+    let port = free_port();
+    let dir = settings_dir();
+
+    let (child, addr) = serve(&dir, port, &[], None);
+    let health: Value = http()
+        .get(format!("http://{addr}/api/health"))
+        .send()
+        .await
+        .expect("health")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        health["engine"]["process"]["state"], "not managed",
+        "{health}"
+    );
+    let (code, _) = common::get_json(&format!("http://{addr}/ace/getstream?id={ID_A}")).await;
+    assert_eq!(code, 502);
+    assert!(!answers(port).await, "off by default: nothing was started");
+    assert!(terminate(child).await.success());
+
+    // The env var, quoted as in a shell.
+    let text = format!("\"{}\" --listen 127.0.0.1:{port}", sim_engine().display());
+    let (child, addr) = serve(&dir, port, &[], Some(&text));
+    let mut player = Player::open(&format!("http://{addr}/ace/getstream?id={ID_A}")).await;
+    player.read_until(1000, Duration::from_secs(20)).await;
+    assert!(answers(port).await);
+    drop(player);
+    assert!(terminate(child).await.success());
+    assert!(
+        !answers(port).await,
+        "quit stopped the engine acebridge started"
+    );
+    assert_no_zombies().await;
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn an_engine_command_with_unbalanced_quotes_is_refused_at_start() {
+    let output = Command::new(env!("CARGO_BIN_EXE_acebridge"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--engine-command",
+            "acestreamengine \"--client",
+        ])
+        .env(
+            "ACEBRIDGE_SETTINGS",
+            std::env::temp_dir().join(format!("acebridge-{}.toml", uuid::Uuid::new_v4())),
+        )
+        .output()
+        .expect("run acebridge");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("invalid engine command") && stderr.contains("unbalanced quotes"),
+        "{stderr}"
+    );
+}

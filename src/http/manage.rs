@@ -9,13 +9,14 @@
 //! never parses ids itself.
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, Path, Request, State};
+use axum::extract::{ConnectInfo, FromRequest, Path, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use super::listener::PeerAddr;
 use super::{ApiError, AppState};
 use crate::config::{self, Settings};
 use crate::content_id::{self, ContentId, IdKind};
@@ -436,10 +437,18 @@ pub struct SettingsView {
     settings_file: Option<String>,
     /// With LAN sharing on, the token other devices must add as `?token=`.
     lan_token: Option<String>,
+    /// The command acebridge starts the engine with (set or detected), if any.
+    engine_command: Option<Vec<String>>,
 }
 
 fn settings_view(state: &AppState) -> SettingsView {
+    let engine = state.channels.engine();
     SettingsView {
+        engine_command: state
+            .channels
+            .engine_process()
+            .status(&engine, false)
+            .command,
         engine: state.channels.engine().base().to_string(),
         listen: state.local_addr.to_string(),
         settings_file: state.store.path().map(|path| path.display().to_string()),
@@ -457,14 +466,59 @@ pub async fn get_settings(State(state): State<AppState>) -> Json<SettingsView> {
 pub struct SettingsChange {
     #[serde(default)]
     engine: Option<String>,
+    /// Program and arguments; `[]` clears it (no engine is started then).
+    #[serde(default)]
+    engine_command: Option<Vec<String>>,
 }
 
-/// `PUT /api/settings {"engine": …}`: checks, persists, then applies. Channels
-/// already running stay on their engine; new ones start on the new one.
+/// Bounds on an engine command set through the API.
+const MAX_COMMAND_WORDS: usize = 64;
+const MAX_COMMAND_WORD_BYTES: usize = 4096;
+
+/// Checks an engine command from the API: a program, then arguments.
+fn check_engine_command(command: &[String]) -> Result<(), ApiError> {
+    if command.len() > MAX_COMMAND_WORDS {
+        return Err(ApiError::bad_request(format!(
+            "engine_command: at most {MAX_COMMAND_WORDS} words"
+        )));
+    }
+    if command
+        .first()
+        .is_some_and(|program| program.trim().is_empty())
+    {
+        return Err(ApiError::bad_request(
+            "engine_command: the program is empty",
+        ));
+    }
+    if command
+        .iter()
+        .any(|word| word.len() > MAX_COMMAND_WORD_BYTES || word.contains('\0'))
+    {
+        return Err(ApiError::bad_request(format!(
+            "engine_command: each word at most {MAX_COMMAND_WORD_BYTES} bytes, no NUL"
+        )));
+    }
+    Ok(())
+}
+
+/// `PUT /api/settings {"engine": …, "engine_command": […]}`: checks,
+/// persists, then applies. Channels already running stay on their engine;
+/// new ones start on the new one. The engine command is a program acebridge
+/// runs: only a client on this machine may change it, never a LAN device.
 pub async fn put_settings(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<PeerAddr>,
     ApiJson(change): ApiJson<SettingsChange>,
 ) -> Result<Json<SettingsView>, ApiError> {
+    if let Some(command) = &change.engine_command {
+        if !peer.0.ip().is_loopback() {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "the engine command can be changed only on this machine",
+            ));
+        }
+        check_engine_command(command)?;
+    }
     let engine = change
         .engine
         .as_deref()
@@ -480,6 +534,14 @@ pub async fn put_settings(
         // Still under the store's lock, so concurrent changes apply in the order they were saved.
         tracing::info!(engine = %url, "engine changed");
         state.channels.set_engine(EngineClient::new(url));
+    }
+    if let Some(command) = change.engine_command {
+        let mut next = guard.settings().clone();
+        next.engine_command.clone_from(&command);
+        guard.save(next).await.map_err(store_error)?;
+        tracing::info!(?command, "engine command changed");
+        let command = (!command.is_empty()).then_some(command);
+        state.channels.engine_process().set_command(command);
     }
     drop(guard);
     Ok(Json(settings_view(&state)))
