@@ -339,7 +339,7 @@ impl EngineProcess {
     /// Stops the engine acebridge started because the user asked; it is not
     /// started on demand again until the user starts it.
     pub async fn stop(&self) -> Result<(), ProcessError> {
-        self.stop_child(true, "stopped by the user").await
+        self.stop_child(true, "asked by the user").await
     }
 
     /// Reports the process; `reachable` is whether the engine answers now.
@@ -412,12 +412,8 @@ impl EngineProcess {
         };
         if let (Some(limit), Some(idle)) = (self.inner.idle_stop, idle_for) {
             if idle >= limit {
-                tracing::info!(
-                    ?idle,
-                    "stopping the engine acebridge started: no channel played"
-                );
                 // Not held: the next player starts it again.
-                let _ = self.stop_child(false, "stopped after the idle time").await;
+                let _ = self.stop_child(false, "no channel for the idle time").await;
             }
         }
     }
@@ -454,10 +450,21 @@ impl EngineProcess {
     }
 
     async fn stop_child(&self, held: bool, reason: &str) -> Result<(), ProcessError> {
+        tracing::info!(reason, "stopping the engine acebridge started");
         let exited = {
             let mut state = self.inner.lock();
             let Some(child) = &state.child else {
-                return Err(ProcessError::NotOurs);
+                if state.phase != Phase::Starting {
+                    return Err(ProcessError::NotOurs);
+                }
+                // A start not yet spawned (a restart's backoff): call it off.
+                state.generation += 1;
+                state.phase = Phase::Idle;
+                state.held = held;
+                state.error = None;
+                drop(state);
+                self.inner.notify();
+                return Ok(());
             };
             child.stop.cancel();
             let exited = child.exited.clone();
@@ -470,7 +477,7 @@ impl EngineProcess {
         let mut state = self.inner.lock();
         if state.phase == Phase::Stopping {
             state.phase = Phase::Idle;
-            state.error = Some(reason.to_owned());
+            state.error = None;
             state.failures = 0;
         }
         drop(state);
@@ -597,6 +604,10 @@ impl Inner {
         generation: u64,
     ) {
         let log = open_log(self.log_path.clone(), &command).await;
+        if !self.still_starting(generation) {
+            // Stopped, superseded or shutting down meanwhile: spawn nothing.
+            return;
+        }
         let mut exited = match self.spawn(&command, log, generation) {
             Ok(exited) => exited,
             Err(error) => {
@@ -617,12 +628,8 @@ impl Inner {
                 self.start_failed(generation, message);
                 return;
             }
-            {
-                let state = self.lock();
-                if state.generation != generation || state.phase != Phase::Starting || state.closed
-                {
-                    return;
-                }
+            if !self.still_starting(generation) {
+                return;
             }
             if engine.version().await.is_ok() {
                 let mut state = self.lock();
@@ -656,6 +663,12 @@ impl Inner {
                 () = self.closing.cancelled() => return,
             }
         }
+    }
+
+    /// Whether start `generation` is still the one under way.
+    fn still_starting(&self, generation: u64) -> bool {
+        let state = self.lock();
+        state.generation == generation && state.phase == Phase::Starting && !state.closed
     }
 
     fn see_log(&self) -> String {

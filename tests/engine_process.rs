@@ -23,38 +23,42 @@ use serde_json::{json, Value};
 /// builds it first (the testkit is another package, so no
 /// `CARGO_BIN_EXE_` names it).
 fn sim_engine() -> PathBuf {
-    if let Some(path) = std::env::var_os("ACEBRIDGE_SIM_ENGINE") {
-        return PathBuf::from(path);
-    }
-    let exe = std::env::current_exe().expect("test executable");
-    // target/<profile>/deps/<this test> -> target/<profile>/acebridge-sim-engine
-    let dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target dir");
-    let bin = dir.join(format!(
-        "acebridge-sim-engine{}",
-        std::env::consts::EXE_SUFFIX
-    ));
-    if !bin.exists() {
-        let status = Command::new(env!("CARGO"))
-            .args([
-                "build",
-                "-p",
-                "acebridge-testkit",
-                "--bin",
-                "acebridge-sim-engine",
-            ])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .expect("run cargo build for the simulated engine");
-        assert!(
-            status.success(),
-            "cargo build of acebridge-sim-engine failed"
-        );
-    }
-    assert!(bin.exists(), "no simulated engine at {}", bin.display());
-    bin
+    static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        if let Some(path) = std::env::var_os("ACEBRIDGE_SIM_ENGINE") {
+            return PathBuf::from(path);
+        }
+        let exe = std::env::current_exe().expect("test executable");
+        // target/<profile>/deps/<this test> -> target/<profile>/acebridge-sim-engine
+        let dir = exe
+            .parent()
+            .and_then(|deps| deps.parent())
+            .expect("target dir");
+        let bin = dir.join(format!(
+            "acebridge-sim-engine{}",
+            std::env::consts::EXE_SUFFIX
+        ));
+        if !bin.exists() {
+            let status = Command::new(env!("CARGO"))
+                .args([
+                    "build",
+                    "-p",
+                    "acebridge-testkit",
+                    "--bin",
+                    "acebridge-sim-engine",
+                ])
+                .current_dir(env!("CARGO_MANIFEST_DIR"))
+                .status()
+                .expect("run cargo build for the simulated engine");
+            assert!(
+                status.success(),
+                "cargo build of acebridge-sim-engine failed"
+            );
+        }
+        assert!(bin.exists(), "no simulated engine at {}", bin.display());
+        bin
+    })
+    .clone()
 }
 
 /// A port nobody listens on now (the engine acebridge starts binds it).
@@ -690,4 +694,18 @@ fn an_engine_command_with_unbalanced_quotes_is_refused_at_start() {
         stderr.contains("invalid engine command") && stderr.contains("unbalanced quotes"),
         "{stderr}"
     );
+}
+
+#[tokio::test]
+async fn the_zombie_check_sees_a_child_nobody_waited_for() {
+    let mut child = Command::new("true").spawn().expect("spawn true");
+    let pid = child.id();
+    wait_until(
+        Duration::from_secs(10),
+        "an unwaited child shows as a zombie",
+        || async { zombie_children().contains(&pid) },
+    )
+    .await;
+    child.wait().expect("wait");
+    assert!(!zombie_children().contains(&pid));
 }
