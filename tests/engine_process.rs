@@ -192,8 +192,20 @@ async fn a_player_starts_a_cold_engine_and_plays() {
     let log = std::fs::read_to_string(dir.join("engine.log")).expect("engine.log");
     assert!(log.contains("acebridge starts the engine"), "{log}");
 
+    // For comparison: another channel on the engine that now runs.
+    let asked = Instant::now();
+    let mut warm = http()
+        .get(proxy.stream_url(ID_B))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(warm.status(), 200);
+    warm.chunk().await.expect("read").expect("a first chunk");
+    println!("warm engine: start to first byte {:?}", asked.elapsed());
+    assert_eq!(process(&proxy).await["attempts"], 1, "no second start");
+
     let pid = status["pid"].as_u64().expect("pid") as u32;
-    drop(response);
+    drop((response, warm));
     proxy.stop().await;
     assert!(!pid_alive(pid), "quit stops the engine acebridge started");
     assert!(!answers(port).await);
@@ -708,4 +720,36 @@ async fn the_zombie_check_sees_a_child_nobody_waited_for() {
     .await;
     child.wait().expect("wait");
     assert!(!zombie_children().contains(&pid));
+}
+
+#[tokio::test]
+async fn the_tray_control_starts_and_stops_the_engine() {
+    use acebridge::engine_process::{ProcessError, ProcessState};
+    let port = free_port();
+    let dir = settings_dir();
+    let proxy = managed_proxy(port, sim_command(port), &dir).await;
+    let control = &proxy.control;
+    assert_eq!(control.engine_process().await.state, ProcessState::Stopped);
+    control.ensure_engine().await.expect("ensure at launch");
+    let status = control.engine_process().await;
+    assert_eq!(status.state, ProcessState::Running);
+    assert!(status.started_by_acebridge);
+    assert_eq!(status.attempts, 1);
+    let started = control.start_engine().await.expect("start");
+    assert_eq!(started.attempts, 1, "already running: no second start");
+    let stopped = control.stop_engine().await.expect("stop");
+    assert_eq!(stopped.state, ProcessState::Stopped);
+    assert!(!stopped.started_by_acebridge);
+    assert_eq!(control.stop_engine().await, Err(ProcessError::NotOurs));
+    assert!(
+        control.ensure_engine().await.is_err(),
+        "a user's stop holds"
+    );
+    let again = control.start_engine().await.expect("start again");
+    assert_eq!(again.state, ProcessState::Running);
+    assert_eq!(again.attempts, 2);
+    proxy.stop().await;
+    assert!(!answers(port).await);
+    assert_no_zombies().await;
+    std::fs::remove_dir_all(dir).ok();
 }
