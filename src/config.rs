@@ -155,6 +155,8 @@ pub struct Config {
     pub engine_autostart: bool,
     /// Stop the engine acebridge started after this long without a channel.
     pub engine_idle_stop: Option<Duration>,
+    /// Bounds on starting and stopping the engine (tests shorten them).
+    pub engine_timeouts: crate::engine_process::ProcessTimeouts,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -190,6 +192,7 @@ impl Config {
             engine_command: None,
             engine_autostart: false,
             engine_idle_stop: None,
+            engine_timeouts: Default::default(),
         }
     }
 }
@@ -258,6 +261,7 @@ impl ConfigArgs {
             engine_command,
             engine_autostart: false,
             engine_idle_stop,
+            engine_timeouts: Default::default(),
         })
     }
 }

@@ -29,12 +29,13 @@ use url::{Host, Url};
 
 use crate::engine::{EngineClient, EngineError};
 
-/// How long a started engine may take until its version answers. The real
-/// engine answers in a few seconds; a cold start on a slow disk takes longer.
+/// How long a started engine may take until its version answers, by
+/// default. The real engine answers in a few seconds; a cold start on a slow
+/// disk takes longer.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(60);
 /// How often a starting engine is asked for its version.
 const READY_POLL: Duration = Duration::from_millis(100);
-/// How long the engine may take to exit after SIGTERM before it is killed.
+/// How long the engine may take to exit after SIGTERM before it is killed, by default.
 pub const TERM_GRACE: Duration = Duration::from_secs(10);
 /// Bound on the wait for a killed process to be reaped.
 const KILL_WAIT: Duration = Duration::from_secs(5);
@@ -64,6 +65,25 @@ pub struct ProcessSettings {
     pub idle_stop: Option<Duration>,
     /// Where the engine's output goes; `None` discards it.
     pub log_path: Option<PathBuf>,
+    pub timeouts: ProcessTimeouts,
+}
+
+/// Bounds on the engine process's start and stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProcessTimeouts {
+    /// A started engine whose version does not answer within this is stopped.
+    pub ready: Duration,
+    /// An engine still running this long after SIGTERM is killed.
+    pub stop_grace: Duration,
+}
+
+impl Default for ProcessTimeouts {
+    fn default() -> Self {
+        Self {
+            ready: READY_TIMEOUT,
+            stop_grace: TERM_GRACE,
+        }
+    }
 }
 
 /// Where the engine process is, as the API and the tray report it.
@@ -137,6 +157,7 @@ struct Inner {
     changed: watch::Sender<u64>,
     idle_stop: Option<Duration>,
     log_path: Option<PathBuf>,
+    timeouts: ProcessTimeouts,
     tasks: TaskTracker,
     closing: CancellationToken,
     /// How many channels play, asked when the engine dies. Set by
@@ -259,6 +280,7 @@ impl EngineProcess {
                 changed: watch::Sender::new(0),
                 idle_stop: settings.idle_stop,
                 log_path: settings.log_path,
+                timeouts: settings.timeouts,
                 tasks: TaskTracker::new(),
                 closing: CancellationToken::new(),
                 usage: Mutex::new(None),
@@ -438,7 +460,7 @@ impl EngineProcess {
         self.inner.notify();
         if let Some(exited) = pending {
             tracing::info!("stopping the engine acebridge started");
-            wait_exited(exited).await;
+            wait_exited(exited, self.inner.timeouts.stop_grace).await;
         }
         self.inner.tasks.close();
         if tokio::time::timeout(KILL_WAIT, self.inner.tasks.wait())
@@ -473,7 +495,7 @@ impl EngineProcess {
             exited
         };
         self.inner.notify();
-        wait_exited(exited).await;
+        wait_exited(exited, self.inner.timeouts.stop_grace).await;
         let mut state = self.inner.lock();
         if state.phase == Phase::Stopping {
             state.phase = Phase::Idle;
@@ -617,7 +639,8 @@ impl Inner {
             }
         };
         let started = Instant::now();
-        let deadline = started + READY_TIMEOUT;
+        let ready_timeout = self.timeouts.ready;
+        let deadline = started + ready_timeout;
         loop {
             if let Some(how) = exited.borrow().clone() {
                 let message = format!(
@@ -647,8 +670,7 @@ impl Inner {
             }
             if Instant::now() >= deadline {
                 let message = format!(
-                    "the engine did not answer within {} s of starting; acebridge stopped it{}",
-                    READY_TIMEOUT.as_secs(),
+                    "the engine did not answer within {ready_timeout:?} of starting; acebridge stopped it{}",
                     self.see_log()
                 );
                 if let Some(child) = &self.lock().child {
@@ -739,7 +761,7 @@ impl Inner {
         }
         let inner = Arc::clone(self);
         self.tasks.spawn(async move {
-            let how = own_child(child, stop).await;
+            let how = own_child(child, stop, inner.timeouts.stop_grace).await;
             exit_tx.send_replace(Some(how.clone()));
             inner.child_exited(generation, how);
         });
@@ -796,10 +818,14 @@ impl Inner {
 }
 
 /// Owns the child until it is reaped: waits for it, or stops it when asked.
-async fn own_child(mut child: tokio::process::Child, stop: CancellationToken) -> String {
+async fn own_child(
+    mut child: tokio::process::Child,
+    stop: CancellationToken,
+    grace: Duration,
+) -> String {
     let status = tokio::select! {
         status = child.wait() => status,
-        () = stop.cancelled() => terminate(&mut child).await,
+        () = stop.cancelled() => terminate(&mut child, grace).await,
     };
     match status {
         Ok(status) => describe(status),
@@ -807,8 +833,11 @@ async fn own_child(mut child: tokio::process::Child, stop: CancellationToken) ->
     }
 }
 
-/// SIGTERM to the engine's process group, SIGKILL after [`TERM_GRACE`].
-async fn terminate(child: &mut tokio::process::Child) -> std::io::Result<ExitStatus> {
+/// SIGTERM to the engine's process group, SIGKILL after `grace`.
+async fn terminate(
+    child: &mut tokio::process::Child,
+    grace: Duration,
+) -> std::io::Result<ExitStatus> {
     if let Ok(Some(status)) = child.try_wait() {
         return Ok(status);
     }
@@ -821,10 +850,10 @@ async fn terminate(child: &mut tokio::process::Child) -> std::io::Result<ExitSta
     if let Some(pid) = pid {
         windows::taskkill(pid, false).await;
     }
-    if let Ok(status) = tokio::time::timeout(TERM_GRACE, child.wait()).await {
+    if let Ok(status) = tokio::time::timeout(grace, child.wait()).await {
         return status;
     }
-    tracing::warn!(?pid, grace = ?TERM_GRACE, "the engine ignored SIGTERM; killing it");
+    tracing::warn!(?pid, ?grace, "the engine ignored SIGTERM; killing it");
     #[cfg(unix)]
     if let Some(pid) = pid.and_then(|pid| i32::try_from(pid).ok()) {
         signal_group(pid, libc::SIGKILL);
@@ -880,8 +909,8 @@ fn describe(status: ExitStatus) -> String {
 }
 
 /// Waits (bounded) until the child's owner reports it reaped.
-async fn wait_exited(mut exited: watch::Receiver<Option<String>>) {
-    let bound = TERM_GRACE + KILL_WAIT;
+async fn wait_exited(mut exited: watch::Receiver<Option<String>>, grace: Duration) {
+    let bound = grace + KILL_WAIT;
     if tokio::time::timeout(bound, exited.wait_for(Option::is_some))
         .await
         .is_err()

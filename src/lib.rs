@@ -140,6 +140,7 @@ fn process_settings(config: &Config) -> ProcessSettings {
             .as_deref()
             .and_then(std::path::Path::parent)
             .map(|dir| dir.join("engine.log")),
+        timeouts: config.engine_timeouts,
     }
 }
 

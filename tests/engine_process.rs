@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use acebridge::engine_process::MAX_ATTEMPTS;
+use acebridge::engine_process::{ProcessTimeouts, MAX_ATTEMPTS};
 use common::{http, kit, Player, Proxy, ID_A, ID_B};
 use kit::wait::wait_until;
 use serde_json::{json, Value};
@@ -750,6 +750,57 @@ async fn the_tray_control_starts_and_stops_the_engine() {
     assert_eq!(again.attempts, 2);
     proxy.stop().await;
     assert!(!answers(port).await);
+    assert_no_zombies().await;
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[tokio::test]
+async fn an_engine_that_never_answers_and_ignores_sigterm_is_killed() {
+    let port = free_port();
+    let dir = settings_dir();
+    let settings = dir.join("settings.toml");
+    let proxy = Proxy::start_with(&format!("http://127.0.0.1:{port}"), move |config| {
+        // Never answers, and ignores SIGTERM (the ignored signal survives exec).
+        config.engine_command = Some(vec![
+            "sh".into(),
+            "-c".into(),
+            "trap '' TERM; exec sleep 600".into(),
+        ]);
+        config.settings_path = Some(settings);
+        config.engine_timeouts = ProcessTimeouts {
+            ready: Duration::from_secs(1),
+            stop_grace: Duration::from_secs(1),
+        };
+    })
+    .await;
+    let url = proxy.stream_url(ID_A);
+    let player = tokio::spawn(async move { common::get_json(&url).await });
+    let pid = std::sync::atomic::AtomicU32::new(0);
+    wait_until(
+        Duration::from_secs(5),
+        "the engine process is spawned",
+        || async {
+            let found = process(&proxy).await["pid"].as_u64().unwrap_or(0) as u32;
+            pid.store(found, Ordering::Relaxed);
+            found != 0
+        },
+    )
+    .await;
+    let pid = pid.load(Ordering::Relaxed);
+    let (code, body) = player.await.expect("player");
+    assert_eq!(code, 502, "{body}");
+    assert!(
+        body["error"].as_str().is_some_and(
+            |e| e.contains("did not answer within 1s of starting; acebridge stopped it")
+        ),
+        "{body}"
+    );
+    wait_until(Duration::from_secs(10), "the engine was killed", || async {
+        !pid_alive(pid)
+    })
+    .await;
+    assert_eq!(process(&proxy).await["state"], "failed");
+    proxy.stop().await;
     assert_no_zombies().await;
     std::fs::remove_dir_all(dir).ok();
 }
