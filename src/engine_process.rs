@@ -472,7 +472,6 @@ impl EngineProcess {
     }
 
     async fn stop_child(&self, held: bool, reason: &str) -> Result<(), ProcessError> {
-        tracing::info!(reason, "stopping the engine acebridge started");
         let exited = {
             let mut state = self.inner.lock();
             let Some(child) = &state.child else {
@@ -488,6 +487,7 @@ impl EngineProcess {
                 self.inner.notify();
                 return Ok(());
             };
+            tracing::info!(reason, pid = ?child.pid, "stopping the engine acebridge started");
             child.stop.cancel();
             let exited = child.exited.clone();
             state.phase = Phase::Stopping;
@@ -642,7 +642,8 @@ impl Inner {
         let ready_timeout = self.timeouts.ready;
         let deadline = started + ready_timeout;
         loop {
-            if let Some(how) = exited.borrow().clone() {
+            let exit = exited.borrow().clone();
+            if let Some(how) = exit {
                 let message = format!(
                     "the engine command {:?} exited ({how}) before the engine answered{}",
                     command[0],
