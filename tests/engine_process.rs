@@ -804,3 +804,32 @@ async fn an_engine_that_never_answers_and_ignores_sigterm_is_killed() {
     assert_no_zombies().await;
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[tokio::test]
+async fn an_hls_player_starts_a_cold_engine_with_an_hls_upstream() {
+    let port = free_port();
+    let dir = settings_dir();
+    let settings = dir.join("settings.toml");
+    let command = sim_command(port);
+    let proxy = Proxy::start_with(&format!("http://127.0.0.1:{port}"), move |config| {
+        config.engine_command = Some(command);
+        config.settings_path = Some(settings);
+        config.upstream = acebridge::UpstreamMode::Hls;
+    })
+    .await;
+    let response = http()
+        .get(proxy.url(&format!("/ace/manifest.m3u8?id={ID_A}")))
+        .send()
+        .await
+        .expect("manifest");
+    assert_eq!(response.status(), 200);
+    let playlist = response.text().await.expect("playlist");
+    assert!(playlist.contains("#EXTINF"), "{playlist}");
+    let status = process(&proxy).await;
+    assert_eq!(status["started_by_acebridge"], true, "{status}");
+    assert_eq!(status["attempts"], 1);
+    proxy.stop().await;
+    assert!(!answers(port).await);
+    assert_no_zombies().await;
+    std::fs::remove_dir_all(dir).ok();
+}
