@@ -833,3 +833,39 @@ async fn an_hls_player_starts_a_cold_engine_with_an_hls_upstream() {
     assert_no_zombies().await;
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[tokio::test]
+async fn an_engine_that_keeps_dying_is_restarted_a_bounded_number_of_times() {
+    let port = free_port();
+    let dir = settings_dir();
+    // Answers, then dies two seconds after each start.
+    let command = vec![
+        "sh".into(),
+        "-c".into(),
+        "\"$0\" --listen \"$1\" & engine=$!; sleep 2; kill -9 $engine; wait".into(),
+        sim_engine().display().to_string(),
+        format!("127.0.0.1:{port}"),
+    ];
+    let proxy = managed_proxy(port, command, &dir).await;
+    let mut player = Player::open(&proxy.stream_url(ID_A)).await;
+    player.read_until(1000, Duration::from_secs(20)).await;
+    wait_until(Duration::from_secs(30), "acebridge gives up", || async {
+        process(&proxy).await["state"] == "failed"
+    })
+    .await;
+    let status = process(&proxy).await;
+    assert_eq!(status["attempts"], u64::from(MAX_ATTEMPTS), "{status}");
+    assert_eq!(status["restarts"], u64::from(MAX_ATTEMPTS) - 1, "{status}");
+    assert!(
+        status["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("exited unexpectedly")),
+        "{status}"
+    );
+    // The player's stream ends once its channel gives up; nothing more is spawned.
+    player.read_to_end(Duration::from_secs(60)).await;
+    assert_eq!(process(&proxy).await["attempts"], u64::from(MAX_ATTEMPTS));
+    proxy.stop().await;
+    assert_no_zombies().await;
+    std::fs::remove_dir_all(dir).ok();
+}
