@@ -869,3 +869,44 @@ async fn an_engine_that_keeps_dying_is_restarted_a_bounded_number_of_times() {
     assert_no_zombies().await;
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[tokio::test]
+async fn another_device_cannot_set_the_engine_command_even_with_the_token() {
+    let dir = settings_dir();
+    let settings = dir.join("settings.toml");
+    let proxy = Proxy::start_with("http://127.0.0.1:9", move |config| {
+        config.trust_loopback = false; // this client plays a LAN device
+        config.settings_path = Some(settings);
+    })
+    .await;
+    let token = proxy.control.settings().await.lan_token.expect("LAN token");
+    let put = |body: Value| {
+        let url = proxy.url(&format!("/api/settings?token={token}"));
+        async move {
+            let response = http().put(url).json(&body).send().await.expect("put");
+            let status = response.status().as_u16();
+            (
+                status,
+                response.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    };
+    let (code, body) = put(json!({"engine_command": ["/bin/sh", "-c", "id"]})).await;
+    assert_eq!(code, 403, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("only on this machine")),
+        "{body}"
+    );
+    assert_eq!(
+        proxy.control.engine_process().await.command,
+        None,
+        "nothing was set"
+    );
+    assert!(proxy.control.settings().await.engine_command.is_empty());
+    let (code, body) = put(json!({"engine": "http://127.0.0.1:6878"})).await;
+    assert_eq!(code, 200, "other settings still change: {body}");
+    proxy.stop().await;
+    std::fs::remove_dir_all(dir).ok();
+}
