@@ -380,6 +380,35 @@ async fn hls_joiners_of_a_playing_channel_get_a_segment_within_a_second() {
     proxy.stop().await;
 }
 
+/// Segments played one after the other are one continuous stream: each starts
+/// with the PAT/PMT that stood before its keyframe (a legal duplicate of the
+/// previous segment's last), not later ones whose counters would jump (VLC
+/// warned "discontinuity received 0xe instead of 0xd (pid=0)").
+#[tokio::test]
+async fn consecutive_proxy_segments_continue_each_others_packet_counters() {
+    let engine = SimEngine::start().await;
+    let proxy = Proxy::start(&engine.url()).await;
+    let hls = HlsPlayer::new(&proxy, ID_A, "tv-app");
+    wait_until(30 * SECOND, "three segments cut", || async {
+        let (text, _) = hls.poll().await;
+        text.lines().filter(|l| l.starts_with("#EXTINF")).count() >= 3
+    })
+    .await;
+    let text = hls.playlist().await;
+    let uris: Vec<&str> = text
+        .lines()
+        .filter(|line| !line.starts_with('#') && !line.is_empty())
+        .collect();
+    assert!(!text.contains("#EXT-X-DISCONTINUITY"), "{text}");
+    let mut joined = Vec::new();
+    for uri in &uris[uris.len() - 3..] {
+        let bytes = http().get(proxy.url(uri)).send().await.expect("segment");
+        joined.extend_from_slice(&bytes.bytes().await.expect("body"));
+    }
+    assert_eq!(kit::ts::continuity_errors(&joined), 0);
+    proxy.stop().await;
+}
+
 /// ffmpeg decodes 30 s of the HLS the proxy cuts from the TS session with no
 /// decode error, and a TS player of the same channel shares the session.
 #[tokio::test]
