@@ -19,7 +19,7 @@ use tokio_util::task::TaskTracker;
 use url::Url;
 
 use super::buffer::SegmentBuffer;
-use super::playlist::{self, Upstream};
+use super::playlist::{self, Take, Upstream};
 use crate::content_id::ContentId;
 use crate::engine::{EngineClient, EngineError, Session, SessionKind, SessionStat};
 use crate::session::SessionSlot;
@@ -55,10 +55,9 @@ impl Default for HlsSettings {
 
 /// Playlist fetch failures in a row before the session is restarted.
 const PLAYLIST_FAILURES_BEFORE_RESTART: u32 = 5;
-/// Segments taken from the first playlist of a session: start near the live edge.
-const FIRST_POLL_SEGMENTS: usize = 3;
-/// Bound on one playlist or segment download.
-const FETCH_TIMEOUT: Duration = Duration::from_secs(20);
+/// One segment may take at most this share of the channel's buffer bound, so
+/// a hostile engine's segment cannot push out everything else (or exceed it).
+const SEGMENT_SHARE_OF_BUFFER: usize = 4;
 
 #[derive(Debug)]
 pub struct HlsChannel {
@@ -69,6 +68,8 @@ pub struct HlsChannel {
     /// TS channels fed from this one (`--upstream hls`); they keep it alive.
     pub(super) consumers: watch::Sender<usize>,
     pub(super) session: Arc<SessionSlot>,
+    /// Bound on one downloaded segment.
+    max_segment_bytes: usize,
     requesters: Mutex<HashMap<SocketAddr, Instant>>,
     last_request: Mutex<Instant>,
     /// Longest segment seen, in milliseconds: paces polling and idling.
@@ -110,6 +111,7 @@ impl HlsChannel {
             cancel: CancellationToken::new(),
             consumers: watch::Sender::new(0),
             session: SessionSlot::new(tasks),
+            max_segment_bytes: settings.max_bytes / SEGMENT_SHARE_OF_BUFFER,
             requesters: Mutex::new(HashMap::new()),
             last_request: Mutex::new(Instant::now()),
             target_ms: AtomicU64::new(2000),
@@ -255,27 +257,37 @@ impl HlsChannel {
                     .store(ms.clamp(500, 30_000), Ordering::Relaxed);
             }
             let first = media.media_sequence;
-            let newest_listed = (first + media.segments.len() as u64).checked_sub(1);
-            // A live playlist's newest entry never goes backwards unless the stream restarted.
-            if newest_taken.is_some_and(|taken| newest_listed.is_none_or(|listed| listed < taken)) {
-                // The sequence went backwards: the engine restarted the stream.
-                tracing::info!(channel = %self.id, "upstream sequence reset");
-                newest_taken = None;
-                *discontinuity = true;
-            }
-            let skip = match newest_taken {
-                Some(newest) => (newest + 1).saturating_sub(first) as usize,
-                None => media.segments.len().saturating_sub(FIRST_POLL_SEGMENTS),
+            let skip = match playlist::take(newest_taken, first, media.segments.len()) {
+                Take::New { skip } => skip,
+                Take::Reset { skip } => {
+                    tracing::info!(channel = %self.id, "upstream sequence reset");
+                    newest_taken = None;
+                    *discontinuity = true;
+                    skip
+                }
+                Take::Absurd => {
+                    return EngineError::Protocol(format!(
+                        "the engine's playlist has an impossible media sequence ({first})"
+                    ))
+                }
             };
             for (offset, segment) in media.segments.iter().enumerate().skip(skip) {
                 let upstream_seq = first + offset as u64;
-                match self.download(engine, &playlist_url, &segment.uri).await {
+                match self
+                    .download(engine, &playlist_url, &segment.uri, self.max_segment_bytes)
+                    .await
+                {
                     Ok(data) => {
                         let seq = self.buffer.push(segment.duration, *discontinuity, data);
                         *discontinuity = false;
                         if seq == 1 || matches!(*self.state.borrow(), ChannelState::Reconnecting) {
                             self.state.send_replace(ChannelState::Live);
                         }
+                    }
+                    Err(error) if self.buffer.next_seq() == 0 && is_final(&error) => {
+                        // The first segment is refused for good (over its bound, redirected
+                        // off the engine): tell the waiting players why, now.
+                        return error;
                     }
                     Err(error) => {
                         // Skip it rather than stall the live edge; players see a discontinuity.
@@ -302,10 +314,10 @@ impl HlsChannel {
     ) -> Result<m3u8_rs::MediaPlaylist, EngineError> {
         // One hop through a master playlist at most.
         for _ in 0..2 {
-            let body = self.fetch(engine, url.clone()).await?;
+            let body = engine.fetch_playlist(url).await?;
             match playlist::parse_upstream(&body).map_err(EngineError::Protocol)? {
                 Upstream::Media(media) => return Ok(media),
-                Upstream::Master { variant } => *url = resolve(engine, url, &variant)?,
+                Upstream::Master { variant } => *url = engine.resolve(url, &variant)?,
             }
         }
         Err(EngineError::Protocol(
@@ -318,44 +330,19 @@ impl HlsChannel {
         engine: &EngineClient,
         playlist_url: &Url,
         uri: &str,
+        max_bytes: usize,
     ) -> Result<Bytes, EngineError> {
-        let url = resolve(engine, playlist_url, uri)?;
+        let url = engine.resolve(playlist_url, uri)?;
         let mut last_error = None;
         for _ in 0..2 {
-            match self.fetch(engine, url.clone()).await {
+            match engine.fetch_segment(&url, max_bytes).await {
                 Ok(data) => return Ok(data),
+                // Asking again for a segment over the bound gets the same answer.
+                Err(error @ EngineError::TooLarge { .. }) => return Err(error),
                 Err(error) => last_error = Some(error),
             }
         }
         Err(last_error.unwrap_or_else(|| EngineError::Protocol("no attempt".into())))
-    }
-
-    async fn fetch(&self, engine: &EngineClient, url: Url) -> Result<Bytes, EngineError> {
-        let call = async {
-            let response = engine
-                .http()
-                .get(url)
-                .send()
-                .await
-                .map_err(|e| engine.unreachable(&e))?;
-            let status = response.status();
-            let body = response.bytes().await.map_err(|e| engine.unreachable(&e))?;
-            if status.is_success() {
-                Ok(body)
-            } else {
-                let text = String::from_utf8_lossy(&body[..body.len().min(200)])
-                    .trim()
-                    .to_owned();
-                Err(EngineError::Engine(if text.is_empty() {
-                    format!("HTTP {status}")
-                } else {
-                    text
-                }))
-            }
-        };
-        tokio::time::timeout(FETCH_TIMEOUT, call)
-            .await
-            .unwrap_or(Err(EngineError::Timeout(FETCH_TIMEOUT)))
     }
 
     /// Why the channel failed, once it has.
@@ -387,14 +374,8 @@ impl HlsChannel {
 
 /// A protocol error on the very first playlist will not fix itself by polling again.
 fn is_final(error: &EngineError) -> bool {
-    matches!(error, EngineError::Protocol(_))
-}
-
-/// Resolves a URI from an engine playlist and keeps it on the engine's origin:
-/// segment URLs come from the engine, never from a client.
-fn resolve(engine: &EngineClient, base: &Url, uri: &str) -> Result<Url, EngineError> {
-    let joined = base
-        .join(uri)
-        .map_err(|e| EngineError::Protocol(format!("bad segment URI {uri:?}: {e}")))?;
-    engine.rebase(joined.as_str())
+    matches!(
+        error,
+        EngineError::Protocol(_) | EngineError::TooLarge { .. }
+    )
 }

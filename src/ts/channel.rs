@@ -255,17 +255,11 @@ impl TsChannel {
                 Err(error) => return error,
             },
         };
-        let request = engine.http().get(session.playback_url.clone()).send();
         // No headers come until the engine has prebuffered (often 10-25 s).
-        let response = match tokio::time::timeout(settings.start_timeout, request).await {
-            Err(_) => return EngineError::Timeout(settings.start_timeout),
-            Ok(Err(error)) => return engine.unreachable(&error),
-            Ok(Ok(response)) => response,
+        let mut body = match engine.playback(&session, settings.start_timeout).await {
+            Ok(body) => body,
+            Err(error) => return error,
         };
-        if !response.status().is_success() {
-            return EngineError::Engine(format!("playback answered HTTP {}", response.status()));
-        }
-        let mut body = response.bytes_stream();
         let mut chunks = Vec::new();
         let mut first = true;
         // Small upstream reads are held back briefly and published as one
@@ -292,7 +286,7 @@ impl TsChannel {
                 }
                 Ok(Some(Err(error))) => {
                     self.feed(&held, splitter, &mut chunks, received);
-                    return engine.unreachable(&error);
+                    return error;
                 }
                 Ok(Some(Ok(bytes))) => bytes,
             };
