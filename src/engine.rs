@@ -199,12 +199,10 @@ impl EngineClient {
         session: &Session,
         header_timeout: Duration,
     ) -> Result<Playback, EngineError> {
-        let request = self.http.get(session.playback_url.clone()).send();
-        let response = tokio::time::timeout(header_timeout, request)
+        // The error body of a non-2xx answer is read under the same deadline.
+        let response = tokio::time::timeout(header_timeout, self.send(&session.playback_url))
             .await
-            .map_err(|_| EngineError::Timeout(header_timeout))?
-            .map_err(|err| self.transport(&err))?;
-        let response = self.check_status(response).await?;
+            .map_err(|_| EngineError::Timeout(header_timeout))??;
         let engine = self.clone();
         let body = response
             .bytes_stream()
