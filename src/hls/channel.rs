@@ -372,7 +372,8 @@ impl HlsChannel {
     }
 }
 
-/// A protocol error on the very first playlist will not fix itself by polling again.
+/// An error that asking again will not fix (a protocol error, a reply over its
+/// bound): on the first playlist or segment it fails the channel at once.
 fn is_final(error: &EngineError) -> bool {
     matches!(
         error,

@@ -1,6 +1,7 @@
-//! HLS playlists: reading the engine's (master or media, via m3u8-rs) and
-//! writing the proxy's own live media playlist, whose segments are the
-//! proxy's URLs under its own sequence numbers.
+//! HLS playlists: reading the engine's (master or media, via m3u8-rs, with a
+//! bound on its lines), deciding which of its segments to take (sequence
+//! arithmetic that cannot wrap), and writing the proxy's own live media
+//! playlist, whose segments are the proxy's URLs under its own sequence numbers.
 
 use m3u8_rs::{MediaPlaylist, MediaSegment, Playlist};
 
