@@ -278,9 +278,14 @@ async fn lan_connections_have_their_own_budget_and_cannot_starve_this_computer()
         .ok();
     let answer = String::from_utf8_lossy(&answer);
     assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    let (head, body) = answer.split_once("\r\n\r\n").expect("head and body");
+    let length = format!("content-length: {}", body.len());
+    assert!(head.lines().any(|line| line == length), "{head} / {body}");
+    let body: serde_json::Value = serde_json::from_str(body).expect("JSON body");
+    let message = body["error"].as_str().unwrap_or_default();
     assert!(
-        answer.contains("too many connections from other devices"),
-        "{answer}"
+        message.contains("too many connections from other devices"),
+        "{message}"
     );
     // This computer is not affected.
     let started = std::time::Instant::now();

@@ -96,7 +96,7 @@ impl GuardedListener {
                     } else {
                         tracing::debug!(%addr, "too many connections from other devices, refused");
                         // Best effort, never waits: the socket is new and empty.
-                        let _ = stream.try_write(TOO_MANY_CONNECTIONS);
+                        let _ = stream.try_write(&too_many_connections());
                         continue;
                     };
                     // Players want bytes as they come, not batched by Nagle.
@@ -116,7 +116,17 @@ impl GuardedListener {
 }
 
 /// What a refused connection from another device reads before it is closed.
-const TOO_MANY_CONNECTIONS: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nconnection: close\r\ncontent-length: 59\r\n\r\n{\"error\":\"too many connections from other devices; try later\"}";
+fn too_many_connections() -> Vec<u8> {
+    let body = serde_json::json!({
+        "error": "too many connections from other devices; try later"
+    })
+    .to_string();
+    format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
 
 /// A connection's place in one of the budgets, given back when it closes.
 #[derive(Debug)]
