@@ -205,6 +205,17 @@ async fn redirects_off_the_engine_are_refused() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redirect_loop_on_the_engine_is_cut_after_a_few_hops() {
+    let (engine, proxy, watcher) = setup(None, None).await;
+    // Segments redirect to themselves, on the engine's own origin.
+    engine.set_fault(ID_A, Fault::Hostile(Hostile::RedirectTo(engine.url())));
+    let reply = get_json(&proxy.url(&manifest(ID_A))).await;
+    assert_error("redirect loop", reply, 502, "more than 5 redirects");
+    proxy.assert_peak_rss("redirect loop");
+    watcher.assert_no_gap("redirect loop").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_drip_playlist_times_out_without_hurting_other_channels() {
     let drip = Hostile::SlowDrip(Duration::from_millis(200));
     let (_engine, proxy, watcher) = setup(Some(drip), None).await;
