@@ -105,7 +105,8 @@ impl Server {
             trust_loopback: self.config.trust_loopback,
         });
         tracing::info!(%addr, engine = %hub.engine().base(), "acebridge listening");
-        let listener = GuardedListener::new(self.listener, self.config.write_stall);
+        let listener = GuardedListener::new(self.listener, self.config.write_stall)
+            .trusting_loopback(self.config.trust_loopback);
         let stopping = hub.clone();
         http::listener::serve(listener, app, async move {
             shutdown.await;

@@ -101,6 +101,15 @@ impl Default for ChannelSettings {
     }
 }
 
+impl ChannelSettings {
+    /// Bound on one HLS segment, cut or downloaded: a quarter of the
+    /// channel's segment memory, so a hostile engine's segment can neither
+    /// exceed it nor push out everything else.
+    pub fn max_segment_bytes(&self) -> usize {
+        (self.hls_max_bytes / 4).max(1)
+    }
+}
+
 /// A failed start or a drop, kept for the UI so a player's bare 502 has an
 /// explanation.
 #[derive(Debug, Clone, Serialize)]

@@ -79,7 +79,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
-            guard::Guard::new(state.local_addr.port(), [])
+            guard::Guard::new(state.local_addr, [])
                 .with_token(state.lan_token.clone(), state.trust_loopback),
             guard::check,
         ))
