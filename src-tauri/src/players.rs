@@ -88,14 +88,18 @@ pub fn preferred<'a>(players: &'a [Player], saved: Option<&str>) -> Option<&'a P
 }
 
 impl Player {
-    /// The command that plays `url` titled `title`.
-    pub fn command(&self, url: &str, title: &str) -> Command {
+    /// The command that plays `url` titled `title`; without a title the
+    /// arguments that would carry it are left out (the player then shows
+    /// what the stream or playlist says).
+    pub fn command(&self, url: &str, title: Option<&str>) -> Command {
         let mut command = Command::new(&self.program);
-        command.args(self.args.iter().map(|arg| {
+        command.args(self.args.iter().filter_map(|arg| {
             if arg == URL {
-                url.to_owned()
-            } else {
-                arg.replace(TITLE, title)
+                return Some(url.to_owned());
+            }
+            match title {
+                Some(title) => Some(arg.replace(TITLE, title)),
+                None => (!arg.contains(TITLE)).then(|| arg.clone()),
             }
         }));
         command
@@ -106,7 +110,7 @@ impl Player {
     }
 
     /// Starts the player on `url` titled `title` and lets it run on its own.
-    pub fn launch(&self, url: &str, title: &str) -> std::io::Result<()> {
+    pub fn launch(&self, url: &str, title: Option<&str>) -> std::io::Result<()> {
         let mut child = self.command(url, title).spawn()?;
         tracing::info!(player = self.key, pid = child.id(), "player started");
         // Reap it when it exits, so no zombie is left behind.
@@ -162,7 +166,7 @@ mod tests {
             "org.videolan.VLC".to_owned(),
         ];
         let players = available(Some(OsString::new()), &custom);
-        let command = players[0].command(url, "News");
+        let command = players[0].command(url, Some("News"));
         assert_eq!(command.get_program(), "flatpak");
         let args: Vec<_> = command.get_args().collect();
         assert_eq!(args, ["run", "org.videolan.VLC", url]);
@@ -174,7 +178,7 @@ mod tests {
         ];
         let players = available(Some(OsString::new()), &placed);
         let args: Vec<_> = players[0]
-            .command(url, "News")
+            .command(url, Some("News"))
             .get_args()
             .map(|a| a.to_owned())
             .collect();
@@ -205,7 +209,7 @@ mod tests {
             program: "/nonexistent/player".into(),
             args: vec![URL.into()],
         };
-        assert!(player.launch("http://127.0.0.1/", "News").is_err());
+        assert!(player.launch("http://127.0.0.1/", Some("News")).is_err());
     }
 
     #[cfg(unix)]
@@ -218,7 +222,7 @@ mod tests {
         let title = "Sky {url} -- \"F1\"";
         let args = |player: &Player| -> Vec<String> {
             player
-                .command(url, title)
+                .command(url, Some(title))
                 .get_args()
                 .map(|a| a.to_string_lossy().into_owned())
                 .collect()
@@ -237,5 +241,11 @@ mod tests {
                 url
             ]
         );
+        let untitled: Vec<_> = players[1]
+            .command(url, None)
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(untitled, ["--player-operation-mode=pseudo-gui", "--", url]);
     }
 }

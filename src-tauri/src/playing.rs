@@ -10,6 +10,9 @@ use crate::dialog::{self, Kind};
 use crate::state::{self, on_desktop};
 use crate::{players, status};
 
+const NO_PLAYER: &str = "No player could be started. Install VLC or mpv, or set player_command \
+     in the desktop part of the settings file; meanwhile, copy the TS URL into your player.";
+
 /// Plays the saved channel `hex` in the player `key` (or the preferred one),
 /// or says why not; a player picked by the user becomes the preferred one.
 pub fn play_saved(app: &AppHandle, hex: String, key: Option<String>) {
@@ -31,12 +34,7 @@ pub async fn play_or_explain(
     key: Option<String>,
 ) {
     if !play(control, id, key.as_deref()).await {
-        dialog::tell(
-            app,
-            Kind::Warning,
-            "No player could be started. Install VLC or mpv, or set player_command in \
-             the desktop part of the settings file; meanwhile, copy the TS URL into your player.",
-        );
+        dialog::tell(app, Kind::Warning, NO_PLAYER);
         return;
     }
     if let Some(key) = key {
@@ -48,6 +46,28 @@ pub async fn play_or_explain(
         }
         state::notify_changed(app);
     }
+}
+
+/// Plays a channel of the other acebridge (see [`crate::state::Elsewhere`])
+/// from its web UI's "Open in player": the player gets that acebridge's
+/// one-entry playlist URL, which names the channel.
+pub fn play_elsewhere(app: &AppHandle, playlist_url: String) {
+    let app = app.clone();
+    tauri::async_runtime::spawn(async move {
+        let started = on_desktop(move || {
+            let found = players::available(std::env::var_os("PATH"), &[]);
+            let player = players::preferred(&found, None)?;
+            player
+                .launch(&playlist_url, None)
+                .inspect_err(
+                    |error| tracing::warn!(player = player.key, %error, "cannot start the player"),
+                )
+                .ok()
+        });
+        if started.await.flatten().is_none() {
+            dialog::tell(&app, Kind::Warning, NO_PLAYER);
+        }
+    });
 }
 
 /// Opens `id` in the player `key` (or the preferred one); false if none could start.
@@ -63,7 +83,7 @@ pub async fn play(control: &Control, id: &ContentId, key: Option<&str>) -> bool 
             tracing::warn!("no player found: install VLC or mpv, or set player_command");
             return false;
         };
-        match player.launch(&url, &title) {
+        match player.launch(&url, Some(&title)) {
             Ok(()) => true,
             Err(error) => {
                 tracing::warn!(player = player.key, %error, "cannot start the player");

@@ -77,8 +77,14 @@ fn show_at(app: &AppHandle, section: Option<&str>) {
                     playing::play_saved(&player_app, hex, None);
                     false
                 }
-                // The other acebridge's channels: its .m3u goes to the
-                // player through the OS, as in a browser.
+                // A channel of the acebridge that runs instead of ours.
+                Some(_)
+                    if state::ui_origin(&player_app)
+                        == Some(url.origin().ascii_serialization()) =>
+                {
+                    playing::play_elsewhere(&player_app, url.to_string());
+                    false
+                }
                 _ => true,
             },
             _ => true,

@@ -354,3 +354,45 @@ async fn port_taken_by_acebridge_is_used_instead_of_a_second_proxy() {
     let _ = stop.send(());
     running.await.expect("join").expect("the running acebridge");
 }
+
+/// Regression (issue 16): a bad setting ended the app with status 2 and a
+/// stderr line, which a user who started it from a menu never sees. Now a
+/// dialog says what is wrong; closing it ends the app with status 2.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bad_setting_is_shown_in_a_dialog() {
+    let Some(desktop) = Desktop::start() else {
+        return;
+    };
+    let engine = SimEngine::start().await;
+    let port = free_port();
+    for bad in ["engine URL", "settings file"] {
+        let mut command = desktop.app(&engine, port, &[]);
+        match bad {
+            "engine URL" => command.env("ACEBRIDGE_ENGINE", "ftp://nowhere"),
+            // A directory: it exists but cannot be read as a file.
+            _ => command.env("ACEBRIDGE_SETTINGS", desktop.home.path()),
+        };
+        let mut app = Reaped(command.spawn().expect("start the app"));
+        wait_until_sync(
+            Duration::from_secs(60),
+            &format!("a dialog about the bad {bad}"),
+            || desktop.window_visible("^acebridge$"),
+        )
+        .await;
+        assert_eq!(listening_sockets(app.0.id()), 0, "it serves anyway");
+        let mut exit = None;
+        wait_until_sync(
+            Duration::from_secs(20),
+            "closing the dialog ends the app",
+            || {
+                exit = app.0.try_wait().ok().flatten();
+                if exit.is_none() {
+                    desktop.press_in_window("^acebridge$", "Return");
+                }
+                exit.is_some()
+            },
+        )
+        .await;
+        assert_eq!(exit.and_then(|status| status.code()), Some(2), "{bad}");
+    }
+}

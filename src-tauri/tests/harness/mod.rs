@@ -285,6 +285,11 @@ impl Desktop {
         self.xdotool(&[&search[..], &["windowfocus", "--sync", "key", key]].concat());
     }
 
+    /// Whether a visible window's title matches the regular expression `title`.
+    pub fn window_visible(&self, title: &str) -> bool {
+        self.xdotool(&["search", "--onlyvisible", "--name", title])
+    }
+
     fn xdotool(&self, args: &[&str]) -> bool {
         Command::new("xdotool")
             .args(args)
