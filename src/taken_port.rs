@@ -48,26 +48,36 @@ pub fn local_origin(listen: SocketAddr) -> String {
     format!("http://{}", SocketAddr::new(ip, listen.port()))
 }
 
-/// Asks the program on `listen` whether it is acebridge (`GET /api/health`).
+/// Asks the program on `listen` whether it is acebridge: `GET /api/health`.
+/// An acebridge whose engine hangs answers that only after its engine
+/// timeout, so when it is slow, `GET /api/streams` (no engine involved) decides.
 pub async fn who_listens(listen: SocketAddr) -> Occupant {
     let origin = local_origin(listen);
-    let client = match reqwest::Client::builder().timeout(PROBE_TIMEOUT).build() {
-        Ok(client) => client,
-        Err(_) => return Occupant::Other,
+    let Ok(client) = reqwest::Client::builder().timeout(PROBE_TIMEOUT).build() else {
+        return Occupant::Other;
     };
-    let answer = async {
+    let health = async {
         let response = client.get(format!("{origin}/api/health")).send().await?;
         response.error_for_status()?.json::<Health>().await
     };
-    match answer.await {
-        Ok(health) if health.status == "ok" && health.engine.contains_key("url") => {
-            Occupant::Acebridge {
-                origin,
-                version: health.version,
+    let version = match health.await {
+        Ok(health) if health.status == "ok" && health.engine.contains_key("url") => health.version,
+        Err(error) if error.is_timeout() => {
+            let streams = async {
+                let response = client.get(format!("{origin}/api/streams")).send().await?;
+                response
+                    .error_for_status()?
+                    .json::<serde_json::Value>()
+                    .await
+            };
+            match streams.await {
+                Ok(answer) if answer["streams"].is_array() => "unknown".to_owned(),
+                _ => return Occupant::Other,
             }
         }
-        _ => Occupant::Other,
-    }
+        _ => return Occupant::Other,
+    };
+    Occupant::Acebridge { origin, version }
 }
 
 /// The first free port after `taken` on its address (a few are tried), else
@@ -195,26 +205,63 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn a_program_that_is_not_acebridge_is_other() {
-        // Answers every request with a page that is not acebridge's health.
+    /// A program on a local port answering `GET path` with `answer(path)`
+    /// (status 200 and a JSON body), or never when that is `None`.
+    async fn program(answer: fn(&str) -> Option<&'static str>) -> SocketAddr {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
         let listen = listener.local_addr().expect("addr");
         tokio::spawn(async move {
             while let Ok((mut socket, _)) = listener.accept().await {
-                use tokio::io::{AsyncReadExt, AsyncWriteExt};
-                let mut request = [0u8; 1024];
-                let _ = socket.read(&mut request).await;
-                let body = r#"{"status":"ok"}"#;
-                let reply = format!(
-                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = socket.write_all(reply.as_bytes()).await;
+                tokio::spawn(async move {
+                    let mut request = [0u8; 1024];
+                    let read = socket.read(&mut request).await.unwrap_or(0);
+                    let request = String::from_utf8_lossy(&request[..read]);
+                    let path = request.split_whitespace().nth(1).unwrap_or_default();
+                    let Some(body) = answer(path) else {
+                        return std::future::pending().await;
+                    };
+                    let reply = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = socket.write_all(reply.as_bytes()).await;
+                });
             }
         });
+        listen
+    }
+
+    #[tokio::test]
+    async fn a_program_that_is_not_acebridge_is_other() {
+        let listen = program(|_| Some(r#"{"status":"ok"}"#)).await;
         assert_eq!(who_listens(listen).await, Occupant::Other);
+    }
+
+    #[tokio::test]
+    async fn acebridge_is_recognised_by_its_health() {
+        let listen = program(|path| {
+            (path == "/api/health").then_some(
+                r#"{"status":"ok","version":"0.1.0","engine":{"url":"http://127.0.0.1:6878/"}}"#,
+            )
+        })
+        .await;
+        let expected = Occupant::Acebridge {
+            origin: local_origin(listen),
+            version: "0.1.0".into(),
+        };
+        assert_eq!(who_listens(listen).await, expected);
+    }
+
+    /// Its health waits for a hung engine longer than the probe does.
+    #[tokio::test]
+    async fn acebridge_with_a_hung_engine_is_recognised_by_its_streams() {
+        let listen = program(|path| (path == "/api/streams").then_some(r#"{"streams":[]}"#)).await;
+        assert!(matches!(
+            who_listens(listen).await,
+            Occupant::Acebridge { .. }
+        ));
     }
 }
