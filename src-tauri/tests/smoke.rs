@@ -318,6 +318,7 @@ async fn port_taken_by_acebridge_is_used_instead_of_a_second_proxy() {
     };
 
     let link = format!("acestream://{LINKED}");
+    let launched = Instant::now();
     let mut app = desktop.launch(&engine, port, &[&link]);
     let pid = app.0.id();
     wait_until(
@@ -326,12 +327,18 @@ async fn port_taken_by_acebridge_is_used_instead_of_a_second_proxy() {
         || saved_there(LINKED),
     )
     .await;
+    let handed_over = launched.elapsed();
     wait_until_sync(
         Duration::from_secs(30),
         "the window opens on its web UI",
         || has_webview(pid),
     )
     .await;
+    eprintln!(
+        "desktop smoke: port held by acebridge: link saved there {:.2} s after launch, window {:.2} s",
+        handed_over.as_secs_f64(),
+        launched.elapsed().as_secs_f64()
+    );
     assert_eq!(listening_sockets(pid), 0, "the app started a second proxy");
 
     // A later launch's link goes the same way, through the first app.
