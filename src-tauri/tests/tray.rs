@@ -278,9 +278,14 @@ async fn tray_menu_shows_the_engine_and_its_quit_stops_every_session() {
             "{expected:?} missing from {labels:?}"
         );
     }
-    // Nothing was ever played or saved: there is no last stream to copy.
+    // Nothing was ever played or saved: there is no last stream to copy,
+    // and the players submenu says so above its greyed-out players.
     let copy = entries.iter().find(|e| e.label == "Copy last stream URL");
     assert!(copy.is_some_and(|e| !e.enabled), "{entries:?}");
+    assert!(
+        labels.contains(&"Nothing played or saved yet"),
+        "{labels:?}"
+    );
 
     // The engine stops answering: the menu says so and how to fix it.
     engine.set_down(true);
@@ -443,6 +448,11 @@ async fn saved_channels_play_from_the_tray_with_their_names() {
         panic!("saved channels missing from {labels:?}");
     };
     assert!(saved < newest && newest < oldest, "{labels:?}");
+    // The players open the last stream, which the submenu names.
+    assert!(
+        labels.contains(&format!("Last stream: {unnamed}").as_str()),
+        "{labels:?}"
+    );
     assert!(
         entries
             .iter()
