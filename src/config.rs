@@ -30,7 +30,7 @@ pub struct ConfigArgs {
     #[arg(long, env = "ACEBRIDGE_ENGINE", value_name = "URL")]
     pub engine: Option<String>,
     /// Address and port to serve players on (use 0.0.0.0 only to share on your LAN)
-    #[arg(long, env = "ACEBRIDGE_LISTEN", value_name = "ADDR:PORT")]
+    #[arg(long, env = "ACEBRIDGE_LISTEN", value_name = "ADDR:PORT", value_parser = parse_listen)]
     pub listen: Option<SocketAddr>,
     /// Seconds a channel with no players keeps its engine session, so zapping back is instant
     #[arg(long, env = "ACEBRIDGE_LINGER", value_name = "SECONDS")]
@@ -66,6 +66,7 @@ pub struct ConfigArgs {
 #[serde(default)]
 pub struct Settings {
     pub engine: Option<String>,
+    #[serde(deserialize_with = "deserialize_listen")]
     pub listen: Option<SocketAddr>,
     pub linger_secs: Option<u64>,
     pub start_timeout_secs: Option<u64>,
@@ -220,6 +221,33 @@ fn default_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 6880))
 }
 
+/// Parses a listen address: an IP address and port, or `localhost:PORT`
+/// (the loopback address, the same one the default uses).
+pub fn parse_listen(text: &str) -> Result<SocketAddr, String> {
+    let text = text.trim();
+    if let Ok(addr) = text.parse() {
+        return Ok(addr);
+    }
+    let invalid = || {
+        format!("invalid listen address {text:?}: give an IP address and port, e.g. 127.0.0.1:6880 or localhost:6880")
+    };
+    let (host, port) = text.rsplit_once(':').ok_or_else(invalid)?;
+    if !host.eq_ignore_ascii_case("localhost") {
+        return Err(invalid());
+    }
+    let port: u16 = port.parse().map_err(|_| invalid())?;
+    Ok(SocketAddr::from(([127, 0, 0, 1], port)))
+}
+
+/// `listen` in the settings file, read with [`parse_listen`].
+fn deserialize_listen<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<SocketAddr>, D::Error> {
+    Option::<String>::deserialize(deserializer)?
+        .map(|text| parse_listen(&text).map_err(serde::de::Error::custom))
+        .transpose()
+}
+
 /// Where the settings file lives by default, if the OS has a config directory.
 pub fn default_settings_path() -> Option<PathBuf> {
     directories::ProjectDirs::from("", "", "acebridge")
@@ -358,6 +386,34 @@ mod tests {
         std::fs::write(&path, "engine = [not toml").expect("write");
         assert_eq!(load_settings(&path).expect("load"), Settings::default());
         assert!(dir.join("settings.toml.corrupt").exists());
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn listen_accepts_localhost_everywhere() {
+        let loopback = SocketAddr::from(([127, 0, 0, 1], 6890));
+        assert_eq!(parse_listen("localhost:6890"), Ok(loopback));
+        assert_eq!(parse_listen("LocalHost:6890"), Ok(loopback));
+        assert_eq!(parse_listen("127.0.0.1:6890"), Ok(loopback));
+        assert_eq!(
+            parse_listen("[::1]:6890"),
+            Ok(SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, 6890)))
+        );
+        for bad in ["localhost", "localhost:x", "example.com:6880", "6880", ""] {
+            let error = parse_listen(bad).expect_err(bad);
+            assert!(error.contains("localhost:6880"), "{error}");
+        }
+        let settings: Settings = toml::from_str("listen = \"localhost:6890\"").expect("toml");
+        assert_eq!(settings.listen, Some(loopback));
+        let dir = temp_dir();
+        let path = dir.join("settings.toml");
+        std::fs::write(&path, "listen = \"localhost:6891\"\n").expect("write");
+        let args = ConfigArgs {
+            settings: Some(path),
+            ..ConfigArgs::default()
+        };
+        let config = args.resolve().expect("resolve");
+        assert_eq!(config.listen.port(), 6891);
         std::fs::remove_dir_all(dir).ok();
     }
 

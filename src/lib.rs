@@ -11,6 +11,7 @@
 //! - [`http`]: the axum router, JSON errors, the web UI, and the listener that drops stalled players.
 //! - [`store`]: the persisted settings (engine URL, saved channels) the API changes.
 //! - [`control`]: in-process control of a running server for the tray app.
+//! - [`taken_port`]: a taken listen port: is acebridge already there, which port is free.
 //!
 //! [`Server`] ties them together; the CLI (`src/main.rs`) and the tray app both
 //! run the server through it, so there is exactly one way the proxy is served.
@@ -24,6 +25,7 @@ pub mod hls;
 pub mod http;
 mod memory;
 pub mod store;
+pub mod taken_port;
 pub mod ts;
 
 use std::future::Future;
