@@ -135,6 +135,13 @@ impl Control {
         Ok(true)
     }
 
+    /// What was wrong with the settings file when the server started: one
+    /// sentence each, naming the file, the line and what was kept (the first
+    /// one says where the file as it was is kept). Empty when all was well.
+    pub async fn settings_warnings(&self) -> Vec<String> {
+        self.store.warnings().to_vec()
+    }
+
     pub async fn settings(&self) -> Settings {
         self.store.get().await
     }

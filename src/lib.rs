@@ -9,6 +9,7 @@
 //! - [`ts`]: the TS fan-out, one engine session per channel shared by its players.
 //! - [`http`]: the axum router, JSON errors, the web UI, and the listener that drops stalled players.
 //! - [`store`]: the persisted settings (engine URL, saved channels) the API changes.
+//! - [`import`]: channel lists imported from a URL and kept in step with it.
 //! - [`control`]: in-process control of a running server for the tray app.
 //!
 //! [`Server`] ties them together; the CLI (`src/main.rs`) and the tray app both
@@ -20,6 +21,7 @@ pub mod control;
 pub mod engine;
 pub mod hls;
 pub mod http;
+pub mod import;
 mod memory;
 pub mod session;
 pub mod store;
@@ -100,6 +102,8 @@ impl Server {
         let addr = self.local_addr()?;
         let hub = self.hub.clone();
         let hls = self.hls.clone();
+        let store = self.store.clone();
+        let refresher = tokio::spawn(import::refresh_lists(self.store.clone()));
         let app = http::router(http::AppState {
             ts: self.hub,
             hls: self.hls,
@@ -114,9 +118,12 @@ impl Server {
         http::listener::serve(listener, app, async move {
             shutdown.await;
             tracing::info!("shutting down");
+            // Ends the web UI's event streams and the list refresher.
+            store.close();
             tokio::join!(stopping.shutdown(), hls.shutdown());
         })
         .await;
+        refresher.abort();
         tracing::info!("stopped");
         Ok(())
     }

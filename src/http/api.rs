@@ -55,11 +55,17 @@ pub enum StreamInfo {
     Hls(HlsInfo),
 }
 
-/// `GET /api/streams`: every active channel with its players, counters and engine stats.
-pub async fn streams(State(state): State<AppState>) -> Json<Streams> {
+/// Every active channel with its players, counters and engine stats: what
+/// `GET /api/streams` answers and the event stream sends (one place computes it).
+pub fn streams_snapshot(state: &AppState) -> Streams {
     let ts = state.ts.list().into_iter().map(StreamInfo::Ts);
     let hls = state.hls.list().into_iter().map(StreamInfo::Hls);
-    Json(Streams {
+    Streams {
         streams: ts.chain(hls).collect(),
-    })
+    }
+}
+
+/// `GET /api/streams`: every active channel with its players, counters and engine stats.
+pub async fn streams(State(state): State<AppState>) -> Json<Streams> {
+    Json(streams_snapshot(&state))
 }

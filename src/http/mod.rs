@@ -4,6 +4,7 @@
 
 mod api;
 mod error;
+mod events;
 mod guard;
 pub mod listener;
 pub mod manage;
@@ -49,6 +50,11 @@ pub fn router(state: AppState) -> Router {
         .route("/ace/hls/{id}/segment/{file}", get(media::segment))
         .route("/api/health", get(api::health))
         .route("/api/streams", get(api::streams))
+        .route("/api/events", get(events::events))
+        .route(
+            "/api/imports",
+            post(manage::import_list).delete(manage::forget_list),
+        )
         .route("/api/streams/{id}", delete(manage::stop_stream))
         .route("/api/parse", post(manage::parse))
         .route(
