@@ -1120,7 +1120,7 @@ async fn docs_screenshots() {
                     ][n % 8],
                 )
             };
-            settings.push_str(&format!("[[channels]]\nid = \"d5869d{:034x}\"\n", n * 7919));
+            settings.push_str(&format!("[[channels]]\nid = \"{}\"\n", screenshot_id(n)));
             if count == 500 && n % 23 != 4 {
                 settings.push_str(&format!(
                     "name = \"{} {n}\"\n",
@@ -1147,7 +1147,7 @@ async fn docs_screenshots() {
             return;
         };
         let client = &page.client;
-        let playing = format!("d5869d{:034x}", 0);
+        let playing = screenshot_id(0);
         let player_url = page.proxy.url(&format!("/ace/getstream?id={playing}"));
         let player = tokio::spawn(async move {
             let mut response = http().get(player_url).send().await.expect("open stream");
@@ -1181,4 +1181,10 @@ async fn docs_screenshots() {
         player.abort();
         page.close().await;
     }
+}
+
+/// Ids that differ from their first characters, as real ones do ("d5869d…" for the first).
+fn screenshot_id(n: usize) -> String {
+    let spread = (n as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 40;
+    format!("{:06x}{:034x}", (0xd5_869d + spread) & 0xff_ffff, n)
 }
