@@ -306,27 +306,33 @@ pub async fn refresh_lists(store: Store) {
                 continue;
             }
         }
-        let now = now_unix();
-        let due: Vec<String> = store
-            .get()
-            .await
-            .imports
-            .iter()
-            .filter(|list| {
-                list.refresh_mins.is_some_and(|mins| {
-                    let last = list.last_read_unix.unwrap_or(0);
-                    now.saturating_sub(last) >= mins.saturating_mul(60)
-                })
+        refresh_due(&store, now_unix()).await;
+    }
+}
+
+/// One refresh pass at `now` (Unix seconds): re-reads the lists whose
+/// interval has passed since their last read; answers the URLs it read.
+pub async fn refresh_due(store: &Store, now: u64) -> Vec<String> {
+    let due: Vec<String> = store
+        .get()
+        .await
+        .imports
+        .iter()
+        .filter(|list| {
+            list.refresh_mins.is_some_and(|mins| {
+                let last = list.last_read_unix.unwrap_or(0);
+                now.saturating_sub(last) >= mins.saturating_mul(60)
             })
-            .map(|list| list.url.clone())
-            .collect();
-        for url in due {
-            if let Ok(parsed) = parse_list_url(&url) {
-                // Errors are logged and recorded on the list by `import`.
-                let _ = import(&store, &parsed, None).await;
-            }
+        })
+        .map(|list| list.url.clone())
+        .collect();
+    for url in &due {
+        if let Ok(parsed) = parse_list_url(url) {
+            // Errors are logged and recorded on the list by `import`.
+            let _ = import(store, &parsed, None).await;
         }
     }
+    due
 }
 
 #[cfg(test)]
@@ -383,6 +389,41 @@ mod tests {
             sync(&settings, URL, "<html>not found</html>"),
             Err(ImportError::NoChannels(1))
         ));
+    }
+
+    #[tokio::test]
+    async fn a_due_list_is_read_again_and_others_wait() {
+        use axum::routing::get;
+        let body = std::sync::Arc::new(std::sync::Mutex::new(list(&[(A, "One", "S")])));
+        let served = body.clone();
+        let app = axum::Router::new().route(
+            "/list.m3u",
+            get(move || {
+                let served = served.clone();
+                async move { served.lock().map(|b| b.clone()).unwrap_or_default() }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}/list.m3u", listener.local_addr().expect("addr"));
+        tokio::spawn(async move { axum::serve(listener, app).await });
+
+        let store = Store::open(None).expect("store");
+        let parsed = parse_list_url(&url).expect("url");
+        import(&store, &parsed, Some(60)).await.expect("import");
+        let read_at = store.get().await.imports[0]
+            .last_read_unix
+            .expect("read time");
+        *body.lock().expect("lock") = list(&[(B, "Two", "S")]);
+
+        // 59 minutes later nothing is due; at 60 the list is read again.
+        assert!(refresh_due(&store, read_at + 59 * 60).await.is_empty());
+        assert_eq!(store.get().await.channels[0].id, A);
+        assert_eq!(refresh_due(&store, read_at + 60 * 60).await, [url]);
+        let channels = store.get().await.channels;
+        assert_eq!(channels.len(), 1);
+        assert_eq!(channels[0].id, B);
     }
 
     #[test]
