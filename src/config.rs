@@ -340,10 +340,13 @@ pub fn load_settings_checked(path: &Path) -> Result<(Settings, Vec<String>), Con
         Ok(aside) => format!("the file as it was is kept as {}", aside.display()),
         Err(error) => format!("a copy of the file could not be kept aside ({error})"),
     };
+    let channels = match settings.channels.len() {
+        1 => "1 saved channel".to_owned(),
+        n => format!("{n} saved channels"),
+    };
     let mut warnings = vec![format!(
         "Some settings in {file} could not be read: {aside}; everything else was kept \
-         ({} saved channels).",
-        settings.channels.len()
+         ({channels})."
     )];
     for problem in problems {
         let at = problem
@@ -772,7 +775,7 @@ mod tests {
             all.contains("line 15: channel \"not-hex\" (Bad id) was dropped: invalid id"),
             "{all}"
         );
-        assert!(all.contains("1 saved channels"), "{all}");
+        assert!(all.contains("1 saved channel)"), "{all}");
         std::fs::remove_dir_all(dir).ok();
     }
 

@@ -897,9 +897,19 @@ async function loadSettings() {
     const warnings = settings.warnings || [];
     const banner = $("settings-banner");
     if (warnings.length && !sessionStorage.getItem(`acebridge.dismissed.${warnings[0]}`)) {
-      $("settings-warnings").replaceChildren(...warnings.map((text) => {
+      // The first sentence names the file and where its copy is; the others, each
+      // about one line of it, need not repeat the file's name.
+      const file = settings.settings_file || "";
+      $("settings-summary").textContent = warnings[0];
+      $("settings-warnings").replaceChildren(...warnings.slice(1).map((text) => {
         const li = document.createElement("li");
-        li.textContent = text;
+        if (file && text.startsWith(`${file} line `)) {
+          li.textContent = `Line ${text.slice(file.length + 6)}`;
+        } else if (file && text.startsWith(`${file}: `)) {
+          li.textContent = text.slice(file.length + 2);
+        } else {
+          li.textContent = text;
+        }
         return li;
       }));
       banner.hidden = false;
