@@ -1187,6 +1187,28 @@ async fn docs_screenshots() {
             );
             std::fs::write(out.join(&name), png).expect("write screenshot");
         }
+        if count == 5 {
+            // A row's menu open, at the tray window's size.
+            client
+                .issue_cmd(SessionPost {
+                    path: "goog/cdp/execute",
+                    body: json!({"cmd": "Emulation.setEmulatedMedia", "params": {"features": [{"name": "prefers-color-scheme", "value": "light"}]}}),
+                })
+                .await
+                .expect("emulate the color scheme");
+            client.set_window_size(420, 900).await.expect("resize");
+            client
+                .execute(OPEN_MENU, vec![json!(screenshot_id(1))])
+                .await
+                .expect("open the menu");
+            js(
+                client,
+                "document.getElementById('channels').scrollIntoView()",
+            )
+            .await;
+            let png = client.screenshot().await.expect("screenshot");
+            std::fs::write(out.join("ui-menu-420.png"), png).expect("write screenshot");
+        }
         player.abort();
         page.close().await;
     }
