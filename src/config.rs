@@ -406,8 +406,21 @@ fn parse_forgiving(text: &str) -> (Settings, Vec<Problem>) {
 /// The TOML table of `text`; each line that stops it from parsing is skipped
 /// (and reported), so one typo costs one line.
 fn parse_skipping_bad_lines(text: &str, problems: &mut Vec<Problem>) -> toml::Table {
+    /// Past this many broken lines the file is not TOML at all (and each retry
+    /// parses the whole file again): it is set aside whole.
+    const MAX_SKIPPED_LINES: usize = 100;
     let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
-    for _ in 0..=lines.len() {
+    for skipped in 0..=lines.len() {
+        if skipped == MAX_SKIPPED_LINES {
+            problems.push(Problem {
+                line: None,
+                message: format!(
+                    "more than {MAX_SKIPPED_LINES} lines are not valid TOML; \
+                     nothing in the file was used"
+                ),
+            });
+            break;
+        }
         let current = lines.join("\n");
         let err = match current.parse::<toml::Table>() {
             Ok(table) => return table,
@@ -793,6 +806,16 @@ mod tests {
         assert_eq!(settings.linger_secs, Some(4));
         assert!(warnings[1].contains("line 2"), "{warnings:?}");
         std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn a_file_that_is_not_toml_at_all_is_set_aside_whole() {
+        let text = "\u{0}garbage ]]\n".repeat(500);
+        let (settings, problems) = parse_forgiving(&text);
+        assert_eq!(settings, Settings::default());
+        assert!(problems
+            .last()
+            .is_some_and(|p| p.message.contains("nothing in the file was used")));
     }
 
     #[test]
