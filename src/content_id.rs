@@ -258,7 +258,8 @@ pub fn find_id(line: &str) -> Result<(ContentId, Option<String>), String> {
         return Ok((id, None));
     }
     let mut link_error = None;
-    for (start, end) in link_tokens(line) {
+    let links = link_tokens(line);
+    for &(start, end) in &links {
         match ContentId::parse(&line[start..end]) {
             Ok(id) => return Ok((id, name_around(line, start, end))),
             Err(err) => {
@@ -268,6 +269,13 @@ pub fn find_id(line: &str) -> Result<(ContentId, Option<String>), String> {
     }
     if let Some((start, end)) = hex_token(line) {
         if let Ok(id) = ContentId::parse(&line[start..end]) {
+            // An id inside a link of another kind (`http://host/stream/<id>`):
+            // the whole link is not part of the name.
+            let (start, end) = links
+                .iter()
+                .copied()
+                .find(|&(link_start, link_end)| link_start <= start && end <= link_end)
+                .unwrap_or((start, end));
             return Ok((id, name_around(line, start, end)));
         }
     }
@@ -520,6 +528,10 @@ mod tests {
                 Some("Movies"),
             ),
             (format!("[{HEX}] News 24"), Some("News 24")),
+            (
+                format!("Movies 24 http://host/live/{HEX}.ts"),
+                Some("Movies 24"),
+            ),
             (HEX.to_owned(), None),
             (
                 format!("http://127.0.0.1:6878/ace/getstream?id={HEX}"),
