@@ -1,13 +1,18 @@
 //! The web UI in a real headless Chromium (Debian `chromium` + `chromium-driver`,
 //! driven over WebDriver with `fantoccini`) against the real server and the
-//! simulated engine: paste → cards with both URLs, copy, M3U paste saved and
+//! simulated engine: paste → rows with both URLs, copy, M3U paste saved and
 //! listed by `/playlist.m3u` after a restart, engine version / dead engine /
 //! bad URL, a stream in Now playing stopped from the page (the engine sees the
-//! stop), 420 px layout, keyboard use, and no console errors.
+//! stop), 420 px layout, keyboard use, and no console errors. Then issue 16's
+//! checks, one page each: forgiving paste lines, M3U attributes and an edited
+//! group round-tripping to `/playlist.m3u`, import from a URL served by the
+//! test, 500 channels (render and filter under 100 ms, groups), live updates
+//! applied in place, and the engine-down and settings banners.
 //!
-//! Without chromium/chromedriver the test prints why and passes, unless
+//! Without chromium/chromedriver the tests print why and pass, unless
 //! `ACEBRIDGE_REQUIRE_BROWSER=1` (set by `scripts/test`). Set
-//! `ACEBRIDGE_UI_SCREENSHOT=docs/ui.png` to refresh the README's screenshot.
+//! `ACEBRIDGE_UI_SCREENSHOTS=docs` to rewrite the README's screenshots
+//! (`docs_screenshots`, which otherwise does nothing).
 
 mod common;
 
