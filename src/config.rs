@@ -295,9 +295,11 @@ pub fn parse_engine_url(text: &str) -> Result<Url, ConfigError> {
     Ok(url)
 }
 
-/// Reads the settings file, forgivingly (see [`load_settings_checked`]).
+/// Reads the settings file, forgivingly (see [`load_settings_checked`]),
+/// without logging its problems: the settings store reads the file again at
+/// start and reports them, once.
 pub fn load_settings(path: &Path) -> Result<Settings, ConfigError> {
-    load_settings_checked(path).map(|(settings, _)| settings)
+    read_settings(path).map(|(settings, _)| settings)
 }
 
 /// Reads the settings file. A missing file gives defaults. A file with bad
@@ -307,6 +309,14 @@ pub fn load_settings(path: &Path) -> Result<Settings, ConfigError> {
 /// overwriting an earlier copy), and the returned warnings, one sentence each,
 /// say which file, which line and what was kept, for the user to be shown.
 pub fn load_settings_checked(path: &Path) -> Result<(Settings, Vec<String>), ConfigError> {
+    let (settings, warnings) = read_settings(path)?;
+    for warning in &warnings {
+        tracing::warn!("{warning}");
+    }
+    Ok((settings, warnings))
+}
+
+fn read_settings(path: &Path) -> Result<(Settings, Vec<String>), ConfigError> {
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
@@ -354,9 +364,6 @@ pub fn load_settings_checked(path: &Path) -> Result<(Settings, Vec<String>), Con
             .map(|line| format!(" line {line}"))
             .unwrap_or_default();
         warnings.push(format!("{file}{at}: {}", problem.message));
-    }
-    for warning in &warnings {
-        tracing::warn!("{warning}");
     }
     Ok((settings, warnings))
 }
