@@ -10,6 +10,7 @@
 //! - [`hls`]: HLS segments (cut from the TS or the engine's own) and playlists.
 //! - [`http`]: the axum router, JSON errors, the web UI, and the listener that drops stalled players.
 //! - [`store`]: the persisted settings (engine URL, saved channels) the API changes.
+//! - [`import`]: channel lists imported from a URL and kept in step with it.
 //! - [`control`]: in-process control of a running server for the tray app.
 //! - [`taken_port`]: a taken listen port: is acebridge already there, which port is free.
 //!
@@ -23,6 +24,7 @@ pub mod control;
 pub mod engine;
 pub mod hls;
 pub mod http;
+pub mod import;
 mod memory;
 pub mod store;
 pub mod taken_port;
@@ -99,6 +101,8 @@ impl Server {
     ) -> std::io::Result<()> {
         let addr = self.local_addr()?;
         let hub = self.hub.clone();
+        let store = self.store.clone();
+        let refresher = tokio::spawn(import::refresh_lists(self.store.clone()));
         let app = http::router(http::AppState {
             channels: self.hub,
             store: self.store,
@@ -113,9 +117,12 @@ impl Server {
         http::listener::serve(listener, app, async move {
             shutdown.await;
             tracing::info!("shutting down");
+            // Ends the web UI's event streams and the list refresher.
+            store.close();
             stopping.shutdown().await;
         })
         .await;
+        refresher.abort();
         tracing::info!("stopped");
         Ok(())
     }

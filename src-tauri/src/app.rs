@@ -226,6 +226,10 @@ fn started(app: &AppHandle, server: Server, minimized: bool, links: Vec<ContentI
         changed: Notify::new(),
         server: Mutex::new(Some(ServerTask { stop, task })),
     });
+    // The user hears of a settings file that lost values, not only the log.
+    crate::state::spawn_with_control(app, |app, control| async move {
+        dialog::settings_warnings(&app, &control.settings_warnings().await);
+    });
     let has_tray = tray::supported()
         && tray::create(app)
             .inspect_err(|error| tracing::error!(%error, "cannot create the tray icon"))

@@ -45,12 +45,8 @@ pub fn ask(
 }
 
 /// Problems found in the settings file at start (values ignored, a corrupt
-/// file kept aside), as one dialog; nothing when there are none. The core's
-/// `Control::settings_warnings()` gives them once it exists.
-#[expect(
-    dead_code,
-    reason = "called at start once Control::settings_warnings() is merged"
-)]
+/// file kept aside), from `Control::settings_warnings()`, as one dialog;
+/// nothing when there are none.
 pub fn settings_warnings(app: &AppHandle, warnings: &[String]) {
     if warnings.is_empty() {
         return;

@@ -166,8 +166,8 @@ mod tests {
     fn saved(n: usize, name: Option<&str>) -> SavedChannel {
         SavedChannel {
             id: format!("{n:040x}"),
-            infohash: false,
             name: name.map(str::to_owned),
+            ..SavedChannel::default()
         }
     }
 
