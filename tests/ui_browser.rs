@@ -556,7 +556,7 @@ async fn web_ui_in_headless_chromium() {
         "return document.querySelector('li.stream .stream-name').textContent",
     )
     .await;
-    assert_eq!(stream_name, "News One (TS)");
+    assert_eq!(stream_name, "News One");
     wait_js(
         &client,
         "return /^\\d+$/.test(document.querySelector('li.stream .peers').textContent) && /KB\\/s$/.test(document.querySelector('li.stream .speed').textContent)",

@@ -606,9 +606,9 @@ function viewersText(stream) {
 }
 
 function fillStream(card, stream) {
-  const kind = (stream.upstream || stream.kind || "ts").toUpperCase();
+  // One channel serves TS and HLS players alike: the viewers line splits them.
   const title = streamTitle(stream.id);
-  card.querySelector(".stream-name").textContent = `${title} (${kind})`;
+  card.querySelector(".stream-name").textContent = title;
   const state = card.querySelector(".state");
   state.textContent = stream.state;
   state.className = `badge state ${stream.state}`;
@@ -649,7 +649,7 @@ function applyStreams(data) {
   const seen = new Set();
   const viewers = new Map();
   for (const stream of data.streams) {
-    const key = `${stream.upstream || stream.kind || "ts"}:${stream.id}`;
+    const key = stream.id;
     seen.add(key);
     viewers.set(stream.id, (viewers.get(stream.id) || 0) + (stream.players || 0));
     let card = streamCards.get(key);
