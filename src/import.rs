@@ -393,21 +393,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_due_list_is_read_again_and_others_wait() {
-        use axum::routing::get;
-        let body = std::sync::Arc::new(std::sync::Mutex::new(list(&[(A, "One", "S")])));
-        let served = body.clone();
-        let app = axum::Router::new().route(
-            "/list.m3u",
-            get(move || {
-                let served = served.clone();
-                async move { served.lock().map(|b| b.clone()).unwrap_or_default() }
-            }),
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let url = format!("http://{}/list.m3u", listener.local_addr().expect("addr"));
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        let served = acebridge_testkit::served::ServedText::start(list(&[(A, "One", "S")])).await;
+        let url = served.url().to_owned();
 
         let store = Store::open(None).expect("store");
         let parsed = parse_list_url(&url).expect("url");
@@ -415,7 +402,7 @@ mod tests {
         let read_at = store.get().await.imports[0]
             .last_read_unix
             .expect("read time");
-        *body.lock().expect("lock") = list(&[(B, "Two", "S")]);
+        served.set(list(&[(B, "Two", "S")]));
 
         // 59 minutes later nothing is due; at 60 the list is read again.
         assert!(refresh_due(&store, read_at + 59 * 60).await.is_empty());

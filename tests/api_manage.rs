@@ -584,25 +584,6 @@ async fn ui_assets_have_exact_types() {
     proxy.stop().await;
 }
 
-/// A list server for imports: serves whatever `body` holds at `/list.m3u`,
-/// 404 elsewhere.
-async fn list_server(body: std::sync::Arc<std::sync::Mutex<String>>) -> SocketAddr {
-    use axum::routing::get;
-    let app = axum::Router::new().route(
-        "/list.m3u",
-        get(move || {
-            let body = body.clone();
-            async move { body.lock().map(|b| b.clone()).unwrap_or_default() }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    addr
-}
-
 fn m3u(entries: &[(&str, &str, &str)]) -> String {
     let mut text = String::from("#EXTM3U\n");
     for (id, name, group) in entries {
@@ -617,12 +598,12 @@ fn m3u(entries: &[(&str, &str, &str)]) -> String {
 async fn import_from_a_url_adds_renames_and_removes_as_the_list_says() {
     let (_dir, path) = settings_file();
     let proxy = start(DEAD_ENGINE, Some(&path)).await;
-    let body = std::sync::Arc::new(std::sync::Mutex::new(m3u(&[
+    let served = acebridge_testkit::served::ServedText::start(m3u(&[
         (ID_A, "One", "Sport"),
         (ID_B, "Two", "News"),
-    ])));
-    let lists = list_server(body.clone()).await;
-    let url = format!("http://{lists}/list.m3u");
+    ]))
+    .await;
+    let url = served.url().to_owned();
 
     let (status, report) = proxy
         .post("/api/imports", json!({"url": url, "refresh_mins": 60}))
@@ -636,7 +617,7 @@ async fn import_from_a_url_adds_renames_and_removes_as_the_list_says() {
     assert_eq!(settings["imports"][0]["url"], url);
     assert_eq!(settings["imports"][0]["refresh_mins"], 60);
 
-    *body.lock().expect("lock") = m3u(&[(ID_B, "Two HD", "News"), (ID_C, "Three", "Sport")]);
+    served.set(m3u(&[(ID_B, "Two HD", "News"), (ID_C, "Three", "Sport")]));
     let (status, report) = proxy.post("/api/imports", json!({"url": url})).await;
     assert_eq!(status, 200, "{report}");
     assert_eq!(
@@ -668,7 +649,7 @@ async fn import_from_a_url_adds_renames_and_removes_as_the_list_says() {
     );
 
     // A list that cannot be read changes nothing and says why.
-    *body.lock().expect("lock") = "<html>gone</html>".into();
+    served.set("<html>gone</html>");
     let (status, error) = proxy.post("/api/imports", json!({"url": url})).await;
     assert_eq!(status, 502);
     assert!(
@@ -682,7 +663,7 @@ async fn import_from_a_url_adds_renames_and_removes_as_the_list_says() {
     let (status, error) = proxy
         .post(
             "/api/imports",
-            json!({"url": format!("http://{lists}/missing.m3u")}),
+            json!({"url": served.url().replace("list.m3u", "missing.m3u")}),
         )
         .await;
     assert_eq!(status, 502);
@@ -706,13 +687,8 @@ async fn an_oversized_list_is_refused_without_reading_it_all() {
         "#EXTM3U\n{}",
         "#".repeat(acebridge::import::MAX_LIST_BYTES + 1)
     );
-    let lists = list_server(std::sync::Arc::new(std::sync::Mutex::new(huge))).await;
-    let (status, error) = proxy
-        .post(
-            "/api/imports",
-            json!({"url": format!("http://{lists}/list.m3u")}),
-        )
-        .await;
+    let list = acebridge_testkit::served::ServedText::start(huge).await;
+    let (status, error) = proxy.post("/api/imports", json!({"url": list.url()})).await;
     assert_eq!(status, 502);
     assert!(
         error["error"]

@@ -821,26 +821,13 @@ async fn m3u_attributes_and_an_edited_group_round_trip_to_the_playlist() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_list_imported_from_a_url_is_read_again_on_request() {
-    use axum::routing::get;
     let Some(page) = Page::open(DEAD_ENGINE, None).await else {
         return;
     };
-    let body = std::sync::Arc::new(std::sync::Mutex::new(format!(
+    let list = acebridge_testkit::served::ServedText::start(format!(
         "#EXTM3U\n#EXTINF:-1 group-title=\"Sport\",One\nacestream://{ID_A}\n#EXTINF:-1 group-title=\"Sport\",Two\nacestream://{ID_B}\n"
-    )));
-    let served = body.clone();
-    let app = axum::Router::new().route(
-        "/list.m3u",
-        get(move || {
-            let served = served.clone();
-            async move { served.lock().map(|b| b.clone()).unwrap_or_default() }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let list_url = format!("http://{}/list.m3u", listener.local_addr().expect("addr"));
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    )).await;
+    let list_url = list.url().to_owned();
 
     js(&page.client, &format!("document.getElementById('import').open = true; document.getElementById('import-url').value = {}; document.getElementById('import-refresh').value = '60'; document.getElementById('import-button').click();", json!(list_url))).await;
     wait_js(&page.client, "return document.getElementById('import-status').textContent.startsWith('Read 2 channels: 2 added')", "the import's report").await;
@@ -862,9 +849,9 @@ async fn a_list_imported_from_a_url_is_read_again_on_request() {
         "{listed}"
     );
 
-    *body.lock().expect("lock") = format!(
+    list.set(format!(
         "#EXTM3U\n#EXTINF:-1 group-title=\"Sport\",Two HD\nacestream://{ID_B}\n#EXTINF:-1,Three\nacestream://{ID_C}\n"
-    );
+    ));
     js(
         &page.client,
         "document.querySelector('#import-list button').click()",
