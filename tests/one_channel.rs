@@ -426,3 +426,33 @@ async fn ffmpeg_decodes_proxy_made_hls_for_30_seconds() {
     assert_one_session_at_most(&engine, ID_A);
     proxy.stop().await;
 }
+
+/// A channel stopped while the engine is still answering its start call: the
+/// session that arrives afterwards is stopped at once, exactly once, never
+/// left behind (a "ghost session").
+#[tokio::test]
+async fn a_start_that_completes_after_the_channel_was_stopped_is_stopped_once() {
+    let engine = SimEngine::start().await;
+    engine.set_fault(ID_A, Fault::StartDelay(2 * SECOND));
+    let proxy = Proxy::start(&engine.url()).await;
+    let url = proxy.stream_url(ID_A);
+    let player = tokio::spawn(async move { get_json(&url).await });
+    wait_until(10 * SECOND, "the channel starting", || async {
+        !proxy.streams().await.is_empty()
+    })
+    .await;
+    let stopped = http()
+        .delete(proxy.url(&format!("/api/streams/{ID_A}")))
+        .send()
+        .await
+        .expect("stop");
+    assert_eq!(stopped.status(), 204);
+    let (status, body) = player.await.expect("player");
+    assert_eq!(status, 503, "the waiting player is told: {body}");
+    wait_until(10 * SECOND, "the late session stopped", || async {
+        engine.sessions_started(ID_A) == 1 && engine.active_sessions() == 0
+    })
+    .await;
+    assert_eq!(engine.sessions(ID_A)[0].stop_calls, 1);
+    proxy.stop().await;
+}
