@@ -1,5 +1,8 @@
 """Draws acebridge's icons: the app icon in the sizes the bundlers want, and
-the tray icon in one colour per state (idle, streaming, engine down).
+the tray icon per state. The states differ in shape as well as colour, so
+they stay apart for colour-blind users and on monochrome panels: idle is the
+app icon, streaming adds a "live" dot in a notch at the top right, engine down
+is a warning triangle with an exclamation mark.
 
 Run once after changing the design (`pip install pillow`); the PNGs are committed
 so building the app needs no Python.
@@ -18,7 +21,11 @@ STATES = {
 }
 
 
-def draw(size: int, colour) -> Image.Image:
+WHITE = (255, 255, 255, 255)
+CLEAR = (0, 0, 0, 0)
+
+
+def draw(size: int, colour, live: bool = False) -> Image.Image:
     big = size * SCALE
     image = Image.new("RGBA", (big, big), (0, 0, 0, 0))
     pen = ImageDraw.Draw(image)
@@ -34,7 +41,40 @@ def draw(size: int, colour) -> Image.Image:
         (big * 0.38, big * 0.80),
         (big * 0.72, big * 0.60),
     ]
-    pen.polygon(triangle, fill=(255, 255, 255, 255))
+    pen.polygon(triangle, fill=WHITE)
+    if live:
+        # A notch cut out of the corner, holding a white dot ringed in colour.
+        centre, notch, dot = big * 0.80, big * 0.22, big * 0.15
+        pen.ellipse(
+            (centre - notch, big * 0.20 - notch, centre + notch, big * 0.20 + notch),
+            fill=CLEAR,
+        )
+        pen.ellipse(
+            (centre - dot, big * 0.20 - dot, centre + dot, big * 0.20 + dot),
+            fill=colour + (255,),
+        )
+        inner = dot * 0.55
+        pen.ellipse(
+            (centre - inner, big * 0.20 - inner, centre + inner, big * 0.20 + inner),
+            fill=WHITE,
+        )
+    return image.resize((size, size), Image.LANCZOS)
+
+
+def draw_warning(size: int, colour) -> Image.Image:
+    """A rounded warning triangle with "!": a shape of its own."""
+    big = size * SCALE
+    image = Image.new("RGBA", (big, big), CLEAR)
+    pen = ImageDraw.Draw(image)
+    corners = [(big * 0.5, big * 0.06), (big * 0.97, big * 0.92), (big * 0.03, big * 0.92)]
+    pen.polygon(corners, fill=colour + (255,))
+    # Round the corners with a thick outline of the same colour.
+    pen.line(corners + [corners[0]], fill=colour + (255,), width=int(big * 0.06), joint="curve")
+    bar = big * 0.055
+    pen.rounded_rectangle(
+        (big * 0.5 - bar, big * 0.32, big * 0.5 + bar, big * 0.66), radius=bar, fill=WHITE
+    )
+    pen.ellipse((big * 0.5 - bar, big * 0.73, big * 0.5 + bar, big * 0.73 + 2 * bar), fill=WHITE)
     return image.resize((size, size), Image.LANCZOS)
 
 
@@ -47,8 +87,9 @@ def main() -> None:
         ("icon.png", 512),
     ]:
         draw(size, app).save(HERE / name)
-    for name, colour in STATES.items():
-        draw(64, colour).save(HERE / f"{name}.png")
+    draw(64, STATES["tray-idle"]).save(HERE / "tray-idle.png")
+    draw(64, STATES["tray-streaming"], live=True).save(HERE / "tray-streaming.png")
+    draw_warning(64, STATES["tray-engine-down"]).save(HERE / "tray-engine-down.png")
 
 
 if __name__ == "__main__":

@@ -2,9 +2,11 @@
 //! variables and command-line flags, resolved in that order of precedence
 //! (flags beat env beat file beat defaults) into one [`Config`].
 //!
-//! Owns the settings file format and its safe writing: a temp file renamed over
-//! the old one, so a crash never leaves half a file, and a corrupt file is kept
-//! aside rather than overwritten.
+//! Owns the settings file format, its forgiving reading and its safe writing: a
+//! bad field costs that field (its default is used) or that one channel, never
+//! the file; the file as it was is copied aside under its own timestamped name
+//! and the problems are reported; writes go to a temp file renamed over the
+//! old one, so a crash never leaves half a file.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -30,7 +32,7 @@ pub struct ConfigArgs {
     #[arg(long, env = "ACEBRIDGE_ENGINE", value_name = "URL")]
     pub engine: Option<String>,
     /// Address and port to serve players on (use 0.0.0.0 only to share on your LAN)
-    #[arg(long, env = "ACEBRIDGE_LISTEN", value_name = "ADDR:PORT")]
+    #[arg(long, env = "ACEBRIDGE_LISTEN", value_name = "ADDR:PORT", value_parser = parse_listen)]
     pub listen: Option<SocketAddr>,
     /// Seconds a channel with no players keeps its engine session, so zapping back is instant
     #[arg(long, env = "ACEBRIDGE_LINGER", value_name = "SECONDS")]
@@ -75,6 +77,7 @@ pub struct ConfigArgs {
 #[serde(default)]
 pub struct Settings {
     pub engine: Option<String>,
+    #[serde(deserialize_with = "deserialize_listen")]
     pub listen: Option<SocketAddr>,
     pub linger_secs: Option<u64>,
     pub start_timeout_secs: Option<u64>,
@@ -92,6 +95,9 @@ pub struct Settings {
     /// Preferences of the tray app; the headless CLI ignores them.
     #[serde(skip_serializing_if = "DesktopSettings::is_default")]
     pub desktop: DesktopSettings,
+    /// Lists imported from a URL, re-read to keep their channels current.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub imports: Vec<ImportedList>,
     /// Channels the user saved in the web UI, in the order they were added.
     /// Kept last: TOML writes these as `[[channels]]` tables after the plain keys.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -121,8 +127,10 @@ impl DesktopSettings {
     }
 }
 
-/// A channel saved by the user: its id (40 lowercase hex characters) and name.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A channel saved by the user: its id (40 lowercase hex characters), name,
+/// and the M3U attributes it came with. Every field but `id` is optional, so
+/// files written by older versions load unchanged.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SavedChannel {
     pub id: String,
     /// The id is a torrent infohash (sent as `infohash=`), not a content id.
@@ -130,6 +138,37 @@ pub struct SavedChannel {
     pub infohash: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// `#EXTINF` `group-title`: the group the channel is listed under.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    /// `#EXTINF` `tvg-logo`: the logo's URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logo: Option<String>,
+    /// `#EXTINF` `tvg-id`: the EPG id IPTV apps match guide data by.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tvg_id: Option<String>,
+    /// `#EXTINF` `tvg-name`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tvg_name: Option<String>,
+    /// The URL of the imported list this channel came from; a refresh of that
+    /// list may rename or remove it. `None`: added by hand.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+}
+
+/// A channel list imported from an http(s) URL.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportedList {
+    pub url: String,
+    /// Re-read the list this often; `None`: only when asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_mins: Option<u64>,
+    /// When it was last read successfully (Unix seconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_read_unix: Option<u64>,
+    /// Why the last refresh failed, if it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
 }
 
 /// The resolved configuration a server runs with.
@@ -270,6 +309,33 @@ fn default_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 6880))
 }
 
+/// Parses a listen address: an IP address and port, or `localhost:PORT`
+/// (the loopback address, the same one the default uses).
+pub fn parse_listen(text: &str) -> Result<SocketAddr, String> {
+    let text = text.trim();
+    if let Ok(addr) = text.parse() {
+        return Ok(addr);
+    }
+    let invalid = || {
+        format!("invalid listen address {text:?}: give an IP address and port, e.g. 127.0.0.1:6880 or localhost:6880")
+    };
+    let (host, port) = text.rsplit_once(':').ok_or_else(invalid)?;
+    if !host.eq_ignore_ascii_case("localhost") {
+        return Err(invalid());
+    }
+    let port: u16 = port.parse().map_err(|_| invalid())?;
+    Ok(SocketAddr::from(([127, 0, 0, 1], port)))
+}
+
+/// `listen` in the settings file, read with [`parse_listen`].
+fn deserialize_listen<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<SocketAddr>, D::Error> {
+    Option::<String>::deserialize(deserializer)?
+        .map(|text| parse_listen(&text).map_err(serde::de::Error::custom))
+        .transpose()
+}
+
 /// Where the settings file lives by default, if the OS has a config directory.
 pub fn default_settings_path() -> Option<PathBuf> {
     directories::ProjectDirs::from("", "", "acebridge")
@@ -307,12 +373,45 @@ pub fn parse_engine_url(text: &str) -> Result<Url, ConfigError> {
     Ok(url)
 }
 
-/// Reads the settings file. A missing file gives defaults; a corrupt one is
-/// renamed to `*.corrupt` with a warning, so the user's data is never silently lost.
+/// Reads the settings file, forgivingly (see [`load_settings_checked`]),
+/// without logging its problems: the settings store reads the file again at
+/// start and reports them, once.
 pub fn load_settings(path: &Path) -> Result<Settings, ConfigError> {
+    read_settings(path).map(|(settings, _)| settings)
+}
+
+/// Reads the settings file. A missing file gives defaults. A file with bad
+/// parts keeps everything that parses: a bad field falls back to its default,
+/// a bad channel is dropped, a line that is not TOML is skipped. The file as
+/// it was is then copied aside under its own timestamped name (never
+/// overwriting an earlier copy), and the returned warnings, one sentence each,
+/// say which file, which line and what was kept, for the user to be shown.
+pub fn load_settings_checked(path: &Path) -> Result<(Settings, Vec<String>), ConfigError> {
+    let (settings, warnings) = read_settings(path)?;
+    for warning in &warnings {
+        tracing::warn!("{warning}");
+    }
+    Ok((settings, warnings))
+}
+
+fn read_settings(path: &Path) -> Result<(Settings, Vec<String>), ConfigError> {
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Settings::default()),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            return Ok((Settings::default(), Vec::new()))
+        }
+        Err(err) if err.kind() == std::io::ErrorKind::InvalidData => {
+            // Not UTF-8: read what is, the bad bytes cost their lines.
+            match std::fs::read(path) {
+                Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+                Err(source) => {
+                    return Err(ConfigError::Read {
+                        path: path.to_owned(),
+                        source,
+                    })
+                }
+            }
+        }
         Err(source) => {
             return Err(ConfigError::Read {
                 path: path.to_owned(),
@@ -320,18 +419,326 @@ pub fn load_settings(path: &Path) -> Result<Settings, ConfigError> {
             })
         }
     };
-    match toml::from_str(&text) {
-        Ok(settings) => Ok(settings),
-        Err(err) => {
-            let aside = path.with_extension("toml.corrupt");
-            tracing::warn!(path = %path.display(), aside = %aside.display(), error = %err,
-                "settings file is corrupt; keeping it aside and using defaults");
-            if let Err(error) = std::fs::rename(path, &aside) {
-                tracing::warn!(%error, "could not move the corrupt settings file aside");
+    let (settings, problems) = parse_forgiving(&text);
+    if problems.is_empty() {
+        return Ok((settings, Vec::new()));
+    }
+    let file = path.display();
+    let aside = match set_aside(path) {
+        Ok(aside) => format!("the file as it was is kept as {}", aside.display()),
+        Err(error) => format!("a copy of the file could not be kept aside ({error})"),
+    };
+    let channels = match settings.channels.len() {
+        1 => "1 saved channel".to_owned(),
+        n => format!("{n} saved channels"),
+    };
+    let mut warnings = vec![format!(
+        "Some settings in {file} could not be read: {aside}; everything else was kept \
+         ({channels})."
+    )];
+    for problem in problems {
+        let at = problem
+            .line
+            .map(|line| format!(" line {line}"))
+            .unwrap_or_default();
+        warnings.push(format!("{file}{at}: {}", problem.message));
+    }
+    Ok((settings, warnings))
+}
+
+/// One part of a settings file that could not be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Problem {
+    line: Option<usize>,
+    message: String,
+}
+
+/// Every part of `text` that parses, and what did not.
+fn parse_forgiving(text: &str) -> (Settings, Vec<Problem>) {
+    let mut problems = Vec::new();
+    let mut table = parse_skipping_bad_lines(text, &mut problems);
+    let channels = table.remove("channels");
+    let imports = table.remove("imports");
+    let desktop = table.remove("desktop");
+    let mut kept: toml::Table = forgiving_fields::<Settings>(table, text, None, &mut problems);
+    if let Some(desktop) = desktop {
+        let fields = match desktop {
+            toml::Value::Table(fields) => {
+                forgiving_fields::<DesktopSettings>(fields, text, Some("desktop"), &mut problems)
             }
-            Ok(Settings::default())
+            other => {
+                problems.push(Problem {
+                    line: line_of_key(text, None, "desktop"),
+                    message: format!(
+                        "desktop should be a table, found {}; the defaults are used",
+                        other.type_str()
+                    ),
+                });
+                toml::Table::new()
+            }
+        };
+        kept.insert("desktop".into(), toml::Value::Table(fields));
+    }
+    let mut settings: Settings = toml::Value::Table(kept).try_into().unwrap_or_default();
+    settings.channels = forgiving_channels(channels, text, &mut problems);
+    settings.imports = forgiving_list(imports, "imports", text, &mut problems)
+        .into_iter()
+        .map(|(_, list)| list)
+        .collect();
+    (settings, problems)
+}
+
+/// The TOML table of `text`; each line that stops it from parsing is skipped
+/// (and reported), so one typo costs one line.
+fn parse_skipping_bad_lines(text: &str, problems: &mut Vec<Problem>) -> toml::Table {
+    /// Past this many broken lines the file is not TOML at all (and each retry
+    /// parses the whole file again): it is set aside whole.
+    const MAX_SKIPPED_LINES: usize = 100;
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    for skipped in 0..=lines.len() {
+        if skipped == MAX_SKIPPED_LINES {
+            problems.push(Problem {
+                line: None,
+                message: format!(
+                    "more than {MAX_SKIPPED_LINES} lines are not valid TOML; \
+                     nothing in the file was used"
+                ),
+            });
+            break;
+        }
+        let current = lines.join("\n");
+        let err = match current.parse::<toml::Table>() {
+            Ok(table) => return table,
+            Err(err) => err,
+        };
+        let at = err.span().map_or(lines.len(), |span| {
+            current[..span.start.min(current.len())]
+                .matches('\n')
+                .count()
+        });
+        // An error at the end (an unclosed array) belongs to the last line with text.
+        let Some(index) = (0..=at.min(lines.len().saturating_sub(1)))
+            .rev()
+            .find(|&index| !lines[index].trim().is_empty())
+        else {
+            break;
+        };
+        problems.push(Problem {
+            line: Some(index + 1),
+            message: format!(
+                "`{}` is not valid TOML ({}); the line was skipped",
+                lines[index].trim().chars().take(80).collect::<String>(),
+                err.message().trim()
+            ),
+        });
+        lines[index].clear();
+    }
+    toml::Table::new()
+}
+
+/// The fields of `table` that deserialize as part of a `T`, one at a time, so
+/// a bad one costs only itself (its default is used).
+fn forgiving_fields<T: serde::de::DeserializeOwned>(
+    table: toml::Table,
+    text: &str,
+    section: Option<&str>,
+    problems: &mut Vec<Problem>,
+) -> toml::Table {
+    let mut kept = toml::Table::new();
+    for (key, value) in table {
+        let mut candidate = kept.clone();
+        candidate.insert(key.clone(), value.clone());
+        match toml::Value::Table(candidate.clone()).try_into::<T>() {
+            Ok(_) => kept = candidate,
+            Err(err) => {
+                let name =
+                    section.map_or_else(|| key.clone(), |section| format!("{section}.{key}"));
+                problems.push(Problem {
+                    line: line_of_key(text, section, &key),
+                    message: format!(
+                        "{name} = {value} is not valid ({}); the default is used",
+                        err.message().trim()
+                    ),
+                });
+            }
         }
     }
+    kept
+}
+
+/// The saved channels that parse and carry a valid id; each other one is
+/// dropped alone, and reported.
+fn forgiving_channels(
+    value: Option<toml::Value>,
+    text: &str,
+    problems: &mut Vec<Problem>,
+) -> Vec<SavedChannel> {
+    let channels: Vec<(usize, SavedChannel)> = forgiving_list(value, "channels", text, problems);
+    let mut kept = Vec::with_capacity(channels.len());
+    for (index, mut channel) in channels {
+        let parsed = if channel.infohash {
+            crate::content_id::ContentId::parse_infohash(&channel.id)
+        } else {
+            crate::content_id::ContentId::parse(&channel.id)
+        };
+        match parsed {
+            Ok(id) => {
+                channel.id = id.as_hex().to_owned();
+                for text in [
+                    &mut channel.name,
+                    &mut channel.group,
+                    &mut channel.logo,
+                    &mut channel.tvg_id,
+                    &mut channel.tvg_name,
+                ] {
+                    *text = text.as_deref().and_then(crate::content_id::clean_text);
+                }
+                kept.push(channel);
+            }
+            Err(err) => problems.push(Problem {
+                line: line_of_table(text, "channels", index),
+                message: format!(
+                    "channel {:?} ({}) was dropped: invalid id: {err}",
+                    channel.id.chars().take(60).collect::<String>(),
+                    channel.name.as_deref().unwrap_or("no name")
+                ),
+            }),
+        }
+    }
+    kept
+}
+
+/// The elements of an array of tables that deserialize, with their index in
+/// the file; each other one is dropped alone.
+fn forgiving_list<T: serde::de::DeserializeOwned>(
+    value: Option<toml::Value>,
+    key: &str,
+    text: &str,
+    problems: &mut Vec<Problem>,
+) -> Vec<(usize, T)> {
+    let items = match value {
+        None => return Vec::new(),
+        Some(toml::Value::Array(items)) => items,
+        Some(other) => {
+            problems.push(Problem {
+                line: line_of_key(text, None, key),
+                message: format!(
+                    "{key} should be a list, found {}; it was ignored",
+                    other.type_str()
+                ),
+            });
+            return Vec::new();
+        }
+    };
+    let mut kept = Vec::with_capacity(items.len());
+    for (index, item) in items.into_iter().enumerate() {
+        match item.clone().try_into::<T>() {
+            Ok(parsed) => kept.push((index, parsed)),
+            Err(err) => problems.push(Problem {
+                line: line_of_table(text, key, index),
+                message: format!(
+                    "entry {} of {key} was dropped ({}): {}",
+                    index + 1,
+                    err.message().trim(),
+                    item.to_string().chars().take(120).collect::<String>()
+                ),
+            }),
+        }
+    }
+    kept
+}
+
+/// The 1-based line where `key = …` is set in `section` (`None`: the top level).
+fn line_of_key(text: &str, section: Option<&str>, key: &str) -> Option<usize> {
+    let mut current: Option<String> = None;
+    for (index, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.starts_with('[') {
+            current = Some(line.trim_matches(['[', ']', ' ']).to_owned());
+            continue;
+        }
+        let in_section = current.as_deref() == section;
+        let sets_key = line
+            .strip_prefix(key)
+            .is_some_and(|rest| rest.trim_start().starts_with('='));
+        if in_section && sets_key {
+            return Some(index + 1);
+        }
+    }
+    None
+}
+
+/// The 1-based line of the `index`-th `[[key]]` header.
+fn line_of_table(text: &str, key: &str, index: usize) -> Option<usize> {
+    let header = format!("[[{key}]]");
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| line.trim() == header)
+        .nth(index)
+        .map(|(number, _)| number + 1)
+}
+
+/// Copies the file at `path` to `<name>.corrupt-<UTC time>`, never over an
+/// earlier copy; a copy with the same contents already there is reused, so
+/// reading the same bad file twice keeps one copy.
+fn set_aside(path: &Path) -> std::io::Result<PathBuf> {
+    let original = std::fs::read(path)?;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let file_name = path
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "settings.toml".into());
+    let prefix = format!("{file_name}.corrupt-");
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            let same_name = entry.file_name().to_string_lossy().starts_with(&prefix);
+            if same_name && std::fs::read(entry.path()).is_ok_and(|copy| copy == original) {
+                return Ok(entry.path());
+            }
+        }
+    }
+    let now = time::OffsetDateTime::now_utc();
+    let stamp = format!(
+        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
+        now.year(),
+        u8::from(now.month()),
+        now.day(),
+        now.hour(),
+        now.minute(),
+        now.second()
+    );
+    for attempt in 1..1000 {
+        let suffix = if attempt == 1 {
+            String::new()
+        } else {
+            format!("-{attempt}")
+        };
+        let aside = dir.join(format!("{prefix}{stamp}{suffix}"));
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        match options.open(&aside) {
+            Ok(mut file) => {
+                std::io::Write::write_all(&mut file, &original)?;
+                file.sync_all()?;
+                return Ok(aside);
+            }
+            Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(err) => return Err(err),
+        }
+    }
+    Err(std::io::Error::other("too many copies already"))
+}
+
+/// Creates the settings directory readable by the user only (the file holds
+/// the LAN token), whatever the umask.
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
 }
 
 /// Writes the settings file atomically: temp file in the same directory, then rename.
@@ -343,7 +750,7 @@ pub fn save_settings(path: &Path, settings: &Settings) -> Result<(), ConfigError
     let text = toml::to_string_pretty(settings)
         .map_err(|err| write_err(std::io::Error::other(err.to_string())))?;
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(write_err)?;
+        create_private_dir(dir).map_err(write_err)?;
     }
     // A unique name, so two writers can never share a temp file, and synced
     // before the rename, so a crash cannot leave the new name on empty data.
@@ -401,6 +808,17 @@ mod tests {
         std::fs::remove_dir_all(dir).ok();
     }
 
+    fn copies_aside(dir: &Path) -> Vec<PathBuf> {
+        let mut copies: Vec<PathBuf> = std::fs::read_dir(dir)
+            .expect("read dir")
+            .flatten()
+            .map(|entry| entry.path())
+            .filter(|path| path.to_string_lossy().contains("settings.toml.corrupt-"))
+            .collect();
+        copies.sort();
+        copies
+    }
+
     #[test]
     fn engine_command_comes_from_flag_or_file_and_is_split_without_a_shell() {
         let dir = temp_dir();
@@ -453,9 +871,149 @@ mod tests {
         let dir = temp_dir();
         let path = dir.join("settings.toml");
         std::fs::write(&path, "engine = [not toml").expect("write");
-        assert_eq!(load_settings(&path).expect("load"), Settings::default());
-        assert!(dir.join("settings.toml.corrupt").exists());
+        let (settings, warnings) = load_settings_checked(&path).expect("load");
+        assert_eq!(settings, Settings::default());
+        let copies = copies_aside(&dir);
+        assert_eq!(copies.len(), 1);
+        assert_eq!(
+            std::fs::read_to_string(&copies[0]).expect("copy"),
+            "engine = [not toml"
+        );
+        assert!(
+            warnings[0].contains(&copies[0].display().to_string()),
+            "{warnings:?}"
+        );
+        assert!(warnings[1].contains("line 1"), "{warnings:?}");
         std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn listen_accepts_localhost_everywhere() {
+        let loopback = SocketAddr::from(([127, 0, 0, 1], 6890));
+        assert_eq!(parse_listen("localhost:6890"), Ok(loopback));
+        assert_eq!(parse_listen("LocalHost:6890"), Ok(loopback));
+        assert_eq!(parse_listen("127.0.0.1:6890"), Ok(loopback));
+        assert_eq!(
+            parse_listen("[::1]:6890"),
+            Ok(SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, 6890)))
+        );
+        for bad in ["localhost", "localhost:x", "example.com:6880", "6880", ""] {
+            let error = parse_listen(bad).expect_err(bad);
+            assert!(error.contains("localhost:6880"), "{error}");
+        }
+        let settings: Settings = toml::from_str("listen = \"localhost:6890\"").expect("toml");
+        assert_eq!(settings.listen, Some(loopback));
+        let dir = temp_dir();
+        let path = dir.join("settings.toml");
+        std::fs::write(&path, "listen = \"localhost:6891\"\n").expect("write");
+        let args = ConfigArgs {
+            settings: Some(path),
+            ..ConfigArgs::default()
+        };
+        let config = args.resolve().expect("resolve");
+        assert_eq!(config.listen.port(), 6891);
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn one_bad_field_costs_only_that_field() {
+        let dir = temp_dir();
+        let path = dir.join("settings.toml");
+        let hex = "a".repeat(40);
+        std::fs::write(
+            &path,
+            format!(
+                "engine = \"http://10.0.0.2:6878\"\nlinger_secs = \"ten\"\n\n[desktop]\nplayer = \"mpv\"\nplay_links = \"yes\"\n\n\
+                 [[channels]]\nname = \"no id\"\n\n[[channels]]\nid = \"{hex}\"\nname = \"Kept\\u2028One\"\n\n\
+                 [[channels]]\nid = \"not-hex\"\nname = \"Bad id\"\n"
+            ),
+        )
+        .expect("write");
+        let (settings, warnings) = load_settings_checked(&path).expect("load");
+        assert_eq!(settings.engine.as_deref(), Some("http://10.0.0.2:6878"));
+        assert_eq!(settings.linger_secs, None);
+        assert_eq!(settings.desktop.player.as_deref(), Some("mpv"));
+        assert!(!settings.desktop.play_links);
+        assert_eq!(settings.channels.len(), 1);
+        assert_eq!(settings.channels[0].id, hex);
+        assert_eq!(settings.channels[0].name.as_deref(), Some("Kept One"));
+        let all = warnings.join("\n");
+        assert!(all.contains("line 2: linger_secs"), "{all}");
+        assert!(all.contains("line 6: desktop.play_links"), "{all}");
+        assert!(
+            all.contains("line 8: entry 1 of channels was dropped"),
+            "{all}"
+        );
+        assert!(
+            all.contains("line 15: channel \"not-hex\" (Bad id) was dropped: invalid id"),
+            "{all}"
+        );
+        assert!(all.contains("1 saved channel)"), "{all}");
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn a_line_that_is_not_toml_costs_that_line() {
+        let dir = temp_dir();
+        let path = dir.join("settings.toml");
+        std::fs::write(
+            &path,
+            "engine = \"http://10.0.0.2:6878\"\nthis is not toml\nlinger_secs = 4\n",
+        )
+        .expect("write");
+        let (settings, warnings) = load_settings_checked(&path).expect("load");
+        assert_eq!(settings.engine.as_deref(), Some("http://10.0.0.2:6878"));
+        assert_eq!(settings.linger_secs, Some(4));
+        assert!(warnings[1].contains("line 2"), "{warnings:?}");
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn a_file_that_is_not_toml_at_all_is_set_aside_whole() {
+        let text = "\u{0}garbage ]]\n".repeat(500);
+        let (settings, problems) = parse_forgiving(&text);
+        assert_eq!(settings, Settings::default());
+        assert!(problems
+            .last()
+            .is_some_and(|p| p.message.contains("nothing in the file was used")));
+    }
+
+    #[test]
+    fn every_corrupt_copy_keeps_its_own_name() {
+        let dir = temp_dir();
+        let path = dir.join("settings.toml");
+        std::fs::write(&path, "linger_secs = \"first\"").expect("write");
+        load_settings_checked(&path).expect("load");
+        // The same bad file read again (the CLI reads it twice at start) keeps one copy.
+        load_settings_checked(&path).expect("load again");
+        std::fs::write(&path, "linger_secs = \"second\"").expect("write");
+        load_settings_checked(&path).expect("load");
+        let copies = copies_aside(&dir);
+        assert_eq!(copies.len(), 2, "{copies:?}");
+        let contents: Vec<String> = copies
+            .iter()
+            .map(|copy| std::fs::read_to_string(copy).expect("copy"))
+            .collect();
+        assert!(contents.contains(&"linger_secs = \"first\"".to_owned()));
+        assert!(contents.contains(&"linger_secs = \"second\"".to_owned()));
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn old_settings_files_load_unchanged() {
+        let hex = "b".repeat(40);
+        let text = format!("engine = \"http://127.0.0.1:6878\"\n\n[[channels]]\nid = \"{hex}\"\ninfohash = true\nname = \"Old\"\n");
+        let (settings, problems) = parse_forgiving(&text);
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(
+            settings.channels,
+            vec![SavedChannel {
+                id: hex,
+                infohash: true,
+                name: Some("Old".into()),
+                ..SavedChannel::default()
+            }]
+        );
     }
 
     #[test]
@@ -479,13 +1037,25 @@ mod tests {
                     id: "a".repeat(40),
                     infohash: false,
                     name: Some("News \"24\" ✓".into()),
+                    group: Some("News".into()),
+                    logo: Some("http://logos/n.png".into()),
+                    tvg_id: Some("news.24".into()),
+                    tvg_name: Some("News 24".into()),
+                    source: Some("http://lists/a.m3u".into()),
                 },
                 SavedChannel {
                     id: "b".repeat(40),
                     infohash: true,
                     name: None,
+                    ..SavedChannel::default()
                 },
             ],
+            imports: vec![ImportedList {
+                url: "http://lists/a.m3u".into(),
+                refresh_mins: Some(60),
+                last_read_unix: Some(1),
+                last_error: None,
+            }],
             desktop: DesktopSettings {
                 player: Some("custom".into()),
                 player_command: vec!["flatpak".into(), "run".into(), "{url}".into()],

@@ -151,14 +151,33 @@ fn split_scheme(text: &str) -> Option<(&str, &str)> {
     valid.then_some((scheme, rest))
 }
 
+/// The `#EXTINF` attributes IPTV apps use, kept so a list survives a round
+/// trip through acebridge (`/playlist.m3u` writes them back).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct M3uAttributes {
+    pub tvg_id: Option<String>,
+    pub tvg_name: Option<String>,
+    pub tvg_logo: Option<String>,
+    /// `group-title` (or a preceding `#EXTGRP:` line).
+    pub group: Option<String>,
+}
+
+impl M3uAttributes {
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
 /// One line of a pasted list that named a channel.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ListEntry {
-    /// The `#EXTINF` title that preceded it, if any.
+    /// The `#EXTINF` title that preceded it, else what the line said around the id.
     pub name: Option<String>,
     pub id: ContentId,
     /// 1-based line number in the pasted text.
     pub line: usize,
+    #[serde(flatten)]
+    pub attributes: M3uAttributes,
 }
 
 /// A line of a pasted list that could not be parsed.
@@ -176,48 +195,232 @@ pub struct ParsedList {
     pub errors: Vec<ListError>,
 }
 
-/// Parses a pasted block: one id or link per line, or an M3U playlist whose
-/// `#EXTINF:…,Name` lines name the entry that follows. Other `#` lines and
-/// blank lines are ignored; duplicates keep their first occurrence.
+/// What a line without a usable id is told.
+pub const NO_ID_IN_LINE: &str = "no content id found in this line";
+
+/// Parses a pasted block: one channel per line, or an M3U playlist whose
+/// `#EXTINF` lines name (and describe) the entry that follows. A line is
+/// forgiving: the id may sit anywhere in it (`Sky Sports - acestream://…`,
+/// `DAZN: <40 hex>`), and the rest of the line is the name. Other `#` lines
+/// and blank lines are ignored; duplicates keep their first occurrence.
 pub fn parse_list(text: &str) -> ParsedList {
     /// Longest line echoed back in an error, so a pasted blob is not reflected whole.
     const MAX_ECHO: usize = 120;
     let mut parsed = ParsedList::default();
-    let mut pending_name: Option<String> = None;
+    let mut pending: Option<(Option<String>, M3uAttributes)> = None;
+    let mut pending_group: Option<String> = None;
     for (index, raw) in text.lines().enumerate() {
         let line = raw.trim();
         if line.is_empty() {
             continue;
         }
         if let Some(info) = line.strip_prefix("#EXTINF:") {
-            pending_name = info
-                .split_once(',')
-                .map(|(_, name)| name.trim().to_owned())
-                .filter(|name| !name.is_empty());
+            pending = Some(parse_extinf(info));
+            continue;
+        }
+        if let Some(group) = line.strip_prefix("#EXTGRP:") {
+            pending_group = clean_text(group);
             continue;
         }
         if line.starts_with('#') {
             continue;
         }
-        let name = pending_name.take();
-        match ContentId::parse(line) {
-            Ok(id) => {
+        let (extinf_name, mut attributes) = pending.take().unwrap_or_default();
+        if attributes.group.is_none() {
+            attributes.group = pending_group.take();
+        }
+        match find_id(line) {
+            Ok((id, rest)) => {
                 if !parsed.entries.iter().any(|entry| entry.id == id) {
                     parsed.entries.push(ListEntry {
-                        name,
+                        name: extinf_name.or(rest),
                         id,
                         line: index + 1,
+                        attributes,
                     });
                 }
             }
             Err(err) => parsed.errors.push(ListError {
                 line: index + 1,
                 text: line.chars().take(MAX_ECHO).collect(),
-                error: err.to_string(),
+                error: err,
             }),
         }
     }
     parsed
+}
+
+/// The channel id in one pasted line and the name the rest of the line gives.
+/// The whole line as one link (an engine URL, `acestream:?content_id=…`) comes
+/// first; then a link anywhere in it; then a bare 40-hex token.
+pub fn find_id(line: &str) -> Result<(ContentId, Option<String>), String> {
+    if let Ok(id) = ContentId::parse(line) {
+        return Ok((id, None));
+    }
+    let mut link_error = None;
+    let links = link_tokens(line);
+    for &(start, end) in &links {
+        match ContentId::parse(&line[start..end]) {
+            Ok(id) => return Ok((id, name_around(line, start, end))),
+            Err(err) => {
+                link_error.get_or_insert_with(|| format!("{}: {err}", &line[start..end]));
+            }
+        }
+    }
+    if let Some((start, end)) = hex_token(line) {
+        if let Ok(id) = ContentId::parse(&line[start..end]) {
+            // An id inside a link of another kind (`http://host/stream/<id>`):
+            // the whole link is not part of the name.
+            let (start, end) = links
+                .iter()
+                .copied()
+                .find(|&(link_start, link_end)| link_start <= start && end <= link_end)
+                .unwrap_or((start, end));
+            return Ok((id, name_around(line, start, end)));
+        }
+    }
+    Err(link_error.unwrap_or_else(|| NO_ID_IN_LINE.to_owned()))
+}
+
+/// Byte ranges of the links in `line`: a known scheme up to the next space or delimiter.
+fn link_tokens(line: &str) -> Vec<(usize, usize)> {
+    const SCHEMES: [&str; 4] = ["acestream:", "ace://", "http://", "https://"];
+    let lower = line.to_ascii_lowercase();
+    let mut found: Vec<(usize, usize)> = Vec::new();
+    for scheme in SCHEMES {
+        for (start, _) in lower.match_indices(scheme) {
+            // `acestream:` inside an earlier match, or a word ending in "ace://"… is not a link start.
+            let boundary = line[..start]
+                .chars()
+                .next_back()
+                .is_none_or(|c| !c.is_alphanumeric());
+            if !boundary || found.iter().any(|&(s, e)| start >= s && start < e) {
+                continue;
+            }
+            let end = line[start..]
+                .find(|c: char| c.is_whitespace() || "|\"'<>()[]{},;".contains(c))
+                .map_or(line.len(), |offset| start + offset);
+            found.push((start, end));
+        }
+    }
+    found.sort_unstable();
+    found
+}
+
+/// The first run of exactly 40 hex digits not glued to other letters or digits.
+fn hex_token(line: &str) -> Option<(usize, usize)> {
+    let mut start = None;
+    for (index, c) in line.char_indices().chain([(line.len(), ' ')]) {
+        if c.is_ascii_alphanumeric() {
+            start.get_or_insert(index);
+        } else if let Some(run) = start.take() {
+            if index - run == 40 && line[run..index].chars().all(|c| c.is_ascii_hexdigit()) {
+                return Some((run, index));
+            }
+        }
+    }
+    None
+}
+
+/// What a line says besides its id: the text before and after it, without
+/// the separators people put around ids (`-`, `:`, `|`, emoji, empty brackets).
+fn name_around(line: &str, start: usize, end: usize) -> Option<String> {
+    let is_separator = |c: char| {
+        c.is_whitespace() || "-\u{2013}\u{2014}:|,;/\\*=>\u{2022}\u{b7}".contains(c) || is_emoji(c)
+    };
+    let mut parts = Vec::new();
+    for part in [&line[..start], &line[end..]] {
+        let mut part = part.to_owned();
+        for empty in ["()", "[]", "{}", "<>"] {
+            part = part.replace(empty, "");
+        }
+        let open_at_end = |c: char| "([{<".contains(c);
+        let close_at_start = |c: char| ")]}>".contains(c);
+        let trimmed = part
+            .trim_matches(is_separator)
+            .trim_end_matches(|c| open_at_end(c) || is_separator(c))
+            .trim_start_matches(|c| close_at_start(c) || is_separator(c));
+        if !trimmed.is_empty() {
+            parts.push(trimmed.to_owned());
+        }
+    }
+    clean_text(&parts.join(" "))
+}
+
+/// Pictographs and their joiners: decoration, not part of a name's ends.
+fn is_emoji(c: char) -> bool {
+    matches!(c as u32, 0x1F000..=0x1FAFF | 0x2600..=0x27BF | 0x2B00..=0x2BFF | 0xFE0F | 0x200D | 0x20E3)
+}
+
+/// `#EXTINF:<duration> key="value" …,<title>`: the title and the attributes kept.
+fn parse_extinf(info: &str) -> (Option<String>, M3uAttributes) {
+    let mut attributes = M3uAttributes::default();
+    let mut rest = info;
+    let mut title = None;
+    // Walk key="value" pairs; the title follows the first comma outside quotes.
+    let mut in_quotes = false;
+    for (index, c) in info.char_indices() {
+        match c {
+            '"' => in_quotes = !in_quotes,
+            ',' if !in_quotes => {
+                rest = &info[..index];
+                title = clean_text(&info[index + 1..]);
+                break;
+            }
+            _ => {}
+        }
+    }
+    let mut remaining = rest;
+    while let Some(eq) = remaining.find("=\"") {
+        let key = remaining[..eq]
+            .rsplit(|c: char| c.is_whitespace())
+            .next()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        let after = &remaining[eq + 2..];
+        let Some(close) = after.find('"') else { break };
+        let value = clean_text(&after[..close]);
+        match key.as_str() {
+            "tvg-id" => attributes.tvg_id = value,
+            "tvg-name" => attributes.tvg_name = value,
+            "tvg-logo" => attributes.tvg_logo = value,
+            "group-title" => attributes.group = value,
+            _ => {}
+        }
+        remaining = &after[close + 1..];
+    }
+    (title, attributes)
+}
+
+/// Longest name or attribute kept, in characters.
+pub const MAX_TEXT_CHARS: usize = 200;
+
+/// Text as it may reach a playlist line: control characters and Unicode line
+/// and paragraph separators (which line splitters honour) become spaces,
+/// runs of spaces collapse, trimmed and bounded; empty means none.
+pub fn clean_text(text: &str) -> Option<String> {
+    let mut cleaned = String::with_capacity(text.len());
+    for c in text.chars() {
+        let c = if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') {
+            ' '
+        } else {
+            c
+        };
+        if c == ' ' && (cleaned.is_empty() || cleaned.ends_with(' ')) {
+            continue;
+        }
+        cleaned.push(c);
+    }
+    let cleaned: String = cleaned.trim_end().chars().take(MAX_TEXT_CHARS).collect();
+    let cleaned = cleaned.trim();
+    (!cleaned.is_empty()).then(|| cleaned.to_owned())
+}
+
+/// The name shown for a channel the user did not name: "Channel d5869d…",
+/// short enough to read, with enough of the id to tell channels apart.
+pub fn default_name(hex: &str) -> String {
+    let short: String = hex.chars().take(6).collect();
+    format!("Channel {short}\u{2026}")
 }
 
 #[cfg(test)]
@@ -307,6 +510,85 @@ mod tests {
         assert_eq!(parsed.errors[0].line, 7);
     }
 
+    #[test]
+    fn finds_the_id_anywhere_in_a_line() {
+        let lines = [
+            (
+                format!("Sky Sports F1 HD - acestream://{HEX}"),
+                Some("Sky Sports F1 HD"),
+            ),
+            (format!("acestream://{HEX} Sky Sports"), Some("Sky Sports")),
+            (format!("DAZN LaLiga: {HEX}"), Some("DAZN LaLiga")),
+            (
+                format!("\u{26bd} Match | ace://{HEX} | HD"),
+                Some("Match HD"),
+            ),
+            (
+                format!("Movies (acestream:?content_id={HEX})"),
+                Some("Movies"),
+            ),
+            (format!("[{HEX}] News 24"), Some("News 24")),
+            (
+                format!("Movies 24 http://host/live/{HEX}.ts"),
+                Some("Movies 24"),
+            ),
+            (HEX.to_owned(), None),
+            (
+                format!("http://127.0.0.1:6878/ace/getstream?id={HEX}"),
+                None,
+            ),
+        ];
+        for (line, name) in lines {
+            let (id, found) = find_id(&line).unwrap_or_else(|err| panic!("{line}: {err}"));
+            assert_eq!(id, content(HEX), "{line}");
+            assert_eq!(found.as_deref(), name, "{line}");
+        }
+    }
+
+    #[test]
+    fn a_line_without_an_id_says_so() {
+        assert_eq!(find_id("Sky Sports HD").unwrap_err(), NO_ID_IN_LINE);
+        // 41 hex digits are not an id, nor is one glued to letters.
+        assert_eq!(find_id(&format!("{HEX}0 x")).unwrap_err(), NO_ID_IN_LINE);
+        assert_eq!(find_id(&format!("x{HEX}")).unwrap_err(), NO_ID_IN_LINE);
+        let err = find_id("Sport acestream://abc").unwrap_err();
+        assert!(err.contains("got 3 characters"), "{err}");
+    }
+
+    #[test]
+    fn keeps_extinf_attributes() {
+        let text = format!(
+            "#EXTM3U\n#EXTINF:-1 tvg-id=\"sky.uk\" tvg-name=\"Sky, UK\" tvg-logo=\"http://l/s.png\" group-title=\"Sport\",Sky Sports\nacestream://{HEX}\n#EXTGRP:News\n#EXTINF:-1,BBC\nfedcba9876543210fedcba9876543210fedcba98\n"
+        );
+        let parsed = parse_list(&text);
+        assert!(parsed.errors.is_empty(), "{:?}", parsed.errors);
+        let first = &parsed.entries[0];
+        assert_eq!(first.name.as_deref(), Some("Sky Sports"));
+        assert_eq!(first.attributes.tvg_id.as_deref(), Some("sky.uk"));
+        assert_eq!(first.attributes.tvg_name.as_deref(), Some("Sky, UK"));
+        assert_eq!(first.attributes.tvg_logo.as_deref(), Some("http://l/s.png"));
+        assert_eq!(first.attributes.group.as_deref(), Some("Sport"));
+        assert_eq!(parsed.entries[1].attributes.group.as_deref(), Some("News"));
+    }
+
+    #[test]
+    fn line_separators_never_reach_a_name() {
+        assert_eq!(
+            clean_text("News\u{2028}#EXTINF:-1,x\u{2029}\r\n\u{85} 24"),
+            Some("News #EXTINF:-1,x 24".into())
+        );
+        assert_eq!(clean_text(" \t\u{2028} "), None);
+        assert_eq!(
+            clean_text(&"x".repeat(500)).map(|n| n.chars().count()),
+            Some(MAX_TEXT_CHARS)
+        );
+    }
+
+    #[test]
+    fn default_names_show_the_start_of_the_id() {
+        assert_eq!(default_name(HEX), "Channel 012345\u{2026}");
+    }
+
     proptest::proptest! {
         #[test]
         fn parse_never_panics(text in "\\PC*") {
@@ -318,6 +600,31 @@ mod tests {
         fn valid_ids_round_trip(hex in "[0-9a-fA-F]{40}", pad in "[ \t\r\n]{0,3}") {
             let id = ContentId::parse(&format!("{pad}acestream://{hex}{pad}")).expect("valid");
             proptest::prop_assert_eq!(id.as_hex(), hex.to_ascii_lowercase());
+        }
+
+        #[test]
+        fn an_id_is_found_whatever_surrounds_it(
+            hex in "[0-9a-fA-F]{40}",
+            before in "[A-Za-z ]{0,20}",
+            separator in "( - | \\| |: | )",
+            after in "[A-Za-z ]{0,20}",
+            link in proptest::bool::ANY,
+        ) {
+            let token = if link { format!("acestream://{hex}") } else { hex.clone() };
+            let line = format!("{before}{separator}{token} {after}");
+            let (id, name) = find_id(&line).map_err(proptest::test_runner::TestCaseError::fail)?;
+            proptest::prop_assert_eq!(id.as_hex(), hex.to_ascii_lowercase());
+            let words: Vec<&str> = before.split_whitespace().chain(after.split_whitespace()).collect();
+            proptest::prop_assert_eq!(name, (!words.is_empty()).then(|| words.join(" ")));
+        }
+
+        #[test]
+        fn clean_text_leaves_no_line_breaks(text in "\\PC*") {
+            if let Some(clean) = clean_text(&text) {
+                proptest::prop_assert_eq!(clean.lines().count(), 1);
+                let separators = ['\u{2028}', '\u{2029}'];
+                proptest::prop_assert!(!clean.contains(separators), "{:?}", clean);
+            }
         }
     }
 }

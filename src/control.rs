@@ -113,6 +113,15 @@ impl Control {
             .find_map(store::saved_id)
     }
 
+    /// The name to show for a channel (a player's window title, a menu entry):
+    /// its saved name, else the readable default "Channel d5869d…".
+    pub async fn channel_title(&self, id: &ContentId) -> String {
+        let settings = self.store.get().await;
+        store::find_saved(&settings, id)
+            .and_then(|index| settings.channels[index].name.clone())
+            .unwrap_or_else(|| crate::content_id::default_name(id.as_hex()))
+    }
+
     /// Asks the engine for its version (bounded by the engine client's API timeout).
     pub async fn engine_status(&self) -> EngineStatus {
         let engine = self.channels.engine();
@@ -166,6 +175,13 @@ impl Control {
         }
         guard.save(next).await?;
         Ok(true)
+    }
+
+    /// What was wrong with the settings file when the server started: one
+    /// sentence each, naming the file, the line and what was kept (the first
+    /// one says where the file as it was is kept). Empty when all was well.
+    pub async fn settings_warnings(&self) -> Vec<String> {
+        self.store.warnings().to_vec()
     }
 
     pub async fn settings(&self) -> Settings {

@@ -11,7 +11,9 @@
 //! - [`hls`]: HLS segments (cut from the TS or the engine's own) and playlists.
 //! - [`http`]: the axum router, JSON errors, the web UI, and the listener that drops stalled players.
 //! - [`store`]: the persisted settings (engine URL, saved channels) the API changes.
+//! - [`import`]: channel lists imported from a URL and kept in step with it.
 //! - [`control`]: in-process control of a running server for the tray app.
+//! - [`taken_port`]: a taken listen port: is acebridge already there, which port is free.
 //!
 //! [`Server`] ties them together; the CLI (`src/main.rs`) and the tray app both
 //! run the server through it, so there is exactly one way the proxy is served.
@@ -24,8 +26,10 @@ pub mod engine;
 pub mod engine_process;
 pub mod hls;
 pub mod http;
+pub mod import;
 mod memory;
 pub mod store;
+pub mod taken_port;
 pub mod ts;
 
 use std::future::Future;
@@ -102,6 +106,8 @@ impl Server {
     ) -> std::io::Result<()> {
         let addr = self.local_addr()?;
         let hub = self.hub.clone();
+        let store = self.store.clone();
+        let refresher = tokio::spawn(import::refresh_lists(self.store.clone()));
         let app = http::router(http::AppState {
             channels: self.hub,
             store: self.store,
@@ -110,7 +116,8 @@ impl Server {
             trust_loopback: self.config.trust_loopback,
         });
         tracing::info!(%addr, engine = %hub.engine().base(), "acebridge listening");
-        let listener = GuardedListener::new(self.listener, self.config.write_stall);
+        let listener = GuardedListener::new(self.listener, self.config.write_stall)
+            .trusting_loopback(self.config.trust_loopback);
         let stopping = hub.clone();
         let usage = hub.clone();
         hub.engine_process()
@@ -118,11 +125,14 @@ impl Server {
         http::listener::serve(listener, app, async move {
             shutdown.await;
             tracing::info!("shutting down");
+            // Ends the web UI's event streams and the list refresher.
+            store.close();
             stopping.shutdown().await;
             // After the channels, so their sessions were stopped on the engine.
             stopping.engine_process().shutdown().await;
         })
         .await;
+        refresher.abort();
         tracing::info!("stopped");
         Ok(())
     }

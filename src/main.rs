@@ -6,6 +6,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use acebridge::config::ConfigArgs;
+use acebridge::taken_port;
+use acebridge::Server;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -42,8 +44,34 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    runtime.block_on(serve(config))
+}
+
+/// Binds and serves until a signal; a taken port gets advice, not a bare OS error.
+async fn serve(config: acebridge::Config) -> ExitCode {
+    let shutdown = shutdown_signal();
     let listen = config.listen;
-    match runtime.block_on(acebridge::serve(config, shutdown_signal())) {
+    let server = match Server::bind(config).await {
+        Ok(server) => server,
+        Err(error) if error.kind() == std::io::ErrorKind::AddrInUse => {
+            let occupant = taken_port::who_listens(listen).await;
+            let next_free = taken_port::next_free_port(listen);
+            eprintln!(
+                "acebridge: cannot serve on {listen}: the port is in use.\n{}",
+                taken_port::advice(listen, &occupant, next_free)
+            );
+            return ExitCode::FAILURE;
+        }
+        Err(error) => {
+            eprintln!("acebridge: cannot serve on {listen}: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match server.control() {
+        Ok(control) => tracing::info!("web UI at {}/", control.origin()),
+        Err(error) => tracing::warn!(%error, "cannot tell the web UI address"),
+    }
+    match server.run(shutdown).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("acebridge: cannot serve on {listen}: {error}");
@@ -53,25 +81,35 @@ fn main() -> ExitCode {
 }
 
 /// Completes on Ctrl-C or SIGTERM, so service managers stop us cleanly too.
-async fn shutdown_signal() {
-    let ctrl_c = async {
+/// The handlers are installed now, not when the future is first polled
+/// (after the listening line): a SIGTERM right after start killed the
+/// process outright, with no engine session stopped.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    #[cfg(unix)]
+    let (interrupt, terminate) = {
+        use tokio::signal::unix::{signal, SignalKind};
+        (
+            signal(SignalKind::interrupt()).ok(),
+            signal(SignalKind::terminate()).ok(),
+        )
+    };
+    async move {
+        #[cfg(unix)]
+        {
+            let received = |signal: Option<tokio::signal::unix::Signal>| async move {
+                match signal {
+                    Some(mut signal) => signal.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = received(interrupt) => {}
+                _ = received(terminate) => {}
+            }
+        }
+        #[cfg(not(unix))]
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;
         }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = terminate => {}
     }
 }

@@ -6,11 +6,15 @@
 //! applied), so concurrent requests never interleave or lose each other's
 //! writes. Files are written atomically by [`config::save_settings`]; the
 //! in-memory copy only changes once the write succeeded.
+//!
+//! It also owns telling others about changes: every save bumps a watch
+//! counter ([`Store::subscribe`]) that live views (the web UI's event stream)
+//! wait on, and it keeps the warnings from reading the file, for the user.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use tokio::sync::{Mutex, MutexGuard};
+use tokio::sync::{watch, Mutex, MutexGuard};
 
 use crate::config::{self, ConfigError, SavedChannel, Settings};
 use crate::content_id::{ContentId, IdKind};
@@ -26,6 +30,10 @@ struct Inner {
     /// `None`: memory only (tests, embedding), nothing is written.
     path: Option<PathBuf>,
     settings: Mutex<Settings>,
+    /// Bumped after every saved change; `None` once the server is shutting down.
+    changes: watch::Sender<Option<u64>>,
+    /// What was wrong with the settings file when it was read.
+    warnings: Vec<String>,
 }
 
 impl Store {
@@ -33,21 +41,44 @@ impl Store {
     /// corrupt one is kept aside by [`config::load_settings`]). `None` keeps
     /// settings in memory only.
     pub fn open(path: Option<PathBuf>) -> Result<Self, ConfigError> {
-        let settings = match &path {
-            Some(path) => config::load_settings(path)?,
-            None => Settings::default(),
+        let (settings, warnings) = match &path {
+            Some(path) => config::load_settings_checked(path)?,
+            None => (Settings::default(), Vec::new()),
         };
-        Ok(Self::with_settings(path, settings))
+        Ok(Self::build(path, settings, warnings))
     }
 
     /// A store holding `settings`, persisted to `path` on the next change.
     pub fn with_settings(path: Option<PathBuf>, settings: Settings) -> Self {
+        Self::build(path, settings, Vec::new())
+    }
+
+    fn build(path: Option<PathBuf>, settings: Settings, warnings: Vec<String>) -> Self {
         Self {
             inner: Arc::new(Inner {
                 path,
                 settings: Mutex::new(settings),
+                changes: watch::Sender::new(Some(0)),
+                warnings,
             }),
         }
+    }
+
+    /// What was wrong with the settings file when it was read (which file,
+    /// which line, what was kept), one sentence each; empty when all was well.
+    pub fn warnings(&self) -> &[String] {
+        &self.inner.warnings
+    }
+
+    /// A receiver that sees a new value after every saved change, and `None`
+    /// once [`Store::close`] was called (live views end then).
+    pub fn subscribe(&self) -> watch::Receiver<Option<u64>> {
+        self.inner.changes.subscribe()
+    }
+
+    /// Tells live views the server is shutting down.
+    pub fn close(&self) {
+        self.inner.changes.send_replace(None);
     }
 
     /// Where changes are written, if anywhere.
@@ -66,6 +97,7 @@ impl Store {
         StoreGuard {
             path: self.inner.path.as_deref(),
             settings: self.inner.settings.lock().await,
+            changes: &self.inner.changes,
         }
     }
 }
@@ -75,6 +107,7 @@ impl Store {
 pub struct StoreGuard<'a> {
     path: Option<&'a Path>,
     settings: MutexGuard<'a, Settings>,
+    changes: &'a watch::Sender<Option<u64>>,
 }
 
 impl StoreGuard<'_> {
@@ -97,6 +130,8 @@ impl StoreGuard<'_> {
                 })??;
         }
         *self.settings = next;
+        self.changes
+            .send_modify(|version| *version = version.map(|v| v.wrapping_add(1)));
         Ok(())
     }
 }
@@ -114,20 +149,52 @@ pub fn merge_channels(
     settings: &Settings,
     new: impl IntoIterator<Item = (ContentId, Option<String>)>,
 ) -> Result<Settings, TooManyChannels> {
+    merge_saved(
+        settings,
+        new.into_iter().map(|(id, name)| SavedChannel {
+            name,
+            ..saved_channel(&id)
+        }),
+    )
+}
+
+/// A saved channel for `id`, nothing else set.
+pub fn saved_channel(id: &ContentId) -> SavedChannel {
+    SavedChannel {
+        id: id.as_hex().to_owned(),
+        infohash: id.kind() == IdKind::Infohash,
+        ..SavedChannel::default()
+    }
+}
+
+/// [`merge_channels`] for channels with their M3U attributes: a channel
+/// already saved keeps its place and what it has; it only takes what it lacks.
+pub fn merge_saved(
+    settings: &Settings,
+    new: impl IntoIterator<Item = SavedChannel>,
+) -> Result<Settings, TooManyChannels> {
     let mut next = settings.clone();
-    for (id, name) in new {
-        match find_saved(&next, &id) {
+    for channel in new {
+        let existing = next
+            .channels
+            .iter()
+            .position(|saved| saved.id.eq_ignore_ascii_case(&channel.id));
+        match existing {
             Some(index) => {
                 let saved = &mut next.channels[index];
-                if saved.name.is_none() {
-                    saved.name = name;
+                for (mine, theirs) in [
+                    (&mut saved.name, channel.name),
+                    (&mut saved.group, channel.group),
+                    (&mut saved.logo, channel.logo),
+                    (&mut saved.tvg_id, channel.tvg_id),
+                    (&mut saved.tvg_name, channel.tvg_name),
+                ] {
+                    if mine.is_none() {
+                        *mine = theirs;
+                    }
                 }
             }
-            None => next.channels.push(SavedChannel {
-                id: id.as_hex().to_owned(),
-                infohash: id.kind() == IdKind::Infohash,
-                name,
-            }),
+            None => next.channels.push(channel),
         }
     }
     if next.channels.len() > MAX_SAVED_CHANNELS {
@@ -162,8 +229,8 @@ mod tests {
     fn channel(n: usize) -> SavedChannel {
         SavedChannel {
             id: format!("{n:040x}"),
-            infohash: false,
             name: Some(format!("channel {n}")),
+            ..SavedChannel::default()
         }
     }
 
@@ -206,6 +273,25 @@ mod tests {
         next.channels.push(channel(1));
         assert!(guard.save(next).await.is_err());
         assert!(guard.settings().channels.is_empty());
+    }
+
+    #[tokio::test]
+    async fn saves_are_announced_and_close_ends_them() {
+        let store = Store::open(None).expect("open");
+        let mut changes = store.subscribe();
+        let mut guard = store.lock().await;
+        let mut next = guard.settings().clone();
+        next.channels.push(channel(1));
+        guard.save(next).await.expect("save");
+        drop(guard);
+        tokio::time::timeout(std::time::Duration::from_secs(1), changes.changed())
+            .await
+            .expect("announced")
+            .expect("sender alive");
+        assert_eq!(*changes.borrow_and_update(), Some(1));
+        store.close();
+        changes.changed().await.expect("sender alive");
+        assert_eq!(*changes.borrow(), None);
     }
 
     #[tokio::test]

@@ -111,10 +111,10 @@ async fn parse_returns_entries_with_urls_and_line_errors() {
         json!([
             {"id": ID_A, "kind": "content", "name": "News", "line": 3,
              "ts_url": format!("http://{host}/ace/getstream?id={ID_A}"),
-             "hls_url": format!("http://{host}/ace/manifest.m3u8?id={ID_A}")},
+             "hls_url": format!("http://{host}/ace/manifest.m3u8?id={ID_A}"), "tvg_id": null, "tvg_name": null, "tvg_logo": null, "group": null},
             {"id": ID_B, "kind": "infohash", "name": "Sport", "line": 7,
              "ts_url": format!("http://{host}/ace/getstream?infohash={ID_B}"),
-             "hls_url": format!("http://{host}/ace/manifest.m3u8?infohash={ID_B}")},
+             "hls_url": format!("http://{host}/ace/manifest.m3u8?infohash={ID_B}"), "tvg_id": null, "tvg_name": null, "tvg_logo": null, "group": null},
         ])
     );
     let errors = body["errors"].as_array().expect("errors");
@@ -246,13 +246,13 @@ async fn saved_channels_add_rename_delete_and_survive_a_restart() {
         json!([
             {"id": ID_A, "kind": "content", "name": "News",
              "ts_url": format!("http://{host}/ace/getstream?id={ID_A}"),
-             "hls_url": format!("http://{host}/ace/manifest.m3u8?id={ID_A}")},
+             "hls_url": format!("http://{host}/ace/manifest.m3u8?id={ID_A}"), "group": null, "tvg_logo": null, "tvg_id": null, "tvg_name": null, "source": null, "title": "News"},
             {"id": ID_B, "kind": "content", "name": null,
              "ts_url": format!("http://{host}/ace/getstream?id={ID_B}"),
-             "hls_url": format!("http://{host}/ace/manifest.m3u8?id={ID_B}")},
+             "hls_url": format!("http://{host}/ace/manifest.m3u8?id={ID_B}"), "group": null, "tvg_logo": null, "tvg_id": null, "tvg_name": null, "source": null, "title": "Channel bbbbbb\u{2026}"},
             {"id": ID_C, "kind": "infohash", "name": "Sport #EXTINF:-1,evil",
              "ts_url": format!("http://{host}/ace/getstream?infohash={ID_C}"),
-             "hls_url": format!("http://{host}/ace/manifest.m3u8?infohash={ID_C}")},
+             "hls_url": format!("http://{host}/ace/manifest.m3u8?infohash={ID_C}"), "group": null, "tvg_logo": null, "tvg_id": null, "tvg_name": null, "source": null, "title": "Sport #EXTINF:-1,evil"},
         ])
     );
 
@@ -351,7 +351,7 @@ async fn playlist_lists_saved_channels_with_names_and_ts_urls() {
         .await;
     let host = proxy.addr;
     let expected = format!(
-        "#EXTM3U\n#EXTINF:-1,News\nhttp://{host}/ace/getstream?id={ID_A}\n#EXTINF:-1,{ID_B}\nhttp://{host}/ace/getstream?id={ID_B}\n"
+        "#EXTM3U\n#EXTINF:-1,News\nhttp://{host}/ace/getstream?id={ID_A}\n#EXTINF:-1,Channel bbbbbb\u{2026}\nhttp://{host}/ace/getstream?id={ID_B}\n"
     );
     let (_, _, body) = proxy.text("/playlist.m3u").await;
     assert_eq!(body, expected);
@@ -582,4 +582,242 @@ async fn ui_assets_have_exact_types() {
         );
     }
     proxy.stop().await;
+}
+
+fn m3u(entries: &[(&str, &str, &str)]) -> String {
+    let mut text = String::from("#EXTM3U\n");
+    for (id, name, group) in entries {
+        text.push_str(&format!(
+            "#EXTINF:-1 tvg-id=\"{name}.tv\" group-title=\"{group}\",{name}\nacestream://{id}\n"
+        ));
+    }
+    text
+}
+
+#[tokio::test]
+async fn import_from_a_url_adds_renames_and_removes_as_the_list_says() {
+    let (_dir, path) = settings_file();
+    let proxy = start(DEAD_ENGINE, Some(&path)).await;
+    let served = acebridge_testkit::served::ServedText::start(m3u(&[
+        (ID_A, "One", "Sport"),
+        (ID_B, "Two", "News"),
+    ]))
+    .await;
+    let url = served.url().to_owned();
+
+    let (status, report) = proxy
+        .post("/api/imports", json!({"url": url, "refresh_mins": 60}))
+        .await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(
+        (report["added"].as_u64(), report["removed"].as_u64()),
+        (Some(2), Some(0))
+    );
+    let (_, settings) = proxy.get("/api/settings").await;
+    assert_eq!(settings["imports"][0]["url"], url);
+    assert_eq!(settings["imports"][0]["refresh_mins"], 60);
+
+    served.set(m3u(&[(ID_B, "Two HD", "News"), (ID_C, "Three", "Sport")]));
+    let (status, report) = proxy.post("/api/imports", json!({"url": url})).await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(
+        (
+            report["added"].as_u64(),
+            report["updated"].as_u64(),
+            report["removed"].as_u64()
+        ),
+        (Some(1), Some(1), Some(1))
+    );
+    let (_, list) = proxy.get("/api/channels").await;
+    let names: Vec<_> = list["channels"]
+        .as_array()
+        .expect("channels")
+        .iter()
+        .map(|c| (c["name"].clone(), c["group"].clone()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            (json!("Two HD"), json!("News")),
+            (json!("Three"), json!("Sport"))
+        ]
+    );
+    let (_, _, playlist) = proxy.text("/playlist.m3u").await;
+    assert!(
+        playlist.contains("#EXTINF:-1 tvg-id=\"Three.tv\" group-title=\"Sport\",Three\n"),
+        "{playlist}"
+    );
+
+    // A list that cannot be read changes nothing and says why.
+    served.set("<html>gone</html>");
+    let (status, error) = proxy.post("/api/imports", json!({"url": url})).await;
+    assert_eq!(status, 502);
+    assert!(
+        error["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("no channel found")),
+        "{error}"
+    );
+    let (_, after) = proxy.get("/api/channels").await;
+    assert_eq!(after["channels"].as_array().map(Vec::len), Some(2));
+    let (status, error) = proxy
+        .post(
+            "/api/imports",
+            json!({"url": served.url().replace("list.m3u", "missing.m3u")}),
+        )
+        .await;
+    assert_eq!(status, 502);
+    assert!(
+        error["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("HTTP 404")),
+        "{error}"
+    );
+    let (status, _) = proxy
+        .post("/api/imports", json!({"url": "ftp://x/list"}))
+        .await;
+    assert_eq!(status, 400);
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn an_oversized_list_is_refused_without_reading_it_all() {
+    let proxy = start(DEAD_ENGINE, None).await;
+    let huge = format!(
+        "#EXTM3U\n{}",
+        "#".repeat(acebridge::import::MAX_LIST_BYTES + 1)
+    );
+    let list = acebridge_testkit::served::ServedText::start(huge).await;
+    let (status, error) = proxy.post("/api/imports", json!({"url": list.url()})).await;
+    assert_eq!(status, 502);
+    assert!(
+        error["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("larger than 4 MiB")),
+        "{error}"
+    );
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn m3u_attributes_and_groups_round_trip_to_the_playlist() {
+    let (_dir, path) = settings_file();
+    let proxy = start(DEAD_ENGINE, Some(&path)).await;
+    let text = format!(
+        "#EXTM3U\n#EXTINF:-1 tvg-id=\"sky.uk\" tvg-name=\"Sky UK\" tvg-logo=\"http://logos/sky.png\" group-title=\"Sport\",Sky Sports\nacestream://{ID_A}\nBBC News - {ID_B}\n"
+    );
+    let (_, parsed) = proxy.post("/api/parse", json!({ "text": text })).await;
+    let entries = parsed["entries"].as_array().expect("entries");
+    assert_eq!(entries[1]["name"], "BBC News");
+    let channels: Vec<Value> = entries
+        .iter()
+        .map(|e| {
+            json!({"id": e["id"], "name": e["name"], "group": e["group"], "tvg_logo": e["tvg_logo"],
+                   "tvg_id": e["tvg_id"], "tvg_name": e["tvg_name"]})
+        })
+        .collect();
+    let (status, _) = proxy
+        .post("/api/channels", json!({ "channels": channels }))
+        .await;
+    assert_eq!(status, 200);
+    let (status, view) = proxy
+        .put(
+            &format!("/api/channels/{ID_B}"),
+            json!({"group": "News\u{2028}24"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(view["name"], "BBC News", "a group change keeps the name");
+    let host = proxy.addr;
+    let (_, _, playlist) = proxy.text("/playlist.m3u").await;
+    assert_eq!(
+        playlist,
+        format!(
+            "#EXTM3U\n#EXTINF:-1 tvg-id=\"sky.uk\" tvg-name=\"Sky UK\" tvg-logo=\"http://logos/sky.png\" group-title=\"Sport\",Sky Sports\nhttp://{host}/ace/getstream?id={ID_A}\n\
+             #EXTINF:-1 group-title=\"News 24\",BBC News\nhttp://{host}/ace/getstream?id={ID_B}\n"
+        )
+    );
+    proxy.stop().await;
+}
+
+/// Reads server-sent events from a response: (event name, JSON data).
+async fn next_event(response: &mut reqwest::Response, buffer: &mut String) -> (String, Value) {
+    loop {
+        if let Some(end) = buffer.find("\n\n") {
+            let block: String = buffer.drain(..end + 2).collect();
+            let mut name = String::new();
+            let mut data = String::new();
+            for line in block.lines() {
+                if let Some(value) = line.strip_prefix("event: ").or(line.strip_prefix("event:")) {
+                    name = value.to_owned();
+                } else if let Some(value) =
+                    line.strip_prefix("data: ").or(line.strip_prefix("data:"))
+                {
+                    data.push_str(value);
+                }
+            }
+            if name.is_empty() {
+                continue; // a keep-alive comment
+            }
+            return (
+                name,
+                serde_json::from_str(&data).expect("event data is JSON"),
+            );
+        }
+        let chunk = tokio::time::timeout(Duration::from_secs(5), response.chunk())
+            .await
+            .expect("an event within 5 s")
+            .expect("read events")
+            .expect("the event stream stays open");
+        buffer.push_str(&String::from_utf8_lossy(&chunk));
+    }
+}
+
+#[tokio::test]
+async fn events_push_channel_changes_within_a_second_and_end_at_shutdown() {
+    let proxy = start(DEAD_ENGINE, None).await;
+    let mut events = http()
+        .get(proxy.url("/api/events"))
+        .send()
+        .await
+        .expect("events");
+    assert_eq!(events.status(), 200);
+    assert_eq!(events.headers()["content-type"], "text/event-stream");
+    let mut buffer = String::new();
+    let mut seen = Vec::new();
+    while seen.len() < 2 {
+        let (name, data) = next_event(&mut events, &mut buffer).await;
+        if name == "channels" {
+            assert_eq!(data, json!({"channels": []}));
+        } else {
+            assert_eq!(name, "streams");
+            assert_eq!(data["streams"], json!([]));
+        }
+        seen.push(name);
+    }
+    seen.sort();
+    assert_eq!(seen, ["channels", "streams"]);
+
+    // A channel saved the way the tray app saves a link arrives at once.
+    let id = acebridge::content_id::ContentId::parse(ID_C).expect("id");
+    let saved_at = tokio::time::Instant::now();
+    assert!(proxy.control.save_channel(&id).await.expect("save"));
+    let (name, data) = next_event(&mut events, &mut buffer).await;
+    assert_eq!(name, "channels");
+    assert_eq!(data["channels"][0]["id"], ID_C);
+    assert_eq!(data["channels"][0]["title"], "Channel cccccc\u{2026}");
+    assert!(
+        saved_at.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        saved_at.elapsed()
+    );
+
+    // An open event stream does not hold up shutdown (the drain would wait 5 s).
+    let stopping = tokio::time::Instant::now();
+    proxy.stop().await;
+    assert!(
+        stopping.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        stopping.elapsed()
+    );
 }

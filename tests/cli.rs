@@ -16,6 +16,8 @@ const BIN: &str = env!("CARGO_BIN_EXE_acebridge");
 struct Cli {
     child: Child,
     addr: String,
+    /// The log lines up to the listening line.
+    startup: Vec<String>,
     log: std::sync::mpsc::Receiver<String>,
 }
 
@@ -26,10 +28,14 @@ impl Cli {
         let mut command = Command::new(BIN);
         command
             .arg("serve")
-            .args(["--listen", "127.0.0.1:0"])
             .arg("--settings")
             .arg(&settings)
             .args(args)
+            .args(
+                ["--listen", "127.0.0.1:0"]
+                    .iter()
+                    .filter(|_| !args.contains(&"--listen")),
+            )
             .env_remove("ACEBRIDGE_ENGINE")
             .env_remove("ACEBRIDGE_LISTEN")
             .env_remove("ACEBRIDGE_LINGER")
@@ -50,10 +56,12 @@ impl Cli {
                 }
             }
         });
+        let mut startup = Vec::new();
         let addr = loop {
             let line = rx
                 .recv_timeout(Duration::from_secs(30))
                 .expect("acebridge logged no listening line");
+            startup.push(line.clone());
             if let Some(rest) = line.split("addr=").nth(1) {
                 break rest
                     .split_whitespace()
@@ -65,6 +73,7 @@ impl Cli {
         Self {
             child,
             addr,
+            startup,
             log: rx,
         }
     }
@@ -196,4 +205,73 @@ async fn flag_beats_env_var() {
         .await
         .expect("join");
     assert!(status.success());
+}
+
+#[tokio::test]
+async fn listen_accepts_localhost_and_the_log_names_the_web_ui() {
+    let engine = SimEngine::start().await;
+    let cli = Cli::start(&["--engine", &engine.url(), "--listen", "localhost:0"], &[]);
+    assert!(cli.addr.starts_with("127.0.0.1:"), "{}", cli.addr);
+    let web_ui = format!("web UI at http://{}/", cli.addr);
+    assert!(
+        cli.startup.iter().any(|line| line.contains(&web_ui)),
+        "no {web_ui:?} in {:?}",
+        cli.startup
+    );
+    let (status, _) = tokio::task::spawn_blocking(move || cli.terminate())
+        .await
+        .expect("join");
+    assert!(status.success());
+}
+
+/// Regression: a second `acebridge serve` on the port of a running one said
+/// only "Address already in use" (issue 16).
+#[tokio::test]
+async fn port_taken_by_acebridge_points_at_the_running_one() {
+    let engine = SimEngine::start().await;
+    let running = Cli::start(&["--engine", &engine.url()], &[]);
+    let addr = running.addr.clone();
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(BIN)
+            .args(["serve", "--listen", &addr, "--engine", "http://127.0.0.1:9"])
+            .env(
+                "ACEBRIDGE_SETTINGS",
+                std::env::temp_dir().join(format!("acebridge-cli-{}.toml", uuid::Uuid::new_v4())),
+            )
+            .output()
+            .expect("run")
+    })
+    .await
+    .expect("join");
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let expected = format!(
+        "acebridge is already running on port {}",
+        running.addr.rsplit(':').next().unwrap_or_default()
+    );
+    assert!(stderr.contains(&expected), "{stderr}");
+    assert!(
+        stderr.contains(&format!("http://{}/", running.addr)),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("Address already in use"), "{stderr}");
+}
+
+#[test]
+fn port_taken_by_another_program_offers_a_free_port() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = taken.local_addr().expect("addr").to_string();
+    let output = Command::new(BIN)
+        .args(["serve", "--listen", &addr, "--engine", "http://127.0.0.1:9"])
+        .env(
+            "ACEBRIDGE_SETTINGS",
+            std::env::temp_dir().join(format!("acebridge-cli-{}.toml", uuid::Uuid::new_v4())),
+        )
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("does not answer as acebridge"), "{stderr}");
+    assert!(stderr.contains("--listen 127.0.0.1:"), "{stderr}");
+    assert!(!stderr.contains('`'), "{stderr}");
 }

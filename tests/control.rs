@@ -101,3 +101,28 @@ async fn desktop_preferences_are_saved_with_the_other_settings() {
     assert_eq!(reloaded.channels.len(), 1);
     proxy.stop().await;
 }
+
+#[tokio::test]
+async fn channel_titles_are_the_saved_name_or_a_readable_default() {
+    let proxy = Proxy::start("http://127.0.0.1:9").await;
+    let control = &proxy.control;
+    assert_eq!(
+        control.channel_title(&id(ID_A)).await,
+        "Channel aaaaaa\u{2026}"
+    );
+    control.save_channel(&id(ID_A)).await.expect("save");
+    assert_eq!(
+        control.channel_title(&id(ID_A)).await,
+        "Channel aaaaaa\u{2026}"
+    );
+    let renamed = common::http()
+        .put(proxy.url(&format!("/api/channels/{ID_A}")))
+        .json(&serde_json::json!({"name": "News"}))
+        .send()
+        .await
+        .expect("rename");
+    assert_eq!(renamed.status(), 200);
+    assert_eq!(control.channel_title(&id(ID_A)).await, "News");
+    assert!(control.settings_warnings().await.is_empty());
+    proxy.stop().await;
+}

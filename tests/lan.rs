@@ -1,13 +1,16 @@
 //! LAN sharing: when clients other than this machine may connect, every request
 //! from them needs the generated token (`?token=`), which the URLs the proxy
-//! hands out carry. Tests play the part of another device by not trusting
-//! loopback clients.
+//! hands out carry, and the token only lets them play: managing the proxy is
+//! for this computer only. Most tests play the part of another device by not
+//! trusting loopback clients; the connection budget test connects from this
+//! machine's LAN address when it has one.
 
 mod common;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use acebridge::content_id::ContentId;
 use common::{get_json, http, kit, Player, Proxy, ID_A};
 use kit::engine::SimEngine;
 
@@ -35,9 +38,9 @@ async fn other_devices_need_the_token_that_the_urls_carry() {
 
     for route in [
         format!("/ace/getstream?id={ID_A}"),
-        "/api/streams".into(),
+        format!("/ace/manifest.m3u8?id={ID_A}"),
         "/playlist.m3u".into(),
-        "/api/settings".into(),
+        format!("/api/channels/{ID_A}/play.m3u"),
     ] {
         let (status, body) = get_json(&proxy.url(&route)).await;
         assert_eq!(status, 401, "{route}");
@@ -69,33 +72,33 @@ async fn other_devices_need_the_token_that_the_urls_carry() {
         assert_eq!(mode & 0o777, 0o600);
     }
 
-    // With it, everything works, and the URLs the API hands out carry it.
-    let settings = proxy.json(&format!("/api/settings?token={token}")).await;
-    assert_eq!(settings["lan_token"], token.as_str());
-    let parsed: serde_json::Value = http()
-        .post(proxy.url(&format!("/api/parse?token={token}")))
-        .json(&serde_json::json!({ "text": ID_A }))
+    // A channel saved on this computer (as the tray app does) is in the
+    // playlist another device gets with the token, its URL carrying the token.
+    let id = ContentId::parse(ID_A).expect("id");
+    proxy.control.save_channel(&id).await.expect("save");
+    let playlist = http()
+        .get(proxy.url(&format!("/playlist.m3u?token={token}")))
         .send()
         .await
-        .expect("parse")
-        .json()
+        .expect("playlist")
+        .text()
         .await
-        .expect("json");
-    let ts_url = parsed["entries"][0]["ts_url"]
-        .as_str()
-        .expect("ts url")
+        .expect("text");
+    let ts_url = playlist
+        .lines()
+        .find(|line| line.starts_with("http://"))
+        .expect("a channel URL")
         .to_owned();
     assert!(ts_url.ends_with(&format!("&token={token}")), "{ts_url}");
     let mut player = Player::open(&ts_url).await;
     player.read_until(10_000, Duration::from_secs(10)).await;
+    let (status, _) =
+        get_json(&proxy.url(&format!("/api/channels/{ID_A}/play.m3u?token={token}"))).await;
+    assert_eq!(status, 200, "one-entry playlist");
 
     // HLS segment URIs carry it too, so an HLS player on the LAN gets every segment.
-    let hls_url = parsed["entries"][0]["hls_url"]
-        .as_str()
-        .expect("hls url")
-        .to_owned();
     let playlist = http()
-        .get(&hls_url)
+        .get(proxy.url(&format!("/ace/manifest.m3u8?id={ID_A}&token={token}")))
         .send()
         .await
         .expect("manifest")
@@ -114,23 +117,201 @@ async fn other_devices_need_the_token_that_the_urls_carry() {
         .expect("segment")
         .status();
     assert_eq!(status, 200);
-
-    // The page itself is static and opens with the token in its URL.
-    let status = http()
-        .get(proxy.url("/"))
-        .send()
-        .await
-        .expect("page")
-        .status();
-    assert_eq!(status, 200);
     drop(player);
     proxy.stop().await;
 
     // The same token after a restart: URLs saved on TVs keep working.
     let again = lan_proxy(&engine.url(), &path).await;
-    let settings = again.json(&format!("/api/settings?token={token}")).await;
-    assert_eq!(settings["lan_token"], token.as_str());
+    let (status, _) = get_json(&again.url(&format!("/playlist.m3u?token={token}"))).await;
+    assert_eq!(status, 200);
     again.stop().await;
+    if let Some(dir) = path.parent() {
+        std::fs::remove_dir_all(dir).ok();
+    }
+}
+
+#[tokio::test]
+async fn the_lan_token_grants_playing_only_not_managing() {
+    let engine = SimEngine::start().await;
+    let path = settings_file();
+    let proxy = lan_proxy(&engine.url(), &path).await;
+    let text = std::fs::read_to_string(&path).expect("settings file");
+    let token = text
+        .lines()
+        .find_map(|line| line.strip_prefix("lan_token = "))
+        .map(|value| value.trim_matches('"').to_owned())
+        .expect("token saved");
+    let client = http();
+    // Every route here, with the token, as another device would send it.
+    let url = |path: &str| proxy.url(&format!("{path}?token={token}"));
+    let attempts = [
+        client.get(url("/")),
+        client.get(url("/app.js")),
+        client.get(url("/api/health")),
+        client.get(url("/api/streams")),
+        client.get(url("/api/settings")),
+        client.get(url("/api/channels")),
+        client
+            .put(url("/api/settings"))
+            .json(&serde_json::json!({"engine": "http://evil.example:6878"})),
+        client
+            .post(url("/api/engine/test"))
+            .json(&serde_json::json!({"engine": "http://evil.example:6878"})),
+        client
+            .post(url("/api/channels"))
+            .json(&serde_json::json!({"channels": [{"id": ID_A}]})),
+        client.delete(url(&format!("/api/channels/{ID_A}"))),
+        client.delete(url(&format!("/api/streams/{ID_A}"))),
+        client
+            .post(url("/api/parse"))
+            .json(&serde_json::json!({"text": ID_A})),
+    ];
+    for attempt in attempts {
+        let response = attempt.send().await.expect("request");
+        let url = response.url().path().to_owned();
+        assert_eq!(response.status(), 403, "{url}");
+        let body: serde_json::Value = response.json().await.expect("json");
+        assert!(
+            body["error"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("only possible from this computer"),
+            "{url}: {body}"
+        );
+    }
+    // Nothing changed: the engine is still the one configured.
+    let settings = proxy.control.settings().await;
+    assert_eq!(settings.engine, None, "{settings:?}");
+    proxy.stop().await;
+    if let Some(dir) = path.parent() {
+        std::fs::remove_dir_all(dir).ok();
+    }
+}
+
+#[tokio::test]
+async fn ipv4_mapped_loopback_is_this_computer_when_listening_on_all_ipv6_addresses() {
+    let engine = SimEngine::start().await;
+    let path = settings_file();
+    let settings = path.clone();
+    let Ok(probe) = std::net::TcpListener::bind("[::]:0") else {
+        eprintln!("SKIPPED: no IPv6 on this machine");
+        return;
+    };
+    drop(probe);
+    let proxy = Proxy::start_with(&engine.url(), move |config| {
+        config.listen = "[::]:0".parse().expect("addr");
+        config.settings_path = Some(settings);
+    })
+    .await;
+    // A client of 127.0.0.1 is seen as ::ffff:127.0.0.1 on a dual-stack socket.
+    let url = format!("http://127.0.0.1:{}/api/settings", proxy.addr.port());
+    let (status, body) = get_json(&url).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["lan_token"].is_string(), "LAN sharing is on: {body}");
+    let mut player = Player::open(&format!(
+        "http://127.0.0.1:{}/ace/getstream?id={ID_A}",
+        proxy.addr.port()
+    ))
+    .await;
+    player.read_until(10_000, Duration::from_secs(10)).await;
+    drop(player);
+    proxy.stop().await;
+    if let Some(dir) = path.parent() {
+        std::fs::remove_dir_all(dir).ok();
+    }
+}
+
+/// Opens `count` connections to `addr` from `from` and keeps them open.
+async fn open_connections(
+    from: std::net::IpAddr,
+    addr: std::net::SocketAddr,
+    count: usize,
+) -> Vec<tokio::net::TcpStream> {
+    let mut open = Vec::new();
+    for _ in 0..count {
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket
+            .bind(std::net::SocketAddr::new(from, 0))
+            .expect("bind");
+        open.push(socket.connect(addr).await.expect("connect"));
+    }
+    open
+}
+
+/// This machine's address on its LAN (the one a default route would use), if any.
+fn lan_address() -> Option<std::net::IpAddr> {
+    let socket = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    // No packet is sent: connecting a UDP socket only picks the route.
+    socket.connect("198.51.100.1:9").ok()?;
+    let ip = socket.local_addr().ok()?.ip();
+    (!ip.is_loopback() && !ip.is_unspecified()).then_some(ip)
+}
+
+#[tokio::test]
+async fn lan_connections_have_their_own_budget_and_cannot_starve_this_computer() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Some(lan_ip) = lan_address() else {
+        eprintln!("SKIPPED: this machine has no LAN address to connect from");
+        return;
+    };
+    let engine = SimEngine::start().await;
+    let path = settings_file();
+    let settings = path.clone();
+    let proxy = Proxy::start_with(&engine.url(), move |config| {
+        config.listen = "0.0.0.0:0".parse().expect("addr");
+        config.settings_path = Some(settings);
+    })
+    .await;
+    let port = proxy.addr.port();
+    let target = std::net::SocketAddr::new(lan_ip, port);
+    // One device holds as many idle connections as it may.
+    let held = open_connections(lan_ip, target, 32).await;
+    // One more from it is refused at once, with a JSON reason.
+    let mut extra = open_connections(lan_ip, target, 1).await.remove(0);
+    let _ = extra
+        .write_all(format!("GET /api/health HTTP/1.1\r\nHost: {target}\r\n\r\n").as_bytes())
+        .await;
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), extra.read_to_end(&mut answer))
+        .await
+        .expect("refused at once")
+        .ok();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    let (head, body) = answer.split_once("\r\n\r\n").expect("head and body");
+    let length = format!("content-length: {}", body.len());
+    assert!(head.lines().any(|line| line == length), "{head} / {body}");
+    let body: serde_json::Value = serde_json::from_str(body).expect("JSON body");
+    let message = body["error"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("too many connections from other devices"),
+        "{message}"
+    );
+    // This computer is not affected.
+    let started = std::time::Instant::now();
+    let (status, _) = get_json(&format!("http://127.0.0.1:{port}/api/health")).await;
+    assert_eq!(status, 200);
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    // Once the device closes its connections, it may connect again.
+    drop(held);
+    kit::wait::wait_until(
+        Duration::from_secs(5),
+        "the device's slots freed",
+        || async {
+            let url = format!("http://{target}/ace/getstream");
+            http()
+                .get(&url)
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == 401)
+        },
+    )
+    .await;
+    proxy.stop().await;
     if let Some(dir) = path.parent() {
         std::fs::remove_dir_all(dir).ok();
     }

@@ -380,6 +380,35 @@ async fn hls_joiners_of_a_playing_channel_get_a_segment_within_a_second() {
     proxy.stop().await;
 }
 
+/// Segments played one after the other are one continuous stream: each starts
+/// with the PAT/PMT that stood before its keyframe (a legal duplicate of the
+/// previous segment's last), not later ones whose counters would jump (VLC
+/// warned "discontinuity received 0xe instead of 0xd (pid=0)").
+#[tokio::test]
+async fn consecutive_proxy_segments_continue_each_others_packet_counters() {
+    let engine = SimEngine::start().await;
+    let proxy = Proxy::start(&engine.url()).await;
+    let hls = HlsPlayer::new(&proxy, ID_A, "tv-app");
+    wait_until(30 * SECOND, "three segments cut", || async {
+        let (text, _) = hls.poll().await;
+        text.lines().filter(|l| l.starts_with("#EXTINF")).count() >= 3
+    })
+    .await;
+    let text = hls.playlist().await;
+    let uris: Vec<&str> = text
+        .lines()
+        .filter(|line| !line.starts_with('#') && !line.is_empty())
+        .collect();
+    assert!(!text.contains("#EXT-X-DISCONTINUITY"), "{text}");
+    let mut joined = Vec::new();
+    for uri in &uris[uris.len() - 3..] {
+        let bytes = http().get(proxy.url(uri)).send().await.expect("segment");
+        joined.extend_from_slice(&bytes.bytes().await.expect("body"));
+    }
+    assert_eq!(kit::ts::continuity_errors(&joined), 0);
+    proxy.stop().await;
+}
+
 /// ffmpeg decodes 30 s of the HLS the proxy cuts from the TS session with no
 /// decode error, and a TS player of the same channel shares the session.
 #[tokio::test]
@@ -395,5 +424,35 @@ async fn ffmpeg_decodes_proxy_made_hls_for_30_seconds() {
         .await
         .expect("ffmpeg decodes 30 s of proxy-made HLS without errors");
     assert_one_session_at_most(&engine, ID_A);
+    proxy.stop().await;
+}
+
+/// A channel stopped while the engine is still answering its start call: the
+/// session that arrives afterwards is stopped at once, exactly once, never
+/// left behind (a "ghost session").
+#[tokio::test]
+async fn a_start_that_completes_after_the_channel_was_stopped_is_stopped_once() {
+    let engine = SimEngine::start().await;
+    engine.set_fault(ID_A, Fault::StartDelay(2 * SECOND));
+    let proxy = Proxy::start(&engine.url()).await;
+    let url = proxy.stream_url(ID_A);
+    let player = tokio::spawn(async move { get_json(&url).await });
+    wait_until(10 * SECOND, "the channel starting", || async {
+        !proxy.streams().await.is_empty()
+    })
+    .await;
+    let stopped = http()
+        .delete(proxy.url(&format!("/api/streams/{ID_A}")))
+        .send()
+        .await
+        .expect("stop");
+    assert_eq!(stopped.status(), 204);
+    let (status, body) = player.await.expect("player");
+    assert_eq!(status, 503, "the waiting player is told: {body}");
+    wait_until(10 * SECOND, "the late session stopped", || async {
+        engine.sessions_started(ID_A) == 1 && engine.active_sessions() == 0
+    })
+    .await;
+    assert_eq!(engine.sessions(ID_A)[0].stop_calls, 1);
     proxy.stop().await;
 }

@@ -1,12 +1,17 @@
-// acebridge web UI: saved channels with their player URLs, the engine, and what is playing.
+// acebridge web UI: what is playing, saved channels (one compact row each, grouped,
+// searchable), adding and importing channels, and the engine.
 // Plain JavaScript, no framework. Ids are never parsed here: the server does it (/api/parse).
+// The server pushes changes (/api/events); they are applied in place, row by row,
+// so focus, an open menu or a "Copied!" survive them.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const STREAMS_EVERY_MS = 3000;
 const HEALTH_EVERY_MS = 10000;
+/** Without live events (old server, proxy in between), streams are polled this often. */
+const POLL_EVERY_MS = 3000;
 /** On another device with LAN sharing on, the page was opened with ?token=…; the API needs it too. */
 const PAGE_TOKEN = new URLSearchParams(location.search).get("token");
+const NO_GROUP = "Other channels";
 
 function withToken(path) {
   if (!PAGE_TOKEN) return path;
@@ -45,6 +50,11 @@ function setStatus(element, text, kind) {
   element.classList.toggle("bad", kind === "bad");
 }
 
+/** The name shown for a channel without one, as the server writes it in playlists. */
+function defaultName(hex) {
+  return `Channel ${hex.slice(0, 6)}…`;
+}
+
 /* ------------------------------------------------------------------ copy */
 
 let liveTimer = 0;
@@ -55,27 +65,37 @@ function announce(text) {
   liveTimer = setTimeout(() => { live.textContent = ""; }, 4000);
 }
 
-/** Copies `input`'s value: clipboard API, else select + execCommand, else select and ask for Ctrl+C. */
-async function copyFrom(input, button, what) {
-  const text = input.value;
-  let copied = false;
+/** Copies `text`: clipboard API, else a hidden field + execCommand. False if both are blocked. */
+async function copyText(text) {
   if (navigator.clipboard && window.isSecureContext) {
     try {
       await navigator.clipboard.writeText(text);
-      copied = true;
+      return true;
     } catch (_) {
-      copied = false;
+      /* fall through */
     }
   }
-  if (!copied) {
-    input.focus();
-    input.select();
-    try {
-      copied = document.execCommand("copy");
-    } catch (_) {
-      copied = false;
-    }
+  const field = document.createElement("textarea");
+  field.value = text;
+  field.setAttribute("readonly", "");
+  field.className = "visually-hidden";
+  const focused = document.activeElement;
+  document.body.append(field);
+  field.select();
+  let copied = false;
+  try {
+    copied = document.execCommand("copy");
+  } catch (_) {
+    copied = false;
   }
+  field.remove();
+  if (focused && focused.focus) focused.focus();
+  return copied;
+}
+
+/** Copies and says so on the button for 2 s; `reveal` shows the text selected when copying is blocked. */
+async function copyWithFeedback(text, button, what, reveal) {
+  const copied = await copyText(text);
   const label = button.dataset.label || button.textContent;
   button.dataset.label = label;
   if (copied) {
@@ -83,8 +103,8 @@ async function copyFrom(input, button, what) {
     button.classList.add("copied");
     announce(`${what} copied`);
   } else {
-    // The text stays selected in the field so the keyboard shortcut copies it.
     button.textContent = "Press Ctrl+C";
+    if (reveal) reveal();
     announce(`Copying is blocked here: the ${what} is selected, press Ctrl+C (⌘C) to copy it`);
   }
   clearTimeout(Number(button.dataset.timer) || 0);
@@ -94,136 +114,334 @@ async function copyFrom(input, button, what) {
   }, 2000));
 }
 
+function selectContents(element) {
+  const range = document.createRange();
+  range.selectNodeContents(element);
+  const selection = window.getSelection();
+  selection.removeAllRanges();
+  selection.addRange(range);
+}
+
 /* ------------------------------------------------------------------ channels */
 
-let channels = [];
-const namesByHex = new Map();
+/** id → { channel, row } for every saved channel; rows are reused across updates. */
+const rows = new Map();
+/** group name → its <section>. */
+const groups = new Map();
+/** id → viewers, from the last streams update. */
+const playing = new Map();
+let channelsLoaded = false;
+let searchText = "";
+const collapsed = new Set(JSON.parse(localStorage.getItem("acebridge.collapsed") || "[]"));
 
 function fileStem(name) {
   return (name || "channel").replace(/[^A-Za-z0-9-]+/g, "_").slice(0, 60) || "channel";
 }
 
-function controls(card) {
-  return [...card.querySelectorAll("input, button, a")];
+function titleOf(channel) {
+  return channel.title || channel.name || defaultName(channel.id);
 }
 
-function renderChannels() {
-  namesByHex.clear();
-  for (const channel of channels) namesByHex.set(channel.id, channel.name);
-  const list = $("channel-list");
-  const status = $("channels-status");
-  // Keep keyboard focus on the same control of the same card across a re-render.
-  const active = document.activeElement;
-  const focusCard = active && active.closest ? active.closest("li.channel") : null;
-  const focusKey = focusCard ? focusCard.dataset.id : null;
-  const focusIndex = focusCard ? controls(focusCard).indexOf(active) : -1;
+function makeRow(channel) {
+  const row = $("channel-template").content.firstElementChild.cloneNode(true);
+  row.dataset.id = channel.id;
+  row.querySelector(".name").id = `name-${channel.id}`;
+  row.setAttribute("aria-labelledby", `name-${channel.id}`);
+  return row;
+}
 
-  list.replaceChildren(...channels.map(channelCard));
-  if (channels.length === 0) {
-    setStatus(status, "No channels yet: paste an id or a link above.");
-    status.hidden = false;
+/** Writes `channel` into its row; touches only what changed, so focus and feedback survive. */
+function fillRow(row, channel) {
+  const title = titleOf(channel);
+  const name = row.querySelector(".name");
+  if (name.textContent !== title) name.textContent = title;
+  name.title = channel.tvg_name && channel.tvg_name !== title ? `${title} (${channel.tvg_name})` : title;
+  const logo = row.querySelector(".logo");
+  if (channel.tvg_logo) {
+    if (logo.getAttribute("src") !== channel.tvg_logo) {
+      logo.loading = "lazy";
+      logo.referrerPolicy = "no-referrer";
+      logo.src = channel.tvg_logo;
+      logo.onerror = () => { logo.hidden = true; };
+    }
+    logo.hidden = false;
   } else {
+    logo.hidden = true;
+    logo.removeAttribute("src");
+  }
+  row.querySelector(".copy-ts").setAttribute("aria-label", `Copy TS URL of ${title} (VLC, mpv)`);
+  row.querySelector(".copy-hls").setAttribute("aria-label", `Copy HLS URL of ${title} (browsers, TVs)`);
+  const open = row.querySelector(".open");
+  open.href = withToken(`/api/channels/${channel.id}/play.m3u`);
+  open.download = `${fileStem(title)}.m3u`;
+  open.setAttribute("aria-label", `Play ${title} in your player (downloads a playlist file)`);
+  row.querySelector(".more").setAttribute("aria-label", `More for ${title}: rename, group, URLs, remove`);
+  row.dataset.search = `${title} ${channel.group || ""} ${channel.tvg_name || ""} ${channel.id}`.toLowerCase();
+  const menu = row.querySelector(".menu");
+  if (menu) fillMenu(menu, channel);
+  fillBadge(row, channel.id);
+}
+
+function fillBadge(row, hex) {
+  const badge = row.querySelector(".playing");
+  const viewers = playing.get(hex);
+  if (viewers === undefined) {
+    badge.hidden = true;
+    return;
+  }
+  const text = `▶ ${viewers}`;
+  if (badge.textContent !== text) badge.textContent = text;
+  badge.title = `Playing, ${viewers} ${viewers === 1 ? "viewer" : "viewers"}`;
+  badge.setAttribute("aria-label", badge.title);
+  badge.hidden = false;
+}
+
+function groupOf(channel) {
+  return channel.group || NO_GROUP;
+}
+
+function groupSection(name) {
+  let section = groups.get(name);
+  if (section) return section;
+  section = $("group-template").content.firstElementChild.cloneNode(true);
+  section.dataset.group = name;
+  section.querySelector(".group-name").textContent = name;
+  const toggle = section.querySelector(".group-toggle");
+  const list = section.querySelector(".rows");
+  list.id = `group-${groups.size}`;
+  toggle.setAttribute("aria-controls", list.id);
+  setCollapsed(section, collapsed.has(name));
+  groups.set(name, section);
+  return section;
+}
+
+function setCollapsed(section, shut) {
+  section.querySelector(".group-toggle").setAttribute("aria-expanded", String(!shut));
+  section.querySelector(".rows").hidden = shut;
+}
+
+/** Applies the saved channels as the server sent them: rows are added, changed, moved or removed in place. */
+function applyChannels(list) {
+  const seen = new Set();
+  const arrived = [];
+  for (const channel of list) {
+    seen.add(channel.id);
+    let entry = rows.get(channel.id);
+    if (!entry) {
+      entry = { channel, row: makeRow(channel) };
+      rows.set(channel.id, entry);
+      if (channelsLoaded) arrived.push(entry.row);
+    }
+    entry.channel = channel;
+    fillRow(entry.row, channel);
+  }
+  for (const [id, entry] of rows) {
+    if (!seen.has(id)) {
+      const hadFocus = entry.row.contains(document.activeElement);
+      entry.row.remove();
+      rows.delete(id);
+      if (hadFocus) $("search").focus();
+    }
+  }
+  layout(list);
+  channelsLoaded = true;
+  for (const row of arrived) {
+    row.classList.remove("new");
+    void row.offsetWidth; // restarts the highlight if it was already running
+    row.classList.add("new");
+    row.dataset.arrived = String(Date.now());
+  }
+  if (arrived.length === 1) announce(`${titleOf(rows.get(arrived[0].dataset.id).channel)} added`);
+}
+
+/** Puts rows into their groups in list order, moving only rows not already in place. */
+function layout(list) {
+  const byGroup = new Map();
+  for (const channel of list) {
+    const name = groupOf(channel);
+    if (!byGroup.has(name)) byGroup.set(name, []);
+    byGroup.get(name).push(rows.get(channel.id).row);
+  }
+  // Named groups in the order they first appear, channels without one last.
+  const names = [...byGroup.keys()].filter((n) => n !== NO_GROUP);
+  if (byGroup.has(NO_GROUP)) names.push(NO_GROUP);
+  const container = $("channel-groups");
+  names.forEach((name, index) => {
+    const section = groupSection(name);
+    if (container.children[index] !== section) container.insertBefore(section, container.children[index] || null);
+    const ul = section.querySelector(".rows");
+    byGroup.get(name).forEach((row, position) => {
+      if (ul.children[position] !== row) ul.insertBefore(row, ul.children[position] || null);
+    });
+    while (ul.children.length > byGroup.get(name).length) ul.lastElementChild.remove();
+    section.querySelector(".count").textContent = `(${byGroup.get(name).length})`;
+  });
+  for (const [name, section] of groups) {
+    if (!byGroup.has(name)) {
+      section.remove();
+      groups.delete(name);
+    }
+  }
+  // One unnamed group needs no heading.
+  const single = names.length === 1 && names[0] === NO_GROUP;
+  for (const section of groups.values()) section.classList.toggle("single", single);
+  const datalist = $("group-names");
+  const options = names.filter((n) => n !== NO_GROUP);
+  if (datalist.children.length !== options.length || options.some((n, i) => datalist.children[i].value !== n)) {
+    datalist.replaceChildren(...options.map((n) => Object.assign(document.createElement("option"), { value: n })));
+  }
+  $("channel-count").textContent = list.length ? `(${list.length})` : "";
+  $("empty-hint").hidden = list.length > 0;
+  $("channels-status").hidden = true;
+  applySearch();
+}
+
+/** Shows the rows matching the search box; groups with no match are hidden, matching groups open. */
+function applySearch() {
+  const words = searchText.split(/\s+/).filter(Boolean);
+  let shown = 0;
+  for (const section of groups.values()) {
+    let inGroup = 0;
+    for (const row of section.querySelector(".rows").children) {
+      const match = words.every((w) => row.dataset.search.includes(w));
+      if (row.hidden === match) row.hidden = !match;
+      if (match) inGroup += 1;
+    }
+    section.hidden = inGroup === 0;
+    const shut = words.length === 0 && collapsed.has(section.dataset.group);
+    setCollapsed(section, shut);
+    shown += inGroup;
+  }
+  const status = $("channels-status");
+  if (words.length > 0 && shown === 0) {
+    setStatus(status, `No channel matches “${searchText}”.`);
+    status.hidden = false;
+  } else if (words.length > 0) {
+    setStatus(status, `${shown} of ${rows.size} channels match.`);
+    status.hidden = false;
+  } else if (channelsLoaded) {
     status.hidden = true;
   }
-  if (focusKey && focusIndex >= 0) {
-    const card = [...list.children].find((li) => li.dataset.id === focusKey);
-    const target = card && controls(card)[focusIndex];
-    if (target) target.focus();
+}
+
+function toggleGroup(section) {
+  const name = section.dataset.group;
+  const shut = !section.querySelector(".rows").hidden;
+  if (shut) collapsed.add(name); else collapsed.delete(name);
+  localStorage.setItem("acebridge.collapsed", JSON.stringify([...collapsed]));
+  setCollapsed(section, shut);
+}
+
+/* ---- the per-row menu: rename, group, URLs, remove (built when first opened) */
+
+function fillMenu(menu, channel) {
+  const nameInput = menu.querySelector(".name-input");
+  const groupInput = menu.querySelector(".group-input");
+  if (document.activeElement !== nameInput) nameInput.value = channel.name || "";
+  nameInput.placeholder = defaultName(channel.id);
+  if (document.activeElement !== groupInput) groupInput.value = channel.group || "";
+  menu.querySelector(".ts-url").textContent = channel.ts_url;
+  menu.querySelector(".hls-url").textContent = channel.hls_url;
+}
+
+function toggleMenu(row, open) {
+  const button = row.querySelector(".more");
+  let menu = row.querySelector(".menu");
+  const show = open === undefined ? !menu || menu.hidden : open;
+  if (show && !menu) {
+    menu = $("menu-template").content.firstElementChild.cloneNode(true);
+    const id = row.dataset.id;
+    menu.id = `menu-${id}`;
+    menu.querySelector(".name-input").id = `rename-${id}`;
+    button.setAttribute("aria-controls", menu.id);
+    row.querySelector(".channel-status").before(menu);
+  }
+  if (!menu) return;
+  if (show) fillMenu(menu, rows.get(row.dataset.id).channel);
+  menu.hidden = !show;
+  button.setAttribute("aria-expanded", String(show));
+  if (show) menu.querySelector(".name-input").focus();
+}
+
+async function saveMenu(row) {
+  const entry = rows.get(row.dataset.id);
+  const menu = row.querySelector(".menu");
+  const status = row.querySelector(".channel-status");
+  const name = menu.querySelector(".name-input").value.trim();
+  const group = menu.querySelector(".group-input").value.trim();
+  setStatus(status, "Saving…");
+  try {
+    const saved = await api("PUT", `/api/channels/${entry.channel.id}`, { name, group });
+    setStatus(status, "Name saved", "ok");
+    // The event stream brings the same change; applying it now keeps the page in step without it.
+    entry.channel = saved;
+    fillRow(row, saved);
+    layout([...rows.values()].map((e) => e.channel));
+    setTimeout(() => { if (status.textContent === "Name saved") setStatus(status, ""); }, 3000);
+  } catch (error) {
+    setStatus(status, `Could not save: ${error.message}`, "bad");
   }
 }
 
-function channelCard(channel) {
-  const card = $("channel-template").content.firstElementChild.cloneNode(true);
-  const title = channel.name || channel.id;
-  card.dataset.id = channel.id;
-  card.setAttribute("aria-label", title);
-
-  const name = card.querySelector(".name");
-  const nameLabel = card.querySelector(".channel-head label");
-  name.id = `name-${channel.id}`;
-  nameLabel.htmlFor = name.id;
-  name.value = channel.name || "";
-  card.querySelector(".id").textContent = channel.kind === "infohash" ? `infohash ${channel.id}` : channel.id;
-  const status = card.querySelector(".channel-status");
-
-  const saveName = async () => {
-    const value = name.value.trim();
-    if (value === (channel.name || "")) return;
-    setStatus(status, "Saving…");
-    try {
-      const saved = await api("PUT", `/api/channels/${channel.id}`, { name: value });
-      channel.name = saved.name;
-      namesByHex.set(channel.id, saved.name);
-      setStatus(status, "Name saved", "ok");
-      card.setAttribute("aria-label", saved.name || channel.id);
-      open.download = `${fileStem(saved.name || channel.id)}.m3u`;
-    } catch (error) {
-      setStatus(status, `Could not rename: ${error.message}`, "bad");
-    }
-  };
-  name.addEventListener("change", saveName);
-  name.addEventListener("keydown", (event) => {
-    if (event.key === "Enter") {
-      event.preventDefault();
-      saveName();
-    } else if (event.key === "Escape") {
-      name.value = channel.name || "";
-    }
-  });
-
-  const fields = [
-    [".ts-url", ".copy-ts", channel.ts_url, "TS URL"],
-    [".hls-url", ".copy-hls", channel.hls_url, "HLS URL"],
-  ];
-  for (const [inputSel, buttonSel, url, what] of fields) {
-    const input = card.querySelector(inputSel);
-    const button = card.querySelector(buttonSel);
-    input.value = url;
-    input.id = `${inputSel.slice(1)}-${channel.id}`;
-    input.closest(".url-field").querySelector("label").htmlFor = input.id;
-    button.setAttribute("aria-label", `Copy ${what} of ${title}`);
-    button.addEventListener("click", () => copyFrom(input, button, what));
+async function removeChannel(row) {
+  const entry = rows.get(row.dataset.id);
+  const title = titleOf(entry.channel);
+  const status = row.querySelector(".channel-status");
+  setStatus(status, "Removing…");
+  const ordered = [...document.querySelectorAll("#channel-groups li.channel")];
+  const next = ordered[ordered.indexOf(row) + 1] || ordered[ordered.indexOf(row) - 1];
+  try {
+    await api("DELETE", `/api/channels/${entry.channel.id}`);
+    row.remove();
+    rows.delete(entry.channel.id);
+    layout([...rows.values()].map((e) => e.channel));
+    (next && next.isConnected ? next.querySelector(".more") : $("paste")).focus();
+    announce(`${title} removed`);
+  } catch (error) {
+    setStatus(status, `Could not remove: ${error.message}`, "bad");
   }
+}
 
-  const open = card.querySelector(".open");
-  open.href = `/api/channels/${channel.id}/play.m3u`;
-  open.download = `${fileStem(title)}.m3u`;
-  open.setAttribute("aria-label", `Open ${title} in your player (downloads a playlist file)`);
+/** One listener for every row: 500 rows need no 3 000 handlers. */
+function onChannelClick(event) {
+  const toggle = event.target.closest(".group-toggle");
+  if (toggle) {
+    toggleGroup(toggle.closest(".group"));
+    return;
+  }
+  const row = event.target.closest("li.channel");
+  if (!row) return;
+  const channel = rows.get(row.dataset.id).channel;
+  const button = event.target.closest("button");
+  if (!button) return;
+  if (button.classList.contains("copy-ts")) {
+    copyWithFeedback(channel.ts_url, button, "TS URL", () => revealUrl(row, ".ts-url"));
+  } else if (button.classList.contains("copy-hls")) {
+    copyWithFeedback(channel.hls_url, button, "HLS URL", () => revealUrl(row, ".hls-url"));
+  } else if (button.classList.contains("more")) {
+    toggleMenu(row);
+  } else if (button.classList.contains("remove")) {
+    removeChannel(row);
+  }
+}
 
-  const remove = card.querySelector(".remove");
-  remove.setAttribute("aria-label", `Remove ${title}`);
-  remove.addEventListener("click", async () => {
-    remove.disabled = true;
-    setStatus(status, "Removing…");
-    try {
-      await api("DELETE", `/api/channels/${channel.id}`);
-      const index = channels.findIndex((c) => c.id === channel.id);
-      channels = channels.filter((c) => c.id !== channel.id);
-      renderChannels();
-      // Focus moves to the next card's Remove, or back to the paste box.
-      const cards = $("channel-list").children;
-      const next = cards[Math.min(index, cards.length - 1)];
-      (next ? next.querySelector(".remove") : $("paste")).focus();
-      announce(`${title} removed`);
-    } catch (error) {
-      remove.disabled = false;
-      setStatus(status, `Could not remove: ${error.message}`, "bad");
-    }
-  });
-  return card;
+function revealUrl(row, selector) {
+  toggleMenu(row, true);
+  selectContents(row.querySelector(selector));
 }
 
 async function loadChannels() {
   try {
     const data = await api("GET", "/api/channels");
-    channels = data.channels;
-    renderChannels();
+    applyChannels(data.channels);
   } catch (error) {
     setStatus($("channels-status"), `Could not load the channels: ${error.message}. Retrying…`, "bad");
     $("channels-status").hidden = false;
     setTimeout(loadChannels, 5000);
   }
 }
+
+/* ------------------------------------------------------------------ add and import */
 
 function showParseErrors(errors, more) {
   const box = $("parse-errors");
@@ -233,12 +451,14 @@ function showParseErrors(errors, more) {
     return;
   }
   const heading = document.createElement("p");
-  heading.textContent = errors.length + more === 1 ? "1 line is not a channel:" : `${errors.length + more} lines are not channels:`;
+  heading.textContent = errors.length + more === 1
+    ? "1 line is not a channel (it stays in the box to fix):"
+    : `${errors.length + more} lines are not channels (they stay in the box to fix):`;
   const list = document.createElement("ul");
   for (const error of errors) {
     const item = document.createElement("li");
     const text = error.text.length > 60 ? `${error.text.slice(0, 60)}…` : error.text;
-    item.textContent = `Line ${error.line}: “${text}” — ${error.error}`;
+    item.textContent = `Line ${error.line}: “${text}”: ${error.error}`;
     list.append(item);
   }
   if (more > 0) {
@@ -270,18 +490,22 @@ async function addChannels(event) {
       setStatus(status, "No channel found in what you pasted.", "bad");
       return;
     }
-    const before = new Set(channels.map((c) => c.id));
+    const before = new Set(rows.keys());
     const saved = await api("POST", "/api/channels", {
-      channels: parsed.entries.map((e) => ({ id: e.id, kind: e.kind, name: e.name })),
+      channels: parsed.entries.map((e) => ({
+        id: e.id, kind: e.kind, name: e.name,
+        group: e.group, tvg_logo: e.tvg_logo, tvg_id: e.tvg_id, tvg_name: e.tvg_name,
+      })),
     });
-    channels = saved.channels;
-    renderChannels();
+    applyChannels(saved.channels);
     const added = parsed.entries.filter((e) => !before.has(e.id)).length;
     const already = parsed.entries.length - added;
     let message = added === 1 ? "Added 1 channel." : `Added ${added} channels.`;
     if (already > 0) message += ` ${already} already saved.`;
     setStatus(status, message, "ok");
-    if (parsed.errors.length === 0) paste.value = "";
+    // Only the lines that failed stay, to be fixed.
+    const lines = text.split(/\r?\n/);
+    paste.value = parsed.errors.map((e) => lines[e.line - 1]).join("\n");
   } catch (error) {
     setStatus(status, `Could not add: ${error.message}`, "bad");
   } finally {
@@ -289,13 +513,69 @@ async function addChannels(event) {
   }
 }
 
+async function importList(event, url, refresh) {
+  if (event) event.preventDefault();
+  const status = $("import-status");
+  const target = url || $("import-url").value.trim();
+  if (!target) {
+    setStatus(status, "Enter the list's URL, e.g. http://example.com/channels.m3u", "bad");
+    $("import-url").focus();
+    return;
+  }
+  const minutes = refresh !== undefined ? refresh : Number($("import-refresh").value);
+  setStatus(status, `Reading ${target}…`);
+  $("import-button").disabled = true;
+  try {
+    const report = await api("POST", "/api/imports", { url: target, refresh_mins: minutes });
+    let message = `Read ${report.channels} channels: ${report.added} added, ${report.updated} changed, ${report.removed} removed.`;
+    if (report.errors.length) message += ` ${report.errors.length} lines were not channels.`;
+    setStatus(status, message, "ok");
+    if (!url) $("import-url").value = "";
+    await loadChannels();
+  } catch (error) {
+    setStatus(status, `Could not import: ${error.message}`, "bad");
+  } finally {
+    $("import-button").disabled = false;
+    loadSettings();
+  }
+}
+
+function showImports(imports) {
+  const list = $("import-list");
+  list.replaceChildren(...imports.map((item) => {
+    const li = document.createElement("li");
+    const url = document.createElement("code");
+    url.className = "list-url";
+    url.textContent = item.url;
+    const info = document.createElement("span");
+    info.className = item.last_error ? "status bad" : "status";
+    const every = item.refresh_mins ? `re-read every ${item.refresh_mins >= 60 ? `${item.refresh_mins / 60} h` : `${item.refresh_mins} min`}` : "read once";
+    info.textContent = item.last_error ? `${every}; last read failed: ${item.last_error}` : every;
+    const again = document.createElement("button");
+    again.type = "button";
+    again.textContent = "Read now";
+    again.setAttribute("aria-label", `Read ${item.url} now`);
+    again.addEventListener("click", () => importList(null, item.url, item.refresh_mins || 0));
+    const forget = document.createElement("button");
+    forget.type = "button";
+    forget.textContent = "Forget";
+    forget.setAttribute("aria-label", `Forget ${item.url} (its channels stay)`);
+    forget.addEventListener("click", async () => {
+      try {
+        await api("DELETE", "/api/imports", { url: item.url });
+      } catch (error) {
+        setStatus($("import-status"), error.message, "bad");
+      }
+      loadSettings();
+    });
+    li.append(url, info, again, forget);
+    return li;
+  }));
+}
+
 /* ------------------------------------------------------------------ now playing */
 
 const streamCards = new Map();
-
-function streamHex(stream) {
-  return stream.id;
-}
 
 function formatUptime(secs) {
   const h = Math.floor(secs / 3600);
@@ -308,25 +588,41 @@ function formatUptime(secs) {
 
 const ENGINE_STATUS = { prebuf: "prebuffering", dl: "downloading", check: "checking", wait: "waiting", idle: "idle" };
 
+function streamTitle(hex) {
+  const entry = rows.get(hex);
+  return entry ? titleOf(entry.channel) : defaultName(hex);
+}
+
+/** "3 (2 TS, 1 HLS)" when the server says how they split, else the total. */
+function viewersText(stream) {
+  const v = stream.viewers;
+  if (v && typeof v === "object") {
+    const parts = [];
+    if (v.ts) parts.push(`${v.ts} TS`);
+    if (v.hls) parts.push(`${v.hls} HLS`);
+    return parts.length > 1 ? `${stream.players} (${parts.join(", ")})` : String(stream.players);
+  }
+  return String(stream.players);
+}
+
 function fillStream(card, stream) {
-  const hex = streamHex(stream);
-  const kind = (stream.kind || "ts").toUpperCase();
-  const title = namesByHex.get(hex) || hex;
-  card.querySelector(".stream-name").textContent = `${title} (${kind})`;
+  // One channel serves TS and HLS players alike: the viewers line splits them.
+  const title = streamTitle(stream.id);
+  card.querySelector(".stream-name").textContent = title;
   const state = card.querySelector(".state");
   state.textContent = stream.state;
   state.className = `badge state ${stream.state}`;
   const engine = stream.engine || {};
-  card.querySelector(".players").textContent = String(stream.players);
+  card.querySelector(".players").textContent = viewersText(stream);
   card.querySelector(".speed").textContent = engine.speed_down != null ? `${engine.speed_down} KB/s` : "—";
   card.querySelector(".peers").textContent = engine.peers != null ? String(engine.peers) : "—";
   card.querySelector(".uptime").textContent = formatUptime(stream.uptime_secs || 0);
   card.querySelector(".engine-state").textContent = engine.status ? ENGINE_STATUS[engine.status] || engine.status : "—";
-  card.querySelector(".stop").setAttribute("aria-label", `Stop ${title}`);
+  card.querySelector(".stop").setAttribute("aria-label", `Stop ${title} for everyone watching it`);
 }
 
 function streamCard(stream) {
-  const hex = streamHex(stream);
+  const hex = stream.id;
   const card = $("stream-template").content.firstElementChild.cloneNode(true);
   card.dataset.id = hex;
   const stop = card.querySelector(".stop");
@@ -341,71 +637,139 @@ function streamCard(stream) {
       stop.disabled = false;
       setStatus(status, `Could not stop: ${error.message}`, "bad");
     }
-    refreshStreams(false);
+    if (!liveEvents) pollStreams(false);
   });
   return card;
 }
 
-let streamsTimer = 0;
-async function refreshStreams(schedule = true) {
+/** Applies a streams snapshot (pushed or polled) in place. */
+function applyStreams(data) {
   const status = $("now-status");
-  if (schedule && document.hidden) {
-    clearTimeout(streamsTimer);
-    streamsTimer = setTimeout(refreshStreams, STREAMS_EVERY_MS);
+  const list = $("stream-list");
+  const seen = new Set();
+  const viewers = new Map();
+  for (const stream of data.streams) {
+    const key = stream.id;
+    seen.add(key);
+    viewers.set(stream.id, (viewers.get(stream.id) || 0) + (stream.players || 0));
+    let card = streamCards.get(key);
+    if (!card) {
+      card = streamCard(stream);
+      card.dataset.key = key;
+      streamCards.set(key, card);
+      list.append(card);
+    }
+    fillStream(card, stream);
+  }
+  for (const [key, card] of streamCards) {
+    if (!seen.has(key)) {
+      const hadFocus = card.contains(document.activeElement);
+      card.remove();
+      streamCards.delete(key);
+      if (hadFocus) $("now-title").focus();
+    }
+  }
+  // Playing badges on the channel rows: only the rows whose count changed are touched.
+  const changed = new Set([...playing.keys(), ...viewers.keys()]);
+  playing.clear();
+  for (const [hex, count] of viewers) playing.set(hex, count);
+  for (const hex of changed) {
+    const entry = rows.get(hex);
+    if (entry) fillBadge(entry.row, hex);
+  }
+  if (data.streams.length === 0) {
+    setStatus(status, "Nothing is playing. Press Play on a channel, or open its URL in your player.");
+    status.hidden = false;
+  } else {
+    status.hidden = true;
+  }
+  showProblems(data.problems);
+}
+
+function showProblems(problems) {
+  const box = $("problems");
+  if (!Array.isArray(problems) || problems.length === 0) {
+    box.hidden = true;
     return;
   }
-  try {
-    const data = await api("GET", "/api/streams");
-    const list = $("stream-list");
-    const seen = new Set();
-    for (const stream of data.streams) {
-      const key = `${stream.kind}:${streamHex(stream)}`;
-      seen.add(key);
-      let card = streamCards.get(key);
-      if (!card) {
-        card = streamCard(stream);
-        card.dataset.key = key;
-        streamCards.set(key, card);
-        list.append(card);
-      }
-      fillStream(card, stream);
+  const key = problems.map((p) => `${p.id}${p.at_unix}`).join();
+  if (box.dataset.key === key) return;
+  box.dataset.key = key;
+  $("problem-count").textContent = `(${problems.length})`;
+  $("problem-list").replaceChildren(...problems.map((problem) => {
+    const li = document.createElement("li");
+    const time = document.createElement("time");
+    const at = new Date(problem.at_unix * 1000);
+    time.dateTime = at.toISOString();
+    time.textContent = at.toLocaleTimeString();
+    li.append(time, ` ${streamTitle(problem.id)}: ${problem.error}`);
+    return li;
+  }));
+  box.hidden = false;
+}
+
+let pollTimer = 0;
+async function pollStreams(schedule = true) {
+  if (!(schedule && document.hidden)) {
+    try {
+      applyStreams(await api("GET", "/api/streams"));
+    } catch (error) {
+      setStatus($("now-status"), `Could not read the streams: ${error.message}`, "bad");
+      $("now-status").hidden = false;
     }
-    for (const [key, card] of streamCards) {
-      if (!seen.has(key)) {
-        const hadFocus = card.contains(document.activeElement);
-        card.remove();
-        streamCards.delete(key);
-        if (hadFocus) $("now-title").focus();
-      }
-    }
-    if (data.streams.length === 0) {
-      setStatus(status, "Nothing is playing. Open a channel's URL in your player.");
-      status.hidden = false;
-    } else {
-      status.hidden = true;
-    }
-  } catch (error) {
-    setStatus(status, `Could not read the streams: ${error.message}`, "bad");
-    status.hidden = false;
   }
-  if (schedule) {
-    clearTimeout(streamsTimer);
-    streamsTimer = setTimeout(refreshStreams, STREAMS_EVERY_MS);
+  if (schedule && !liveEvents) {
+    clearTimeout(pollTimer);
+    pollTimer = setTimeout(pollStreams, POLL_EVERY_MS);
   }
+}
+
+/* ------------------------------------------------------------------ live events */
+
+let liveEvents = null;
+
+/** Subscribes to /api/events; while it is connected, nothing is polled. */
+function connectEvents() {
+  if (!window.EventSource) {
+    pollStreams();
+    return;
+  }
+  const source = new EventSource(withToken("/api/events"));
+  source.addEventListener("open", () => {
+    liveEvents = source;
+    clearTimeout(pollTimer);
+  });
+  source.addEventListener("channels", (event) => applyChannels(JSON.parse(event.data).channels));
+  source.addEventListener("streams", (event) => applyStreams(JSON.parse(event.data)));
+  source.addEventListener("error", () => {
+    // EventSource reconnects by itself; poll meanwhile so Now playing stays current.
+    if (liveEvents === source) liveEvents = null;
+    clearTimeout(pollTimer);
+    pollTimer = setTimeout(pollStreams, POLL_EVERY_MS);
+  });
 }
 
 /* ------------------------------------------------------------------ engine */
 
 let engineUrlShown = false;
 let healthTimer = 0;
+let engineReachable = null;
 
 function plainUrl(url) {
   return String(url || "").replace(/\/$/, "");
 }
 
+/** The engine's error without what the banner already says ("engine unreachable at <url>: … Is it running?"). */
+function engineReason(error) {
+  return String(error || "no answer")
+    .replace(/^engine unreachable at \S+: /, "")
+    .replace(/\s*Is the AceStream engine running\?$/, "");
+}
+
 async function refreshHealth(schedule = true) {
   const pill = $("engine-pill");
   const status = $("engine-status");
+  const banner = $("engine-banner");
   try {
     const health = await api("GET", "/api/health");
     const engine = health.engine;
@@ -413,20 +777,39 @@ async function refreshHealth(schedule = true) {
       $("engine-url").value = plainUrl(engine.url);
       engineUrlShown = true;
     }
+    engineReachable = engine.reachable;
     if (engine.reachable) {
       setStatus(pill, `Engine ${engine.version}`, "ok");
+      pill.href = "#engine";
       setStatus(status, `${plainUrl(engine.url)} is reachable, version ${engine.version}.`, "ok");
+      banner.hidden = true;
     } else {
       setStatus(pill, "Engine unreachable", "bad");
-      setStatus(status, `${plainUrl(engine.url)} does not answer: ${engine.error || "unknown error"}. Is the AceStream engine running?`, "bad");
+      pill.href = "#engine-banner";
+      $("banner-url").textContent = plainUrl(engine.url);
+      setStatus(status, `${plainUrl(engine.url)} does not answer (${engineReason(engine.error)}).`, "bad");
+      banner.hidden = false;
     }
   } catch (error) {
+    engineReachable = null;
     setStatus(pill, "acebridge unreachable", "bad");
     setStatus(status, error.message, "bad");
   }
   if (schedule) {
     clearTimeout(healthTimer);
     healthTimer = setTimeout(refreshHealth, HEALTH_EVERY_MS);
+  }
+}
+
+async function retryEngine() {
+  const status = $("banner-status");
+  setStatus(status, "Checking…");
+  await refreshHealth(false);
+  if (engineReachable) {
+    setStatus(status, "");
+    announce("The engine answers now");
+  } else {
+    setStatus(status, `Still no answer at ${new Date().toLocaleTimeString()}.`, "bad");
   }
 }
 
@@ -461,7 +844,7 @@ async function testEngine() {
       if (result.reachable) {
         setStatus(message, `Reachable: ${plainUrl(result.engine)} runs version ${result.version}.`, "ok");
       } else {
-        setStatus(message, `Not reachable: ${result.error || "no answer"}.`, "bad");
+        setStatus(message, `Not reachable: ${engineReason(result.error)}.`, "bad");
       }
     } catch (error) {
       setStatus(message, error.message, "bad");
@@ -480,8 +863,7 @@ async function saveEngine(event) {
       const saved = await api("PUT", "/api/settings", { engine });
       $("engine-url").value = plainUrl(saved.engine);
       await refreshHealth(false);
-      const reachable = $("engine-pill").classList.contains("ok");
-      if (reachable) {
+      if (engineReachable) {
         setStatus(message, "Saved. New channels use this engine.", "ok");
       } else {
         setStatus(message, "Saved, but this engine does not answer: new channels will fail until it does.", "bad");
@@ -492,16 +874,48 @@ async function saveEngine(event) {
   });
 }
 
-/* ------------------------------------------------------------------ LAN sharing */
+/** Brings the engine URL field into view and focus (the tray opens the window at /#engine). */
+function focusEngineIfAsked() {
+  if (location.hash !== "#engine") return;
+  const field = $("engine-url");
+  $("engine").scrollIntoView({ block: "start" });
+  field.focus({ preventScroll: true });
+  field.select();
+}
 
-async function loadSharing() {
+/* ------------------------------------------------------------------ settings */
+
+async function loadSettings() {
   try {
     const settings = await api("GET", "/api/settings");
-    if (!settings.lan_token) return;
-    const query = `token=${encodeURIComponent(settings.lan_token)}`;
-    $("lan-token").textContent = `?${query}`;
-    $("lan").hidden = false;
-    $("playlist-url").value = `${location.origin}/playlist.m3u?${query}`;
+    if (settings.lan_token) {
+      const query = `token=${encodeURIComponent(settings.lan_token)}`;
+      $("lan-token").textContent = `?${query}`;
+      $("lan").hidden = false;
+      $("playlist-url").value = `${location.origin}/playlist.m3u?${query}`;
+    }
+    const warnings = settings.warnings || [];
+    const banner = $("settings-banner");
+    if (warnings.length && !sessionStorage.getItem(`acebridge.dismissed.${warnings[0]}`)) {
+      // The first sentence names the file and where its copy is; the others, each
+      // about one line of it, need not repeat the file's name.
+      const file = settings.settings_file || "";
+      $("settings-summary").textContent = warnings[0];
+      $("settings-warnings").replaceChildren(...warnings.slice(1).map((text) => {
+        const li = document.createElement("li");
+        if (file && text.startsWith(`${file} line `)) {
+          li.textContent = `Line ${text.slice(file.length + 6)}`;
+        } else if (file && text.startsWith(`${file}: `)) {
+          li.textContent = text.slice(file.length + 2);
+        } else {
+          li.textContent = text;
+        }
+        return li;
+      }));
+      banner.hidden = false;
+      banner.dataset.key = warnings[0];
+    }
+    showImports(settings.imports || []);
   } catch (error) {
     // The page works without it; the URLs from the server carry the token anyway.
   }
@@ -514,28 +928,48 @@ function start() {
   $("paste").addEventListener("keydown", (event) => {
     if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) addChannels(event);
   });
+  $("import-form").addEventListener("submit", (event) => importList(event));
   $("engine-form").addEventListener("submit", saveEngine);
   $("engine-test").addEventListener("click", testEngine);
+  $("banner-retry").addEventListener("click", retryEngine);
+  $("banner-change").addEventListener("click", (event) => {
+    event.preventDefault();
+    history.replaceState(null, "", "#engine");
+    focusEngineIfAsked();
+  });
+  $("settings-dismiss").addEventListener("click", () => {
+    const banner = $("settings-banner");
+    sessionStorage.setItem(`acebridge.dismissed.${banner.dataset.key}`, "1");
+    banner.hidden = true;
+  });
   $("playlist-url").value = `${location.origin}/playlist.m3u`;
   $("playlist-copy").addEventListener("click", () =>
-    copyFrom($("playlist-url"), $("playlist-copy"), "playlist URL"));
-  $("now-title").tabIndex = -1;
-  loadChannels();
-  loadSharing();
-  refreshStreams();
-  refreshHealth();
-  // Channels added elsewhere (a link the tray app received, another tab) appear
-  // when the page is looked at again.
-  window.addEventListener("focus", reloadChannelsUnlessEditing);
-  document.addEventListener("visibilitychange", () => {
-    if (!document.hidden) reloadChannelsUnlessEditing();
+    copyWithFeedback($("playlist-url").value, $("playlist-copy"), "playlist URL", () => $("playlist-url").select()));
+  const groupsBox = $("channel-groups");
+  groupsBox.addEventListener("click", onChannelClick);
+  groupsBox.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const row = event.target.closest("li.channel");
+    if (row) saveMenu(row);
   });
-}
-
-function reloadChannelsUnlessEditing() {
-  const active = document.activeElement;
-  if (active && active.matches("#channel-list input")) return; // a name being typed
+  groupsBox.addEventListener("keydown", (event) => {
+    const row = event.target.closest("li.channel");
+    if (row && event.key === "Escape" && row.querySelector(".menu:not([hidden])")) {
+      toggleMenu(row, false);
+      row.querySelector(".more").focus();
+    }
+  });
+  $("search").addEventListener("input", (event) => {
+    searchText = event.target.value.trim().toLowerCase();
+    applySearch();
+  });
+  $("now-title").tabIndex = -1;
+  window.addEventListener("hashchange", focusEngineIfAsked);
   loadChannels();
+  loadSettings();
+  connectEvents();
+  refreshHealth().then(focusEngineIfAsked);
+  focusEngineIfAsked();
 }
 
 start();

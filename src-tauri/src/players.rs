@@ -1,7 +1,8 @@
 //! The media players "Open in player" can start: VLC and mpv when they are on
 //! `PATH`, and the user's own command from the settings file. Players are
 //! started directly with their arguments, never through a shell, so a URL or
-//! a setting can never become a command line.
+//! a setting can never become a command line. The channel's name goes along
+//! as the window title, instead of the URL the player would show.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -15,20 +16,32 @@ pub struct Player {
     /// What the menu shows.
     pub label: String,
     pub program: PathBuf,
-    /// Arguments; `{url}` stands for the stream URL.
+    /// Arguments; `{url}` stands for the stream URL, `{title}` (anywhere in
+    /// an argument) for the channel's name.
     pub args: Vec<String>,
 }
 
 const URL: &str = "{url}";
+const TITLE: &str = "{title}";
 
 /// Known players, in menu order: the program name and the arguments that
 /// open a network stream in a window even when started without a terminal.
 const KNOWN: [(&str, &str, &[&str]); 2] = [
-    ("vlc", "VLC", &["--no-one-instance", URL]),
+    // VLC takes the title as an option of the item that follows it.
+    (
+        "vlc",
+        "VLC",
+        &["--no-one-instance", URL, ":meta-title={title}"],
+    ),
     (
         "mpv",
         "mpv",
-        &["--player-operation-mode=pseudo-gui", "--", URL],
+        &[
+            "--player-operation-mode=pseudo-gui",
+            "--force-media-title={title}",
+            "--",
+            URL,
+        ],
     ),
 ];
 
@@ -75,14 +88,20 @@ pub fn preferred<'a>(players: &'a [Player], saved: Option<&str>) -> Option<&'a P
 }
 
 impl Player {
-    /// The command that plays `url`.
-    pub fn command(&self, url: &str) -> Command {
+    /// The command that plays `url` titled `title`; without a title the
+    /// arguments that would carry it are left out (the player then shows
+    /// what the stream or playlist says).
+    pub fn command(&self, url: &str, title: Option<&str>) -> Command {
         let mut command = Command::new(&self.program);
-        command.args(
-            self.args
-                .iter()
-                .map(|arg| if arg == URL { url } else { arg }),
-        );
+        command.args(self.args.iter().filter_map(|arg| {
+            if arg == URL {
+                return Some(url.to_owned());
+            }
+            match title {
+                Some(title) => Some(arg.replace(TITLE, title)),
+                None => (!arg.contains(TITLE)).then(|| arg.clone()),
+            }
+        }));
         command
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -90,9 +109,9 @@ impl Player {
         command
     }
 
-    /// Starts the player on `url` and lets it run on its own.
-    pub fn launch(&self, url: &str) -> std::io::Result<()> {
-        let mut child = self.command(url).spawn()?;
+    /// Starts the player on `url` titled `title` and lets it run on its own.
+    pub fn launch(&self, url: &str, title: Option<&str>) -> std::io::Result<()> {
+        let mut child = self.command(url, title).spawn()?;
         tracing::info!(player = self.key, pid = child.id(), "player started");
         // Reap it when it exits, so no zombie is left behind.
         std::thread::Builder::new()
@@ -147,7 +166,7 @@ mod tests {
             "org.videolan.VLC".to_owned(),
         ];
         let players = available(Some(OsString::new()), &custom);
-        let command = players[0].command(url);
+        let command = players[0].command(url, Some("News"));
         assert_eq!(command.get_program(), "flatpak");
         let args: Vec<_> = command.get_args().collect();
         assert_eq!(args, ["run", "org.videolan.VLC", url]);
@@ -159,7 +178,7 @@ mod tests {
         ];
         let players = available(Some(OsString::new()), &placed);
         let args: Vec<_> = players[0]
-            .command(url)
+            .command(url, Some("News"))
             .get_args()
             .map(|a| a.to_owned())
             .collect();
@@ -190,6 +209,43 @@ mod tests {
             program: "/nonexistent/player".into(),
             args: vec![URL.into()],
         };
-        assert!(player.launch("http://127.0.0.1/").is_err());
+        assert!(player.launch("http://127.0.0.1/", Some("News")).is_err());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn known_players_get_the_channel_name_as_title() {
+        let dir = tempfile::tempdir().expect("dir");
+        fake_program(dir.path(), "mpv");
+        fake_program(dir.path(), "vlc");
+        let url = "http://127.0.0.1:6880/ace/getstream?id=ab";
+        let title = "Sky {url} -- \"F1\"";
+        let args = |player: &Player| -> Vec<String> {
+            player
+                .command(url, Some(title))
+                .get_args()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect()
+        };
+        let players = available(Some(dir.path().into()), &[]);
+        assert_eq!(
+            args(&players[0]),
+            ["--no-one-instance", url, ":meta-title=Sky {url} -- \"F1\""]
+        );
+        assert_eq!(
+            args(&players[1]),
+            [
+                "--player-operation-mode=pseudo-gui",
+                "--force-media-title=Sky {url} -- \"F1\"",
+                "--",
+                url
+            ]
+        );
+        let untitled: Vec<_> = players[1]
+            .command(url, None)
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(untitled, ["--player-operation-mode=pseudo-gui", "--", url]);
     }
 }

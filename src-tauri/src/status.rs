@@ -1,8 +1,15 @@
 //! What the tray shows, worked out from the server's state: the icon for
-//! idle / streaming / engine down, and the wording of the status lines.
-//! Kept free of Tauri so it is tested as plain functions.
+//! idle / streaming / engine down, the wording of the status lines, and the
+//! names of channels. Kept free of Tauri so it is tested as plain functions.
 
+use acebridge::config::SavedChannel;
 use acebridge::control::{ActiveStream, EngineStatus};
+
+/// How many saved channels the tray lists (most recent first); the window
+/// has them all.
+pub const SAVED_IN_TRAY: usize = 20;
+/// Longer names are cut in the menu, which would otherwise grow off screen.
+const MENU_LABEL_CHARS: usize = 48;
 
 /// One reading of the server, taken by the tray's refresh loop.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,6 +69,47 @@ impl Snapshot {
     }
 }
 
+/// A channel's name as people read it: its saved name, else "Channel" and
+/// the start of its id ("Channel d5869d…"), never the whole 40-hex id.
+pub fn channel_name(hex: &str, name: Option<&str>) -> String {
+    match name.map(str::trim).filter(|name| !name.is_empty()) {
+        Some(name) => name.to_owned(),
+        None => format!("Channel {}…", hex.get(..6).unwrap_or(hex)),
+    }
+}
+
+/// The name of channel `hex` among the saved ones (any case).
+pub fn saved_name(saved: &[SavedChannel], hex: &str) -> String {
+    let name = saved
+        .iter()
+        .find(|channel| channel.id.eq_ignore_ascii_case(hex))
+        .and_then(|channel| channel.name.as_deref());
+    channel_name(hex, name)
+}
+
+/// The saved channels the tray offers, as (id, menu label): the most recently
+/// added first, at most [`SAVED_IN_TRAY`].
+pub fn saved_for_tray(saved: &[SavedChannel]) -> Vec<(String, String)> {
+    saved
+        .iter()
+        .rev()
+        .take(SAVED_IN_TRAY)
+        .map(|channel| {
+            let name = channel_name(&channel.id, channel.name.as_deref());
+            (channel.id.to_ascii_lowercase(), menu_label(&name))
+        })
+        .collect()
+}
+
+/// `text` as a menu shows it literally: `&` would mark a keyboard shortcut.
+pub fn menu_label(text: &str) -> String {
+    let mut label: String = text.chars().take(MENU_LABEL_CHARS).collect();
+    if text.chars().count() > MENU_LABEL_CHARS {
+        label.push('…');
+    }
+    label.replace('&', "&&")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,6 +161,43 @@ mod tests {
             snapshot(Ok("3.2.3"), &[]).engine_line(),
             "Engine 3.2.3: reachable"
         );
+    }
+
+    fn saved(n: usize, name: Option<&str>) -> SavedChannel {
+        SavedChannel {
+            id: format!("{n:040x}"),
+            name: name.map(str::to_owned),
+            ..SavedChannel::default()
+        }
+    }
+
+    #[test]
+    fn unnamed_channels_get_a_short_readable_name() {
+        let hex = "d5869d0123456789abcdef0123456789abcdef01";
+        assert_eq!(channel_name(hex, None), "Channel d5869d…");
+        assert_eq!(channel_name(hex, Some("  ")), "Channel d5869d…");
+        assert_eq!(channel_name(hex, Some(" News ")), "News");
+        let list = [saved(1, Some("One")), saved(2, None)];
+        assert_eq!(saved_name(&list, &format!("{:040X}", 1)), "One");
+        assert_eq!(saved_name(&list, &format!("{:040x}", 3)), "Channel 000000…");
+    }
+
+    #[test]
+    fn the_tray_lists_recent_channels_first_and_caps_the_list() {
+        let list: Vec<_> = (0..30)
+            .map(|n| saved(n, Some(&format!("Ch {n}"))))
+            .collect();
+        let tray = saved_for_tray(&list);
+        assert_eq!(tray.len(), SAVED_IN_TRAY);
+        assert_eq!(tray[0], (format!("{:040x}", 29), "Ch 29".to_owned()));
+        assert_eq!(tray[19].1, "Ch 10");
+        let odd = [
+            saved(1, Some("Sport & News")),
+            saved(2, Some(&"x".repeat(60))),
+        ];
+        let tray = saved_for_tray(&odd);
+        assert_eq!(tray[1].1, "Sport && News");
+        assert_eq!(tray[0].1, format!("{}…", "x".repeat(48)));
     }
 
     #[test]

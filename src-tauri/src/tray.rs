@@ -1,7 +1,7 @@
 //! The tray icon and its menu, the app's only controls besides the window.
 //! On Linux the icon gets no clicks or tooltip (libappindicator), so every
-//! action is a menu item; a refresh loop keeps the icon and the status lines
-//! in step with the server.
+//! action is a menu item; a refresh loop keeps the icon, the status lines and
+//! the player submenu (players, saved channels) in step with the server.
 //!
 //! Owns the menu item handles ([`Tray`], managed by Tauri).
 
@@ -14,15 +14,18 @@ use tauri::{AppHandle, Manager, Wry};
 use tauri_plugin_autostart::ManagerExt as _;
 use tauri_plugin_clipboard_manager::ClipboardExt as _;
 use tauri_plugin_deep_link::DeepLinkExt as _;
-use tauri_plugin_dialog::{DialogExt, MessageDialogKind};
 
-use crate::app::{self, Running};
+use crate::dialog::{self, Kind};
 use crate::players::{self, Player};
-use crate::status::{Snapshot, TrayState};
+use crate::state::{self, Running};
+use crate::status::{self, Snapshot, TrayState};
+use crate::{playing, quit, window};
 
 /// How often the engine and the streams are checked when nothing wakes the loop.
 const REFRESH: Duration = Duration::from_secs(5);
+/// Menu ids: a player for the last stream, a saved channel for the preferred player.
 const PLAYER_PREFIX: &str = "player:";
+const SAVED_PREFIX: &str = "saved:";
 
 /// Handles on what the refresh loop changes.
 struct Tray {
@@ -72,6 +75,7 @@ pub fn create(app: &AppHandle) -> tauri::Result<()> {
     let show = MenuItem::with_id(app, "show", "Open acebridge", true, no_shortcut)?;
     let copy = MenuItem::with_id(app, "copy", "Copy last stream URL", false, no_shortcut)?;
     let players = Submenu::with_id(app, "players", "Open in player", true)?;
+    // Clickable while the engine does not answer: they open its settings.
     let engine = MenuItem::with_id(app, "engine", "Engine: checking…", false, no_shortcut)?;
     let detail = MenuItem::with_id(app, "detail", "", false, no_shortcut)?;
     let autostart_on = app.autolaunch().is_enabled().unwrap_or(false);
@@ -153,17 +157,20 @@ struct View {
     tooltip: String,
     engine: String,
     detail: String,
-    has_last: bool,
+    /// The name of the stream the players submenu opens, if any.
+    last: Option<String>,
     play_links: bool,
     autostart: Option<bool>,
     players: Vec<Player>,
+    /// Saved channels as (id, label), most recent first.
+    saved: Vec<(String, String)>,
 }
 
 /// Reads the server's state (here, on the proxy's thread) and updates the icon
-/// and menu to match (on the desktop side, see [`app::on_desktop`]); returns
+/// and menu to match (on the desktop side, see [`state::on_desktop`]); returns
 /// what is shown now.
 async fn refresh(app: &AppHandle, shown: Option<View>) -> Option<View> {
-    let Some(control) = app::control(app) else {
+    let Some(control) = state::control(app) else {
         return shown;
     };
     let snapshot = Snapshot {
@@ -171,9 +178,12 @@ async fn refresh(app: &AppHandle, shown: Option<View>) -> Option<View> {
         streams: control.streams(),
     };
     let settings = control.settings().await;
-    let has_last = control.last_stream().await.is_some();
+    let last = control
+        .last_stream()
+        .await
+        .map(|id| status::saved_name(&settings.channels, id.as_hex()));
     let app = app.clone();
-    app::on_desktop(move || {
+    state::on_desktop(move || {
         let Some(tray) = app.try_state::<Tray>() else {
             return shown;
         };
@@ -182,10 +192,11 @@ async fn refresh(app: &AppHandle, shown: Option<View>) -> Option<View> {
             tooltip: snapshot.tooltip(),
             engine: snapshot.engine_line(),
             detail: snapshot.detail_line(),
-            has_last,
+            last,
             play_links: settings.desktop.play_links,
             autostart: app.autolaunch().is_enabled().ok(),
             players: players::available(std::env::var_os("PATH"), &settings.desktop.player_command),
+            saved: status::saved_for_tray(&settings.channels),
         };
         show(&app, &tray, shown.as_ref(), &view);
         Some(view)
@@ -196,7 +207,7 @@ async fn refresh(app: &AppHandle, shown: Option<View>) -> Option<View> {
 
 /// Puts `view` in the icon and menu, touching only what differs from `old`.
 fn show(app: &AppHandle, tray: &Tray, old: Option<&View>, view: &View) {
-    app::debug_assert_off_proxy_thread();
+    state::debug_assert_off_proxy_thread();
     if old.is_none_or(|old| old.state != view.state) {
         let _ = tray.icon.set_icon(Some(icon(view.state)));
     }
@@ -209,8 +220,13 @@ fn show(app: &AppHandle, tray: &Tray, old: Option<&View>, view: &View) {
     if old.is_none_or(|old| old.detail != view.detail) {
         let _ = tray.detail.set_text(&view.detail);
     }
-    if old.is_none_or(|old| old.has_last != view.has_last) {
-        let _ = tray.copy.set_enabled(view.has_last);
+    if old.is_none_or(|old| old.state != view.state) {
+        let down = view.state == TrayState::EngineDown;
+        let _ = tray.engine.set_enabled(down);
+        let _ = tray.detail.set_enabled(down);
+    }
+    if old.is_none_or(|old| old.last.is_some() != view.last.is_some()) {
+        let _ = tray.copy.set_enabled(view.last.is_some());
     }
     if old.is_none_or(|old| old.play_links != view.play_links) {
         let _ = tray.play_links.set_checked(view.play_links);
@@ -221,63 +237,87 @@ fn show(app: &AppHandle, tray: &Tray, old: Option<&View>, view: &View) {
     {
         let _ = tray.autostart.set_checked(on);
     }
-    if old.is_none_or(|old| old.players != view.players || old.has_last != view.has_last) {
-        if let Err(error) = fill_players(app, &tray.players, &view.players, view.has_last) {
+    let submenu_changed = |old: &View| {
+        old.players != view.players || old.last != view.last || old.saved != view.saved
+    };
+    if old.is_none_or(submenu_changed) {
+        if let Err(error) = fill_players(app, &tray.players, view) {
             tracing::warn!(%error, "cannot update the players menu");
         }
     }
 }
 
-fn fill_players(
-    app: &AppHandle,
-    menu: &Submenu<Wry>,
-    found: &[Player],
-    enabled: bool,
-) -> tauri::Result<()> {
+/// Open in player ▸ what the players open (a disabled line that says it),
+/// the players, then the saved channels (played in the preferred player).
+fn fill_players(app: &AppHandle, menu: &Submenu<Wry>, view: &View) -> tauri::Result<()> {
+    let no_shortcut = None::<&str>;
     for item in menu.items()? {
         menu.remove(&item)?;
     }
-    if found.is_empty() {
-        let none = MenuItem::with_id(app, "no_player", "No VLC or mpv found", false, None::<&str>)?;
-        return menu.append(&none);
+    // Players are greyed out without a last stream: say why, and where else to look.
+    let heading = match (&view.last, view.saved.is_empty()) {
+        (Some(name), _) => format!("Last stream: {}", status::menu_label(name)),
+        (None, false) => "Nothing played yet: pick a saved channel".to_owned(),
+        (None, true) => "Nothing played or saved yet".to_owned(),
+    };
+    menu.append(&MenuItem::with_id(
+        app,
+        "last",
+        heading,
+        false,
+        no_shortcut,
+    )?)?;
+    if view.players.is_empty() {
+        let none = MenuItem::with_id(app, "no_player", "No VLC or mpv found", false, no_shortcut)?;
+        menu.append(&none)?;
     }
-    for player in found {
+    for player in &view.players {
         let id = format!("{PLAYER_PREFIX}{}", player.key);
-        let item = MenuItem::with_id(app, id, &player.label, enabled, None::<&str>)?;
+        let label = format!("Play in {}", player.label);
+        let item = MenuItem::with_id(app, id, label, view.last.is_some(), no_shortcut)?;
         menu.append(&item)?;
     }
-    Ok(())
+    menu.append(&PredefinedMenuItem::separator(app)?)?;
+    let saved = Submenu::with_id(app, "saved", "Saved channels", !view.saved.is_empty())?;
+    for (hex, label) in &view.saved {
+        let id = format!("{SAVED_PREFIX}{hex}");
+        saved.append(&MenuItem::with_id(app, id, label, true, no_shortcut)?)?;
+    }
+    menu.append(&saved)
 }
 
 fn on_menu(app: &AppHandle, id: &str) {
     match id {
-        "show" => app::show_window(app),
-        "copy" => app::spawn_with_control(app, |app, control| async move {
+        "show" => window::show(app),
+        "engine" | "detail" => window::show_engine_settings(app),
+        "copy" => state::spawn_with_control(app, |app, control| async move {
             let Some(id) = control.last_stream().await else {
                 return;
             };
             let url = control.ts_url(&id);
-            app::on_desktop(move || match app.clipboard().write_text(url) {
+            state::on_desktop(move || match app.clipboard().write_text(url) {
                 Ok(()) => tracing::info!(channel = %id, "stream URL copied"),
                 Err(error) => tracing::warn!(%error, "cannot write the clipboard"),
             })
             .await;
         }),
         "autostart" => toggle_autostart(app),
-        "play_links" => app::spawn_with_control(app, |app, control| async move {
+        "play_links" => state::spawn_with_control(app, |app, control| async move {
             let changed = control
                 .update_desktop(|desktop| desktop.play_links = !desktop.play_links)
                 .await;
             if let Err(error) = changed {
                 tracing::warn!(%error, "cannot save the setting");
             }
-            app::notify_changed(&app);
+            state::notify_changed(&app);
         }),
         "make_default" => make_default_handler(app),
-        "quit" => app::quit(app),
+        "quit" => quit::quit(app),
         other => {
             if let Some(key) = other.strip_prefix(PLAYER_PREFIX) {
                 open_last_in(app, key.to_owned());
+            } else if let Some(hex) = other.strip_prefix(SAVED_PREFIX) {
+                playing::play_saved(app, hex.to_owned(), None);
             }
         }
     }
@@ -285,18 +325,11 @@ fn on_menu(app: &AppHandle, id: &str) {
 
 /// Opens the last stream in player `key` and remembers it as the preferred one.
 fn open_last_in(app: &AppHandle, key: String) {
-    app::spawn_with_control(app, |_app, control| async move {
+    state::spawn_with_control(app, |app, control| async move {
         let Some(id) = control.last_stream().await else {
             return;
         };
-        if app::play(&control, &id, Some(&key)).await {
-            let saved = control
-                .update_desktop(|desktop| desktop.player = Some(key.clone()))
-                .await;
-            if let Err(error) = saved {
-                tracing::warn!(%error, "cannot save the preferred player");
-            }
-        }
+        playing::play_or_explain(&app, &control, &id, Some(key)).await;
     });
 }
 
@@ -309,13 +342,13 @@ fn toggle_autostart(app: &AppHandle) {
     };
     if let Err(error) = result {
         tracing::warn!(%error, "cannot change Start at login");
-        message(
+        dialog::tell(
             app,
-            MessageDialogKind::Error,
+            Kind::Error,
             &format!("Cannot change Start at login: {error}"),
         );
     }
-    app::notify_changed(app);
+    state::notify_changed(app);
 }
 
 /// Registers acebridge for `acestream://` links, only when the user asks:
@@ -327,25 +360,13 @@ fn make_default_handler(app: &AppHandle) {
     let result: Result<(), String> =
         Err("on macOS the app bundle declares the scheme; nothing to change".into());
     match result {
-        Ok(()) => message(
+        Ok(()) => dialog::tell(app, Kind::Info, "acestream:// links now open in acebridge."),
+        Err(error) => dialog::tell(
             app,
-            MessageDialogKind::Info,
-            "acestream:// links now open in acebridge.",
-        ),
-        Err(error) => message(
-            app,
-            MessageDialogKind::Error,
+            Kind::Error,
             &format!("Cannot register for acestream:// links: {error}"),
         ),
     }
-}
-
-fn message(app: &AppHandle, kind: MessageDialogKind, text: &str) {
-    app.dialog()
-        .message(text)
-        .title("acebridge")
-        .kind(kind)
-        .show(|_| {});
 }
 
 #[cfg(test)]

@@ -4,8 +4,9 @@
 //! embedded proxy answers, a second launch hands over to the first and exits
 //! 0, an `acestream://` argument adds the channel in the first instance,
 //! Quit (`--quit` from another launch, the menu's code path) stops every
-//! engine session before the app exits 0, `--minimized` opens no window, and
-//! a taken port is a question to the user. See `harness` for what they need.
+//! engine session before the app exits 0, `--minimized` opens no window, a
+//! port taken by another program is a question to the user, and a port taken
+//! by acebridge means using that one. See `harness` for what they need.
 
 mod harness;
 
@@ -278,4 +279,127 @@ async fn port_in_use_asks_and_moves_to_a_free_port_or_quits() {
     .await;
     app.terminate_cleanly();
     drop(taken);
+}
+
+/// Regression (issue 16): with `acebridge serve` already on the port, "Use
+/// port N" started a second proxy: a second engine session per channel, and
+/// playlists saved with the first port broken. Now the app uses the running
+/// one: it serves nothing itself, shows that one's web UI, and links given
+/// to it (at start and from later launches) are saved there.
+#[tokio::test(flavor = "multi_thread")]
+async fn port_taken_by_acebridge_is_used_instead_of_a_second_proxy() {
+    let Some(desktop) = Desktop::start() else {
+        return;
+    };
+    let engine = SimEngine::start().await;
+    let port = free_port();
+    // What `acebridge serve` runs, here in the test: the same server.
+    let engine_url = url::Url::parse(&engine.url()).expect("engine URL");
+    let listen = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let serve = acebridge::Server::bind(acebridge::Config::new(engine_url, listen))
+        .await
+        .expect("bind the running acebridge");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(serve.run(async move {
+        let _ = stopped.await;
+    }));
+    let http = reqwest::Client::new();
+    let channels = format!("http://127.0.0.1:{port}/api/channels");
+    let saved_there = |id: &'static str| {
+        let http = http.clone();
+        let channels = channels.clone();
+        async move {
+            get_json(&http, &channels).await.is_some_and(|list| {
+                list["channels"]
+                    .as_array()
+                    .is_some_and(|channels| channels.iter().any(|c| c["id"] == id))
+            })
+        }
+    };
+
+    let link = format!("acestream://{LINKED}");
+    let launched = Instant::now();
+    let mut app = desktop.launch(&engine, port, &[&link]);
+    let pid = app.0.id();
+    wait_until(
+        Duration::from_secs(60),
+        "the link reaches the running acebridge",
+        || saved_there(LINKED),
+    )
+    .await;
+    let handed_over = launched.elapsed();
+    wait_until_sync(
+        Duration::from_secs(30),
+        "the window opens on its web UI",
+        || has_webview(pid),
+    )
+    .await;
+    eprintln!(
+        "desktop smoke: port held by acebridge: link saved there {:.2} s after launch, window {:.2} s",
+        handed_over.as_secs_f64(),
+        launched.elapsed().as_secs_f64()
+    );
+    assert_eq!(listening_sockets(pid), 0, "the app started a second proxy");
+
+    // A later launch's link goes the same way, through the first app.
+    let second_link = format!("acestream://{ID}");
+    let mut second = desktop
+        .app(&engine, port, &[&second_link])
+        .spawn()
+        .expect("second launch");
+    let status = exit_within(&mut second, Duration::from_secs(10)).expect("second launch exits");
+    assert!(status.success(), "second launch: {status}");
+    wait_until(
+        Duration::from_secs(20),
+        "the second link reaches the running acebridge",
+        || saved_there(ID),
+    )
+    .await;
+    assert_eq!(listening_sockets(pid), 0, "the app started a second proxy");
+
+    app.terminate_cleanly();
+    let _ = stop.send(());
+    running.await.expect("join").expect("the running acebridge");
+}
+
+/// Regression (issue 16): a bad setting ended the app with status 2 and a
+/// stderr line, which a user who started it from a menu never sees. Now a
+/// dialog says what is wrong; closing it ends the app with status 2.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bad_setting_is_shown_in_a_dialog() {
+    let Some(desktop) = Desktop::start() else {
+        return;
+    };
+    let engine = SimEngine::start().await;
+    let port = free_port();
+    for bad in ["engine URL", "settings file"] {
+        let mut command = desktop.app(&engine, port, &[]);
+        match bad {
+            "engine URL" => command.env("ACEBRIDGE_ENGINE", "ftp://nowhere"),
+            // A directory: it exists but cannot be read as a file.
+            _ => command.env("ACEBRIDGE_SETTINGS", desktop.home.path()),
+        };
+        let mut app = Reaped(command.spawn().expect("start the app"));
+        wait_until_sync(
+            Duration::from_secs(60),
+            &format!("a dialog about the bad {bad}"),
+            || desktop.window_visible("^acebridge$"),
+        )
+        .await;
+        assert_eq!(listening_sockets(app.0.id()), 0, "it serves anyway");
+        let mut exit = None;
+        wait_until_sync(
+            Duration::from_secs(20),
+            "closing the dialog ends the app",
+            || {
+                exit = app.0.try_wait().ok().flatten();
+                if exit.is_none() {
+                    desktop.press_in_window("^acebridge$", "Return");
+                }
+                exit.is_some()
+            },
+        )
+        .await;
+        assert_eq!(exit.and_then(|status| status.code()), Some(2), "{bad}");
+    }
 }

@@ -2,7 +2,8 @@
 //! StatusNotifierItem on the session bus with its menu exported over
 //! `com.canonical.dbusmenu`; this test plays the shell: it owns
 //! `org.kde.StatusNotifierWatcher` on the test's private bus, waits for the
-//! app to register its item, reads the menu and clicks Quit.
+//! app to register its item, reads the menu and clicks its entries: Copy,
+//! Start at login, Make default, a saved channel, the engine-down line, Quit.
 
 mod harness;
 
@@ -11,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use acebridge_testkit::engine::SimEngine;
-use acebridge_testkit::wait::wait_until;
+use acebridge_testkit::wait::{wait_until, wait_until_sync};
 use harness::*;
 use zbus::message::Header;
 use zbus::zvariant::{OwnedObjectPath, OwnedValue, Value};
@@ -174,44 +175,84 @@ fn clipboard_text(display: &str) -> Option<String> {
         .then(|| String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
+/// The desktop shell's side: the watcher on the test's bus, and the items
+/// registered with it.
+struct Shell {
+    bus: zbus::Connection,
+    items: Arc<Mutex<Vec<Item>>>,
+}
+
+impl Shell {
+    async fn start(desktop: &Desktop) -> Self {
+        let items = Arc::new(Mutex::new(Vec::new()));
+        let bus = zbus::connection::Builder::address(desktop.bus.as_str())
+            .expect("bus address")
+            .name("org.kde.StatusNotifierWatcher")
+            .expect("name")
+            .serve_at(
+                "/StatusNotifierWatcher",
+                Watcher {
+                    items: Arc::clone(&items),
+                },
+            )
+            .expect("serve")
+            .build()
+            .await
+            .expect("connect to the test bus");
+        Self { bus, items }
+    }
+
+    /// The app's tray item, once it registers.
+    async fn item(&self) -> Item {
+        wait_until(
+            Duration::from_secs(60),
+            "the tray item registers",
+            || async {
+                self.items
+                    .lock()
+                    .map(|items| !items.is_empty())
+                    .unwrap_or(false)
+            },
+        )
+        .await;
+        self.items.lock().expect("items")[0].clone()
+    }
+}
+
+/// A property of the tray item, as the shell reads it to draw the item.
+async fn item_property(bus: &zbus::Connection, item: &Item, name: &str) -> Option<OwnedValue> {
+    let properties = zbus::fdo::PropertiesProxy::builder(bus)
+        .destination(item.0.as_str())
+        .ok()?
+        .path(item.1.as_str())
+        .ok()?
+        .build()
+        .await
+        .ok()?;
+    properties
+        .get("org.kde.StatusNotifierItem".try_into().ok()?, name)
+        .await
+        .ok()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn tray_menu_shows_the_engine_and_its_quit_stops_every_session() {
     let Some(desktop) = Desktop::start() else {
         return;
     };
-    let items = Arc::new(Mutex::new(Vec::new()));
-    let bus = zbus::connection::Builder::address(desktop.bus.as_str())
-        .expect("bus address")
-        .name("org.kde.StatusNotifierWatcher")
-        .expect("name")
-        .serve_at(
-            "/StatusNotifierWatcher",
-            Watcher {
-                items: Arc::clone(&items),
-            },
-        )
-        .expect("serve")
-        .build()
-        .await
-        .expect("connect to the test bus");
-
+    let shell = Shell::start(&desktop).await;
+    let bus = &shell.bus;
     let engine = SimEngine::start().await;
     let port = free_port();
     let mut app = desktop.launch(&engine, port, &["--minimized"]);
-    wait_until(
-        Duration::from_secs(60),
-        "the tray item registers",
-        || async { items.lock().map(|items| !items.is_empty()).unwrap_or(false) },
-    )
-    .await;
-    let item = items.lock().expect("items")[0].clone();
+    let item = &shell.item().await;
 
     // The status lines follow the engine: the refresh loop fills them in.
     wait_until(
         Duration::from_secs(30),
         "the menu shows the engine version",
         || async {
-            menu_entries(&bus, &item).await.is_some_and(|(_, entries)| {
+            menu_entries(bus, item).await.is_some_and(|(_, entries)| {
                 entries
                     .iter()
                     .any(|e| e.label == "Engine 3.2.3: reachable" && !e.enabled)
@@ -219,7 +260,7 @@ async fn tray_menu_shows_the_engine_and_its_quit_stops_every_session() {
         },
     )
     .await;
-    let (menu_path, entries) = menu_entries(&bus, &item).await.expect("menu");
+    let (menu_path, entries) = menu_entries(bus, item).await.expect("menu");
     let labels: Vec<_> = entries.iter().map(|e| e.label.as_str()).collect();
     eprintln!("tray menu: {labels:?}");
     for expected in [
@@ -237,29 +278,36 @@ async fn tray_menu_shows_the_engine_and_its_quit_stops_every_session() {
             "{expected:?} missing from {labels:?}"
         );
     }
-    // Nothing was ever played or saved: there is no last stream to copy.
+    // Nothing was ever played or saved: there is no last stream to copy,
+    // and the players submenu says so above its greyed-out players.
     let copy = entries.iter().find(|e| e.label == "Copy last stream URL");
     assert!(copy.is_some_and(|e| !e.enabled), "{entries:?}");
+    assert!(
+        labels.contains(&"Nothing played or saved yet"),
+        "{labels:?}"
+    );
 
     // The engine stops answering: the menu says so and how to fix it.
     engine.set_down(true);
     wait_until(
         Duration::from_secs(15),
         "the menu shows the engine down",
-        || async { entry(&bus, &item, "Engine not reachable").await.is_some() },
+        || async { entry(bus, item, "Engine not reachable").await.is_some() },
     )
     .await;
-    let hint = entry_starting(&bus, &item, "Start AceStream, or set the engine URL").await;
+    let hint = entry_starting(bus, item, "Start AceStream, or set the engine URL").await;
     assert!(hint.is_some(), "no hint on how to fix the engine");
+    // Both lines lead to the engine settings: they can be clicked.
+    let down = entry(bus, item, "Engine not reachable").await;
+    assert!(
+        down.is_some_and(|e| e.enabled),
+        "the engine-down line is greyed out"
+    );
     engine.set_down(false);
     wait_until(
         Duration::from_secs(15),
         "the menu shows the engine back",
-        || async {
-            entry(&bus, &item, "Engine 3.2.3: reachable")
-                .await
-                .is_some()
-        },
+        || async { entry(bus, item, "Engine 3.2.3: reachable").await.is_some() },
     )
     .await;
 
@@ -280,13 +328,13 @@ async fn tray_menu_shows_the_engine_and_its_quit_stops_every_session() {
         Duration::from_secs(15),
         "Copy last stream URL is enabled",
         || async {
-            entry(&bus, &item, "Copy last stream URL")
+            entry(bus, item, "Copy last stream URL")
                 .await
                 .is_some_and(|e| e.enabled)
         },
     )
     .await;
-    click(&bus, &item, &menu_path, "Copy last stream URL").await;
+    click(bus, item, &menu_path, "Copy last stream URL").await;
     let expected = format!("http://127.0.0.1:{port}/ace/getstream?id={ID}");
     let display = desktop.display.clone();
     wait_until(
@@ -301,7 +349,7 @@ async fn tray_menu_shows_the_engine_and_its_quit_stops_every_session() {
     .await;
 
     // Start at login: an XDG autostart entry that starts minimized.
-    click(&bus, &item, &menu_path, "Start at login").await;
+    click(bus, item, &menu_path, "Start at login").await;
     let autostart = desktop
         .home
         .path()
@@ -316,13 +364,7 @@ async fn tray_menu_shows_the_engine_and_its_quit_stops_every_session() {
     .await;
 
     // Make default: a handler .desktop file registered for acestream:// links.
-    click(
-        &bus,
-        &item,
-        &menu_path,
-        "Make default for acestream:// links",
-    )
-    .await;
+    click(bus, item, &menu_path, "Make default for acestream:// links").await;
     let handler = desktop
         .home
         .path()
@@ -337,7 +379,7 @@ async fn tray_menu_shows_the_engine_and_its_quit_stops_every_session() {
     )
     .await;
 
-    click(&bus, &item, &menu_path, "Quit").await;
+    click(bus, item, &menu_path, "Quit").await;
     let status = exit_within(&mut app.0, Duration::from_secs(20)).expect("the app quits");
     assert!(status.success(), "exit after Quit: {status}");
     assert_eq!(
@@ -345,4 +387,108 @@ async fn tray_menu_shows_the_engine_and_its_quit_stops_every_session() {
         0,
         "an engine session was left behind"
     );
+}
+
+/// Issue 16: the tray plays any saved channel (most recent first, unnamed
+/// ones as "Channel 89abcd…"), with the channel's name as the player's title;
+/// the item is titled "acebridge"; the engine-down line opens the window.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread")]
+async fn saved_channels_play_from_the_tray_with_their_names() {
+    let Some(desktop) = Desktop::start() else {
+        return;
+    };
+    let settings = desktop.settings_file();
+    std::fs::create_dir_all(settings.parent().expect("dir")).expect("settings dir");
+    std::fs::write(
+        &settings,
+        format!(
+            "[desktop]\nplayer = \"mpv\"\n\n\
+             [[channels]]\nid = \"{ID}\"\nname = \"Old News\"\n\n\
+             [[channels]]\nid = \"{LINKED}\"\n"
+        ),
+    )
+    .expect("write the settings");
+    let bin = desktop.home.path().join("bin");
+    let played = fake_player(&bin, "mpv");
+
+    let shell = Shell::start(&desktop).await;
+    let bus = &shell.bus;
+    let engine = SimEngine::start().await;
+    let port = free_port();
+    let mut app = Reaped(
+        desktop
+            .app(&engine, port, &["--minimized"])
+            .env("PATH", path_with(&bin))
+            .spawn()
+            .expect("start the app"),
+    );
+    let item = &shell.item().await;
+    let title = item_property(bus, item, "Title")
+        .await
+        .and_then(|title| String::try_from(title).ok());
+    assert_eq!(title.as_deref(), Some("acebridge"));
+
+    let unnamed = format!("Channel {}…", &LINKED[..6]);
+    wait_until(
+        Duration::from_secs(30),
+        "the saved channels are in the menu",
+        || async { entry(bus, item, "Old News").await.is_some() },
+    )
+    .await;
+    let (menu_path, entries) = menu_entries(bus, item).await.expect("menu");
+    let labels: Vec<_> = entries.iter().map(|e| e.label.as_str()).collect();
+    eprintln!("tray menu: {labels:?}");
+    let position = |label: &str| labels.iter().position(|l| *l == label);
+    let (Some(saved), Some(newest), Some(oldest)) = (
+        position("Saved channels"),
+        position(&unnamed),
+        position("Old News"),
+    ) else {
+        panic!("saved channels missing from {labels:?}");
+    };
+    assert!(saved < newest && newest < oldest, "{labels:?}");
+    // The players open the last stream, which the submenu names.
+    assert!(
+        labels.contains(&format!("Last stream: {unnamed}").as_str()),
+        "{labels:?}"
+    );
+    assert!(
+        entries
+            .iter()
+            .any(|e| e.label == "Play in mpv" && e.enabled),
+        "{entries:?}"
+    );
+
+    click(bus, item, &menu_path, "Old News").await;
+    wait_until_sync(Duration::from_secs(20), "the player starts", || {
+        played.exists()
+    })
+    .await;
+    let args = std::fs::read_to_string(&played).expect("the player's arguments");
+    let args: Vec<_> = args.lines().collect();
+    let url = format!("http://127.0.0.1:{port}/ace/getstream?id={ID}");
+    assert!(args.contains(&"--force-media-title=Old News"), "{args:?}");
+    assert_eq!(args.last(), Some(&url.as_str()), "{args:?}");
+
+    // The engine stops answering: its line opens the window (at the engine settings).
+    engine.set_down(true);
+    wait_until(
+        Duration::from_secs(15),
+        "the engine-down line can be clicked",
+        || async {
+            entry(bus, item, "Engine not reachable")
+                .await
+                .is_some_and(|e| e.enabled)
+        },
+    )
+    .await;
+    let pid = app.0.id();
+    assert!(!has_webview(pid), "--minimized opened a window");
+    click(bus, item, &menu_path, "Engine not reachable").await;
+    wait_until_sync(Duration::from_secs(30), "the window opens", || {
+        has_webview(pid)
+    })
+    .await;
+    app.terminate_cleanly();
 }

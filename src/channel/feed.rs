@@ -65,11 +65,10 @@ impl Channel {
         engine: &EngineClient,
         settings: &ChannelSettings,
     ) -> ChannelError {
-        let segment_bytes = (settings.hls_max_bytes / 4).max(1);
         let mut cutter = Cutter {
             splitter: Splitter::new(),
             segmenter: (self.upstream == UpstreamMode::Ts)
-                .then(|| Segmenter::new(settings.hls_segment, segment_bytes)),
+                .then(|| Segmenter::new(settings.hls_segment, settings.max_segment_bytes())),
             chunks: Vec::new(),
         };
         let mut failures = 0u32;
@@ -292,8 +291,9 @@ impl Channel {
                     self.upstream_errors.fetch_add(1, Ordering::Relaxed);
                     failures += 1;
                     tracing::debug!(channel = %self.id, %error, failures, "playlist fetch failed");
-                    let is_final = matches!(error, EngineError::Protocol(_));
-                    if failures >= PLAYLIST_FAILURES_BEFORE_RESTART || !*received && is_final {
+                    if failures >= PLAYLIST_FAILURES_BEFORE_RESTART
+                        || !*received && is_final(&error)
+                    {
                         return error.into();
                     }
                     tokio::time::sleep(self.poll_interval() * failures).await;
@@ -303,15 +303,20 @@ impl Channel {
             failures = 0;
             let first = media.media_sequence;
             let count = media.segments.len();
-            let skip = match playlist::segments_to_take(newest_taken, first, count) {
-                Take::From(skip) => skip,
-                Take::Restart => {
-                    // The sequence went backwards or makes no sense: the
-                    // engine restarted the stream.
+            let skip = match playlist::take(newest_taken, first, count) {
+                Take::New { skip } => skip,
+                Take::Reset { skip } => {
+                    // The sequence went backwards: the engine restarted the stream.
                     tracing::info!(channel = %self.id, "upstream sequence reset");
                     discontinuity = true;
                     newest_taken = None;
-                    count.saturating_sub(playlist::FIRST_POLL_SEGMENTS)
+                    skip
+                }
+                Take::Absurd => {
+                    return EngineError::Protocol(format!(
+                        "the engine's playlist has an impossible media sequence ({first})"
+                    ))
+                    .into()
                 }
             };
             for (offset, segment) in media.segments.iter().enumerate().skip(skip) {
@@ -320,6 +325,11 @@ impl Channel {
                     .await
                 {
                     Ok(data) => data,
+                    Err(error) if !*received && is_final(&error) => {
+                        // The first segment is refused for good (over its bound,
+                        // redirected off the engine): tell the waiting players why, now.
+                        return error.into();
+                    }
                     Err(error) => {
                         // Skip it rather than stall the live edge; players see a discontinuity.
                         self.upstream_errors.fetch_add(1, Ordering::Relaxed);
@@ -361,11 +371,12 @@ impl Channel {
         settings: &ChannelSettings,
     ) -> Result<Bytes, EngineError> {
         let url = engine.resolve(playlist_url, uri)?;
-        // One segment may take at most a quarter of the channel's buffer.
-        let max = (settings.hls_max_bytes / 4).max(1);
+        let max = settings.max_segment_bytes();
         match engine.fetch_segment(&url, max).await {
-            Ok(data) => Ok(data),
+            // Asking again for a segment over the bound gets the same answer.
+            Err(error @ EngineError::TooLarge { .. }) => Err(error),
             Err(_) => engine.fetch_segment(&url, max).await,
+            Ok(data) => Ok(data),
         }
     }
 }
@@ -385,6 +396,15 @@ async fn fetch_media_playlist(
     Err(EngineError::Protocol(
         "master playlist points to another master".into(),
     ))
+}
+
+/// An error that asking again will not fix (a protocol error, a reply over its
+/// bound): on the first playlist or segment it fails the channel at once.
+fn is_final(error: &EngineError) -> bool {
+    matches!(
+        error,
+        EngineError::Protocol(_) | EngineError::TooLarge { .. }
+    )
 }
 
 fn backoff(failures: u32) -> Duration {

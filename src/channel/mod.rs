@@ -64,7 +64,8 @@ pub struct ChannelSettings {
     pub ring_bytes: usize,
     /// Target duration of the HLS segments the proxy cuts (keyframes permitting).
     pub hls_segment: Duration,
-    /// Segments kept for HLS players (the playlist shows the newest few).
+    /// Segments kept for HLS players: the playlist's window of 6 and 2 more
+    /// for players still fetching from an older playlist.
     pub hls_max_segments: usize,
     /// Memory bound of one channel's segments (shared with the ring when cut
     /// by the proxy); one segment may take at most a quarter of it.
@@ -90,7 +91,7 @@ impl Default for ChannelSettings {
             start_timeout: Duration::from_secs(60),
             ring_bytes: 4 * 1024 * 1024,
             hls_segment: Duration::from_secs(2),
-            hls_max_segments: 10,
+            hls_max_segments: 8,
             hls_max_bytes: 64 * 1024 * 1024,
             max_reconnects: 5,
             upstream_idle_timeout: Duration::from_secs(20),
@@ -98,6 +99,15 @@ impl Default for ChannelSettings {
             max_channels: 32,
             max_players: 100,
         }
+    }
+}
+
+impl ChannelSettings {
+    /// Bound on one HLS segment, cut or downloaded: a quarter of the
+    /// channel's segment memory, so a hostile engine's segment can neither
+    /// exceed it nor push out everything else.
+    pub fn max_segment_bytes(&self) -> usize {
+        (self.hls_max_bytes / 4).max(1)
     }
 }
 

@@ -1,6 +1,7 @@
-//! HLS playlists: reading the engine's (master or media, via m3u8-rs) and
-//! writing the proxy's own live media playlist, whose segments are the
-//! proxy's URLs under its own sequence numbers.
+//! HLS playlists: reading the engine's (master or media, via m3u8-rs, with a
+//! bound on its lines), deciding which of its segments to take (sequence
+//! arithmetic that cannot wrap), and writing the proxy's own live media
+//! playlist, whose segments are the proxy's URLs under its own sequence numbers.
 
 use m3u8_rs::{MediaPlaylist, MediaSegment, Playlist};
 
@@ -19,8 +20,15 @@ pub enum Upstream {
     },
 }
 
+/// Most lines an engine playlist may have. A live window is a few dozen;
+/// the bound keeps parsing (and the parsed playlist) small, since the parser
+/// runs on the proxy's only thread: at the byte bound, a playlist of short
+/// lines is ~65 000 segments, which took 1.4 s and 90 MiB in a debug build.
+pub const MAX_LINES: usize = 4096;
+
 /// Parses an engine playlist; rejects bodies that are not playlists at all
-/// (the engine sometimes answers an HLS URL with MPEG-TS or an error page).
+/// (the engine sometimes answers an HLS URL with MPEG-TS or an error page),
+/// and playlists of more than [`MAX_LINES`] lines.
 pub fn parse_upstream(body: &[u8]) -> Result<Upstream, String> {
     let text_start = body
         .iter()
@@ -34,6 +42,11 @@ pub fn parse_upstream(body: &[u8]) -> Result<Upstream, String> {
         let excerpt: String = String::from_utf8_lossy(&body[..body.len().min(80)]).into();
         return Err(format!(
             "the engine sent something that is not a playlist: {excerpt:?}"
+        ));
+    }
+    if body.split(|&b| b == b'\n').nth(MAX_LINES).is_some() {
+        return Err(format!(
+            "the engine sent a playlist of more than {MAX_LINES} lines"
         ));
     }
     match m3u8_rs::parse_playlist_res(body) {
@@ -54,39 +67,61 @@ pub fn parse_upstream(body: &[u8]) -> Result<Upstream, String> {
     }
 }
 
-/// Segments taken from the first playlist of an engine HLS session: start
-/// near the live edge.
-pub const FIRST_POLL_SEGMENTS: usize = 3;
+/// Segments taken from the first playlist of a session (or after a restart):
+/// start near the live edge.
+pub const FIRST_TAKE: usize = 3;
+/// Most segments taken from one playlist: a playlist that lists far more new
+/// segments than a poll can have produced is read from its newest ones.
+pub const MAX_TAKE: usize = 12;
+/// Highest upstream media sequence believed: a segment a second for 285
+/// million years. Above it (a value near 2^64, or a negative number written
+/// as unsigned) the engine is broken, and arithmetic on it could wrap.
+pub const MAX_MEDIA_SEQUENCE: u64 = 1 << 53;
 
-/// Which segments of an engine playlist are new.
+/// Which segments of an upstream media playlist to take, given the newest
+/// upstream sequence number taken so far in this session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Take {
-    /// The segments from this index on.
-    From(usize),
-    /// The sequence went backwards or cannot be real: the stream restarted.
-    Restart,
+    /// The playlist continues what was taken: take `segments[skip..]`.
+    New { skip: usize },
+    /// The sequence went backwards, so the engine restarted the stream: take
+    /// `segments[skip..]` after a discontinuity and forget what was taken.
+    Reset { skip: usize },
+    /// The media sequence cannot be right: restart the session.
+    Absurd,
 }
 
-/// Which of `count` segments listed from `media_sequence` on are new, given
-/// the newest upstream sequence number taken so far. All arithmetic is
-/// checked: a sequence near 2^64 is a restart, never a wrap that would fetch
-/// the same segments again.
-pub fn segments_to_take(newest_taken: Option<u64>, media_sequence: u64, count: usize) -> Take {
-    let Some(end) = media_sequence.checked_add(count as u64) else {
-        return Take::Restart;
+/// Decides what to take from a playlist with `count` segments from
+/// `media_sequence` on. No arithmetic here can wrap: a playlist whose last
+/// sequence number would pass [`MAX_MEDIA_SEQUENCE`] is [`Take::Absurd`].
+pub fn take(newest_taken: Option<u64>, media_sequence: u64, count: usize) -> Take {
+    let Some(end) = u64::try_from(count)
+        .ok()
+        .and_then(|count| media_sequence.checked_add(count))
+        .filter(|&end| end <= MAX_MEDIA_SEQUENCE)
+    else {
+        return Take::Absurd;
     };
-    let Some(taken) = newest_taken else {
-        return Take::From(count.saturating_sub(FIRST_POLL_SEGMENTS));
-    };
-    if count == 0 {
-        return Take::From(0);
+    let from_live_edge = count.saturating_sub(FIRST_TAKE);
+    match newest_taken {
+        None => Take::New {
+            skip: from_live_edge,
+        },
+        // An empty playlist says nothing about where the stream is.
+        Some(_) if count == 0 => Take::New { skip: 0 },
+        // The newest listed segment is older than one taken (`end - 1 < taken`).
+        Some(taken) if end <= taken => Take::Reset {
+            skip: from_live_edge,
+        },
+        Some(taken) => {
+            // `taken < end <= MAX_MEDIA_SEQUENCE`: no overflow.
+            let next = taken + 1;
+            let already = usize::try_from(next.saturating_sub(media_sequence)).unwrap_or(count);
+            Take::New {
+                skip: already.min(count).max(count.saturating_sub(MAX_TAKE)),
+            }
+        }
     }
-    if end <= taken {
-        // The newest listed entry (`end - 1`) is older than one already taken.
-        return Take::Restart;
-    }
-    let skip = (taken + 1).saturating_sub(media_sequence);
-    Take::From(usize::try_from(skip).unwrap_or(count).min(count))
 }
 
 /// `#EXT-X-TARGETDURATION` for a set of segments: the ceiling of the longest
@@ -130,26 +165,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn segments_to_take_never_wraps_or_repeats() {
-        assert_eq!(segments_to_take(None, 10, 5), Take::From(2));
-        assert_eq!(segments_to_take(Some(12), 10, 5), Take::From(3));
-        assert_eq!(segments_to_take(Some(14), 10, 5), Take::From(5));
-        assert_eq!(segments_to_take(Some(14), 15, 5), Take::From(0));
-        // Went backwards: the engine restarted the stream.
-        assert_eq!(segments_to_take(Some(14), 0, 3), Take::Restart);
-        // Near 2^64: no wrap, no endless refetching.
-        assert_eq!(segments_to_take(None, u64::MAX - 1, 5), Take::Restart);
-        assert_eq!(
-            segments_to_take(Some(u64::MAX - 1), u64::MAX - 3, 3),
-            Take::From(3)
-        );
-        assert_eq!(
-            segments_to_take(Some(u64::MAX - 1), u64::MAX - 3, 4),
-            Take::Restart
-        );
-    }
-
-    #[test]
     fn target_duration_rounds_up_never_truncates() {
         assert_eq!(target_duration([4.004, 3.9]), 5);
         assert_eq!(target_duration([2.002]), 3);
@@ -183,6 +198,9 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(parse_upstream(&[0x47, 0, 0]).is_err());
+        let long = format!("#EXTM3U\n{}", "#EXTINF:2,\nx.ts\n".repeat(MAX_LINES / 2));
+        let error = parse_upstream(long.as_bytes()).expect_err("too many lines");
+        assert!(error.contains("more than 4096 lines"), "{error}");
         assert!(parse_upstream(b"<html>").is_err());
         let media = b"#EXTM3U\n#EXT-X-TARGETDURATION:5\n#EXT-X-MEDIA-SEQUENCE:3\n#EXTINF:4.004,\n/ace/c/x/3.ts\n";
         match parse_upstream(media) {
@@ -191,7 +209,76 @@ mod tests {
         }
     }
 
+    #[test]
+    fn take_continues_where_it_left_off() {
+        assert_eq!(take(None, 100, 5), Take::New { skip: 2 });
+        assert_eq!(take(None, 0, 2), Take::New { skip: 0 });
+        assert_eq!(take(Some(102), 100, 5), Take::New { skip: 3 });
+        assert_eq!(
+            take(Some(104), 100, 5),
+            Take::New { skip: 5 },
+            "nothing new"
+        );
+        assert_eq!(take(Some(90), 100, 5), Take::New { skip: 0 }, "missed some");
+        assert_eq!(take(Some(104), 100, 0), Take::New { skip: 0 }, "empty");
+    }
+
+    #[test]
+    fn take_never_takes_more_than_a_poll_can_have_produced() {
+        assert_eq!(
+            take(Some(0), 1, 1000),
+            Take::New {
+                skip: 1000 - MAX_TAKE
+            }
+        );
+        assert_eq!(
+            take(None, 1, 1000),
+            Take::New {
+                skip: 1000 - FIRST_TAKE
+            }
+        );
+    }
+
+    #[test]
+    fn take_sequence_going_backwards_is_a_restart() {
+        assert_eq!(take(Some(104), 0, 1), Take::Reset { skip: 0 });
+        assert_eq!(take(Some(104), 50, 5), Take::Reset { skip: 2 });
+    }
+
+    #[test]
+    fn take_absurd_sequence_near_2_pow_64_restarts_instead_of_wrapping() {
+        assert_eq!(take(None, u64::MAX - 1, 4), Take::Absurd);
+        assert_eq!(take(Some(u64::MAX - 2), u64::MAX - 3, 4), Take::Absurd);
+        assert_eq!(take(None, u64::MAX, 0), Take::Absurd);
+        // What a signed -1 or -5 looks like when read as unsigned.
+        assert_eq!(take(None, -1i64 as u64, 3), Take::Absurd);
+        assert_eq!(take(Some(10), -5i64 as u64, 3), Take::Absurd);
+        assert_eq!(take(None, MAX_MEDIA_SEQUENCE - 3, 3), Take::New { skip: 0 });
+        assert_eq!(take(None, MAX_MEDIA_SEQUENCE - 2, 3), Take::Absurd);
+    }
+
     proptest::proptest! {
+        #[test]
+        fn take_stays_within_the_playlist(
+            taken in proptest::option::of(proptest::num::u64::ANY),
+            first in proptest::num::u64::ANY,
+            count in 0usize..5000,
+        ) {
+            match take(taken, first, count) {
+                Take::New { skip } | Take::Reset { skip } => {
+                    proptest::prop_assert!(skip <= count);
+                    proptest::prop_assert!(count - skip <= MAX_TAKE);
+                    proptest::prop_assert!(first + count as u64 <= MAX_MEDIA_SEQUENCE);
+                    if let (Some(taken), Take::New { skip }) = (taken, take(taken, first, count)) {
+                        // Nothing at or below what was taken is taken again.
+                        proptest::prop_assert!(count == 0 || skip == count || first + skip as u64 > taken);
+                    }
+                }
+                Take::Absurd => {}
+            }
+        }
+
+
         #[test]
         fn parse_never_panics(data in proptest::collection::vec(proptest::num::u8::ANY, 0..2000)) {
             let _ = parse_upstream(&data);

@@ -110,7 +110,7 @@ impl Segmenter {
     /// Starts the first segment (after a start or restart) on a keyframe, or
     /// on any chunk once the stream has shown no keyframe for a while.
     fn begin(&mut self, chunk: &Chunk, psi: Option<&Bytes>, now: Instant) {
-        if chunk.keyframe && psi.is_some() {
+        if chunk.keyframe && (chunk.psi.is_some() || psi.is_some()) {
             self.start(chunk, psi, now, true);
             return;
         }
@@ -120,9 +120,11 @@ impl Segmenter {
         }
     }
 
+    /// Starts a segment with `chunk`, program tables first: those that stood
+    /// where a keyframe chunk starts, else the latest (`psi`).
     fn start(&mut self, chunk: &Chunk, psi: Option<&Bytes>, now: Instant, on_keyframe: bool) {
         let mut parts = Vec::with_capacity(16);
-        parts.extend(psi.cloned());
+        parts.extend(chunk.psi.as_ref().or(psi).cloned());
         parts.push(chunk.data.clone());
         self.current = Some(Building {
             bytes: parts.iter().map(Bytes::len).sum(),
@@ -153,6 +155,7 @@ mod tests {
             data: Bytes::from(vec![0x47; 188]),
             keyframe,
             pts,
+            psi: None,
         }
     }
 

@@ -59,7 +59,8 @@ pub struct Streams {
     problems: Vec<Problem>,
 }
 
-/// What `/api/streams` reports: every active channel and the recent problems.
+/// What `GET /api/streams` answers and the event stream sends (one place
+/// computes it): every active channel and the recent problems.
 pub fn streams_snapshot(state: &AppState) -> Streams {
     Streams {
         streams: state.channels.list(),

@@ -2,13 +2,15 @@
 //! can reach: a `Host` allow-list (stops DNS rebinding), same-origin requests
 //! only for state changes (stops CSRF), and no media for other sites' pages
 //! (`Sec-Fetch-Site`), while players, which send none of these headers, pass.
+//! With LAN sharing on, it also owns who may do what: other devices may only
+//! play (with the token); managing the proxy is for this computer only.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::http::{header, HeaderMap, HeaderName, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -19,6 +21,8 @@ use super::ApiError;
 #[derive(Debug, Clone)]
 pub struct Guard {
     port: u16,
+    /// The address the server listens on, when it is a specific one.
+    listen_ip: Option<IpAddr>,
     /// Extra host names users configured (LAN sharing), lowercase.
     extra_hosts: Arc<[String]>,
     /// With LAN sharing on, what clients other than this machine must pass as `?token=`.
@@ -27,9 +31,10 @@ pub struct Guard {
 }
 
 impl Guard {
-    pub fn new(port: u16, extra_hosts: impl IntoIterator<Item = String>) -> Self {
+    pub fn new(listen: SocketAddr, extra_hosts: impl IntoIterator<Item = String>) -> Self {
         Self {
-            port,
+            port: listen.port(),
+            listen_ip: Some(canonical(listen.ip())).filter(|ip| !ip.is_unspecified()),
             extra_hosts: extra_hosts
                 .into_iter()
                 .map(|h| h.to_ascii_lowercase())
@@ -46,12 +51,18 @@ impl Guard {
         self
     }
 
+    /// Whether `peer` counts as this computer: always when LAN sharing is
+    /// off (only this computer can connect then).
+    fn is_local(&self, peer: Option<IpAddr>) -> bool {
+        self.token.is_none() || self.trust_loopback && peer.is_some_and(is_loopback)
+    }
+
     /// Whether a request from `peer` with this query may pass the LAN check.
     fn token_ok(&self, peer: Option<IpAddr>, query: Option<&str>) -> bool {
         let Some(expected) = self.token.as_deref() else {
             return true;
         };
-        if self.trust_loopback && peer.is_some_and(|ip| ip.is_loopback()) {
+        if self.is_local(peer) {
             return true;
         }
         let given = query.and_then(|query| {
@@ -62,26 +73,61 @@ impl Guard {
         given.is_some_and(|given| constant_time_eq(given.as_bytes(), expected.as_bytes()))
     }
 
-    /// Whether `authority` (a Host header or an Origin's host:port) names this server.
-    /// IP literals always pass (with our port): DNS rebinding needs a host name,
-    /// and LAN players address the server by its IP.
+    /// Whether `authority` (a Host header) names this server. IP literals
+    /// always pass (with our port): DNS rebinding needs a host name, and LAN
+    /// players address the server by whichever of its IPs they reach.
     fn is_ours(&self, authority: &str) -> bool {
         let (host, port) = split_authority(authority);
         if port.is_some_and(|port| port != self.port) {
             return false;
         }
-        let host = host.to_ascii_lowercase();
-        host == "localhost"
-            || host.ends_with(".localhost")
-            || host.parse::<IpAddr>().is_ok()
-            || self.extra_hosts.contains(&host)
+        host.parse::<IpAddr>().is_ok() || self.is_own_name(host)
     }
 
-    fn origin_is_ours(&self, origin: &str) -> bool {
-        origin
-            .strip_prefix("http://")
-            .is_some_and(|authority| self.is_ours(authority))
+    /// Localhost names, loopback IPs, the listen address and configured names.
+    fn is_own_name(&self, host: &str) -> bool {
+        let host = host.to_ascii_lowercase();
+        if let Ok(ip) = host.parse::<IpAddr>() {
+            return is_loopback(ip) || self.listen_ip == Some(canonical(ip));
+        }
+        host == "localhost" || host.ends_with(".localhost") || self.extra_hosts.contains(&host)
     }
+
+    /// The same-origin check for state changes: exactly this server's own
+    /// names with its port, not any IP literal.
+    fn origin_is_ours(&self, origin: &str) -> bool {
+        origin.strip_prefix("http://").is_some_and(|authority| {
+            let (host, port) = split_authority(authority);
+            port.is_none_or(|port| port == self.port) && self.is_own_name(host)
+        })
+    }
+}
+
+/// Loopback, counting IPv4-mapped IPv6 addresses (`::ffff:127.0.0.1`, what
+/// a server listening on `[::]` sees for IPv4 clients).
+pub fn is_loopback(ip: IpAddr) -> bool {
+    canonical(ip).is_loopback()
+}
+
+/// An IPv4-mapped IPv6 address as the IPv4 address it is.
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        IpAddr::V4(_) => ip,
+    }
+}
+
+/// Routes other devices may use with the LAN token: playing, and the playlists
+/// that lead to it. Everything else manages the proxy.
+fn is_play_route(path: &str) -> bool {
+    path == "/ace/getstream"
+        || path == "/ace/manifest.m3u8"
+        || path.starts_with("/ace/hls/")
+        || path == "/playlist.m3u"
+        || path
+            .strip_prefix("/api/channels/")
+            .and_then(|rest| rest.strip_suffix("/play.m3u"))
+            .is_some_and(|id| !id.contains('/'))
 }
 
 /// `host:port`, `[v6]:port` or `host` → (host without brackets, port).
@@ -118,10 +164,21 @@ pub async fn check(State(guard): State<Guard>, request: Request<Body>, next: Nex
         .extensions()
         .get::<ConnectInfo<PeerAddr>>()
         .map(|info| info.0 .0.ip());
-    // The page and its assets are static and carry no secret: a LAN device
-    // opening `/?token=…` gets them, and the page passes the token on to the API.
-    let static_ui = matches!(request.uri().path(), "/" | "/app.css" | "/app.js");
-    if !static_ui && !guard.token_ok(peer, request.uri().query()) {
+    if let Err(message) = host_is_well_formed(&request) {
+        return ApiError::bad_request(message).into_response();
+    }
+    let path = request.uri().path();
+    if !percent_decodes_to_utf8(path) {
+        // Route parameters are text; axum's own answer would be plain text.
+        return ApiError::bad_request("the URL path is not valid UTF-8 once decoded")
+            .into_response();
+    }
+    if !guard.is_local(peer) && !is_play_route(path) {
+        return forbidden(
+            "managing acebridge is only possible from this computer; other devices may only play",
+        );
+    }
+    if !guard.token_ok(peer, request.uri().query()) {
         return ApiError::new(
             StatusCode::UNAUTHORIZED,
             "LAN sharing is on: add ?token=<the token shown in the acebridge window> to the URL",
@@ -136,9 +193,10 @@ pub async fn check(State(guard): State<Guard>, request: Request<Body>, next: Nex
             );
         }
     }
-    let fetch_site = headers
-        .get("sec-fetch-site")
-        .and_then(|value| value.to_str().ok());
+    let fetch_site = header_str(headers, &HeaderName::from_static("sec-fetch-site"));
+    let from_other_site = fetch_site.is_some_and(|site| {
+        site.eq_ignore_ascii_case("cross-site") || site.eq_ignore_ascii_case("same-site")
+    });
     let unsafe_method = !matches!(
         *request.method(),
         Method::GET | Method::HEAD | Method::OPTIONS
@@ -149,18 +207,60 @@ pub async fn check(State(guard): State<Guard>, request: Request<Body>, next: Nex
                 return forbidden("cross-origin requests may not change anything");
             }
         }
-        if matches!(fetch_site, Some("cross-site" | "same-site")) {
+        if from_other_site {
             return forbidden("cross-site requests may not change anything");
         }
         // The JSON content type a form cannot send is enforced by the body
         // extractor of every route that takes a body (400 with the reason).
-    } else if matches!(fetch_site, Some("cross-site" | "same-site")) {
-        let path = request.uri().path();
-        if path.starts_with("/ace/") || path.ends_with(".m3u") {
-            return forbidden("streams may not be embedded by other sites");
-        }
+    } else if from_other_site && (path.starts_with("/ace/") || path.ends_with(".m3u")) {
+        return forbidden("streams may not be embedded by other sites");
     }
     next.run(request).await
+}
+
+/// Whether `%XX` escapes in `path` decode to UTF-8 text.
+fn percent_decodes_to_utf8(path: &str) -> bool {
+    let bytes = path.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = (bytes[i] == b'%')
+            .then(|| bytes.get(i + 1..i + 3))
+            .flatten()
+            .and_then(|hex| std::str::from_utf8(hex).ok())
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        match escaped {
+            Some(byte) => {
+                decoded.push(byte);
+                i += 3;
+            }
+            None => {
+                decoded.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    std::str::from_utf8(&decoded).is_ok()
+}
+
+/// Exactly one `Host` header, in agreement with an absolute-form target's
+/// authority: what every browser and player sends. Anything else is a
+/// request built to confuse the checks above.
+fn host_is_well_formed(request: &Request<Body>) -> Result<(), &'static str> {
+    let mut hosts = request.headers().get_all(header::HOST).iter();
+    let host = match (hosts.next(), hosts.next()) {
+        (None, _) => return Err("the request has no Host header"),
+        (Some(_), Some(_)) => return Err("the request has more than one Host header"),
+        (Some(host), None) => host
+            .to_str()
+            .map_err(|_| "the Host header is not readable")?,
+    };
+    if let Some(authority) = request.uri().authority() {
+        if !authority.as_str().eq_ignore_ascii_case(host) {
+            return Err("the request target names another host than its Host header");
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -169,7 +269,7 @@ mod tests {
 
     #[test]
     fn host_allow_list() {
-        let guard = Guard::new(6880, ["tv.lan".to_owned()]);
+        let guard = Guard::new(([127, 0, 0, 1], 6880).into(), ["tv.lan".to_owned()]);
         for ok in [
             "127.0.0.1:6880",
             "localhost:6880",
@@ -194,6 +294,9 @@ mod tests {
             assert!(!guard.is_ours(bad), "{bad}");
         }
         assert!(guard.origin_is_ours("http://127.0.0.1:6880"));
+        assert!(guard.origin_is_ours("http://localhost:6880"));
+        assert!(guard.origin_is_ours("http://[::1]:6880"));
+        assert!(guard.origin_is_ours("http://tv.lan:6880"));
         assert!(!guard.origin_is_ours("https://127.0.0.1:6880"));
         assert!(!guard.origin_is_ours("http://evil.com"));
         assert!(!guard.origin_is_ours("null"));
@@ -203,15 +306,80 @@ mod tests {
     fn lan_token_is_required_from_other_devices_only() {
         let lan: IpAddr = "192.168.1.7".parse().expect("ip");
         let local: IpAddr = "127.0.0.1".parse().expect("ip");
-        let guard = Guard::new(6880, []).with_token(Some("s3cret".into()), true);
+        let guard =
+            Guard::new(([0, 0, 0, 0], 6880).into(), []).with_token(Some("s3cret".into()), true);
         assert!(guard.token_ok(Some(local), None));
         assert!(!guard.token_ok(Some(lan), None));
         assert!(!guard.token_ok(Some(lan), Some("id=1&token=wrong")));
         assert!(!guard.token_ok(Some(lan), Some("token=s3cre")));
         assert!(guard.token_ok(Some(lan), Some("id=1&token=s3cret")));
         assert!(
-            Guard::new(6880, []).token_ok(Some(lan), None),
+            Guard::new(([127, 0, 0, 1], 6880).into(), []).token_ok(Some(lan), None),
             "no token when sharing is off"
         );
+    }
+
+    #[test]
+    fn same_origin_is_exactly_our_own_names_not_any_ip_literal() {
+        let guard = Guard::new(([192, 168, 1, 20], 6880).into(), []);
+        assert!(guard.origin_is_ours("http://192.168.1.20:6880"));
+        assert!(guard.origin_is_ours("http://127.0.0.1:6880"));
+        for bad in [
+            "http://203.0.113.5:6880",
+            "http://192.168.1.21:6880",
+            "http://[2001:db8::1]:6880",
+            "http://192.168.1.20:80",
+        ] {
+            assert!(!guard.origin_is_ours(bad), "{bad}");
+        }
+        let any = Guard::new(([0, 0, 0, 0], 6880).into(), []);
+        assert!(!any.origin_is_ours("http://0.0.0.0:6880"));
+        assert!(!any.origin_is_ours("http://203.0.113.5:6880"));
+    }
+
+    #[test]
+    fn ipv4_mapped_loopback_is_loopback() {
+        let mapped: IpAddr = "::ffff:127.0.0.1".parse().expect("ip");
+        assert!(is_loopback(mapped));
+        assert!(!is_loopback("::ffff:192.168.1.7".parse().expect("ip")));
+        let guard = Guard::new(([0; 16], 6880).into(), []).with_token(Some("s3cret".into()), true);
+        assert!(guard.token_ok(Some(mapped), None));
+        assert!(guard.is_local(Some(mapped)));
+        assert!(guard.origin_is_ours("http://[::ffff:127.0.0.1]:6880"));
+    }
+
+    #[test]
+    fn paths_must_decode_to_utf8() {
+        assert!(percent_decodes_to_utf8("/api/channels/abc/play.m3u"));
+        assert!(percent_decodes_to_utf8("/a%C3%A9b%2"));
+        assert!(!percent_decodes_to_utf8("/api/channels/%FF/play.m3u"));
+        assert!(!percent_decodes_to_utf8("/%C3"));
+    }
+
+    #[test]
+    fn the_lan_token_opens_only_play_routes() {
+        for play in [
+            "/ace/getstream",
+            "/ace/manifest.m3u8",
+            "/ace/hls/ab/segment/1.ts",
+            "/playlist.m3u",
+            "/api/channels/abc/play.m3u",
+        ] {
+            assert!(is_play_route(play), "{play}");
+        }
+        for manage in [
+            "/",
+            "/app.js",
+            "/api/settings",
+            "/api/channels",
+            "/api/channels/abc",
+            "/api/channels/a/b/play.m3u",
+            "/api/streams",
+            "/api/engine/test",
+            "/api/health",
+            "/ace/getstream/x",
+        ] {
+            assert!(!is_play_route(manage), "{manage}");
+        }
     }
 }

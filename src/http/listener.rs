@@ -1,8 +1,11 @@
-//! The server's connection handling: the TCP listener, a cap on open
-//! connections, hyper's HTTP/1 with a header-read timeout (so a client that
-//! trickles its request in cannot hold a connection forever), graceful
-//! shutdown, and a write-stall guard: a connection whose socket has accepted
-//! no bytes for a while is closed.
+//! The server's connection handling: the TCP listener, caps on open
+//! connections (this computer's, and a separate budget with a per-device cap
+//! for other devices, so the LAN cannot starve local players and the UI),
+//! hyper's HTTP/1 with a header-read timeout and a deadline on the request
+//! body (so a client that trickles its request in cannot hold a connection
+//! forever), JSON bodies on the errors hyper answers by itself (malformed
+//! requests, 414, 431), graceful shutdown, and a write-stall guard: a
+//! connection whose socket has accepted no bytes for a while is closed.
 //!
 //! The shared ring already makes a stalled player cost nothing to the others;
 //! this closes its socket too, so its slot is freed and the channel can linger
@@ -10,26 +13,30 @@
 //! timeout for a streaming response. Idle keep-alive connections are not
 //! affected: the timer only runs while a write is pending.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use std::sync::Arc;
-
+use axum::body::Body;
 use axum::extract::{ConnectInfo, Request};
 use axum::Router;
-use hyper::body::Incoming;
+use bytes::Bytes;
+use hyper::body::{Frame, Incoming, SizeHint};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use tokio::time::Sleep;
+use tokio::time::{Instant, Sleep};
 use tower::ServiceExt as _;
+
+use super::guard::is_loopback;
 
 /// A TCP listener whose connections close when a write stalls too long.
 #[derive(Debug)]
@@ -37,12 +44,22 @@ pub struct GuardedListener {
     inner: TcpListener,
     write_stall: Duration,
     slots: Arc<Semaphore>,
+    remote: RemoteBudget,
+    trust_loopback: bool,
 }
 
-/// Open connections at most; further clients wait in the kernel's backlog.
+/// Open connections from this computer at most; further clients wait in the
+/// kernel's backlog.
 const MAX_CONNECTIONS: usize = 2048;
+/// Open connections from other devices at most, all together; more are refused.
+const MAX_REMOTE_CONNECTIONS: usize = 256;
+/// Open connections from one other device at most (a TV playing HLS uses a few).
+const MAX_CONNECTIONS_PER_PEER: usize = 32;
 /// A client must send its request headers within this time.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// ... and its body within this time after the headers: request bodies are
+/// small JSON documents (at most 1 MiB).
+pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Bound on waiting for connections to finish at shutdown.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -52,15 +69,36 @@ impl GuardedListener {
             inner,
             write_stall,
             slots: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
+            remote: RemoteBudget::new(MAX_REMOTE_CONNECTIONS, MAX_CONNECTIONS_PER_PEER),
+            trust_loopback: true,
         }
     }
 
+    /// Whether loopback peers count as this computer (false only in tests,
+    /// to stand in for other devices; as [`crate::config::Config::trust_loopback`]).
+    pub fn trusting_loopback(mut self, trust: bool) -> Self {
+        self.trust_loopback = trust;
+        self
+    }
+
     async fn accept(&self) -> (StallGuard<TcpStream>, SocketAddr) {
+        // A local slot is held before accepting, so local clients always find
+        // one; other devices' connections then trade it for one of theirs.
         // The semaphore is never closed, so acquiring only waits.
-        let slot = Arc::clone(&self.slots).acquire_owned().await.ok();
+        let mut local = Arc::clone(&self.slots).acquire_owned().await.ok();
         loop {
             match self.inner.accept().await {
                 Ok((stream, addr)) => {
+                    let slot = if self.trust_loopback && is_loopback(addr.ip()) {
+                        local.take().map(Slot::Local)
+                    } else if let Some(remote) = self.remote.admit(addr.ip()) {
+                        Some(Slot::Remote(remote))
+                    } else {
+                        tracing::debug!(%addr, "too many connections from other devices, refused");
+                        // Best effort, never waits: the socket is new and empty.
+                        let _ = stream.try_write(&too_many_connections());
+                        continue;
+                    };
                     // Players want bytes as they come, not batched by Nagle.
                     let _ = stream.set_nodelay(true);
                     let mut guard = StallGuard::new(stream, self.write_stall);
@@ -74,6 +112,130 @@ impl GuardedListener {
                 }
             }
         }
+    }
+}
+
+/// What a refused connection from another device reads before it is closed.
+fn too_many_connections() -> Vec<u8> {
+    let body = serde_json::json!({
+        "error": "too many connections from other devices; try later"
+    })
+    .to_string();
+    format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+/// A connection's place in one of the budgets, given back when it closes.
+#[derive(Debug)]
+enum Slot {
+    Local(#[allow(dead_code)] OwnedSemaphorePermit),
+    Remote(#[allow(dead_code)] RemoteSlot),
+}
+
+/// The connections other devices may hold: a total and a cap per device.
+#[derive(Debug, Clone)]
+struct RemoteBudget {
+    total: Arc<Semaphore>,
+    per_peer: usize,
+    open: Arc<Mutex<HashMap<IpAddr, usize>>>,
+}
+
+impl RemoteBudget {
+    fn new(total: usize, per_peer: usize) -> Self {
+        Self {
+            total: Arc::new(Semaphore::new(total)),
+            per_peer,
+            open: Arc::new(Mutex::new(HashMap::new())),
+        }
+    }
+
+    /// A slot for a connection from `ip`, or none when its budget is spent.
+    fn admit(&self, ip: IpAddr) -> Option<RemoteSlot> {
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        let count = open.entry(ip).or_insert(0);
+        if *count >= self.per_peer {
+            return None;
+        }
+        let permit = Arc::clone(&self.total).try_acquire_owned().ok()?;
+        *count += 1;
+        Some(RemoteSlot {
+            _permit: permit,
+            ip,
+            open: Arc::clone(&self.open),
+        })
+    }
+}
+
+#[derive(Debug)]
+struct RemoteSlot {
+    _permit: OwnedSemaphorePermit,
+    ip: IpAddr,
+    open: Arc<Mutex<HashMap<IpAddr, usize>>>,
+}
+
+impl Drop for RemoteSlot {
+    fn drop(&mut self) {
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(count) = open.get_mut(&self.ip) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                open.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// A request body that fails once its deadline passes while it is still
+/// arriving: hyper bounds the headers only.
+struct DeadlineBody {
+    inner: Incoming,
+    deadline: Instant,
+    timer: Option<Pin<Box<Sleep>>>,
+}
+
+impl DeadlineBody {
+    fn new(inner: Incoming, limit: Duration) -> Self {
+        Self {
+            inner,
+            deadline: Instant::now() + limit,
+            timer: None,
+        }
+    }
+}
+
+impl hyper::body::Body for DeadlineBody {
+    type Data = Bytes;
+    type Error = axum::BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        if let Poll::Ready(frame) = Pin::new(&mut self.inner).poll_frame(cx) {
+            return Poll::Ready(frame.map(|frame| frame.map_err(Into::into)));
+        }
+        let deadline = self.deadline;
+        let timer = self
+            .timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        match timer.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Some(Err(format!(
+                "the request body did not arrive within {BODY_READ_TIMEOUT:?}"
+            )
+            .into()))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
     }
 }
 
@@ -99,12 +261,12 @@ pub async fn serve(
             accepted = listener.accept() => accepted,
             () = &mut shutdown => break,
         };
-        let service = app
-            .clone()
-            .map_request(move |mut request: Request<Incoming>| {
-                request.extensions_mut().insert(ConnectInfo(PeerAddr(addr)));
-                request
-            });
+        let service = app.clone().map_request(move |request: Request<Incoming>| {
+            let mut request =
+                request.map(|body| Body::new(DeadlineBody::new(body, BODY_READ_TIMEOUT)));
+            request.extensions_mut().insert(ConnectInfo(PeerAddr(addr)));
+            request
+        });
         let connection = http.serve_connection(TokioIo::new(io), TowerToHyperService::new(service));
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
@@ -129,7 +291,10 @@ pub struct StallGuard<S> {
     limit: Duration,
     stalled_since: Option<Pin<Box<Sleep>>>,
     /// The listener's connection slot, freed when the connection closes.
-    slot: Option<OwnedSemaphorePermit>,
+    slot: Option<Slot>,
+    /// A JSON error answer being written in place of one of hyper's empty
+    /// ones: the bytes, how many are written, and the length hyper gave.
+    replacement: Option<(Bytes, usize, usize)>,
 }
 
 impl<S> StallGuard<S> {
@@ -139,6 +304,7 @@ impl<S> StallGuard<S> {
             limit,
             stalled_since: None,
             slot: None,
+            replacement: None,
         }
     }
 
@@ -172,12 +338,78 @@ impl<S: AsyncRead + Unpin> AsyncRead for StallGuard<S> {
     }
 }
 
+impl<S: AsyncWrite + Unpin> StallGuard<S> {
+    /// Writes the replacement of one of hyper's answers; ready (with the
+    /// length hyper gave) once all of it is out.
+    fn poll_replacement(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        while let Some((bytes, written, claimed)) = &mut self.replacement {
+            if *written == bytes.len() {
+                let claimed = *claimed;
+                self.replacement = None;
+                return Poll::Ready(Ok(claimed));
+            }
+            let poll = Pin::new(&mut self.inner).poll_write(cx, &bytes[*written..]);
+            match self.check(cx, poll) {
+                Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                Poll::Ready(Ok(n)) => {
+                    if let Some((_, written, _)) = &mut self.replacement {
+                        *written += n;
+                    }
+                }
+                Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        Poll::Ready(Ok(0))
+    }
+}
+
+/// hyper answers requests it cannot parse (malformed, 414, 431) by itself,
+/// with an empty body; every error of this server is JSON, so such an answer
+/// is replaced by the same status with a JSON body. Our own error responses
+/// always have a body, so an empty 4xx answer is hyper's.
+fn replace_hyper_error(head: &[u8]) -> Option<Bytes> {
+    let rest = head
+        .strip_prefix(b"HTTP/1.1 ")
+        .or_else(|| head.strip_prefix(b"HTTP/1.0 "))?;
+    let message = match rest.get(..3)? {
+        b"400" => "the request is malformed",
+        b"414" => "the URL is too long",
+        b"431" => "the request headers are too large",
+        _ => return None,
+    };
+    let lower = head.to_ascii_lowercase();
+    if !lower.ends_with(b"\r\n\r\n")
+        || !lower.windows(21).any(|w| w == b"\r\ncontent-length: 0\r\n")
+    {
+        return None;
+    }
+    let status = String::from_utf8_lossy(&rest[..3]).into_owned();
+    let body = serde_json::json!({ "error": message }).to_string();
+    Some(Bytes::from(format!(
+        "HTTP/1.1 {status} {}\r\ncontent-type: application/json\r\nx-content-type-options: nosniff\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{body}",
+        axum::http::StatusCode::from_bytes(status.as_bytes())
+            .ok()
+            .and_then(|s| s.canonical_reason())
+            .unwrap_or("Error"),
+        body.len()
+    )))
+}
+
 impl<S: AsyncWrite + Unpin> AsyncWrite for StallGuard<S> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
+        if self.replacement.is_none() {
+            if let Some(json) = replace_hyper_error(buf) {
+                self.replacement = Some((json, 0, buf.len()));
+            }
+        }
+        if self.replacement.is_some() {
+            return self.poll_replacement(cx);
+        }
         let poll = Pin::new(&mut self.inner).poll_write(cx, buf);
         self.check(cx, poll)
     }
@@ -187,6 +419,12 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for StallGuard<S> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
+        // hyper's own answers are one buffer (a head without a body).
+        if let [only] = bufs {
+            if self.replacement.is_some() || replace_hyper_error(only).is_some() {
+                return self.poll_write(cx, only);
+            }
+        }
         let poll = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
         self.check(cx, poll)
     }

@@ -18,10 +18,11 @@ use serde::{Deserialize, Serialize};
 
 use super::listener::PeerAddr;
 use super::{ApiError, AppState};
-use crate::config::{self, Settings};
+use crate::config::{self, SavedChannel, Settings};
 use crate::content_id::{self, ContentId, IdKind};
 use crate::engine::EngineClient;
 use crate::engine_process::{ProcessError, ProcessStatus};
+use crate::import;
 use crate::store::{self, find_saved, saved_id, MAX_SAVED_CHANNELS};
 
 /// Largest request body the management API reads (a pasted M3U list fits easily).
@@ -31,7 +32,7 @@ pub const MAX_PARSE_ENTRIES: usize = 1000;
 /// Most invalid lines reported back for one paste; the rest are only counted.
 pub const MAX_PARSE_ERRORS: usize = 100;
 /// Longest channel name kept, in characters.
-pub const MAX_NAME_CHARS: usize = 200;
+pub const MAX_NAME_CHARS: usize = content_id::MAX_TEXT_CHARS;
 
 /// `Json<T>` whose rejections are [`ApiError`]s: 400 for a wrong content type,
 /// bad syntax or wrong fields; 413 for a body over the limit.
@@ -121,16 +122,17 @@ fn kind_label(kind: IdKind) -> &'static str {
     }
 }
 
-/// A channel name as stored: no control characters (they would break an M3U
-/// line), trimmed, bounded; empty means none.
+/// A channel name or attribute as stored: see [`content_id::clean_text`].
 fn clean_name(name: Option<&str>) -> Option<String> {
-    let cleaned: String = name?
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .take(MAX_NAME_CHARS)
-        .collect();
-    let trimmed = cleaned.trim();
-    (!trimmed.is_empty()).then(|| trimmed.to_owned())
+    name.and_then(content_id::clean_text)
+}
+
+/// A saved channel's name, or the readable default ("Channel d5869d…").
+pub fn title(saved: &SavedChannel) -> String {
+    saved
+        .name
+        .clone()
+        .unwrap_or_else(|| content_id::default_name(&saved.id))
 }
 
 fn parse_id(text: &str) -> Result<ContentId, ApiError> {
@@ -161,6 +163,8 @@ pub struct ParsedEntry {
     line: usize,
     ts_url: String,
     hls_url: String,
+    #[serde(flatten)]
+    attributes: content_id::M3uAttributes,
 }
 
 /// `POST /api/parse {"text": …}`: the channels in pasted text, and the lines that are not.
@@ -189,6 +193,7 @@ pub async fn parse(
                 line: entry.line,
                 ts_url,
                 hls_url,
+                attributes: entry.attributes,
             }
         })
         .collect();
@@ -215,26 +220,49 @@ pub struct ChannelView {
     id: String,
     kind: &'static str,
     name: Option<String>,
+    /// The name, or the readable default ("Channel d5869d…") when there is none.
+    title: String,
     ts_url: String,
     hls_url: String,
+    group: Option<String>,
+    tvg_logo: Option<String>,
+    tvg_id: Option<String>,
+    tvg_name: Option<String>,
+    /// The imported list it came from, if any.
+    source: Option<String>,
+}
+
+fn channel_view(base: &Base, saved: &SavedChannel, id: &ContentId) -> ChannelView {
+    let (ts_url, hls_url) = proxy_urls(base, id);
+    ChannelView {
+        id: id.as_hex().to_owned(),
+        kind: kind_label(id.kind()),
+        name: saved.name.clone(),
+        title: title(saved),
+        ts_url,
+        hls_url,
+        group: saved.group.clone(),
+        tvg_logo: saved.logo.clone(),
+        tvg_id: saved.tvg_id.clone(),
+        tvg_name: saved.tvg_name.clone(),
+        source: saved.source.clone(),
+    }
 }
 
 fn channel_views(base: &Base, settings: &Settings) -> Vec<ChannelView> {
     settings
         .channels
         .iter()
-        .filter_map(|saved| {
-            let id = saved_id(saved)?;
-            let (ts_url, hls_url) = proxy_urls(base, &id);
-            Some(ChannelView {
-                id: id.as_hex().to_owned(),
-                kind: kind_label(id.kind()),
-                name: saved.name.clone(),
-                ts_url,
-                hls_url,
-            })
-        })
+        .filter_map(|saved| Some(channel_view(base, saved, &saved_id(saved)?)))
         .collect()
+}
+
+/// The saved channels as the API and the event stream show them.
+pub(crate) async fn channel_list(state: &AppState, headers: &HeaderMap) -> ChannelList {
+    let settings = state.store.get().await;
+    ChannelList {
+        channels: channel_views(&base_url(state, headers), &settings),
+    }
 }
 
 fn store_error(error: config::ConfigError) -> ApiError {
@@ -244,10 +272,7 @@ fn store_error(error: config::ConfigError) -> ApiError {
 
 /// `GET /api/channels`: the saved channels with their proxy URLs.
 pub async fn list_channels(State(state): State<AppState>, headers: HeaderMap) -> Json<ChannelList> {
-    let settings = state.store.get().await;
-    Json(ChannelList {
-        channels: channel_views(&base_url(&state, &headers), &settings),
-    })
+    Json(channel_list(&state, &headers).await)
 }
 
 #[derive(Debug, Deserialize)]
@@ -266,6 +291,14 @@ pub struct NewChannel {
     kind: Option<String>,
     #[serde(default)]
     name: Option<String>,
+    #[serde(default)]
+    group: Option<String>,
+    #[serde(default)]
+    tvg_logo: Option<String>,
+    #[serde(default)]
+    tvg_id: Option<String>,
+    #[serde(default)]
+    tvg_name: Option<String>,
 }
 
 /// `POST /api/channels {"channels":[{"id","name"}]}`: saves channels (all or
@@ -291,10 +324,17 @@ pub async fn add_channels(
         let id = parsed.map_err(|err| {
             ApiError::bad_request(format!("channel {}: invalid id: {err}", index + 1))
         })?;
-        new.push((id, clean_name(channel.name.as_deref())));
+        new.push(SavedChannel {
+            name: clean_name(channel.name.as_deref()),
+            group: clean_name(channel.group.as_deref()),
+            logo: clean_name(channel.tvg_logo.as_deref()),
+            tvg_id: clean_name(channel.tvg_id.as_deref()),
+            tvg_name: clean_name(channel.tvg_name.as_deref()),
+            ..store::saved_channel(&id)
+        });
     }
     let mut guard = state.store.lock().await;
-    let next = store::merge_channels(guard.settings(), new)
+    let next = store::merge_saved(guard.settings(), new)
         .map_err(|too_many| ApiError::bad_request(too_many.to_string()))?;
     if next != *guard.settings() {
         guard.save(next).await.map_err(store_error)?;
@@ -306,35 +346,46 @@ pub async fn add_channels(
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Rename {
-    name: Option<String>,
+pub struct ChannelChange {
+    /// Absent: unchanged; `null` or `""`: cleared.
+    #[serde(default, deserialize_with = "present")]
+    name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    group: Option<Option<String>>,
 }
 
-/// `PUT /api/channels/{id} {"name": …}`: renames a saved channel (empty or null clears the name).
+/// Tells a field sent as `null` (`Some(None)`) from one not sent (`None`).
+fn present<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(deserializer).map(Some)
+}
+
+/// `PUT /api/channels/{id} {"name"?: …, "group"?: …}`: renames a saved
+/// channel or moves it to another group (empty or null clears either).
 pub async fn rename_channel(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    ApiJson(request): ApiJson<Rename>,
+    ApiJson(request): ApiJson<ChannelChange>,
 ) -> Result<Json<ChannelView>, ApiError> {
     let id = parse_id(&id)?;
     let mut guard = state.store.lock().await;
     let mut next = guard.settings().clone();
     let index =
         find_saved(&next, &id).ok_or_else(|| ApiError::not_found("no such saved channel"))?;
-    next.channels[index].name = clean_name(request.name.as_deref());
+    let channel = &mut next.channels[index];
+    if let Some(name) = request.name {
+        channel.name = clean_name(name.as_deref());
+    }
+    if let Some(group) = request.group {
+        channel.group = clean_name(group.as_deref());
+    }
     guard.save(next).await.map_err(store_error)?;
     let base = base_url(&state, &headers);
     let saved = &guard.settings().channels[index];
     let id = saved_id(saved).unwrap_or(id);
-    let (ts_url, hls_url) = proxy_urls(&base, &id);
-    Ok(Json(ChannelView {
-        id: id.as_hex().to_owned(),
-        kind: kind_label(id.kind()),
-        name: saved.name.clone(),
-        ts_url,
-        hls_url,
-    }))
+    Ok(Json(channel_view(&base, saved, &id)))
 }
 
 /// `DELETE /api/channels/{id}`: forgets a saved channel. 204, or 404 if not saved.
@@ -352,10 +403,24 @@ pub async fn delete_channel(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// One `#EXTINF` entry of an M3U playlist.
-fn m3u_entry(out: &mut String, name: &str, url: &str) {
-    out.push_str("#EXTINF:-1,");
-    out.push_str(name);
+/// One `#EXTINF` entry of an M3U playlist, with the channel's attributes.
+/// Every text was cleaned when saved; it is cleaned again here because the
+/// file may have been edited by hand, and quotes would end an attribute.
+fn m3u_entry(out: &mut String, saved: &SavedChannel, url: &str) {
+    out.push_str("#EXTINF:-1");
+    for (key, value) in [
+        ("tvg-id", &saved.tvg_id),
+        ("tvg-name", &saved.tvg_name),
+        ("tvg-logo", &saved.logo),
+        ("group-title", &saved.group),
+    ] {
+        if let Some(value) = value.as_deref().and_then(content_id::clean_text) {
+            out.push_str(&format!(" {key}=\"{}\"", value.replace('"', "'")));
+        }
+    }
+    out.push(',');
+    let name = content_id::clean_text(&title(saved)).unwrap_or_default();
+    out.push_str(&name);
     out.push('\n');
     out.push_str(url);
     out.push('\n');
@@ -366,13 +431,11 @@ const M3U_TYPE: &str = "audio/x-mpegurl";
 /// `GET /playlist.m3u`: the saved channels as an M3U for IPTV apps, with the proxy's TS URLs.
 pub async fn playlist(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let settings = state.store.get().await;
+    let base = base_url(&state, &headers);
     let mut body = String::from("#EXTM3U\n");
-    for channel in channel_views(&base_url(&state, &headers), &settings) {
-        m3u_entry(
-            &mut body,
-            channel.name.as_deref().unwrap_or(&channel.id),
-            &channel.ts_url,
-        );
+    for saved in &settings.channels {
+        let Some(id) = saved_id(saved) else { continue };
+        m3u_entry(&mut body, saved, &proxy_urls(&base, &id).0);
     }
     (
         [
@@ -398,9 +461,9 @@ pub async fn play_m3u(
     let saved = &settings.channels[index];
     let id = saved_id(saved).unwrap_or(id);
     let (ts_url, _) = proxy_urls(&base_url(&state, &headers), &id);
-    let name = saved.name.as_deref().unwrap_or(id.as_hex());
+    let name = title(saved);
     let mut body = String::from("#EXTM3U\n");
-    m3u_entry(&mut body, name, &ts_url);
+    m3u_entry(&mut body, saved, &ts_url);
     // The file name is ASCII-only and quote-free, whatever the channel is called.
     let stem: String = name
         .chars()
@@ -437,11 +500,16 @@ pub struct SettingsView {
     settings_file: Option<String>,
     /// With LAN sharing on, the token other devices must add as `?token=`.
     lan_token: Option<String>,
+    /// What was wrong with the settings file when it was read (file, line,
+    /// what was kept); empty when all was well.
+    warnings: Vec<String>,
+    /// Lists imported from a URL, with their refresh interval and last read.
+    imports: Vec<config::ImportedList>,
     /// The command acebridge starts the engine with (set or detected), if any.
     engine_command: Option<Vec<String>>,
 }
 
-fn settings_view(state: &AppState) -> SettingsView {
+async fn settings_view(state: &AppState) -> SettingsView {
     let engine = state.channels.engine();
     SettingsView {
         engine_command: state
@@ -449,16 +517,18 @@ fn settings_view(state: &AppState) -> SettingsView {
             .engine_process()
             .status(&engine, false)
             .command,
-        engine: state.channels.engine().base().to_string(),
+        imports: state.store.get().await.imports,
+        engine: engine.base().to_string(),
         listen: state.local_addr.to_string(),
         settings_file: state.store.path().map(|path| path.display().to_string()),
         lan_token: state.lan_token.as_deref().map(str::to_owned),
+        warnings: state.store.warnings().to_vec(),
     }
 }
 
 /// `GET /api/settings`.
 pub async fn get_settings(State(state): State<AppState>) -> Json<SettingsView> {
-    Json(settings_view(&state))
+    Json(settings_view(&state).await)
 }
 
 #[derive(Debug, Deserialize)]
@@ -546,7 +616,7 @@ pub async fn put_settings(
         state.channels.engine_process().set_command(command);
     }
     drop(guard);
-    Ok(Json(settings_view(&state)))
+    Ok(Json(settings_view(&state).await))
 }
 
 #[derive(Debug, Deserialize)]
@@ -642,6 +712,64 @@ pub async fn stop_engine(
     Ok(process_status(&state).await)
 }
 
+// ---------------------------------------------------------------- imports
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImportRequest {
+    url: String,
+    /// Re-read the list every this many minutes; absent or 0: never.
+    #[serde(default)]
+    refresh_mins: Option<u64>,
+}
+
+fn import_error(error: import::ImportError) -> ApiError {
+    use import::ImportError as E;
+    match error {
+        E::BadUrl(_) | E::TooMany(_) | E::TooManyLists => ApiError::bad_request(error.to_string()),
+        E::Settings(error) => store_error(error),
+        E::Status(_) | E::TooLarge | E::Timeout | E::Network(_) | E::NoChannels(_) => {
+            ApiError::new(StatusCode::BAD_GATEWAY, error.to_string())
+        }
+    }
+}
+
+/// `POST /api/imports {"url", "refresh_mins"?}`: reads the channel list at
+/// `url` now and saves its channels (and the list, re-read every
+/// `refresh_mins` if given). Answers what changed; `502` if the list could not
+/// be read (nothing changes then).
+pub async fn import_list(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<ImportRequest>,
+) -> Result<Json<import::SyncReport>, ApiError> {
+    let url = import::parse_list_url(&request.url).map_err(import_error)?;
+    let report = import::import(&state.store, &url, Some(request.refresh_mins.unwrap_or(0)))
+        .await
+        .map_err(import_error)?;
+    Ok(Json(report))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ForgetList {
+    url: String,
+}
+
+/// `DELETE /api/imports {"url"}`: stops refreshing a list; its channels stay. 204, or 404.
+pub async fn forget_list(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<ForgetList>,
+) -> Result<StatusCode, ApiError> {
+    if import::forget(&state.store, &request.url)
+        .await
+        .map_err(import_error)?
+    {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found("no such imported list"))
+    }
+}
+
 // ---------------------------------------------------------------- streams
 
 /// `DELETE /api/streams/{id}`: stops the channel (all its players) and its engine
@@ -681,6 +809,29 @@ mod tests {
             clean_name(Some(&"x".repeat(500))).map(|n| n.chars().count()),
             Some(MAX_NAME_CHARS)
         );
+    }
+
+    #[test]
+    fn playlist_lines_survive_hand_edited_names() {
+        let saved = SavedChannel {
+            id: "d5869d".repeat(7)[..40].to_owned(),
+            name: Some("News\u{2028}#EXTINF:-1,evil".into()),
+            group: Some("Sp\"ort".into()),
+            ..SavedChannel::default()
+        };
+        let mut out = String::new();
+        m3u_entry(&mut out, &saved, "http://h/x");
+        assert_eq!(
+            out,
+            "#EXTINF:-1 group-title=\"Sp'ort\",News #EXTINF:-1,evil\nhttp://h/x\n"
+        );
+        let unnamed = SavedChannel {
+            id: "d5869d".repeat(7)[..40].to_owned(),
+            ..SavedChannel::default()
+        };
+        let mut out = String::new();
+        m3u_entry(&mut out, &unnamed, "http://h/x");
+        assert_eq!(out, "#EXTINF:-1,Channel d5869d\u{2026}\nhttp://h/x\n");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 mod api;
 mod error;
+mod events;
 mod guard;
 pub mod listener;
 pub mod manage;
@@ -55,6 +56,11 @@ pub fn router(state: AppState) -> Router {
         .route("/api/health", get(api::health))
         .route("/api/streams", get(api::streams))
         .route("/metrics", get(api::metrics))
+        .route("/api/events", get(events::events))
+        .route(
+            "/api/imports",
+            post(manage::import_list).delete(manage::forget_list),
+        )
         .route("/api/streams/{id}", delete(manage::stop_stream))
         .route("/api/parse", post(manage::parse))
         .route(
@@ -81,7 +87,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
-            guard::Guard::new(state.local_addr.port(), [])
+            guard::Guard::new(state.local_addr, [])
                 .with_token(state.lan_token.clone(), state.trust_loopback),
             guard::check,
         ))

@@ -11,7 +11,7 @@ const APP_CSS: &str = include_str!("../../ui/app.css");
 const APP_JS: &str = include_str!("../../ui/app.js");
 
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
-    img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; \
+    img-src 'self' data: http: https:; connect-src 'self'; base-uri 'none'; form-action 'none'; \
     frame-ancestors 'none'";
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {

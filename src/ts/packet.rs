@@ -24,6 +24,18 @@ pub struct Chunk {
     /// The PTS (90 kHz, 33 bits) of the first PES in the chunk on the stream
     /// that times the program (the video, else the first elementary stream).
     pub pts: Option<u64>,
+    /// On keyframe chunks: the PAT and PMT as they stood where the chunk
+    /// starts, to begin an HLS segment with. (The latest ones may come from
+    /// later in the same read, and their continuity counters would jump.)
+    pub psi: Option<Bytes>,
+}
+
+/// What is known of the chunk being gathered.
+#[derive(Debug, Default)]
+struct Gathering {
+    keyframe: bool,
+    pts: Option<u64>,
+    psi: Option<Bytes>,
 }
 
 /// PTS values wrap at 2^33 ticks of the 90 kHz clock (about 26.5 hours).
@@ -250,21 +262,18 @@ impl Splitter {
     pub fn push(&mut self, input: &[u8], out: &mut Vec<Chunk>) {
         self.pending.extend_from_slice(input);
         let mut pos = 0;
-        let mut chunk_keyframe = false;
-        let mut chunk_pts = None;
+        let mut gathering = Gathering::default();
         while pos + PACKET_SIZE < self.pending.len() {
             let buf = &self.pending[..];
             if buf[pos] != SYNC || buf[pos + PACKET_SIZE] != SYNC {
                 // Torn packet or garbage: emit what is good, drop up to the next
                 // position where two sync bytes one packet apart agree.
-                self.emit(pos, chunk_keyframe, chunk_pts, out);
+                self.emit(pos, std::mem::take(&mut gathering), out);
                 let skip = resync_offset(&self.pending[1..]).map_or(self.pending.len(), |o| o + 1);
                 let skip = skip.min(self.pending.len());
                 self.dropped_bytes += skip as u64;
                 self.pending.advance(skip);
                 pos = 0;
-                chunk_keyframe = false;
-                chunk_pts = None;
                 continue;
             }
             let packet = &buf[pos..pos + PACKET_SIZE];
@@ -275,30 +284,31 @@ impl Splitter {
                     .then(|| pes_pts(packet, &head))
                     .flatten();
                 if (join && pos > 0) || pos >= MAX_CHUNK {
-                    self.emit(pos, chunk_keyframe, chunk_pts, out);
+                    self.emit(pos, std::mem::take(&mut gathering), out);
                     pos = 0;
-                    chunk_keyframe = join;
-                    chunk_pts = pts;
-                } else {
-                    chunk_keyframe |= join;
-                    chunk_pts = chunk_pts.or(pts);
                 }
+                if join && !gathering.keyframe {
+                    gathering.keyframe = true;
+                    gathering.psi = self.psi_packets();
+                }
+                gathering.pts = gathering.pts.or(pts);
             }
             pos += PACKET_SIZE;
         }
-        self.emit(pos, chunk_keyframe, chunk_pts, out);
+        self.emit(pos, gathering, out);
     }
 
     /// Moves `pending[..end]` out as a chunk.
-    fn emit(&mut self, end: usize, keyframe: bool, pts: Option<u64>, out: &mut Vec<Chunk>) {
+    fn emit(&mut self, end: usize, gathering: Gathering, out: &mut Vec<Chunk>) {
         if end > 0 {
             // Copied into an allocation of its own rather than split off
             // `pending`: a split chunk would pin the whole block it came from,
             // so the ring would hold far more memory than it counts.
             out.push(Chunk {
                 data: Bytes::copy_from_slice(&self.pending[..end]),
-                keyframe,
-                pts,
+                keyframe: gathering.keyframe,
+                pts: gathering.pts,
+                psi: gathering.psi,
             });
             self.pending.advance(end);
         }
@@ -450,6 +460,27 @@ mod tests {
             .map(|c| c.pts)
             .collect();
         assert_eq!(keyframes, vec![Some(high), Some(180_000)]);
+    }
+
+    /// Regression: HLS segments began with the PAT/PMT found last in the
+    /// read they were cut from, after the keyframe, so the tables' continuity
+    /// counters jumped at every segment boundary.
+    #[test]
+    fn keyframe_chunks_carry_the_tables_that_stood_before_them() {
+        let mut later_pat = pat();
+        later_pat[3] = (later_pat[3] & 0xf0) | 1; // the next continuity count
+        let input = stream(&[
+            pat(),
+            pmt(),
+            packet(VIDEO_PID, true, true, &pes_with_pts(0)),
+            later_pat,
+            packet(VIDEO_PID, false, false, &[]),
+            packet(VIDEO_PID, false, false, &[]),
+        ]);
+        let (chunks, splitter) = split_all(&input, input.len());
+        let keyframe = chunks.iter().find(|c| c.keyframe).expect("keyframe chunk");
+        assert_eq!(keyframe.psi.as_deref(), Some(&[pat(), pmt()].concat()[..]));
+        assert_ne!(splitter.psi_packets(), keyframe.psi, "the latest differ");
     }
 
     #[test]

@@ -191,6 +191,7 @@ mod tests {
             data: Bytes::from(vec![tag; len]),
             keyframe,
             pts: None,
+            psi: None,
         }
     }
 

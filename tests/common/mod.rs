@@ -12,6 +12,8 @@ use tokio::task::JoinHandle;
 
 pub use acebridge_testkit as kit;
 
+pub mod process;
+
 /// Channel ids used across tests: 40 hex characters.
 pub const ID_A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
 pub const ID_B: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";

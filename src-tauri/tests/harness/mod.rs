@@ -285,6 +285,11 @@ impl Desktop {
         self.xdotool(&[&search[..], &["windowfocus", "--sync", "key", key]].concat());
     }
 
+    /// Whether a visible window's title matches the regular expression `title`.
+    pub fn window_visible(&self, title: &str) -> bool {
+        self.xdotool(&["search", "--onlyvisible", "--name", title])
+    }
+
     fn xdotool(&self, args: &[&str]) -> bool {
         Command::new("xdotool")
             .args(args)
@@ -294,4 +299,66 @@ impl Desktop {
             .status()
             .is_ok_and(|status| status.success())
     }
+}
+
+/// TCP sockets in the LISTEN state that process `pid` holds: a proxy it runs.
+pub fn listening_sockets(pid: u32) -> usize {
+    let listening_inodes: Vec<String> = ["/proc/net/tcp", "/proc/net/tcp6"]
+        .iter()
+        .filter_map(|table| std::fs::read_to_string(table).ok())
+        .flat_map(|table| {
+            table
+                .lines()
+                .skip(1)
+                .filter_map(|line| {
+                    let fields: Vec<&str> = line.split_whitespace().collect();
+                    // st (4th column) 0A is LISTEN; the inode is the 10th column.
+                    (fields.get(3) == Some(&"0A")).then(|| fields.get(9).map(|s| s.to_string()))?
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return 0;
+    };
+    fds.flatten()
+        .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+        .filter_map(|target| {
+            let target = target.to_string_lossy().into_owned();
+            let inode = target
+                .strip_prefix("socket:[")?
+                .strip_suffix(']')?
+                .to_owned();
+            Some(inode)
+        })
+        .filter(|inode| listening_inodes.contains(inode))
+        .count()
+}
+
+/// A fake player `name` in `dir` that writes its arguments, one a line, to
+/// the returned file and exits; put `dir` first on the app's `PATH`.
+#[cfg(unix)]
+pub fn fake_player(dir: &Path, name: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(dir).expect("player dir");
+    let program = dir.join(name);
+    let args = dir.join(format!("{name}.args"));
+    let script = format!(
+        "#!/bin/sh\nprintf '%s\\n' \"$@\" > '{}.tmp' && mv '{}.tmp' '{}'\n",
+        args.display(),
+        args.display(),
+        args.display()
+    );
+    std::fs::write(&program, script).expect("write the fake player");
+    std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    args
+}
+
+/// `PATH` with `dir` first.
+pub fn path_with(dir: &Path) -> std::ffi::OsString {
+    let mut paths = vec![dir.to_path_buf()];
+    paths.extend(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    ));
+    std::env::join_paths(paths).expect("PATH")
 }

@@ -377,9 +377,11 @@ pub fn pat_pmt_before_first_video(bytes: &[u8]) -> bool {
 
 /// Continuity counter errors: per PID (null packets aside), each packet with
 /// a payload must count up by one (mod 16), and each packet without one must
-/// repeat the last counter. The first packet of each PID is free.
+/// repeat the last counter. The first packet of each PID is free, and so is
+/// one duplicate (the same packet again, which ISO/IEC 13818-1 allows).
 pub fn continuity_errors(bytes: &[u8]) -> usize {
-    let mut last: std::collections::HashMap<u16, u8> = std::collections::HashMap::new();
+    // PID → (last packet, whether it was a duplicate already).
+    let mut last: std::collections::HashMap<u16, (&[u8], bool)> = std::collections::HashMap::new();
     let mut errors = 0;
     for packet in packets(bytes) {
         let pid = packet.pid();
@@ -387,17 +389,20 @@ pub fn continuity_errors(bytes: &[u8]) -> usize {
             continue;
         }
         let cc = packet.continuity_counter();
-        if let Some(&prev) = last.get(&pid) {
+        let mut duplicate = false;
+        if let Some(&(prev_bytes, prev_duplicate)) = last.get(&pid) {
+            let prev = Packet::new(prev_bytes).map_or(cc, |p| p.continuity_counter());
             let expected = if packet.has_payload() {
                 (prev + 1) & 0x0F
             } else {
                 prev
             };
-            if cc != expected {
+            duplicate = packet.has_payload() && !prev_duplicate && packet.bytes() == prev_bytes;
+            if cc != expected && !duplicate {
                 errors += 1;
             }
         }
-        last.insert(pid, cc);
+        last.insert(pid, (packet.bytes(), duplicate));
     }
     errors
 }

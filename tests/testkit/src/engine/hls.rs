@@ -10,6 +10,7 @@ use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 
+use super::hostile::{self, Hostile};
 use super::routes::text;
 use super::state::Shared;
 use super::{Fault, SessionKind};
@@ -93,6 +94,14 @@ fn media(shared: &Shared, infohash: &str, session: &str) -> Response {
         Err(response) => return *response,
     };
     let faults = shared.faults_for(&content_id);
+    for hostile in hostile::hostile(&faults.faults) {
+        match hostile {
+            Hostile::HugePlaylist(size) => return hostile::huge_playlist(*size),
+            Hostile::EndlessPlaylistLine(size) => return hostile::endless_line(*size),
+            Hostile::Garbage => return hostile::garbage(PLAYLIST_TYPE),
+            _ => {}
+        }
+    }
     let window = shared.options.hls_window.max(1) as u64;
     let end = {
         let mut state = shared.lock();
@@ -129,12 +138,26 @@ fn media(shared: &Shared, infohash: &str, session: &str) -> Response {
     } else {
         ""
     };
+    let sequence = faults
+        .faults
+        .iter()
+        .find_map(|fault| match fault {
+            Fault::Hostile(Hostile::MediaSequence(text)) => Some(text.clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|| first.to_string());
     let mut body = format!(
-        "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:{target}\n#EXT-X-MEDIA-SEQUENCE:{first}\n"
+        "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:{target}\n#EXT-X-MEDIA-SEQUENCE:{sequence}\n"
     );
     for n in first..end {
         let (extinf, _) = durations[(n % durations.len() as u64) as usize];
         let _ = write!(body, "#EXTINF:{extinf},\n{base}/ace/c/{infohash}/{n}.ts\n");
+    }
+    if let Some(every) = faults.find(|fault| match fault {
+        Fault::Hostile(Hostile::SlowDrip(every)) => Some(*every),
+        _ => None,
+    }) {
+        return hostile::drip(PLAYLIST_TYPE, body.into(), every);
     }
     ([(header::CONTENT_TYPE, PLAYLIST_TYPE)], body).into_response()
 }
@@ -175,6 +198,26 @@ pub(crate) async fn segment(
     }
     if n >= available(&shared, initial, origin.elapsed().as_secs_f64()) {
         return not_found();
+    }
+    let faults = shared.faults_for(&content_id);
+    for hostile in hostile::hostile(&faults.faults) {
+        match hostile {
+            Hostile::HugeSegment(size) => {
+                return hostile::streamed("video/mp2t", bytes::Bytes::new(), 0x47, *size)
+            }
+            Hostile::GzipBomb(size) => return hostile::gzip_bomb(*size).await,
+            Hostile::RedirectTo(target) => {
+                return hostile::redirect(target, &format!("/ace/c/{infohash}/{file}"))
+            }
+            Hostile::SlowDrip(every) => {
+                return hostile::drip(
+                    "video/mp2t",
+                    shared.media.hls.looped_piece(n).into(),
+                    *every,
+                )
+            }
+            _ => {}
+        }
     }
     let bytes = shared.media.hls.looped_piece(n);
     {

@@ -15,6 +15,7 @@
 //! ```
 
 mod hls;
+mod hostile;
 mod listener;
 mod media;
 mod playback;
@@ -29,6 +30,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+pub use self::hostile::Hostile;
 use self::listener::DownAwareListener;
 use self::media::Media;
 use self::state::Shared;
@@ -111,6 +113,9 @@ pub enum Fault {
     /// so that the sequence visibly goes back; segment numbers then repeat
     /// in the fetch counts.
     HlsRestart,
+    /// A hostile engine's answer (huge bodies, endless lines, redirects off
+    /// the engine, slow drip, garbage, absurd sequences, a gzip bomb).
+    Hostile(Hostile),
 }
 
 /// What kind of engine session a start call made.

@@ -11,6 +11,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::{Bytes, BytesMut};
 
+use super::hostile::{self, Hostile};
 use super::routes::text;
 use super::state::{OpenPlayback, Shared};
 use super::{Fault, SessionKind};
@@ -23,12 +24,24 @@ const RANDOM_LEN: usize = 37;
 
 pub(crate) async fn ts_playback(
     State(shared): State<Arc<Shared>>,
-    Path((session, _hash)): Path<(String, String)>,
+    Path((session, hash)): Path<(String, String)>,
 ) -> Response {
     let Some(content_id) = shared.live_session(&session, SessionKind::Ts) else {
         return text(StatusCode::NOT_FOUND, "unknown playback session");
     };
     let faults = shared.faults_for(&content_id);
+    for hostile in hostile::hostile(&faults.faults) {
+        match hostile {
+            Hostile::RedirectTo(origin) => {
+                return hostile::redirect(origin, &format!("/ace/r/{session}/{hash}"))
+            }
+            Hostile::SlowDrip(every) => {
+                let packets = Bytes::from(vec![0x47; PACKET_SIZE * 1000]);
+                return hostile::drip("video/mp2t", packets, *every);
+            }
+            _ => {}
+        }
+    }
     if faults.has(&Fault::PlaylistForTs) {
         let infohash = shared
             .all_sessions()

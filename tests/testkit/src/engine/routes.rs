@@ -6,12 +6,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
+use super::hostile::{self, Hostile};
 use super::state::{is_hex40, normalize_id, Shared};
 use super::{hls, playback, Fault, SessionKind};
 
@@ -50,12 +51,12 @@ pub(crate) fn text(status: StatusCode, body: impl Into<String>) -> Response {
         .into_response()
 }
 
-async fn getstream(State(shared): State<Arc<Shared>>, Query(params): Params) -> Response {
-    start(shared, params, SessionKind::Ts).await
+async fn getstream(State(shared): State<Arc<Shared>>, uri: Uri, Query(params): Params) -> Response {
+    start(shared, &uri, params, SessionKind::Ts).await
 }
 
-async fn manifest(State(shared): State<Arc<Shared>>, Query(params): Params) -> Response {
-    start(shared, params, SessionKind::Hls).await
+async fn manifest(State(shared): State<Arc<Shared>>, uri: Uri, Query(params): Params) -> Response {
+    start(shared, &uri, params, SessionKind::Hls).await
 }
 
 /// The selector parameter and its (valid, 40-hex) value.
@@ -70,6 +71,7 @@ fn selector(params: &HashMap<String, String>) -> Option<(&'static str, String)> 
 /// URLs as JSON (`format=json`) or redirects to its playback URL.
 async fn start(
     shared: Arc<Shared>,
+    uri: &Uri,
     params: HashMap<String, String>,
     kind: SessionKind,
 ) -> Response {
@@ -93,6 +95,14 @@ async fn start(
             Fault::Http500(message) => {
                 return text(StatusCode::INTERNAL_SERVER_ERROR, message.clone())
             }
+            _ => {}
+        }
+    }
+    for hostile in hostile::hostile(&faults.faults) {
+        match hostile {
+            Hostile::HugeStart(size) => return hostile::huge_json(*size),
+            Hostile::Garbage => return hostile::garbage("application/json"),
+            Hostile::RedirectStartTo(origin) => return hostile::redirect(origin, &uri.to_string()),
             _ => {}
         }
     }
@@ -175,7 +185,17 @@ async fn command(
     Json(json!({"response": "ok", "error": Value::Null})).into_response()
 }
 
-async fn service(Query(params): Params) -> Response {
+async fn service(State(shared): State<Arc<Shared>>, uri: Uri, Query(params): Params) -> Response {
+    // The version call names no content: only the default faults apply.
+    let faults = shared.faults_for("");
+    for hostile in hostile::hostile(&faults.faults) {
+        match hostile {
+            Hostile::HugeVersion(size) => return hostile::huge_json(*size),
+            Hostile::Garbage => return hostile::garbage("application/json"),
+            Hostile::RedirectTo(origin) => return hostile::redirect(origin, &uri.to_string()),
+            _ => {}
+        }
+    }
     if params.get("method").map(String::as_str) != Some("get_version") {
         return Json(json!({"result": Value::Null, "error": "unknown method"})).into_response();
     }

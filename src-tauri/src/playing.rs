@@ -1,0 +1,95 @@
+//! Playing a channel in the user's player: from a link, from the tray (the
+//! last stream or a saved channel) and from the window's "Open in player".
+//! The player gets our TS URL and the channel's name as its title.
+
+use acebridge::content_id::ContentId;
+use acebridge::control::Control;
+use tauri::AppHandle;
+
+use crate::dialog::{self, Kind};
+use crate::state::{self, on_desktop};
+use crate::{players, status};
+
+const NO_PLAYER: &str = "No player could be started. Install VLC or mpv, or set player_command \
+     in the desktop part of the settings file; meanwhile, copy the TS URL into your player.";
+
+/// Plays the saved channel `hex` in the player `key` (or the preferred one),
+/// or says why not; a player picked by the user becomes the preferred one.
+pub fn play_saved(app: &AppHandle, hex: String, key: Option<String>) {
+    state::spawn_with_control(app, |app, control| async move {
+        let Some(id) = control.saved_channel(&hex).await else {
+            return;
+        };
+        play_or_explain(&app, &control, &id, key).await;
+    });
+}
+
+/// Plays `id` in the player `key` (or the preferred one); a dialog explains
+/// when no player could start. A player picked by the user becomes the
+/// preferred one.
+pub async fn play_or_explain(
+    app: &AppHandle,
+    control: &Control,
+    id: &ContentId,
+    key: Option<String>,
+) {
+    if !play(control, id, key.as_deref()).await {
+        dialog::tell(app, Kind::Warning, NO_PLAYER);
+        return;
+    }
+    if let Some(key) = key {
+        let saved = control
+            .update_desktop(|desktop| desktop.player = Some(key.clone()))
+            .await;
+        if let Err(error) = saved {
+            tracing::warn!(%error, "cannot save the preferred player");
+        }
+        state::notify_changed(app);
+    }
+}
+
+/// Plays a channel of the other acebridge (see [`crate::state::Elsewhere`])
+/// from its web UI's "Open in player": the player gets that acebridge's
+/// one-entry playlist URL, which names the channel.
+pub fn play_elsewhere(app: &AppHandle, playlist_url: String) {
+    let app = app.clone();
+    tauri::async_runtime::spawn(async move {
+        let started = on_desktop(move || {
+            let found = players::available(std::env::var_os("PATH"), &[]);
+            let player = players::preferred(&found, None)?;
+            player
+                .launch(&playlist_url, None)
+                .inspect_err(
+                    |error| tracing::warn!(player = player.key, %error, "cannot start the player"),
+                )
+                .ok()
+        });
+        if started.await.flatten().is_none() {
+            dialog::tell(&app, Kind::Warning, NO_PLAYER);
+        }
+    });
+}
+
+/// Opens `id` in the player `key` (or the preferred one); false if none could start.
+pub async fn play(control: &Control, id: &ContentId, key: Option<&str>) -> bool {
+    let settings = control.settings().await;
+    let title = status::saved_name(&settings.channels, id.as_hex());
+    let desktop = settings.desktop;
+    let url = control.ts_url(id);
+    let key = key.or(desktop.player.as_deref()).map(str::to_owned);
+    let started = on_desktop(move || {
+        let found = players::available(std::env::var_os("PATH"), &desktop.player_command);
+        let Some(player) = players::preferred(&found, key.as_deref()) else {
+            tracing::warn!("no player found: install VLC or mpv, or set player_command");
+            return false;
+        };
+        match player.launch(&url, Some(&title)) {
+            Ok(()) => true,
+            Err(error) => {
+                tracing::warn!(player = player.key, %error, "cannot start the player");
+                false
+            }
+        }
+    });
+    started.await.unwrap_or(false)
+}

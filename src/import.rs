@@ -1,0 +1,423 @@
+//! Channel lists imported from a URL: fetching a list (bounded in size and
+//! time), and keeping the saved channels in step with it, once or every few
+//! minutes.
+//!
+//! Owns the meaning of a channel's `source`: channels that came from a list
+//! are added, renamed, regrouped and removed as the list says on every read;
+//! channels the user saved by hand are never removed by a list, only given
+//! what they lack. A read that fails, or finds no channel at all, changes no
+//! channel (a broken server must not empty the user's list).
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+use url::Url;
+
+use crate::config::{ImportedList, SavedChannel, Settings};
+use crate::content_id::{self, ListError};
+use crate::store::{self, Store, TooManyChannels};
+
+/// Largest list read: ~20 000 channels of a typical M3U.
+pub const MAX_LIST_BYTES: usize = 4 * 1024 * 1024;
+/// Longest a whole read may take, connecting included.
+pub const FETCH_TIMEOUT: Duration = Duration::from_secs(20);
+/// Shortest refresh interval accepted, in minutes.
+pub const MIN_REFRESH_MINS: u64 = 5;
+/// Most imported lists kept.
+pub const MAX_IMPORTS: usize = 20;
+/// How often due refreshes are looked for.
+const REFRESH_CHECK: Duration = Duration::from_secs(60);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("invalid list URL: {0}")]
+    BadUrl(String),
+    #[error("the list server answered HTTP {0}")]
+    Status(u16),
+    #[error("the list is larger than {} MiB", MAX_LIST_BYTES / (1024 * 1024))]
+    TooLarge,
+    #[error("the list server did not send the list within {} s", FETCH_TIMEOUT.as_secs())]
+    Timeout,
+    #[error("cannot read the list: {0}")]
+    Network(String),
+    #[error("no channel found in the list ({0} lines were not channels)")]
+    NoChannels(usize),
+    #[error(transparent)]
+    TooMany(#[from] TooManyChannels),
+    #[error("too many imported lists: at most {MAX_IMPORTS}")]
+    TooManyLists,
+    #[error(transparent)]
+    Settings(#[from] crate::config::ConfigError),
+}
+
+/// What one read of a list changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SyncReport {
+    pub url: String,
+    /// Channels in the list.
+    pub channels: usize,
+    pub added: usize,
+    pub updated: usize,
+    pub removed: usize,
+    /// Lines of the list that were not channels (at most 20 listed).
+    pub errors: Vec<ListError>,
+}
+
+/// Checks a list URL a user typed: http(s) with a host.
+pub fn parse_list_url(text: &str) -> Result<Url, ImportError> {
+    let url = Url::parse(text.trim()).map_err(|err| ImportError::BadUrl(err.to_string()))?;
+    match url.scheme() {
+        "http" => {}
+        // The proxy's HTTP client is built without TLS (it only talks to the
+        // local engine), so an https list cannot be read yet.
+        "https" => {
+            return Err(ImportError::BadUrl(
+                "https lists are not supported yet: use an http:// URL, or paste the list".into(),
+            ))
+        }
+        _ => {
+            return Err(ImportError::BadUrl(
+                "only http:// URLs can be imported".into(),
+            ))
+        }
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(ImportError::BadUrl("no host".into()));
+    }
+    Ok(url)
+}
+
+/// Reads the list at `url`: at most [`MAX_LIST_BYTES`], within [`FETCH_TIMEOUT`].
+pub async fn fetch_list(url: &Url) -> Result<String, ImportError> {
+    let read = async {
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .map_err(|err| ImportError::Network(err.to_string()))?;
+        let mut response = client
+            .get(url.clone())
+            .send()
+            .await
+            .map_err(|err| ImportError::Network(err.without_url().to_string()))?;
+        if !response.status().is_success() {
+            return Err(ImportError::Status(response.status().as_u16()));
+        }
+        if response
+            .content_length()
+            .is_some_and(|length| length > MAX_LIST_BYTES as u64)
+        {
+            return Err(ImportError::TooLarge);
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|err| ImportError::Network(err.without_url().to_string()))?
+        {
+            if body.len() + chunk.len() > MAX_LIST_BYTES {
+                return Err(ImportError::TooLarge);
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(String::from_utf8_lossy(&body).into_owned())
+    };
+    tokio::time::timeout(FETCH_TIMEOUT, read)
+        .await
+        .map_err(|_| ImportError::Timeout)?
+}
+
+/// `settings` with the channels of the list at `url` as `text` says they are.
+pub fn sync(
+    settings: &Settings,
+    url: &str,
+    text: &str,
+) -> Result<(Settings, SyncReport), ImportError> {
+    let parsed = content_id::parse_list(text);
+    if parsed.entries.is_empty() {
+        return Err(ImportError::NoChannels(parsed.errors.len()));
+    }
+    let mut report = SyncReport {
+        url: url.to_owned(),
+        channels: parsed.entries.len(),
+        errors: parsed.errors.into_iter().take(20).collect(),
+        ..SyncReport::default()
+    };
+    let mut next = settings.clone();
+    let listed: Vec<SavedChannel> = parsed
+        .entries
+        .into_iter()
+        .map(|entry| SavedChannel {
+            name: entry.name.as_deref().and_then(content_id::clean_text),
+            group: entry.attributes.group,
+            logo: entry.attributes.tvg_logo,
+            tvg_id: entry.attributes.tvg_id,
+            tvg_name: entry.attributes.tvg_name,
+            source: Some(url.to_owned()),
+            ..store::saved_channel(&entry.id)
+        })
+        .collect();
+    let before = next.channels.len();
+    next.channels.retain(|saved| {
+        saved.source.as_deref() != Some(url)
+            || listed
+                .iter()
+                .any(|new| new.id.eq_ignore_ascii_case(&saved.id))
+    });
+    report.removed = before - next.channels.len();
+    let mut fresh = Vec::new();
+    for new in listed {
+        let existing = next
+            .channels
+            .iter_mut()
+            .find(|saved| saved.id.eq_ignore_ascii_case(&new.id));
+        match existing {
+            Some(saved) if saved.source.as_deref() == Some(url) => {
+                let updated = SavedChannel {
+                    id: saved.id.clone(),
+                    infohash: saved.infohash,
+                    ..new
+                };
+                if *saved != updated {
+                    *saved = updated;
+                    report.updated += 1;
+                }
+            }
+            // Saved by hand or from another list: the user's entry stays,
+            // and only gains what it lacks.
+            Some(saved) => {
+                for (mine, theirs) in [
+                    (&mut saved.name, new.name),
+                    (&mut saved.group, new.group),
+                    (&mut saved.logo, new.logo),
+                    (&mut saved.tvg_id, new.tvg_id),
+                    (&mut saved.tvg_name, new.tvg_name),
+                ] {
+                    if mine.is_none() {
+                        *mine = theirs;
+                    }
+                }
+            }
+            None => {
+                fresh.push(new);
+                report.added += 1;
+            }
+        }
+    }
+    next = store::merge_saved(&next, fresh)?;
+    Ok((next, report))
+}
+
+fn now_unix() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs())
+}
+
+/// Reads the list at `url` and saves its channels, and the list itself with
+/// its refresh interval (`refresh_mins` `None`: keep what was set, `Some(0)`:
+/// no refresh). A failed read is recorded on the list and returned.
+pub async fn import(
+    store: &Store,
+    url: &Url,
+    refresh_mins: Option<u64>,
+) -> Result<SyncReport, ImportError> {
+    let fetched = fetch_list(url).await;
+    let key = url.as_str();
+    let mut guard = store.lock().await;
+    let mut next = guard.settings().clone();
+    let position = next.imports.iter().position(|list| list.url == key);
+    if position.is_none() && next.imports.len() >= MAX_IMPORTS {
+        return Err(ImportError::TooManyLists);
+    }
+    let outcome = fetched.and_then(|text| sync(&next, key, &text));
+    let result = match outcome {
+        Ok((synced, report)) => {
+            next = synced;
+            Ok(report)
+        }
+        Err(error) => Err(error),
+    };
+    let index = position.unwrap_or_else(|| {
+        next.imports.push(ImportedList {
+            url: key.to_owned(),
+            ..ImportedList::default()
+        });
+        next.imports.len() - 1
+    });
+    let list = &mut next.imports[index];
+    if let Some(mins) = refresh_mins {
+        list.refresh_mins = (mins > 0).then(|| mins.max(MIN_REFRESH_MINS));
+    }
+    match &result {
+        Ok(_) => {
+            list.last_read_unix = Some(now_unix());
+            list.last_error = None;
+        }
+        Err(error) => list.last_error = Some(error.to_string()),
+    }
+    // A first import that failed is not remembered: nothing was added.
+    if position.is_none() && result.is_err() {
+        next.imports.pop();
+    }
+    if next != *guard.settings() {
+        guard.save(next).await?;
+    }
+    drop(guard);
+    match &result {
+        Ok(report) => tracing::info!(
+            list = %key, added = report.added, updated = report.updated,
+            removed = report.removed, "channel list read"
+        ),
+        Err(error) => tracing::warn!(list = %key, %error, "channel list not read"),
+    }
+    result
+}
+
+/// Forgets an imported list; its channels stay, as if saved by hand.
+pub async fn forget(store: &Store, url: &str) -> Result<bool, ImportError> {
+    let mut guard = store.lock().await;
+    let mut next = guard.settings().clone();
+    let before = next.imports.len();
+    next.imports.retain(|list| list.url != url);
+    if next.imports.len() == before {
+        return Ok(false);
+    }
+    for channel in &mut next.channels {
+        if channel.source.as_deref() == Some(url) {
+            channel.source = None;
+        }
+    }
+    guard.save(next).await?;
+    Ok(true)
+}
+
+/// Re-reads every list whose refresh is due, until the store closes.
+pub async fn refresh_lists(store: Store) {
+    let mut closed = store.subscribe();
+    let mut tick = tokio::time::interval(REFRESH_CHECK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            changed = closed.changed() => {
+                if changed.is_err() || closed.borrow_and_update().is_none() {
+                    return;
+                }
+                continue;
+            }
+        }
+        refresh_due(&store, now_unix()).await;
+    }
+}
+
+/// One refresh pass at `now` (Unix seconds): re-reads the lists whose
+/// interval has passed since their last read; answers the URLs it read.
+pub async fn refresh_due(store: &Store, now: u64) -> Vec<String> {
+    let due: Vec<String> = store
+        .get()
+        .await
+        .imports
+        .iter()
+        .filter(|list| {
+            list.refresh_mins.is_some_and(|mins| {
+                let last = list.last_read_unix.unwrap_or(0);
+                now.saturating_sub(last) >= mins.saturating_mul(60)
+            })
+        })
+        .map(|list| list.url.clone())
+        .collect();
+    for url in &due {
+        if let Ok(parsed) = parse_list_url(url) {
+            // Errors are logged and recorded on the list by `import`.
+            let _ = import(store, &parsed, None).await;
+        }
+    }
+    due
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    const B: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+    const C: &str = "cccccccccccccccccccccccccccccccccccccccc";
+    const URL: &str = "http://lists.example/sport.m3u";
+
+    fn list(entries: &[(&str, &str, &str)]) -> String {
+        let mut text = String::from("#EXTM3U\n");
+        for (id, name, group) in entries {
+            text.push_str(&format!(
+                "#EXTINF:-1 group-title=\"{group}\",{name}\nacestream://{id}\n"
+            ));
+        }
+        text
+    }
+
+    #[test]
+    fn a_refresh_adds_renames_and_removes_as_the_list_says() {
+        let mut settings = Settings::default();
+        settings.channels.push(SavedChannel {
+            id: C.into(),
+            name: Some("Mine".into()),
+            ..SavedChannel::default()
+        });
+        let first = list(&[(A, "One", "Sport"), (B, "Two", "Sport"), (C, "Three", "X")]);
+        let (settings, report) = sync(&settings, URL, &first).expect("sync");
+        assert_eq!((report.added, report.updated, report.removed), (2, 0, 0));
+        assert_eq!(settings.channels.len(), 3);
+        // The hand-saved channel keeps its name; it gains the group it lacked.
+        assert_eq!(settings.channels[0].name.as_deref(), Some("Mine"));
+        assert_eq!(settings.channels[0].group.as_deref(), Some("X"));
+        assert_eq!(settings.channels[0].source, None);
+
+        let second = list(&[(B, "Two HD", "Sport"), (C, "Three", "X")]);
+        let (settings, report) = sync(&settings, URL, &second).expect("sync");
+        assert_eq!((report.added, report.updated, report.removed), (0, 1, 1));
+        let names: Vec<_> = settings
+            .channels
+            .iter()
+            .map(|c| c.name.as_deref().unwrap_or_default())
+            .collect();
+        assert_eq!(names, ["Mine", "Two HD"]);
+    }
+
+    #[test]
+    fn an_empty_or_broken_list_changes_nothing() {
+        let settings = Settings::default();
+        assert!(matches!(
+            sync(&settings, URL, "<html>not found</html>"),
+            Err(ImportError::NoChannels(1))
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_due_list_is_read_again_and_others_wait() {
+        let served = acebridge_testkit::served::ServedText::start(list(&[(A, "One", "S")])).await;
+        let url = served.url().to_owned();
+
+        let store = Store::open(None).expect("store");
+        let parsed = parse_list_url(&url).expect("url");
+        import(&store, &parsed, Some(60)).await.expect("import");
+        let read_at = store.get().await.imports[0]
+            .last_read_unix
+            .expect("read time");
+        served.set(list(&[(B, "Two", "S")]));
+
+        // 59 minutes later nothing is due; at 60 the list is read again.
+        assert!(refresh_due(&store, read_at + 59 * 60).await.is_empty());
+        assert_eq!(store.get().await.channels[0].id, A);
+        assert_eq!(refresh_due(&store, read_at + 60 * 60).await, [url]);
+        let channels = store.get().await.channels;
+        assert_eq!(channels.len(), 1);
+        assert_eq!(channels[0].id, B);
+    }
+
+    #[test]
+    fn list_urls_are_checked() {
+        assert!(parse_list_url("http://host/list.m3u").is_ok());
+        assert!(parse_list_url("ftp://host/list.m3u").is_err());
+        assert!(parse_list_url("https://host/list.m3u").is_err());
+        assert!(parse_list_url("list.m3u").is_err());
+    }
+}
