@@ -1224,3 +1224,64 @@ fn screenshot_id(n: usize) -> String {
     let spread = (n as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 40;
     format!("{:06x}{:034x}", (0xd5_869d + spread) & 0xff_ffff, n)
 }
+
+/// With an engine command set, the engine-down banner offers Start: it
+/// starts the engine, the page says acebridge started it, and Stop stops it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_banner_starts_the_engine_when_a_command_is_known() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("free port")
+        .port();
+    let engine = format!("http://127.0.0.1:{port}");
+    let Some(page) = Page::open(&engine, None).await else {
+        return;
+    };
+    let client = &page.client;
+    let command = json!([
+        common::sim_engine().display().to_string(),
+        "--listen",
+        format!("127.0.0.1:{port}")
+    ]);
+    let saved = http()
+        .put(page.proxy.url("/api/settings"))
+        .json(&json!({ "engine_command": command }))
+        .send()
+        .await
+        .expect("set the engine command");
+    assert_eq!(saved.status(), 200);
+    client.refresh().await.expect("reload");
+    wait_js(
+        client,
+        "const b = document.getElementById('banner-start'); return !b.hidden && !b.disabled",
+        "Start engine offered in the banner",
+    )
+    .await;
+    client
+        .find(Locator::Id("banner-start"))
+        .await
+        .expect("start")
+        .click()
+        .await
+        .expect("click start");
+    wait_js(
+        client,
+        "return document.getElementById('engine-banner').hidden && document.getElementById('engine-status').textContent.includes('Started by acebridge')",
+        "the engine started by acebridge",
+    )
+    .await;
+    client
+        .find(Locator::Id("engine-stop"))
+        .await
+        .expect("stop")
+        .click()
+        .await
+        .expect("click stop");
+    wait_js(
+        client,
+        "return !document.getElementById('engine-banner').hidden && !document.getElementById('banner-start').hidden",
+        "the engine stopped, Start offered again",
+    )
+    .await;
+    page.close().await;
+}

@@ -778,16 +778,28 @@ async function refreshHealth(schedule = true) {
       engineUrlShown = true;
     }
     engineReachable = engine.reachable;
+    // acebridge may start (and stop) the engine itself when it knows a command.
+    const process = engine.process || {};
+    const starting = process.state === "starting";
+    const canStart = Boolean(process.command) && process.state !== "not managed";
+    const ours = Boolean(process.started_by_acebridge);
+    $("banner-start").hidden = engine.reachable || !canStart;
+    $("banner-start").disabled = starting;
+    $("engine-start").hidden = engine.reachable || !canStart;
+    $("engine-start").disabled = starting;
+    $("engine-stop").hidden = !(engine.reachable && ours);
     if (engine.reachable) {
       setStatus(pill, `Engine ${engine.version}`, "ok");
       pill.href = "#engine";
-      setStatus(status, `${plainUrl(engine.url)} is reachable, version ${engine.version}.`, "ok");
+      const whose = ours ? " Started by acebridge." : "";
+      setStatus(status, `${plainUrl(engine.url)} is reachable, version ${engine.version}.${whose}`, "ok");
       banner.hidden = true;
     } else {
-      setStatus(pill, "Engine unreachable", "bad");
+      setStatus(pill, starting ? "Engine starting…" : "Engine unreachable", "bad");
       pill.href = "#engine-banner";
       $("banner-url").textContent = plainUrl(engine.url);
-      setStatus(status, `${plainUrl(engine.url)} does not answer (${engineReason(engine.error)}).`, "bad");
+      const why = process.state === "failed" && process.error ? process.error : engineReason(engine.error);
+      setStatus(status, `${plainUrl(engine.url)} does not answer (${why}).`, "bad");
       banner.hidden = false;
     }
   } catch (error) {
@@ -811,6 +823,20 @@ async function retryEngine() {
   } else {
     setStatus(status, `Still no answer at ${new Date().toLocaleTimeString()}.`, "bad");
   }
+}
+
+/** Start or Stop engine (`what`), from the banner or the engine card. */
+async function engineProcess(what, status) {
+  setStatus(status, what === "start" ? "Starting the engine…" : "Stopping the engine…");
+  for (const id of ["banner-start", "engine-start", "engine-stop"]) $(id).disabled = true;
+  try {
+    await api("POST", `/api/engine/${what}`, {});
+    setStatus(status, what === "start" ? "The engine runs." : "The engine is stopped.", "ok");
+  } catch (error) {
+    setStatus(status, error.message, "bad");
+  }
+  for (const id of ["banner-start", "engine-start", "engine-stop"]) $(id).disabled = false;
+  await refreshHealth(false);
 }
 
 function engineInput() {
@@ -932,6 +958,9 @@ function start() {
   $("engine-form").addEventListener("submit", saveEngine);
   $("engine-test").addEventListener("click", testEngine);
   $("banner-retry").addEventListener("click", retryEngine);
+  $("banner-start").addEventListener("click", () => engineProcess("start", $("banner-status")));
+  $("engine-start").addEventListener("click", () => engineProcess("start", $("engine-message")));
+  $("engine-stop").addEventListener("click", () => engineProcess("stop", $("engine-message")));
   $("banner-change").addEventListener("click", (event) => {
     event.preventDefault();
     history.replaceState(null, "", "#engine");

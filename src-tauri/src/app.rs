@@ -118,7 +118,10 @@ fn use_proxy_runtime() -> std::io::Result<()> {
 
 /// Binds the proxy and starts everything that depends on it; a taken port
 /// is a question to the user, not a silent exit.
-fn start(app: AppHandle, config: Config, minimized: bool, links: Vec<ContentId>) {
+fn start(app: AppHandle, mut config: Config, minimized: bool, links: Vec<ContentId>) {
+    // Desktop users get the engine started for them: the usual installs are
+    // looked for when no engine command is set.
+    config.engine_autostart = true;
     let listen = config.listen;
     match tauri::async_runtime::block_on(Server::bind(config.clone())) {
         Ok(server) => started(&app, server, minimized, links),
@@ -229,6 +232,14 @@ fn started(app: &AppHandle, server: Server, minimized: bool, links: Vec<ContentI
     // The user hears of a settings file that lost values, not only the log.
     crate::state::spawn_with_control(app, |app, control| async move {
         dialog::settings_warnings(&app, &control.settings_warnings().await);
+    });
+    // The engine is started at launch when acebridge manages it, so the
+    // first channel does not wait for it.
+    crate::state::spawn_with_control(app, |app, control| async move {
+        if let Err(error) = control.ensure_engine().await {
+            tracing::info!(%error, "engine not started at launch");
+        }
+        crate::state::notify_changed(&app);
     });
     let has_tray = tray::supported()
         && tray::create(app)

@@ -4,6 +4,7 @@
 
 use acebridge::config::SavedChannel;
 use acebridge::control::{ActiveStream, EngineStatus};
+use acebridge::engine_process::{ProcessState, ProcessStatus};
 
 /// How many saved channels the tray lists (most recent first); the window
 /// has them all.
@@ -15,7 +16,35 @@ const MENU_LABEL_CHARS: usize = 48;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Snapshot {
     pub engine: EngineStatus,
+    pub process: EngineProcess,
     pub streams: Vec<ActiveStream>,
+}
+
+/// What the tray needs of the engine process acebridge may manage.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EngineProcess {
+    /// The engine that runs is the one acebridge started (and may stop).
+    pub started_by_us: bool,
+    /// acebridge knows how to start the engine (a command, an engine on this machine).
+    pub can_start: bool,
+    pub starting: bool,
+}
+
+impl From<&ProcessStatus> for EngineProcess {
+    fn from(status: &ProcessStatus) -> Self {
+        Self {
+            started_by_us: status.started_by_acebridge,
+            can_start: status.command.is_some() && status.state != ProcessState::NotManaged,
+            starting: status.state == ProcessState::Starting,
+        }
+    }
+}
+
+/// The Start/Stop engine entry: its label, and whether it can be clicked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EngineAction {
+    pub label: &'static str,
+    pub enabled: bool,
 }
 
 /// The tray icon's state.
@@ -37,19 +66,45 @@ impl Snapshot {
         }
     }
 
-    /// The engine line of the menu.
+    /// The engine line of the menu: whose engine runs, or that none answers.
     pub fn engine_line(&self) -> String {
         match &self.engine.version {
-            Ok(version) => format!("Engine {version}: reachable"),
+            Ok(version) if self.process.started_by_us => {
+                format!("Engine {version}: started by acebridge")
+            }
+            Ok(version) => format!("Engine {version}: running"),
+            Err(_) if self.process.starting => "Engine starting…".to_owned(),
             Err(_) => "Engine not reachable".to_owned(),
+        }
+    }
+
+    /// The Start/Stop engine entry: Stop for the engine acebridge started,
+    /// Start when it does not answer and acebridge knows how to start it.
+    pub fn engine_action(&self) -> EngineAction {
+        let reachable = self.engine.version.is_ok();
+        if reachable && self.process.started_by_us {
+            EngineAction {
+                label: "Stop engine",
+                enabled: true,
+            }
+        } else {
+            EngineAction {
+                label: "Start engine",
+                enabled: !reachable && self.process.can_start && !self.process.starting,
+            }
         }
     }
 
     /// The line under it: how to fix an unreachable engine, else what plays.
     pub fn detail_line(&self) -> String {
         if self.engine.version.is_err() {
+            let start = if self.process.can_start {
+                "Choose Start engine"
+            } else {
+                "Start AceStream"
+            };
             return format!(
-                "Start AceStream, or set the engine URL in the window ({})",
+                "{start}, or set the engine URL in the window ({})",
                 self.engine.url.trim_end_matches('/')
             );
         }
@@ -121,6 +176,7 @@ mod tests {
                 url: "http://127.0.0.1:6878/".into(),
                 version: version.map(str::to_owned).map_err(str::to_owned),
             },
+            process: EngineProcess::default(),
             streams: players
                 .iter()
                 .enumerate()
@@ -132,6 +188,37 @@ mod tests {
                 })
                 .collect(),
         }
+    }
+
+    #[test]
+    fn the_engine_entry_starts_a_known_engine_and_stops_only_ours() {
+        let mut down = snapshot(Err("refused"), &[]);
+        let start = |enabled| EngineAction {
+            label: "Start engine",
+            enabled,
+        };
+        assert_eq!(
+            down.engine_action(),
+            start(false),
+            "no command: nothing to start"
+        );
+        down.process.can_start = true;
+        assert_eq!(down.engine_action(), start(true));
+        assert!(down.detail_line().starts_with("Choose Start engine"));
+        down.process.starting = true;
+        assert_eq!(down.engine_line(), "Engine starting…");
+        assert_eq!(down.engine_action(), start(false));
+        let mut ours = snapshot(Ok("3.2.3"), &[]);
+        assert_eq!(ours.engine_action(), start(false), "someone else's engine");
+        ours.process.started_by_us = true;
+        assert_eq!(ours.engine_line(), "Engine 3.2.3: started by acebridge");
+        assert_eq!(
+            ours.engine_action(),
+            EngineAction {
+                label: "Stop engine",
+                enabled: true
+            }
+        );
     }
 
     #[test]
@@ -159,7 +246,7 @@ mod tests {
         );
         assert_eq!(
             snapshot(Ok("3.2.3"), &[]).engine_line(),
-            "Engine 3.2.3: reachable"
+            "Engine 3.2.3: running"
         );
     }
 

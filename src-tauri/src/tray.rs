@@ -18,7 +18,7 @@ use tauri_plugin_deep_link::DeepLinkExt as _;
 use crate::dialog::{self, Kind};
 use crate::players::{self, Player};
 use crate::state::{self, Running};
-use crate::status::{self, Snapshot, TrayState};
+use crate::status::{self, EngineAction, Snapshot, TrayState};
 use crate::{playing, quit, window};
 
 /// How often the engine and the streams are checked when nothing wakes the loop.
@@ -34,6 +34,7 @@ struct Tray {
     players: Submenu<Wry>,
     engine: MenuItem<Wry>,
     detail: MenuItem<Wry>,
+    engine_action: MenuItem<Wry>,
     autostart: CheckMenuItem<Wry>,
     play_links: CheckMenuItem<Wry>,
 }
@@ -78,6 +79,8 @@ pub fn create(app: &AppHandle) -> tauri::Result<()> {
     // Clickable while the engine does not answer: they open its settings.
     let engine = MenuItem::with_id(app, "engine", "Engine: checking…", false, no_shortcut)?;
     let detail = MenuItem::with_id(app, "detail", "", false, no_shortcut)?;
+    let engine_action =
+        MenuItem::with_id(app, "engine_action", "Start engine", false, no_shortcut)?;
     let autostart_on = app.autolaunch().is_enabled().unwrap_or(false);
     let autostart = CheckMenuItem::with_id(
         app,
@@ -103,13 +106,14 @@ pub fn create(app: &AppHandle) -> tauri::Result<()> {
         no_shortcut,
     )?;
     let quit = MenuItem::with_id(app, "quit", "Quit", true, no_shortcut)?;
-    let items: [&dyn IsMenuItem<Wry>; 12] = [
+    let items: [&dyn IsMenuItem<Wry>; 13] = [
         &show,
         &copy,
         &players,
         &PredefinedMenuItem::separator(app)?,
         &engine,
         &detail,
+        &engine_action,
         &PredefinedMenuItem::separator(app)?,
         &autostart,
         &play_links,
@@ -131,6 +135,7 @@ pub fn create(app: &AppHandle) -> tauri::Result<()> {
         players,
         engine,
         detail,
+        engine_action,
         autostart,
         play_links,
     });
@@ -157,6 +162,7 @@ struct View {
     tooltip: String,
     engine: String,
     detail: String,
+    engine_action: EngineAction,
     /// The name of the stream the players submenu opens, if any.
     last: Option<String>,
     play_links: bool,
@@ -173,8 +179,10 @@ async fn refresh(app: &AppHandle, shown: Option<View>) -> Option<View> {
     let Some(control) = state::control(app) else {
         return shown;
     };
+    let process = control.engine_process().await;
     let snapshot = Snapshot {
         engine: control.engine_status().await,
+        process: (&process).into(),
         streams: control.streams(),
     };
     let settings = control.settings().await;
@@ -192,6 +200,7 @@ async fn refresh(app: &AppHandle, shown: Option<View>) -> Option<View> {
             tooltip: snapshot.tooltip(),
             engine: snapshot.engine_line(),
             detail: snapshot.detail_line(),
+            engine_action: snapshot.engine_action(),
             last,
             play_links: settings.desktop.play_links,
             autostart: app.autolaunch().is_enabled().ok(),
@@ -219,6 +228,10 @@ fn show(app: &AppHandle, tray: &Tray, old: Option<&View>, view: &View) {
     }
     if old.is_none_or(|old| old.detail != view.detail) {
         let _ = tray.detail.set_text(&view.detail);
+    }
+    if old.is_none_or(|old| old.engine_action != view.engine_action) {
+        let _ = tray.engine_action.set_text(view.engine_action.label);
+        let _ = tray.engine_action.set_enabled(view.engine_action.enabled);
     }
     if old.is_none_or(|old| old.state != view.state) {
         let down = view.state == TrayState::EngineDown;
@@ -300,6 +313,20 @@ fn on_menu(app: &AppHandle, id: &str) {
                 Err(error) => tracing::warn!(%error, "cannot write the clipboard"),
             })
             .await;
+        }),
+        "engine_action" => state::spawn_with_control(app, |app, control| async move {
+            // Decided on what the engine is now, not on the label clicked.
+            let ours = control.engine_process().await.started_by_acebridge;
+            let done = if ours {
+                control.stop_engine().await
+            } else {
+                control.start_engine().await
+            };
+            if let Err(error) = done {
+                tracing::warn!(%error, "engine start/stop failed");
+                dialog::tell(&app, Kind::Error, &error.to_string());
+            }
+            state::notify_changed(&app);
         }),
         "autostart" => toggle_autostart(app),
         "play_links" => state::spawn_with_control(app, |app, control| async move {

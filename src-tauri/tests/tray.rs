@@ -255,7 +255,7 @@ async fn tray_menu_shows_the_engine_and_its_quit_stops_every_session() {
             menu_entries(bus, item).await.is_some_and(|(_, entries)| {
                 entries
                     .iter()
-                    .any(|e| e.label == "Engine 3.2.3: reachable" && !e.enabled)
+                    .any(|e| e.label == "Engine 3.2.3: running" && !e.enabled)
             })
         },
     )
@@ -307,7 +307,7 @@ async fn tray_menu_shows_the_engine_and_its_quit_stops_every_session() {
     wait_until(
         Duration::from_secs(15),
         "the menu shows the engine back",
-        || async { entry(bus, item, "Engine 3.2.3: reachable").await.is_some() },
+        || async { entry(bus, item, "Engine 3.2.3: running").await.is_some() },
     )
     .await;
 

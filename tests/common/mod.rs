@@ -188,3 +188,46 @@ impl StalledPlayer {
         Ok(Self { _stream: stream })
     }
 }
+
+/// The simulated engine binary of the testkit. `cargo test --workspace`
+/// builds it next to this test's own directory; a run of this test alone
+/// builds it first (the testkit is another package, so no
+/// `CARGO_BIN_EXE_` names it).
+pub fn sim_engine() -> std::path::PathBuf {
+    static BIN: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        if let Some(path) = std::env::var_os("ACEBRIDGE_SIM_ENGINE") {
+            return std::path::PathBuf::from(path);
+        }
+        let exe = std::env::current_exe().expect("test executable");
+        // target/<profile>/deps/<this test> -> target/<profile>/acebridge-sim-engine
+        let dir = exe
+            .parent()
+            .and_then(|deps| deps.parent())
+            .expect("target dir");
+        let bin = dir.join(format!(
+            "acebridge-sim-engine{}",
+            std::env::consts::EXE_SUFFIX
+        ));
+        if !bin.exists() {
+            let status = std::process::Command::new(env!("CARGO"))
+                .args([
+                    "build",
+                    "-p",
+                    "acebridge-testkit",
+                    "--bin",
+                    "acebridge-sim-engine",
+                ])
+                .current_dir(env!("CARGO_MANIFEST_DIR"))
+                .status()
+                .expect("run cargo build for the simulated engine");
+            assert!(
+                status.success(),
+                "cargo build of acebridge-sim-engine failed"
+            );
+        }
+        assert!(bin.exists(), "no simulated engine at {}", bin.display());
+        bin
+    })
+    .clone()
+}
