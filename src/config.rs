@@ -138,6 +138,16 @@ pub struct SavedChannel {
     /// list may rename or remove it. `None`: added by hand.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
+    /// Every content id of the channel, in the order they are tried when one
+    /// fails (`id` among them, anywhere). Empty, as in files written before
+    /// alternates existed: the channel is `id` alone. `id` stays the
+    /// channel's identity (its API handle and `/channel/<id>.ts` URL) however
+    /// the alternates are ordered.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alternates: Vec<String>,
+    /// The alternate that last played: tried first next time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_good: Option<String>,
 }
 
 /// A channel list imported from an http(s) URL.
@@ -534,6 +544,40 @@ fn forgiving_channels(
         match parsed {
             Ok(id) => {
                 channel.id = id.as_hex().to_owned();
+                // A hand-edited alternate that is no content id is dropped
+                // alone; the channel keeps playing the others.
+                let before = channel.alternates.len();
+                channel.alternates = std::mem::take(&mut channel.alternates)
+                    .into_iter()
+                    .filter_map(|alternate| {
+                        crate::content_id::ContentId::parse(&alternate)
+                            .ok()
+                            .map(|parsed| parsed.as_hex().to_owned())
+                    })
+                    .collect();
+                if channel.alternates.len() < before {
+                    problems.push(Problem {
+                        line: line_of_table(text, "channels", index),
+                        message: format!(
+                            "channel {} lost {} alternate id(s) that are not content ids",
+                            channel.id,
+                            before - channel.alternates.len()
+                        ),
+                    });
+                }
+                if !channel.alternates.is_empty()
+                    && !channel
+                        .alternates
+                        .iter()
+                        .any(|alternate| alternate.eq_ignore_ascii_case(&channel.id))
+                {
+                    channel.alternates.insert(0, channel.id.clone());
+                }
+                channel.last_good = channel
+                    .last_good
+                    .take()
+                    .and_then(|good| crate::content_id::ContentId::parse(&good).ok())
+                    .map(|good| good.as_hex().to_owned());
                 for text in [
                     &mut channel.name,
                     &mut channel.group,
@@ -945,6 +989,8 @@ mod tests {
                     tvg_id: Some("news.24".into()),
                     tvg_name: Some("News 24".into()),
                     source: Some("http://lists/a.m3u".into()),
+                    alternates: vec!["c".repeat(40), "a".repeat(40)],
+                    last_good: Some("a".repeat(40)),
                 },
                 SavedChannel {
                     id: "b".repeat(40),

@@ -213,6 +213,68 @@ pub fn saved_id(saved: &SavedChannel) -> Option<ContentId> {
     parsed.ok()
 }
 
+/// The ids a saved channel plays, in the order they are tried: the one that
+/// last played first, then its alternates in order (just its `id` when it has
+/// none). Entries that do not parse are left out.
+pub fn saved_ids(saved: &SavedChannel) -> Vec<ContentId> {
+    let own = saved_id(saved);
+    let parse = |text: &str| {
+        if text.eq_ignore_ascii_case(&saved.id) {
+            own.clone()
+        } else {
+            ContentId::parse(text).ok()
+        }
+    };
+    let listed: Vec<ContentId> = if saved.alternates.is_empty() {
+        own.iter().cloned().collect()
+    } else {
+        saved
+            .alternates
+            .iter()
+            .filter_map(|text| parse(text))
+            .collect()
+    };
+    let mut ids = Vec::with_capacity(listed.len());
+    if let Some(good) = saved.last_good.as_deref().and_then(parse) {
+        if listed.contains(&good) {
+            ids.push(good);
+        }
+    }
+    for id in listed {
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
+    ids
+}
+
+/// Records that `id` played well for the saved channel `key`, so it is
+/// tried first next time. Nothing is written when it already was the one.
+pub async fn remember_last_good(store: &Store, key: &str, id: &ContentId) {
+    let mut guard = store.lock().await;
+    let mut next = guard.settings().clone();
+    let Some(saved) = next
+        .channels
+        .iter_mut()
+        .find(|saved| channel_key(saved) == key)
+    else {
+        return;
+    };
+    if saved.last_good.as_deref() == Some(id.as_hex()) {
+        return;
+    }
+    saved.last_good = Some(id.as_hex().to_owned());
+    if let Err(error) = guard.save(next).await {
+        tracing::warn!(channel = %key, %error, "could not remember the alternate that played");
+    }
+}
+
+/// The stable key of a saved channel (`/channel/<key>.ts`): its own id's
+/// lowercase hex, which reordering, adding or removing alternates leaves alone.
+pub fn channel_key(saved: &SavedChannel) -> String {
+    saved.id.to_ascii_lowercase()
+}
+
 /// Index of the saved channel with this id's hex, if any.
 pub fn find_saved(settings: &Settings, id: &ContentId) -> Option<usize> {
     settings

@@ -14,7 +14,7 @@ use tokio_util::task::TaskTracker;
 use super::hls_view::Viewers;
 use super::metrics::Metrics;
 use super::session::SessionSlot;
-use super::{ChannelError, ChannelSettings, Problems, UpstreamMode};
+use super::{ChannelError, ChannelKey, ChannelSettings, Problems, UpstreamMode};
 use crate::content_id::ContentId;
 use crate::engine::SessionStat;
 use crate::hls::SegmentBuffer;
@@ -47,7 +47,15 @@ impl ChannelState {
 /// A channel shared by all its players, whatever their kind.
 #[derive(Debug)]
 pub struct Channel {
-    pub(super) id: ContentId,
+    /// What the channel is in the hub's table: one content id, or a saved
+    /// channel that fails over between its alternates.
+    pub(super) key: ChannelKey,
+    /// The content ids to play, in the order they are tried; one for a per-id channel.
+    pub(super) alternates: Vec<ContentId>,
+    /// The alternate whose engine session feeds the channel now (or is being started).
+    playing: Mutex<ContentId>,
+    /// Switches from one alternate to another since the channel started.
+    pub(super) switches: AtomicU64,
     pub(super) upstream: UpstreamMode,
     pub(super) ring: Ring,
     pub(super) segments: SegmentBuffer,
@@ -78,7 +86,15 @@ pub struct Channel {
 /// A snapshot of a channel for `/api/streams`.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ChannelInfo {
+    /// The content id playing now (for a saved channel: the current alternate).
     pub id: ContentId,
+    /// The saved channel's key (its `/channel/<key>.ts` URL), if it is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
+    /// Every id the channel may play, in the order they are tried.
+    pub alternates: Vec<ContentId>,
+    /// Switches between alternates so far.
+    pub switches: u64,
     pub state: &'static str,
     /// Viewers of every kind: TS connections plus HLS viewers.
     pub players: usize,
@@ -104,7 +120,9 @@ pub struct ViewerCounts {
 
 impl Channel {
     pub(super) fn new(
-        id: ContentId,
+        key: ChannelKey,
+        first: ContentId,
+        alternates: Vec<ContentId>,
         settings: &ChannelSettings,
         tasks: TaskTracker,
         metrics: Metrics,
@@ -112,7 +130,10 @@ impl Channel {
     ) -> Self {
         let now = Instant::now();
         Self {
-            id,
+            key,
+            playing: Mutex::new(first),
+            alternates,
+            switches: AtomicU64::new(0),
             upstream: settings.upstream,
             ring: Ring::new(settings.ring_bytes),
             segments: SegmentBuffer::new(settings.hls_max_segments, settings.hls_max_bytes),
@@ -134,8 +155,21 @@ impl Channel {
         }
     }
 
-    pub fn id(&self) -> &ContentId {
-        &self.id
+    /// The content id playing now.
+    pub fn id(&self) -> ContentId {
+        self.playing
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Makes `id` the one playing (the hub checks nobody else plays it).
+    pub(super) fn set_playing(&self, id: &ContentId) {
+        *self.playing.lock().unwrap_or_else(|p| p.into_inner()) = id.clone();
+    }
+
+    pub fn key(&self) -> &ChannelKey {
+        &self.key
     }
 
     /// TS players connected now.
@@ -196,7 +230,13 @@ impl Channel {
         };
         let (segments_buffered, segment_bytes) = self.segments.usage();
         ChannelInfo {
-            id: self.id.clone(),
+            id: self.id(),
+            channel: match &self.key {
+                ChannelKey::Saved(key) => Some(key.clone()),
+                ChannelKey::Id(_) => None,
+            },
+            alternates: self.alternates.clone(),
+            switches: self.switches.load(Ordering::Relaxed),
             state: self.state.borrow().label(),
             players: viewers.ts + viewers.hls,
             viewers,

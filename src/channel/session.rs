@@ -10,6 +10,7 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -32,7 +33,13 @@ pub struct SessionSlot {
     inner: Mutex<Inner>,
     tasks: TaskTracker,
     metrics: Metrics,
+    /// Stops sent in the background and not answered yet: a failover waits
+    /// for them, so the next alternate never starts beside an old session.
+    pending_stops: Arc<watch::Sender<usize>>,
 }
+
+/// Longest a failover waits for the old session's stop before starting the next.
+const STOP_WAIT: Duration = Duration::from_secs(5);
 
 impl SessionSlot {
     /// `tasks` is the hub's tracker, so shutdown waits for starts and stops in flight.
@@ -41,6 +48,7 @@ impl SessionSlot {
             inner: Mutex::new(Inner::default()),
             tasks,
             metrics,
+            pending_stops: Arc::new(watch::Sender::new(0)),
         })
     }
 
@@ -114,13 +122,40 @@ impl SessionSlot {
         }
     }
 
+    /// Stops the current session and waits (bounded) until every stop sent
+    /// before has been answered too; the slot stays open for the next session.
+    pub async fn stop_current(&self, engine: &EngineClient, channel: &ContentId) {
+        let current = {
+            let mut inner = self.lock();
+            inner.stat = None;
+            inner.current.take()
+        };
+        if let Some(session) = current {
+            self.metrics.sessions_stopped.inc();
+            match engine.stop(&session).await {
+                Ok(()) => tracing::info!(%channel, pid = %session.pid, "engine session stopped"),
+                Err(error) => tracing::warn!(%channel, %error, "could not stop engine session"),
+            }
+        }
+        let mut pending = self.pending_stops.subscribe();
+        if tokio::time::timeout(STOP_WAIT, pending.wait_for(|count| *count == 0))
+            .await
+            .is_err()
+        {
+            tracing::warn!(%channel, "an earlier engine session did not stop in time");
+        }
+    }
+
     fn stop_in_background(&self, engine: &EngineClient, session: Session) {
         self.metrics.sessions_stopped.inc();
         let engine = engine.clone();
+        let pending = Arc::clone(&self.pending_stops);
+        pending.send_modify(|count| *count += 1);
         self.tasks.spawn(async move {
             if let Err(error) = engine.stop(&session).await {
                 tracing::warn!(pid = %session.pid, %error, "could not stop engine session");
             }
+            pending.send_modify(|count| *count = count.saturating_sub(1));
         });
     }
 

@@ -53,6 +53,11 @@ pub fn router(state: AppState) -> Router {
             get(media::manifest).head(media::manifest_head),
         )
         .route("/ace/hls/{id}/segment/{file}", get(media::segment))
+        .route(
+            "/channel/{file}",
+            get(media::channel).head(media::channel_head),
+        )
+        .route("/channel/{key}/segment/{file}", get(media::channel_segment))
         .route("/api/health", get(api::health))
         .route("/api/streams", get(api::streams))
         .route("/metrics", get(api::metrics))
