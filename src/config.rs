@@ -963,6 +963,44 @@ mod tests {
         );
     }
 
+    /// The migration to alternates: a file written before them (the layout
+    /// of 0.1 with M3U attributes) loads as channels of one id each, plays
+    /// exactly those ids, and is written back byte for byte the same.
+    #[test]
+    fn a_settings_file_from_before_alternates_loads_and_saves_unchanged() {
+        let dir = temp_dir();
+        let path = dir.join("settings.toml");
+        let (a, b) = ("a".repeat(40), "b".repeat(40));
+        let old = format!(
+            "engine = \"http://127.0.0.1:6878/\"\n\n[[channels]]\nid = \"{a}\"\nname = \"Sky Sports F1\"\n\
+             group = \"Sport\"\ntvg_id = \"skyf1.uk\"\n\n[[channels]]\nid = \"{b}\"\ninfohash = true\n"
+        );
+        std::fs::write(&path, &old).expect("write");
+        let (settings, problems) = load_settings_checked(&path).expect("load");
+        assert!(problems.is_empty(), "{problems:?}");
+        for saved in &settings.channels {
+            assert!(saved.alternates.is_empty() && saved.last_good.is_none());
+            let ids = crate::store::saved_ids(saved);
+            assert_eq!(ids.len(), 1);
+            assert_eq!(ids[0].as_hex(), saved.id);
+        }
+        save_settings(&path, &settings).expect("save");
+        assert_eq!(std::fs::read_to_string(&path).expect("read"), old);
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn bad_alternates_are_dropped_alone_and_the_own_id_is_kept_among_them() {
+        let (a, c) = ("a".repeat(40), "c".repeat(40));
+        let text = format!(
+            "[[channels]]\nid = \"{a}\"\nalternates = [\"{c}\", \"junk\"]\nlast_good = \"zz\"\n"
+        );
+        let (settings, problems) = parse_forgiving(&text);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(settings.channels[0].alternates, [a, c]);
+        assert_eq!(settings.channels[0].last_good, None);
+    }
+
     #[test]
     fn engine_urls_are_checked() {
         assert!(parse_engine_url("127.0.0.1:6878").is_ok());

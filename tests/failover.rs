@@ -423,3 +423,36 @@ impl HlsPlayer {
         text
     }
 }
+
+#[tokio::test]
+async fn the_alternate_that_last_played_is_tried_first_next_time() {
+    let engine = SimEngine::start().await;
+    let (_dir, settings) = settings_with(&[ID_A, ID_B]);
+    let proxy = proxy_with(&engine, &settings, 10 * SECOND).await;
+    engine.set_fault(ID_A, Fault::EngineError("failed to load content".into()));
+    let mut player = TimedPlayer::open(&channel_url(&proxy, "ts")).await;
+    assert!(player.read_until(20_000, 20 * SECOND).await);
+    let remembered = format!("last_good = \"{ID_B}\"");
+    wait_until(
+        10 * SECOND,
+        "the alternate that played is in the settings file",
+        || async {
+            std::fs::read_to_string(&settings).is_ok_and(|text| text.contains(&remembered))
+        },
+    )
+    .await;
+    drop(player);
+    proxy.stop().await;
+
+    // A works again, but B played last: B is tried first, A is not asked.
+    engine.set_fault(ID_A, Fault::None);
+    let attempts_on_a = engine.sessions_started(ID_A);
+    let proxy = proxy_with(&engine, &settings, 10 * SECOND).await;
+    let mut player = TimedPlayer::open(&channel_url(&proxy, "ts")).await;
+    assert!(player.read_until(20_000, 20 * SECOND).await);
+    assert_eq!(playing_id(&proxy).await.as_deref(), Some(ID_B));
+    assert_eq!(saved_stream(&proxy).await.expect("channel")["switches"], 0);
+    assert_eq!(engine.sessions_started(ID_A), attempts_on_a);
+    drop(player);
+    proxy.stop().await;
+}
