@@ -10,6 +10,7 @@ mod common;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use acebridge::UpstreamMode;
 use common::{http, kit, Proxy, ID_A, ID_B, ID_C};
 use kit::engine::{Fault, SimEngine};
 use kit::wait::wait_until;
@@ -41,8 +42,18 @@ async fn proxy_with(
     settings: &std::path::Path,
     start_timeout: Duration,
 ) -> Proxy {
+    proxy_upstream(engine, settings, start_timeout, UpstreamMode::Ts).await
+}
+
+async fn proxy_upstream(
+    engine: &SimEngine,
+    settings: &std::path::Path,
+    start_timeout: Duration,
+    upstream: UpstreamMode,
+) -> Proxy {
     let settings = settings.to_owned();
     Proxy::start_with(&engine.url(), move |config| {
+        config.upstream = upstream;
         config.settings_path = Some(settings);
         config.channels.start_timeout = start_timeout;
         config.channels.failover_after = FAILOVER_AFTER;
@@ -237,9 +248,19 @@ async fn a_first_alternate_whose_start_times_out_plays_the_second() {
 
 #[tokio::test]
 async fn an_alternate_that_dies_while_playing_switches_and_players_stay_connected() {
+    alternate_dies_while_playing(UpstreamMode::Ts, Duration::ZERO).await;
+}
+
+#[tokio::test]
+async fn an_alternate_that_dies_while_playing_switches_with_an_hls_upstream() {
+    // The engine's segments arrive whole: one more segment (2 s) of delay.
+    alternate_dies_while_playing(UpstreamMode::Hls, 2 * SECOND).await;
+}
+
+async fn alternate_dies_while_playing(upstream: UpstreamMode, arrival: Duration) {
     let engine = SimEngine::start().await;
     let (_dir, settings) = settings_with(&[ID_A, ID_B]);
-    let proxy = proxy_with(&engine, &settings, 10 * SECOND).await;
+    let proxy = proxy_upstream(&engine, &settings, 10 * SECOND, upstream).await;
     engine.set_fault(ID_B, Fault::HeaderDelay(NORMAL_START));
     let mut player = TimedPlayer::open(&channel_url(&proxy, "ts")).await;
     assert!(player.read_until(100_000, 20 * SECOND).await);
@@ -255,8 +276,14 @@ async fn an_alternate_that_dies_while_playing_switches_and_players_stay_connecte
         "the TS player kept its connection"
     );
     let gap = player.longest_gap_after(died);
-    println!("alternate died while playing: TS player gap {gap:?} (detection {FAILOVER_AFTER:?} + start {NORMAL_START:?})");
-    assert!(gap <= FAILOVER_AFTER + NORMAL_START + SLACK, "gap {gap:?}");
+    println!(
+        "alternate died while playing ({upstream:?} upstream): TS player gap {gap:?} \
+         (detection {FAILOVER_AFTER:?} + start {NORMAL_START:?})"
+    );
+    assert!(
+        gap <= FAILOVER_AFTER + NORMAL_START + arrival + SLACK,
+        "gap {gap:?}"
+    );
     assert_eq!(playing_id(&proxy).await.as_deref(), Some(ID_B));
     wait_until(
         20 * SECOND,
@@ -265,7 +292,8 @@ async fn an_alternate_that_dies_while_playing_switches_and_players_stay_connecte
     )
     .await;
     assert_eq!(kit::ts::count_sync_errors(&player.received), 0);
-    assert_decodes(&player.received[before..], "after the switch").await;
+    assert_decodes(&player.received[..before], "before the switch").await;
+    assert_decodes(&player.received, "across the switch").await;
     assert_one_session_at_a_time(&engine);
     let metrics = proxy.url("/metrics");
     let metrics = http()

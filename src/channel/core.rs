@@ -76,6 +76,8 @@ pub struct Channel {
     /// Longest HLS segment seen, in milliseconds: paces HLS viewers' requests.
     target_ms: AtomicU64,
     started_at: Instant,
+    /// When upstream data last arrived, in milliseconds since `started_at`.
+    last_data_ms: AtomicU64,
     pub(super) bytes_in: AtomicU64,
     pub(super) bytes_out: AtomicU64,
     pub(super) reconnects: AtomicU64,
@@ -148,6 +150,7 @@ impl Channel {
             present_until: Mutex::new(now),
             target_ms: AtomicU64::new(settings.hls_segment.as_millis() as u64),
             started_at: now,
+            last_data_ms: AtomicU64::new(0),
             bytes_in: AtomicU64::new(0),
             bytes_out: AtomicU64::new(0),
             reconnects: AtomicU64::new(0),
@@ -212,6 +215,18 @@ impl Channel {
 
     pub(super) fn uptime(&self) -> Duration {
         self.started_at.elapsed()
+    }
+
+    /// Notes that upstream data arrived now.
+    pub(super) fn note_data(&self) {
+        let ms = u64::try_from(self.uptime().as_millis()).unwrap_or(u64::MAX);
+        self.last_data_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// How long players have had no new upstream data (since the start, if none came yet).
+    pub(super) fn silent_for(&self) -> Duration {
+        let last = Duration::from_millis(self.last_data_ms.load(Ordering::Relaxed));
+        self.uptime().saturating_sub(last)
     }
 
     pub(super) fn attached_count(&self) -> usize {

@@ -82,7 +82,6 @@ impl Channel {
     ) -> ChannelError {
         let mut failures = 0u32;
         let mut ever_live = false;
-        let mut silent_since = Instant::now();
         loop {
             let mut received = false;
             let error = match self.upstream {
@@ -97,7 +96,6 @@ impl Channel {
             ever_live = true;
             if received {
                 failures = 0;
-                silent_since = Instant::now();
             }
             if !received || self.upstream == UpstreamMode::Hls {
                 // The session itself is broken: start a fresh one next time.
@@ -105,7 +103,7 @@ impl Channel {
             }
             failures += 1;
             if failures > settings.max_reconnects
-                || give_up_after.is_some_and(|after| silent_since.elapsed() >= after)
+                || give_up_after.is_some_and(|after| self.silent_for() >= after)
             {
                 return error;
             }
@@ -210,6 +208,9 @@ impl Channel {
     fn cut(&self, bytes: &[u8], cutter: &mut Cutter, received: &mut bool) {
         self.bytes_in
             .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        if !bytes.is_empty() {
+            self.note_data();
+        }
         self.metrics.bytes_in.inc_by(bytes.len() as u64);
         cutter.splitter.push(bytes, &mut cutter.chunks);
         if cutter.chunks.is_empty() {
@@ -265,7 +266,9 @@ impl Channel {
         let mut playlist_url = session.playback_url.clone();
         let mut newest_taken: Option<u64> = None;
         let mut failures = 0u32;
-        let mut discontinuity = false;
+        // Segments of an earlier session (a reconnect, another alternate)
+        // do not continue into this one's.
+        let mut discontinuity = self.segments.next_seq() > 0;
         let start_deadline = Instant::now() + settings.start_timeout;
         loop {
             if !*received && Instant::now() >= start_deadline {
@@ -279,6 +282,7 @@ impl Channel {
                     tracing::debug!(channel = %self.key, %error, failures, "playlist fetch failed");
                     if failures >= PLAYLIST_FAILURES_BEFORE_RESTART
                         || !*received && is_final(&error)
+                        || *received && self.silent_for() >= settings.upstream_idle_timeout
                     {
                         return error.into();
                     }

@@ -114,8 +114,9 @@ pub enum Fault {
     /// in the fetch counts.
     HlsRestart,
     /// The content's swarm is gone: its TS playback streams end (open ones
-    /// at their next write, new ones at once) and its stats report no peers
-    /// and no progress. Start calls still succeed, as the engine's do.
+    /// at their next write, new ones at once), its HLS playlist answers
+    /// `500`, and its stats report no peers and no progress. Start calls
+    /// still succeed, as the engine's do.
     Dead,
     /// Stats of the content's sessions report no peers and no progress,
     /// whatever the playback streams do.
