@@ -58,6 +58,11 @@ pub struct ConfigArgs {
     /// Memory for each HLS channel's segment buffer, in MiB
     #[arg(long, env = "ACEBRIDGE_HLS_BUFFER_MIB", value_name = "MIB")]
     pub hls_buffer_mib: Option<usize>,
+    /// Seconds a saved channel with alternates waits without data (or with
+    /// the engine reporting no peers and no progress) before it switches to
+    /// its next id [default: 15]
+    #[arg(long, env = "ACEBRIDGE_FAILOVER_AFTER", value_name = "SECONDS")]
+    pub failover_after: Option<u64>,
     /// Settings file [default: acebridge/settings.toml in the OS config directory]
     #[arg(long, env = "ACEBRIDGE_SETTINGS", value_name = "FILE")]
     pub settings: Option<PathBuf>,
@@ -248,6 +253,9 @@ impl ConfigArgs {
                 max_players: self.max_players.unwrap_or(defaults.max_players).max(1),
                 hls_segment: self.hls_segment.map_or(defaults.hls_segment, |secs| {
                     Duration::from_secs(secs.clamp(1, 30))
+                }),
+                failover_after: self.failover_after.map_or(defaults.failover_after, |secs| {
+                    Duration::from_secs(secs.clamp(1, 600))
                 }),
                 ..defaults
             },
@@ -792,12 +800,14 @@ mod tests {
         save_settings(&path, &file).expect("save");
         let args = ConfigArgs {
             linger: Some(3),
+            failover_after: Some(4),
             settings: Some(path),
             ..ConfigArgs::default()
         };
         let config = args.resolve().expect("resolve");
         assert_eq!(config.engine.as_str(), "http://10.0.0.2:6878/");
         assert_eq!(config.channels.linger, Duration::from_secs(3));
+        assert_eq!(config.channels.failover_after, Duration::from_secs(4));
         assert_eq!(config.listen, default_listen());
         std::fs::remove_dir_all(dir).ok();
     }
