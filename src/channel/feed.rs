@@ -113,7 +113,11 @@ impl Channel {
                 .record(&self.id(), format!("upstream lost: {error}"));
             self.state.send_replace(ChannelState::Reconnecting);
             cutter.restart(self);
-            let delay = backoff(failures);
+            let mut delay = backoff(failures);
+            if let Some(after) = give_up_after {
+                // The last try comes when the failover time is up, not a backoff later.
+                delay = delay.min(after.saturating_sub(self.silent_for()));
+            }
             tracing::warn!(channel = %self.key, %error, attempt = failures, ?delay, "upstream lost, reconnecting");
             tokio::time::sleep(delay).await;
         }
