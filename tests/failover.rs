@@ -81,7 +81,7 @@ impl TimedPlayer {
         }
     }
 
-    /// Reads until `total` bytes arrived; false if the stream ended first.
+    /// Reads until `total` bytes arrived; false if the stream ended (cleanly) first.
     async fn read_until(&mut self, total: usize, deadline: Duration) -> bool {
         let read = async {
             while self.received.len() < total {
@@ -90,7 +90,8 @@ impl TimedPlayer {
                         self.received.extend_from_slice(&bytes);
                         self.arrivals.push((Instant::now(), self.received.len()));
                     }
-                    Ok(None) | Err(_) => return false,
+                    Ok(None) => return false,
+                    Err(error) => panic!("the stream broke instead of ending: {error}"),
                 }
             }
             true
