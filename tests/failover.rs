@@ -234,6 +234,13 @@ async fn a_first_alternate_that_fails_to_start_plays_the_second() {
     assert_eq!(playing_id(&proxy).await.as_deref(), Some(ID_B));
     let stream = saved_stream(&proxy).await.expect("the channel");
     assert_eq!(stream["switches"], 1);
+    assert!(
+        stream["last_switch"]
+            .as_str()
+            .is_some_and(|last| last.starts_with(&format!("{ID_A} -> {ID_B}: "))
+                && last.contains("failed to load content")),
+        "{stream}"
+    );
     let problems = proxy.json("/api/streams").await["problems"].clone();
     assert!(
         problems

@@ -56,6 +56,8 @@ pub struct Channel {
     playing: Mutex<ContentId>,
     /// Switches from one alternate to another since the channel started.
     pub(super) switches: AtomicU64,
+    /// The last switch: `"<from> -> <to>: <reason>"`.
+    pub(super) last_switch: Mutex<Option<String>>,
     pub(super) upstream: UpstreamMode,
     pub(super) ring: Ring,
     pub(super) segments: SegmentBuffer,
@@ -97,6 +99,9 @@ pub struct ChannelInfo {
     pub alternates: Vec<ContentId>,
     /// Switches between alternates so far.
     pub switches: u64,
+    /// The last switch and its reason (`"<from> -> <to>: <reason>"`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_switch: Option<String>,
     pub state: &'static str,
     /// Viewers of every kind: TS connections plus HLS viewers.
     pub players: usize,
@@ -136,6 +141,7 @@ impl Channel {
             playing: Mutex::new(first),
             alternates,
             switches: AtomicU64::new(0),
+            last_switch: Mutex::new(None),
             upstream: settings.upstream,
             ring: Ring::new(settings.ring_bytes),
             segments: SegmentBuffer::new(settings.hls_max_segments, settings.hls_max_bytes),
@@ -252,6 +258,11 @@ impl Channel {
             },
             alternates: self.alternates.clone(),
             switches: self.switches.load(Ordering::Relaxed),
+            last_switch: self
+                .last_switch
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
             state: self.state.borrow().label(),
             players: viewers.ts + viewers.hls,
             viewers,

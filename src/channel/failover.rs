@@ -77,6 +77,8 @@ impl Channel {
             self.problems
                 .record(&id, format!("switched to {next}: {error}"));
             self.switches.fetch_add(1, Ordering::Relaxed);
+            *self.last_switch.lock().unwrap_or_else(|p| p.into_inner()) =
+                Some(format!("{id} -> {next}: {error}"));
             hub.metrics.failovers.inc();
             if !matches!(*self.state.borrow(), ChannelState::Starting) {
                 self.state.send_replace(ChannelState::Reconnecting);
