@@ -691,7 +691,9 @@ function fillStream(card, stream) {
   const which = alternates.length > 1
     ? ` · id ${alternates.indexOf(stream.id) + 1}/${alternates.length}${stream.switches ? `, ${stream.switches} switches` : ""}`
     : "";
-  card.querySelector(".stream-name").textContent = `${title} (${kind})${which}`;
+  const nameLine = card.querySelector(".stream-name");
+  nameLine.textContent = `${title} (${kind})${which}`;
+  nameLine.title = stream.last_switch ? `Last switch: ${stream.last_switch}` : "";
   card.dataset.id = stream.id;
   const state = card.querySelector(".state");
   state.textContent = stream.state;
