@@ -257,19 +257,28 @@ async fn a_first_alternate_that_fails_to_start_plays_the_second() {
 
 #[tokio::test]
 async fn a_first_alternate_whose_start_times_out_plays_the_second() {
+    // The engine accepts A but never sends it: prebuffering forever.
+    start_times_out(Fault::HeaderDelay(60 * SECOND), "prebuffering").await;
+}
+
+#[tokio::test]
+async fn a_first_alternate_whose_start_call_hangs_plays_the_second() {
+    start_times_out(Fault::Hang, "start call hangs").await;
+}
+
+async fn start_times_out(fault: Fault, what: &str) {
     let engine = SimEngine::start().await;
     let (_dir, settings) = settings_with(&[ID_A, ID_B]);
     let start_timeout = 2 * SECOND;
     let proxy = proxy_with(&engine, &settings, start_timeout).await;
     let normal = normal_start(&proxy, &engine).await;
-    // The engine accepts A but never sends it: prebuffering forever.
-    engine.set_fault(ID_A, Fault::HeaderDelay(60 * SECOND));
+    engine.set_fault(ID_A, fault);
     engine.set_fault(ID_B, Fault::HeaderDelay(NORMAL_START));
     let asked = Instant::now();
     let mut player = TimedPlayer::open(&channel_url(&proxy, "ts")).await;
     assert!(player.read_until(1, 30 * SECOND).await);
     let first = asked.elapsed();
-    println!("start timeout ({start_timeout:?}): first bytes after {first:?} (a normal start: {normal:?})");
+    println!("start timeout ({start_timeout:?}, {what}): first bytes after {first:?} (a normal start: {normal:?})");
     assert!(first <= start_timeout + normal + SLACK, "took {first:?}");
     assert!(player.read_until(200_000, 20 * SECOND).await);
     assert_decodes(
