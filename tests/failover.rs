@@ -469,7 +469,7 @@ async fn a_per_id_player_of_the_id_a_saved_channel_plays_joins_that_channel() {
 }
 
 #[tokio::test]
-async fn unknown_channel_keys_get_a_json_404() {
+async fn unknown_channel_keys_get_a_json_404_and_head_starts_nothing() {
     let engine = SimEngine::start().await;
     let (_dir, settings) = settings_with(&[ID_A, ID_B]);
     let proxy = proxy_with(&engine, &settings, 10 * SECOND).await;
@@ -481,6 +481,19 @@ async fn unknown_channel_keys_get_a_json_404() {
         let (status, body) = common::get_json(&proxy.url(&path)).await;
         assert_eq!(status, 404, "{path}: {body}");
         assert!(body["error"].is_string(), "{path}: {body}");
+    }
+    // HEAD tells a player what it would get, and starts nothing.
+    for (ext, kind) in [
+        ("ts", "video/mp2t"),
+        ("m3u8", "application/vnd.apple.mpegurl"),
+    ] {
+        let response = http()
+            .head(channel_url(&proxy, ext))
+            .send()
+            .await
+            .expect("head");
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()["content-type"], kind);
     }
     assert_eq!(engine.sessions_started_total(), 0);
     proxy.stop().await;
