@@ -58,6 +58,11 @@ pub struct ConfigArgs {
     /// Memory for each HLS channel's segment buffer, in MiB
     #[arg(long, env = "ACEBRIDGE_HLS_BUFFER_MIB", value_name = "MIB")]
     pub hls_buffer_mib: Option<usize>,
+    /// Seconds a saved channel with alternates waits without data (or with
+    /// the engine reporting no peers and no progress) before it switches to
+    /// its next id [default: 15]
+    #[arg(long, env = "ACEBRIDGE_FAILOVER_AFTER", value_name = "SECONDS")]
+    pub failover_after: Option<u64>,
     /// Settings file [default: acebridge/settings.toml in the OS config directory]
     #[arg(long, env = "ACEBRIDGE_SETTINGS", value_name = "FILE")]
     pub settings: Option<PathBuf>,
@@ -154,6 +159,16 @@ pub struct SavedChannel {
     /// list may rename or remove it. `None`: added by hand.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
+    /// Every content id of the channel, in the order they are tried when one
+    /// fails (`id` among them, anywhere). Empty, as in files written before
+    /// alternates existed: the channel is `id` alone. `id` stays the
+    /// channel's identity (its API handle and `/channel/<id>.ts` URL) however
+    /// the alternates are ordered.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alternates: Vec<String>,
+    /// The alternate that last played: tried first next time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_good: Option<String>,
 }
 
 /// A channel list imported from an http(s) URL.
@@ -284,6 +299,9 @@ impl ConfigArgs {
                 max_players: self.max_players.unwrap_or(defaults.max_players).max(1),
                 hls_segment: self.hls_segment.map_or(defaults.hls_segment, |secs| {
                     Duration::from_secs(secs.clamp(1, 30))
+                }),
+                failover_after: self.failover_after.map_or(defaults.failover_after, |secs| {
+                    Duration::from_secs(secs.clamp(1, 600))
                 }),
                 ..defaults
             },
@@ -584,6 +602,40 @@ fn forgiving_channels(
         match parsed {
             Ok(id) => {
                 channel.id = id.as_hex().to_owned();
+                // A hand-edited alternate that is no content id is dropped
+                // alone; the channel keeps playing the others.
+                let before = channel.alternates.len();
+                channel.alternates = std::mem::take(&mut channel.alternates)
+                    .into_iter()
+                    .filter_map(|alternate| {
+                        crate::content_id::ContentId::parse(&alternate)
+                            .ok()
+                            .map(|parsed| parsed.as_hex().to_owned())
+                    })
+                    .collect();
+                if channel.alternates.len() < before {
+                    problems.push(Problem {
+                        line: line_of_table(text, "channels", index),
+                        message: format!(
+                            "channel {} lost {} alternate id(s) that are not content ids",
+                            channel.id,
+                            before - channel.alternates.len()
+                        ),
+                    });
+                }
+                if !channel.alternates.is_empty()
+                    && !channel
+                        .alternates
+                        .iter()
+                        .any(|alternate| alternate.eq_ignore_ascii_case(&channel.id))
+                {
+                    channel.alternates.insert(0, channel.id.clone());
+                }
+                channel.last_good = channel
+                    .last_good
+                    .take()
+                    .and_then(|good| crate::content_id::ContentId::parse(&good).ok())
+                    .map(|good| good.as_hex().to_owned());
                 for text in [
                     &mut channel.name,
                     &mut channel.group,
@@ -798,12 +850,14 @@ mod tests {
         save_settings(&path, &file).expect("save");
         let args = ConfigArgs {
             linger: Some(3),
+            failover_after: Some(4),
             settings: Some(path),
             ..ConfigArgs::default()
         };
         let config = args.resolve().expect("resolve");
         assert_eq!(config.engine.as_str(), "http://10.0.0.2:6878/");
         assert_eq!(config.channels.linger, Duration::from_secs(3));
+        assert_eq!(config.channels.failover_after, Duration::from_secs(4));
         assert_eq!(config.listen, default_listen());
         std::fs::remove_dir_all(dir).ok();
     }
@@ -1016,6 +1070,44 @@ mod tests {
         );
     }
 
+    /// The migration to alternates: a file written before them (the layout
+    /// of 0.1 with M3U attributes) loads as channels of one id each, plays
+    /// exactly those ids, and is written back byte for byte the same.
+    #[test]
+    fn a_settings_file_from_before_alternates_loads_and_saves_unchanged() {
+        let dir = temp_dir();
+        let path = dir.join("settings.toml");
+        let (a, b) = ("a".repeat(40), "b".repeat(40));
+        let old = format!(
+            "engine = \"http://127.0.0.1:6878/\"\n\n[[channels]]\nid = \"{a}\"\nname = \"Sky Sports F1\"\n\
+             group = \"Sport\"\ntvg_id = \"skyf1.uk\"\n\n[[channels]]\nid = \"{b}\"\ninfohash = true\n"
+        );
+        std::fs::write(&path, &old).expect("write");
+        let (settings, problems) = load_settings_checked(&path).expect("load");
+        assert!(problems.is_empty(), "{problems:?}");
+        for saved in &settings.channels {
+            assert!(saved.alternates.is_empty() && saved.last_good.is_none());
+            let ids = crate::store::saved_ids(saved);
+            assert_eq!(ids.len(), 1);
+            assert_eq!(ids[0].as_hex(), saved.id);
+        }
+        save_settings(&path, &settings).expect("save");
+        assert_eq!(std::fs::read_to_string(&path).expect("read"), old);
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn bad_alternates_are_dropped_alone_and_the_own_id_is_kept_among_them() {
+        let (a, c) = ("a".repeat(40), "c".repeat(40));
+        let text = format!(
+            "[[channels]]\nid = \"{a}\"\nalternates = [\"{c}\", \"junk\"]\nlast_good = \"zz\"\n"
+        );
+        let (settings, problems) = parse_forgiving(&text);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(settings.channels[0].alternates, [a, c]);
+        assert_eq!(settings.channels[0].last_good, None);
+    }
+
     #[test]
     fn engine_urls_are_checked() {
         assert!(parse_engine_url("127.0.0.1:6878").is_ok());
@@ -1042,6 +1134,8 @@ mod tests {
                     tvg_id: Some("news.24".into()),
                     tvg_name: Some("News 24".into()),
                     source: Some("http://lists/a.m3u".into()),
+                    alternates: vec!["c".repeat(40), "a".repeat(40)],
+                    last_good: Some("a".repeat(40)),
                 },
                 SavedChannel {
                     id: "b".repeat(40),

@@ -76,6 +76,21 @@ impl Control {
         format!("{}/ace/getstream?{param}={hex}", self.origin)
     }
 
+    /// The URL a player on this machine opens for `id`: its saved channel's
+    /// stable URL (which fails over between the channel's alternates) when a
+    /// saved channel has `id` among its ids, else [`Control::ts_url`].
+    pub async fn play_url(&self, id: &ContentId) -> String {
+        let settings = self.store.get().await;
+        match store::owner_of(&settings, id.as_hex()) {
+            Some(index) => format!(
+                "{}/channel/{}.ts",
+                self.origin,
+                store::channel_key(&settings.channels[index])
+            ),
+            None => self.ts_url(id),
+        }
+    }
+
     /// Every active channel, newest first.
     pub fn streams(&self) -> Vec<ActiveStream> {
         let mut streams: Vec<_> = self

@@ -7,6 +7,11 @@
 //! channels the user saved by hand are never removed by a list, only given
 //! what they lack. A read that fails, or finds no channel at all, changes no
 //! channel (a broken server must not empty the user's list).
+//!
+//! Entries of one list that share a `tvg-id`, or else the same normalised
+//! name, are one channel with several ids: they are saved as one channel
+//! whose alternates are their ids in list order (see [`group_alternates`]).
+//! A refresh keeps the user's order of the ids still listed.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -143,7 +148,7 @@ pub fn sync(
         ..SyncReport::default()
     };
     let mut next = settings.clone();
-    let listed: Vec<SavedChannel> = parsed
+    let entries: Vec<SavedChannel> = parsed
         .entries
         .into_iter()
         .map(|entry| SavedChannel {
@@ -156,55 +161,171 @@ pub fn sync(
             ..store::saved_channel(&entry.id)
         })
         .collect();
+    let listed = group_alternates(entries);
     let before = next.channels.len();
     next.channels.retain(|saved| {
-        saved.source.as_deref() != Some(url)
-            || listed
-                .iter()
-                .any(|new| new.id.eq_ignore_ascii_case(&saved.id))
+        saved.source.as_deref() != Some(url) || listed.iter().any(|new| shares_an_id(new, saved))
     });
     report.removed = before - next.channels.len();
     let mut fresh = Vec::new();
     for new in listed {
-        let existing = next
-            .channels
-            .iter_mut()
-            .find(|saved| saved.id.eq_ignore_ascii_case(&new.id));
-        match existing {
-            Some(saved) if saved.source.as_deref() == Some(url) => {
-                let updated = SavedChannel {
-                    id: saved.id.clone(),
-                    infohash: saved.infohash,
-                    ..new
-                };
-                if *saved != updated {
-                    *saved = updated;
-                    report.updated += 1;
-                }
+        let existing = store::channel_ids(&new)
+            .iter()
+            .find_map(|id| store::owner_of(&next, id));
+        // Ids another saved channel has stay there.
+        let elsewhere = |settings: &Settings, index: usize, id: &String| {
+            store::owner_of(settings, id).is_some_and(|owner| owner != index)
+        };
+        let Some(index) = existing else {
+            fresh.push(new);
+            report.added += 1;
+            continue;
+        };
+        let ids: Vec<String> = keep_order(
+            &store::channel_ids(&next.channels[index]),
+            &store::channel_ids(&new),
+        )
+        .into_iter()
+        .filter(|id| !elsewhere(&next, index, id))
+        .collect();
+        let saved = &mut next.channels[index];
+        if saved.source.as_deref() == Some(url) {
+            let keep_id = ids.contains(&saved.id);
+            let updated = SavedChannel {
+                id: if keep_id {
+                    saved.id.clone()
+                } else {
+                    ids.first().cloned().unwrap_or_else(|| saved.id.clone())
+                },
+                infohash: keep_id && saved.infohash,
+                last_good: saved.last_good.clone().filter(|good| ids.contains(good)),
+                alternates: if ids.len() > 1 { ids } else { Vec::new() },
+                ..new
+            };
+            if *saved != updated {
+                *saved = updated;
+                report.updated += 1;
             }
+        } else {
             // Saved by hand or from another list: the user's entry stays,
             // and only gains what it lacks.
-            Some(saved) => {
-                for (mine, theirs) in [
-                    (&mut saved.name, new.name),
-                    (&mut saved.group, new.group),
-                    (&mut saved.logo, new.logo),
-                    (&mut saved.tvg_id, new.tvg_id),
-                    (&mut saved.tvg_name, new.tvg_name),
-                ] {
-                    if mine.is_none() {
-                        *mine = theirs;
-                    }
+            let mut all = store::channel_ids(saved);
+            for id in ids {
+                if !all.contains(&id) {
+                    all.push(id);
                 }
             }
-            None => {
-                fresh.push(new);
-                report.added += 1;
+            if all.len() > 1 {
+                saved.alternates = all;
+            }
+            for (mine, theirs) in [
+                (&mut saved.name, new.name),
+                (&mut saved.group, new.group),
+                (&mut saved.logo, new.logo),
+                (&mut saved.tvg_id, new.tvg_id),
+                (&mut saved.tvg_name, new.tvg_name),
+            ] {
+                if mine.is_none() {
+                    *mine = theirs;
+                }
             }
         }
     }
     next = store::merge_saved(&next, fresh)?;
     Ok((next, report))
+}
+
+/// Whether two channels have an id in common.
+fn shares_an_id(a: &SavedChannel, b: &SavedChannel) -> bool {
+    let theirs = store::channel_ids(b);
+    store::channel_ids(a)
+        .iter()
+        .any(|id| theirs.iter().any(|other| other.eq_ignore_ascii_case(id)))
+}
+
+/// `ours` (the user's order) without what `listed` dropped, then what it added.
+fn keep_order(ours: &[String], listed: &[String]) -> Vec<String> {
+    let mut ids: Vec<String> = ours
+        .iter()
+        .filter(|id| listed.contains(id))
+        .cloned()
+        .collect();
+    for id in listed {
+        if !ids.contains(id) {
+            ids.push(id.clone());
+        }
+    }
+    ids
+}
+
+/// What makes list entries one channel: their `tvg-id`, or else their
+/// normalised name. Infohash entries stay alone: alternates are content ids.
+fn group_key(entry: &SavedChannel) -> Option<String> {
+    if entry.infohash {
+        return None;
+    }
+    if let Some(tvg_id) = entry
+        .tvg_id
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+    {
+        return Some(format!("tvg:{}", tvg_id.to_lowercase()));
+    }
+    let name = normalised_name(entry.name.as_deref()?);
+    (!name.is_empty()).then(|| format!("name:{name}"))
+}
+
+/// Quality tags lists append to one channel's names ("DAZN 1 HD", "DAZN 1 FHD").
+const QUALITY_TAGS: [&str; 8] = ["hd", "fhd", "uhd", "sd", "4k", "1080p", "720p", "hevc"];
+
+/// A name's words, lowercase, without punctuation or trailing quality tags.
+fn normalised_name(name: &str) -> String {
+    let lower = name.to_lowercase();
+    let mut words: Vec<&str> = lower
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|word| !word.is_empty())
+        .collect();
+    while words.len() > 1 && words.last().is_some_and(|word| QUALITY_TAGS.contains(word)) {
+        words.pop();
+    }
+    words.join(" ")
+}
+
+/// Entries of one channel (see [`group_key`]) as one saved channel whose
+/// alternates are their ids in list order; the first entry gives the name
+/// and attributes, later ones fill what it lacks.
+pub fn group_alternates(entries: Vec<SavedChannel>) -> Vec<SavedChannel> {
+    let mut grouped: Vec<SavedChannel> = Vec::with_capacity(entries.len());
+    let mut by_key: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for entry in entries {
+        let Some(key) = group_key(&entry) else {
+            grouped.push(entry);
+            continue;
+        };
+        let Some(&index) = by_key.get(&key) else {
+            by_key.insert(key, grouped.len());
+            grouped.push(entry);
+            continue;
+        };
+        let channel = &mut grouped[index];
+        let mut ids = store::channel_ids(channel);
+        if !ids.contains(&entry.id) {
+            ids.push(entry.id);
+        }
+        channel.alternates = if ids.len() > 1 { ids } else { Vec::new() };
+        for (mine, theirs) in [
+            (&mut channel.name, entry.name),
+            (&mut channel.group, entry.group),
+            (&mut channel.logo, entry.logo),
+            (&mut channel.tvg_name, entry.tvg_name),
+        ] {
+            if mine.is_none() {
+                *mine = theirs;
+            }
+        }
+    }
+    grouped
 }
 
 fn now_unix() -> u64 {
@@ -380,6 +501,61 @@ mod tests {
             .map(|c| c.name.as_deref().unwrap_or_default())
             .collect();
         assert_eq!(names, ["Mine", "Two HD"]);
+    }
+
+    const D: &str = "dddddddddddddddddddddddddddddddddddddddd";
+
+    fn ids(saved: &SavedChannel) -> Vec<String> {
+        store::channel_ids(saved)
+    }
+
+    #[test]
+    fn entries_sharing_a_tvg_id_are_one_channel_with_alternates() {
+        let text = format!(
+            "#EXTM3U\n#EXTINF:-1 tvg-id=\"dazn1.es\",DAZN 1\nacestream://{A}\n\
+             #EXTINF:-1 tvg-id=\"other\",Other\nacestream://{B}\n\
+             #EXTINF:-1 tvg-id=\"DAZN1.es\" tvg-logo=\"http://l/d.png\",DAZN 1 (backup)\nacestream://{C}\n"
+        );
+        let (settings, report) = sync(&Settings::default(), URL, &text).expect("sync");
+        assert_eq!(report.added, 2);
+        assert_eq!(settings.channels.len(), 2);
+        let dazn = &settings.channels[0];
+        assert_eq!(ids(dazn), [A, C]);
+        assert_eq!(
+            dazn.name.as_deref(),
+            Some("DAZN 1"),
+            "the first entry names it"
+        );
+        assert_eq!(
+            dazn.logo.as_deref(),
+            Some("http://l/d.png"),
+            "later ones fill gaps"
+        );
+        assert_eq!(ids(&settings.channels[1]), [B]);
+        assert!(
+            settings.channels[1].alternates.is_empty(),
+            "a lone id stays as before"
+        );
+    }
+
+    #[test]
+    fn entries_without_tvg_id_and_the_same_normalised_name_are_one_channel() {
+        let text = list(&[
+            (A, "Sky Sports F1", "Sport"),
+            (B, "sky sports f1 HD", "Sport"),
+            (C, "Sky Sports F2", "Sport"),
+            (D, "Sky-Sports  F1 FHD", "Sport"),
+        ]);
+        let (settings, _) = sync(&Settings::default(), URL, &text).expect("sync");
+        let grouped: Vec<_> = settings.channels.iter().map(ids).collect();
+        assert_eq!(grouped, [vec![A, B, D], vec![C]]);
+        // A refresh keeps the user's order of the ids still listed.
+        let mut reordered = settings.clone();
+        reordered.channels[0].alternates = vec![D.into(), A.into(), B.into()];
+        let again = list(&[(A, "Sky Sports F1", "Sport"), (D, "Sky Sports F1", "Sport")]);
+        let (next, _) = sync(&reordered, URL, &again).expect("sync");
+        assert_eq!(ids(&next.channels[0]), [D, A]);
+        assert_eq!(next.channels[0].id, A, "the key stays");
     }
 
     #[test]

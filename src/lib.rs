@@ -71,6 +71,11 @@ impl Server {
             },
             engine_process,
         );
+        let remembering = store.clone();
+        hub.set_on_live(move |key, id| {
+            let (store, key, id) = (remembering.clone(), key.to_owned(), id.clone());
+            tokio::spawn(async move { store::remember_last_good(&store, &key, &id).await });
+        });
         let lan_token = if config.listen.ip().is_loopback() && config.trust_loopback {
             None
         } else {

@@ -175,10 +175,8 @@ pub fn merge_saved(
 ) -> Result<Settings, TooManyChannels> {
     let mut next = settings.clone();
     for channel in new {
-        let existing = next
-            .channels
-            .iter()
-            .position(|saved| saved.id.eq_ignore_ascii_case(&channel.id));
+        // An id saved as another channel's alternate is that channel.
+        let existing = owner_of(&next, &channel.id);
         match existing {
             Some(index) => {
                 let saved = &mut next.channels[index];
@@ -213,6 +211,216 @@ pub fn saved_id(saved: &SavedChannel) -> Option<ContentId> {
     parsed.ok()
 }
 
+/// The ids a saved channel plays, in the order they are tried: the one that
+/// last played first, then its alternates in order (just its `id` when it has
+/// none). Entries that do not parse are left out.
+pub fn saved_ids(saved: &SavedChannel) -> Vec<ContentId> {
+    let own = saved_id(saved);
+    let parse = |text: &str| {
+        if text.eq_ignore_ascii_case(&saved.id) {
+            own.clone()
+        } else {
+            ContentId::parse(text).ok()
+        }
+    };
+    let listed: Vec<ContentId> = if saved.alternates.is_empty() {
+        own.iter().cloned().collect()
+    } else {
+        saved
+            .alternates
+            .iter()
+            .filter_map(|text| parse(text))
+            .collect()
+    };
+    let mut ids = Vec::with_capacity(listed.len());
+    if let Some(good) = saved.last_good.as_deref().and_then(parse) {
+        if listed.contains(&good) {
+            ids.push(good);
+        }
+    }
+    for id in listed {
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
+    ids
+}
+
+/// Records that `id` played well for the saved channel `key`, so it is
+/// tried first next time. Nothing is written when it already was the one.
+pub async fn remember_last_good(store: &Store, key: &str, id: &ContentId) {
+    let mut guard = store.lock().await;
+    let mut next = guard.settings().clone();
+    let Some(saved) = next
+        .channels
+        .iter_mut()
+        .find(|saved| channel_key(saved) == key)
+    else {
+        return;
+    };
+    if saved.last_good.as_deref() == Some(id.as_hex()) {
+        return;
+    }
+    saved.last_good = Some(id.as_hex().to_owned());
+    if let Err(error) = guard.save(next).await {
+        tracing::warn!(channel = %key, %error, "could not remember the alternate that played");
+    }
+}
+
+/// The stable key of a saved channel (`/channel/<key>.ts`): its own id's
+/// lowercase hex, which reordering, adding or removing alternates leaves alone.
+pub fn channel_key(saved: &SavedChannel) -> String {
+    saved.id.to_ascii_lowercase()
+}
+
+/// Every id of a saved channel as stored, in order: its alternates, or its
+/// `id` alone when it has none.
+pub fn channel_ids(saved: &SavedChannel) -> Vec<String> {
+    if saved.alternates.is_empty() {
+        vec![saved.id.clone()]
+    } else {
+        saved.alternates.clone()
+    }
+}
+
+/// Why a change to a channel's alternates was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum AlternatesError {
+    #[error("{id} is already an id of the saved channel {channel:?}: merge the channels instead")]
+    Taken { id: String, channel: String },
+    #[error("{0} is not an id of this channel")]
+    NotAnAlternate(String),
+    #[error("the new order must list each of the channel's ids exactly once")]
+    NotAPermutation,
+    #[error("a channel's only id cannot be split off")]
+    LastId,
+    #[error("a channel cannot be merged with itself")]
+    SameChannel,
+}
+
+/// Index of the saved channel that has `hex` among its ids.
+pub fn owner_of(settings: &Settings, hex: &str) -> Option<usize> {
+    settings.channels.iter().position(|saved| {
+        channel_ids(saved)
+            .iter()
+            .any(|id| id.eq_ignore_ascii_case(hex))
+    })
+}
+
+/// Adds `id` as the last alternate of channel `index`.
+pub fn add_alternate(
+    settings: &Settings,
+    index: usize,
+    id: &ContentId,
+) -> Result<Settings, AlternatesError> {
+    if let Some(owner) = owner_of(settings, id.as_hex()) {
+        return Err(AlternatesError::Taken {
+            id: id.as_hex().to_owned(),
+            channel: settings.channels[owner].id.clone(),
+        });
+    }
+    let mut next = settings.clone();
+    let saved = &mut next.channels[index];
+    saved.alternates = channel_ids(saved);
+    saved.alternates.push(id.as_hex().to_owned());
+    Ok(next)
+}
+
+/// Puts channel `index`'s ids in `order`, which must list each exactly once.
+pub fn reorder_alternates(
+    settings: &Settings,
+    index: usize,
+    order: &[ContentId],
+) -> Result<Settings, AlternatesError> {
+    let mut next = settings.clone();
+    let saved = &mut next.channels[index];
+    let current = channel_ids(saved);
+    let wanted: Vec<String> = order.iter().map(|id| id.as_hex().to_owned()).collect();
+    let mut sorted_current: Vec<String> =
+        current.iter().map(|id| id.to_ascii_lowercase()).collect();
+    let mut sorted_wanted = wanted.clone();
+    sorted_current.sort();
+    sorted_wanted.sort();
+    sorted_wanted.dedup();
+    if sorted_current != sorted_wanted || wanted.len() != current.len() {
+        return Err(AlternatesError::NotAPermutation);
+    }
+    saved.alternates = if wanted.len() == 1 {
+        Vec::new()
+    } else {
+        wanted
+    };
+    Ok(next)
+}
+
+/// Takes `id` out of channel `index` into a channel of its own, saved right
+/// after it with the same name and attributes. When `id` is the channel's
+/// own id, the channel is known by its next alternate from then on (and the
+/// stable URL of `id` follows `id`).
+pub fn split_alternate(
+    settings: &Settings,
+    index: usize,
+    id: &ContentId,
+) -> Result<Settings, AlternatesError> {
+    let mut next = settings.clone();
+    let saved = &mut next.channels[index];
+    let mut ids = channel_ids(saved);
+    let at = ids
+        .iter()
+        .position(|own| own.eq_ignore_ascii_case(id.as_hex()))
+        .ok_or_else(|| AlternatesError::NotAnAlternate(id.as_hex().to_owned()))?;
+    if ids.len() == 1 {
+        return Err(AlternatesError::LastId);
+    }
+    let taken = ids.remove(at);
+    let mut split = SavedChannel {
+        id: taken.clone(),
+        infohash: saved.infohash && taken.eq_ignore_ascii_case(&saved.id),
+        alternates: Vec::new(),
+        last_good: None,
+        ..saved.clone()
+    };
+    if taken.eq_ignore_ascii_case(&saved.id) {
+        saved.id = ids[0].clone();
+        saved.infohash = false;
+    } else {
+        split.infohash = false;
+    }
+    if saved
+        .last_good
+        .as_deref()
+        .is_some_and(|good| good.eq_ignore_ascii_case(&taken))
+    {
+        saved.last_good = None;
+    }
+    saved.alternates = if ids.len() == 1 { Vec::new() } else { ids };
+    next.channels.insert(index + 1, split);
+    Ok(next)
+}
+
+/// Appends the ids of channel `from` to channel `into` and removes `from`.
+pub fn merge_into(
+    settings: &Settings,
+    into: usize,
+    from: usize,
+) -> Result<Settings, AlternatesError> {
+    if into == from {
+        return Err(AlternatesError::SameChannel);
+    }
+    let mut next = settings.clone();
+    let taken = next.channels[from].clone();
+    let saved = &mut next.channels[into];
+    let mut ids = channel_ids(saved);
+    for id in channel_ids(&taken) {
+        if !ids.iter().any(|own| own.eq_ignore_ascii_case(&id)) {
+            ids.push(id);
+        }
+    }
+    saved.alternates = ids;
+    next.channels.remove(from);
+    Ok(next)
+}
+
 /// Index of the saved channel with this id's hex, if any.
 pub fn find_saved(settings: &Settings, id: &ContentId) -> Option<usize> {
     settings
@@ -232,6 +440,70 @@ mod tests {
             name: Some(format!("channel {n}")),
             ..SavedChannel::default()
         }
+    }
+
+    fn ids(settings: &Settings) -> Vec<Vec<String>> {
+        settings.channels.iter().map(channel_ids).collect()
+    }
+
+    fn id(n: usize) -> ContentId {
+        ContentId::parse(&format!("{n:040x}")).expect("id")
+    }
+
+    #[test]
+    fn alternates_are_added_reordered_split_and_merged() {
+        let hex = |n: usize| format!("{n:040x}");
+        let settings = Settings {
+            channels: vec![channel(1), channel(2)],
+            ..Settings::default()
+        };
+        let added = add_alternate(&settings, 0, &id(3)).expect("add");
+        assert_eq!(ids(&added), [vec![hex(1), hex(3)], vec![hex(2)]]);
+        assert!(matches!(
+            add_alternate(&added, 0, &id(2)),
+            Err(AlternatesError::Taken { .. })
+        ));
+        let reordered = reorder_alternates(&added, 0, &[id(3), id(1)]).expect("reorder");
+        assert_eq!(ids(&reordered)[0], [hex(3), hex(1)]);
+        assert_eq!(reordered.channels[0].id, hex(1), "the key stays");
+        for bad in [vec![id(3)], vec![id(3), id(3)], vec![id(3), id(1), id(2)]] {
+            assert!(reorder_alternates(&added, 0, &bad).is_err(), "{bad:?}");
+        }
+        let merged = merge_into(&reordered, 0, 1).expect("merge");
+        assert_eq!(ids(&merged), [vec![hex(3), hex(1), hex(2)]]);
+        let split = split_alternate(&merged, 0, &id(1)).expect("split");
+        assert_eq!(ids(&split), [vec![hex(3), hex(2)], vec![hex(1)]]);
+        assert_eq!(split.channels[0].id, hex(3), "known by its next id");
+        assert_eq!(split.channels[1].name, merged.channels[0].name);
+        let alone = split_alternate(&split, 1, &id(1));
+        assert!(matches!(alone, Err(AlternatesError::LastId)));
+    }
+
+    #[test]
+    fn an_id_saved_as_an_alternate_is_not_saved_again() {
+        let settings = Settings {
+            channels: vec![channel(1)],
+            ..Settings::default()
+        };
+        let with = add_alternate(&settings, 0, &id(2)).expect("add");
+        let next = merge_channels(&with, [(id(2), Some("dup".into()))]).expect("merge");
+        assert_eq!(next.channels.len(), 1);
+    }
+
+    #[test]
+    fn the_id_that_last_played_is_tried_first() {
+        let mut saved = channel(1);
+        assert_eq!(
+            saved_ids(&saved),
+            [id(1)],
+            "an old entry plays its id alone"
+        );
+        saved.alternates = vec![format!("{:040x}", 1), format!("{:040x}", 2)];
+        assert_eq!(saved_ids(&saved), [id(1), id(2)]);
+        saved.last_good = Some(format!("{:040x}", 2));
+        assert_eq!(saved_ids(&saved), [id(2), id(1)]);
+        saved.last_good = Some(format!("{:040x}", 9));
+        assert_eq!(saved_ids(&saved), [id(1), id(2)], "a stale one is ignored");
     }
 
     #[tokio::test]

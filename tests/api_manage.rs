@@ -154,6 +154,22 @@ async fn bad_bodies_are_json_400s() {
         (reqwest::Method::POST, "/api/parse"),
         (reqwest::Method::POST, "/api/channels"),
         (reqwest::Method::PUT, &*format!("/api/channels/{ID_A}")),
+        (
+            reqwest::Method::POST,
+            &*format!("/api/channels/{ID_A}/alternates"),
+        ),
+        (
+            reqwest::Method::PUT,
+            &*format!("/api/channels/{ID_A}/alternates"),
+        ),
+        (
+            reqwest::Method::POST,
+            &*format!("/api/channels/{ID_A}/split"),
+        ),
+        (
+            reqwest::Method::POST,
+            &*format!("/api/channels/{ID_A}/merge"),
+        ),
         (reqwest::Method::PUT, "/api/settings"),
         (reqwest::Method::POST, "/api/engine/test"),
     ];
@@ -245,14 +261,23 @@ async fn saved_channels_add_rename_delete_and_survive_a_restart() {
         body["channels"],
         json!([
             {"id": ID_A, "kind": "content", "name": "News",
-             "ts_url": format!("http://{host}/ace/getstream?id={ID_A}"),
-             "hls_url": format!("http://{host}/ace/manifest.m3u8?id={ID_A}"), "group": null, "tvg_logo": null, "tvg_id": null, "tvg_name": null, "source": null, "title": "News"},
+             "ts_url": format!("http://{host}/channel/{ID_A}.ts"),
+             "hls_url": format!("http://{host}/channel/{ID_A}.m3u8"),
+             "id_ts_url": format!("http://{host}/ace/getstream?id={ID_A}"),
+             "id_hls_url": format!("http://{host}/ace/manifest.m3u8?id={ID_A}"),
+             "alternates": [ID_A], "last_good": null, "group": null, "tvg_logo": null, "tvg_id": null, "tvg_name": null, "source": null, "title": "News"},
             {"id": ID_B, "kind": "content", "name": null,
-             "ts_url": format!("http://{host}/ace/getstream?id={ID_B}"),
-             "hls_url": format!("http://{host}/ace/manifest.m3u8?id={ID_B}"), "group": null, "tvg_logo": null, "tvg_id": null, "tvg_name": null, "source": null, "title": "Channel bbbbbb\u{2026}"},
+             "ts_url": format!("http://{host}/channel/{ID_B}.ts"),
+             "hls_url": format!("http://{host}/channel/{ID_B}.m3u8"),
+             "id_ts_url": format!("http://{host}/ace/getstream?id={ID_B}"),
+             "id_hls_url": format!("http://{host}/ace/manifest.m3u8?id={ID_B}"),
+             "alternates": [ID_B], "last_good": null, "group": null, "tvg_logo": null, "tvg_id": null, "tvg_name": null, "source": null, "title": "Channel bbbbbb\u{2026}"},
             {"id": ID_C, "kind": "infohash", "name": "Sport #EXTINF:-1,evil",
-             "ts_url": format!("http://{host}/ace/getstream?infohash={ID_C}"),
-             "hls_url": format!("http://{host}/ace/manifest.m3u8?infohash={ID_C}"), "group": null, "tvg_logo": null, "tvg_id": null, "tvg_name": null, "source": null, "title": "Sport #EXTINF:-1,evil"},
+             "ts_url": format!("http://{host}/channel/{ID_C}.ts"),
+             "hls_url": format!("http://{host}/channel/{ID_C}.m3u8"),
+             "id_ts_url": format!("http://{host}/ace/getstream?infohash={ID_C}"),
+             "id_hls_url": format!("http://{host}/ace/manifest.m3u8?infohash={ID_C}"),
+             "alternates": [ID_C], "last_good": null, "group": null, "tvg_logo": null, "tvg_id": null, "tvg_name": null, "source": null, "title": "Sport #EXTINF:-1,evil"},
         ])
     );
 
@@ -335,7 +360,7 @@ async fn saved_channels_add_rename_delete_and_survive_a_restart() {
 }
 
 #[tokio::test]
-async fn playlist_lists_saved_channels_with_names_and_ts_urls() {
+async fn playlist_lists_saved_channels_with_names_and_channel_urls() {
     let (_dir, path) = settings_file();
     let proxy = start(DEAD_ENGINE, Some(&path)).await;
     let (status, content_type, body) = proxy.text("/playlist.m3u").await;
@@ -351,7 +376,7 @@ async fn playlist_lists_saved_channels_with_names_and_ts_urls() {
         .await;
     let host = proxy.addr;
     let expected = format!(
-        "#EXTM3U\n#EXTINF:-1,News\nhttp://{host}/ace/getstream?id={ID_A}\n#EXTINF:-1,Channel bbbbbb\u{2026}\nhttp://{host}/ace/getstream?id={ID_B}\n"
+        "#EXTM3U\n#EXTINF:-1,News\nhttp://{host}/channel/{ID_A}.ts\n#EXTINF:-1,Channel bbbbbb\u{2026}\nhttp://{host}/channel/{ID_B}.ts\n"
     );
     let (_, _, body) = proxy.text("/playlist.m3u").await;
     assert_eq!(body, expected);
@@ -370,7 +395,7 @@ async fn playlist_lists_saved_channels_with_names_and_ts_urls() {
     );
     assert_eq!(
         response.text().await.expect("body"),
-        format!("#EXTM3U\n#EXTINF:-1,News\nhttp://{host}/ace/getstream?id={ID_A}\n")
+        format!("#EXTM3U\n#EXTINF:-1,News\nhttp://{host}/channel/{ID_A}.ts\n")
     );
     let (status, _) = proxy.get(&format!("/api/channels/{ID_C}/play.m3u")).await;
     assert_eq!(status, 404);
@@ -733,8 +758,8 @@ async fn m3u_attributes_and_groups_round_trip_to_the_playlist() {
     assert_eq!(
         playlist,
         format!(
-            "#EXTM3U\n#EXTINF:-1 tvg-id=\"sky.uk\" tvg-name=\"Sky UK\" tvg-logo=\"http://logos/sky.png\" group-title=\"Sport\",Sky Sports\nhttp://{host}/ace/getstream?id={ID_A}\n\
-             #EXTINF:-1 group-title=\"News 24\",BBC News\nhttp://{host}/ace/getstream?id={ID_B}\n"
+            "#EXTM3U\n#EXTINF:-1 tvg-id=\"sky.uk\" tvg-name=\"Sky UK\" tvg-logo=\"http://logos/sky.png\" group-title=\"Sport\",Sky Sports\nhttp://{host}/channel/{ID_A}.ts\n\
+             #EXTINF:-1 group-title=\"News 24\",BBC News\nhttp://{host}/channel/{ID_B}.ts\n"
         )
     );
     proxy.stop().await;
@@ -820,4 +845,109 @@ async fn events_push_channel_changes_within_a_second_and_end_at_shutdown() {
         "{:?}",
         stopping.elapsed()
     );
+}
+
+fn alternates_of(list: &Value) -> Vec<Vec<String>> {
+    list["channels"]
+        .as_array()
+        .expect("channels")
+        .iter()
+        .map(|channel| {
+            channel["alternates"]
+                .as_array()
+                .expect("alternates")
+                .iter()
+                .map(|id| id.as_str().expect("hex").to_owned())
+                .collect()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn alternates_are_added_reordered_split_and_merged_and_persisted() {
+    let (_dir, path) = settings_file();
+    let proxy = start(DEAD_ENGINE, Some(&path)).await;
+    let (status, _) = proxy
+        .post(
+            "/api/channels",
+            json!({"channels": [{"id": ID_A, "name": "Sport"}, {"id": ID_B, "name": "Sport 2"}]}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let d = "d".repeat(40);
+    let route = |what: &str| format!("/api/channels/{ID_A}/{what}");
+
+    let (status, body) = proxy
+        .post(
+            &route("alternates"),
+            json!({"id": format!("acestream://{d}")}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        alternates_of(&body),
+        [vec![ID_A.to_owned(), d.clone()], vec![ID_B.to_owned()]]
+    );
+    // An id another channel has: merge instead.
+    let (status, body) = proxy.post(&route("alternates"), json!({"id": ID_B})).await;
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body["error"].as_str().is_some_and(|e| e.contains("merge")),
+        "{body}"
+    );
+    let (status, _) = proxy
+        .post(&route("alternates"), json!({"id": "nope"}))
+        .await;
+    assert_eq!(status, 400);
+
+    let (status, body) = proxy
+        .put(&route("alternates"), json!({"alternates": [d, ID_A]}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(alternates_of(&body)[0], [d.clone(), ID_A.to_owned()]);
+    assert_eq!(body["channels"][0]["id"], ID_A, "the channel keeps its key");
+    assert_eq!(
+        body["channels"][0]["ts_url"],
+        format!("http://{}/channel/{ID_A}.ts", proxy.addr)
+    );
+    let (status, _) = proxy
+        .put(&route("alternates"), json!({"alternates": [d]}))
+        .await;
+    assert_eq!(status, 400, "an order must list every id");
+
+    let (status, body) = proxy.post(&route("merge"), json!({"from": ID_B})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        alternates_of(&body),
+        [vec![d.clone(), ID_A.to_owned(), ID_B.to_owned()]]
+    );
+    let (status, _) = proxy.post(&route("merge"), json!({"from": ID_A})).await;
+    assert_eq!(status, 400, "not with itself");
+
+    let (status, body) = proxy.post(&route("split"), json!({"id": ID_B})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        alternates_of(&body),
+        [vec![d.clone(), ID_A.to_owned()], vec![ID_B.to_owned()]]
+    );
+    assert_eq!(
+        body["channels"][1]["name"], "Sport",
+        "the split-off id keeps the name"
+    );
+    let (status, _) = proxy.post(&route("split"), json!({"id": ID_C})).await;
+    assert_eq!(status, 400, "not one of its ids");
+    let (status, _) = proxy
+        .post(&format!("/api/channels/{ID_C}/split"), json!({"id": ID_C}))
+        .await;
+    assert_eq!(status, 404);
+    proxy.stop().await;
+
+    // All of it is in the settings file.
+    let proxy = start(DEAD_ENGINE, Some(&path)).await;
+    let (_, body) = proxy.get("/api/channels").await;
+    assert_eq!(
+        alternates_of(&body),
+        [vec![d, ID_A.to_owned()], vec![ID_B.to_owned()]]
+    );
+    proxy.stop().await;
 }

@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use acebridge::content_id::ContentId;
-use common::{kit, Player, Proxy, ID_A, ID_B};
+use common::{kit, Player, Proxy, ID_A, ID_B, ID_C};
 use kit::engine::SimEngine;
 use kit::wait::wait_until;
 
@@ -35,9 +35,14 @@ async fn saved_channels_are_the_web_uis_channels() {
     // Nothing plays: the last stream is the channel saved last.
     assert_eq!(control.last_stream().await, Some(id(ID_B)));
     assert_eq!(
-        control.ts_url(&id(ID_A)),
-        proxy.stream_url(ID_A),
-        "the URL the tray copies is the one the UI shows"
+        control.play_url(&id(ID_A)).await,
+        proxy.url(&format!("/channel/{ID_A}.ts")),
+        "the URL the tray copies and plays is the one the UI shows"
+    );
+    assert_eq!(
+        control.play_url(&id(ID_C)).await,
+        proxy.stream_url(ID_C),
+        "an id no saved channel has plays by its own URL"
     );
     proxy.stop().await;
 }

@@ -89,7 +89,12 @@ async fn other_devices_need_the_token_that_the_urls_carry() {
         .find(|line| line.starts_with("http://"))
         .expect("a channel URL")
         .to_owned();
-    assert!(ts_url.ends_with(&format!("&token={token}")), "{ts_url}");
+    // The saved channel's stable URL, which fails over between its ids.
+    assert_eq!(
+        ts_url,
+        proxy.url(&format!("/channel/{ID_A}.ts?token={token}")),
+        "{playlist}"
+    );
     let mut player = Player::open(&ts_url).await;
     player.read_until(10_000, Duration::from_secs(10)).await;
     let (status, _) =
@@ -105,9 +110,32 @@ async fn other_devices_need_the_token_that_the_urls_carry() {
         .text()
         .await
         .expect("text");
+    // (The saved channel plays A for the TS player above: the per-id request
+    // joins it, so its segments are the channel's.)
     let segment = playlist
         .lines()
-        .find(|line| line.starts_with("/ace/hls/"))
+        .find(|line| line.starts_with("/ace/hls/") || line.starts_with("/channel/"))
+        .expect("segment uri");
+    assert!(segment.ends_with(&format!("?token={token}")), "{segment}");
+    let status = http()
+        .get(proxy.url(segment))
+        .send()
+        .await
+        .expect("segment")
+        .status();
+    assert_eq!(status, 200);
+    // And the stable HLS URL's segments too.
+    let playlist = http()
+        .get(proxy.url(&format!("/channel/{ID_A}.m3u8?token={token}")))
+        .send()
+        .await
+        .expect("channel manifest")
+        .text()
+        .await
+        .expect("text");
+    let segment = playlist
+        .lines()
+        .find(|line| line.starts_with("/channel/"))
         .expect("segment uri");
     assert!(segment.ends_with(&format!("?token={token}")), "{segment}");
     let status = http()

@@ -362,8 +362,9 @@ async fn web_ui_in_headless_chromium() {
         "one channel card",
     )
     .await;
-    let ts_url = proxy.url(&format!("/ace/getstream?id={ID_A}"));
-    let hls_url = proxy.url(&format!("/ace/manifest.m3u8?id={ID_A}"));
+    // The channel's stable URLs, which fail over between its alternates.
+    let ts_url = proxy.url(&format!("/channel/{ID_A}.ts"));
+    let hls_url = proxy.url(&format!("/channel/{ID_A}.m3u8"));
     client
         .execute(OPEN_MENU, vec![json!(ID_A)])
         .await
@@ -393,7 +394,7 @@ async fn web_ui_in_headless_chromium() {
         .click()
         .await
         .expect("click copy");
-    let feedback = wait_js(&client, "const t = document.querySelector('li.channel .copy-ts').textContent; return t !== 'Copy' && t", "copy feedback").await;
+    let feedback = wait_js(&client, "const t = document.querySelector('li.channel .copy-ts').textContent; return t !== 'Copy TS' && t", "copy feedback").await;
     let clipboard = client
         .execute_async(
             "const done = arguments[arguments.length - 1]; navigator.clipboard.readText().then(done, e => done('ERR ' + e))",
@@ -517,9 +518,9 @@ async fn web_ui_in_headless_chromium() {
     let expected_playlist = |proxy: &Proxy| {
         format!(
             "#EXTM3U\n#EXTINF:-1,First\n{}\n#EXTINF:-1,News One\n{}\n#EXTINF:-1 tvg-id=\"x\",Sport Two\n{}\n",
-            proxy.url(&format!("/ace/getstream?id={ID_A}")),
-            proxy.url(&format!("/ace/getstream?id={ID_B}")),
-            proxy.url(&format!("/ace/getstream?id={ID_C}")),
+            proxy.url(&format!("/channel/{ID_A}.ts")),
+            proxy.url(&format!("/channel/{ID_B}.ts")),
+            proxy.url(&format!("/channel/{ID_C}.ts")),
         )
     };
     assert_eq!(
@@ -739,6 +740,94 @@ impl Page {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_channels_ids_are_reordered_added_merged_and_split_from_its_menu() {
+    let settings = format!(
+        "[[channels]]\nid = \"{ID_A}\"\nname = \"Sport\"\nalternates = [\"{ID_A}\", \"{ID_B}\"]\n\n\
+         [[channels]]\nid = \"{ID_C}\"\nname = \"Other\"\n"
+    );
+    let Some(page) = Page::open(DEAD_ENGINE, Some(&settings)).await else {
+        return;
+    };
+    let client = &page.client;
+    let row = format!("li.channel[data-id='{ID_A}']");
+    let ids = format!(
+        "return [...document.querySelectorAll(\"{row} .alt-list li\")].map(l => l.dataset.hex).join()"
+    );
+    assert_eq!(
+        js(client, &format!("const b = document.querySelector(\"{row} .alts\"); return !b.hidden && b.textContent")).await,
+        json!("2 ids")
+    );
+    client
+        .execute(OPEN_MENU, vec![json!(ID_A)])
+        .await
+        .expect("open the menu");
+    assert_eq!(js(client, &ids).await, json!(format!("{ID_A},{ID_B}")));
+
+    js(
+        client,
+        &format!("document.querySelector(\"{row} li[data-hex='{ID_B}'] .alt-up\").click()"),
+    )
+    .await;
+    wait_js(
+        client,
+        &format!("{ids} === '{ID_B},{ID_A}' || null"),
+        "B tried first",
+    )
+    .await;
+
+    js(client, &format!("const f = document.querySelector(\"{row} .alt-add\"); f.querySelector('.alt-input').value = 'acestream://{ID_D}'; f.querySelector('.alt-add-button').click()")).await;
+    wait_js(
+        client,
+        &format!("{ids} === '{ID_B},{ID_A},{ID_D}' || null"),
+        "D added last",
+    )
+    .await;
+
+    js(client, &format!("const f = document.querySelector(\"{row} .alt-merge\"); f.querySelector('.merge-select').value = '{ID_C}'; f.querySelector('.merge-button').click()")).await;
+    wait_js(
+        client,
+        "return document.querySelectorAll('li.channel').length === 1 || null",
+        "Other merged in",
+    )
+    .await;
+    assert_eq!(
+        js(client, &ids).await,
+        json!(format!("{ID_B},{ID_A},{ID_D},{ID_C}"))
+    );
+    // The menu with four ids, for a look (ACEBRIDGE_UI_SCREENSHOTS=<dir>).
+    if let Some(out) = std::env::var_os("ACEBRIDGE_UI_SCREENSHOTS") {
+        let out = Path::new(env!("CARGO_MANIFEST_DIR")).join(out);
+        for width in [1100u32, 420] {
+            client.set_window_size(width, 900).await.expect("resize");
+            js(client, &format!("document.querySelector(\"{row} .alternates\").scrollIntoView({{block: 'end'}})")).await;
+            let png = client.screenshot().await.expect("screenshot");
+            std::fs::write(out.join(format!("ui-alternates-{width}.png")), png)
+                .expect("write screenshot");
+        }
+    }
+
+    js(
+        client,
+        &format!("document.querySelector(\"{row} li[data-hex='{ID_D}'] .alt-split\").click()"),
+    )
+    .await;
+    wait_js(
+        client,
+        "return document.querySelectorAll('li.channel').length === 2 || null",
+        "D split off",
+    )
+    .await;
+    let saved = page.proxy.get_json("/api/channels").await;
+    assert_eq!(
+        saved["channels"][0]["alternates"],
+        json!([ID_B, ID_A, ID_C]),
+        "{saved}"
+    );
+    assert_eq!(saved["channels"][1]["id"], ID_D);
+    page.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forgiving_paste_names_channels_and_keeps_only_failed_lines() {
     let Some(page) = Page::open(DEAD_ENGINE, None).await else {
         return;
@@ -812,8 +901,8 @@ async fn m3u_attributes_and_an_edited_group_round_trip_to_the_playlist() {
     assert_eq!(
         page.proxy.get_text("/playlist.m3u").await,
         format!(
-            "#EXTM3U\n#EXTINF:-1 tvg-id=\"sky.uk\" tvg-name=\"Sky UK\" tvg-logo=\"{logo}\" group-title=\"Sport\",Sky Sports\n{base}/ace/getstream?id={ID_A}\n\
-             #EXTINF:-1 group-title=\"World News\",BBC News\n{base}/ace/getstream?id={ID_B}\n"
+            "#EXTM3U\n#EXTINF:-1 tvg-id=\"sky.uk\" tvg-name=\"Sky UK\" tvg-logo=\"{logo}\" group-title=\"Sport\",Sky Sports\n{base}/channel/{ID_A}.ts\n\
+             #EXTINF:-1 group-title=\"World News\",BBC News\n{base}/channel/{ID_B}.ts\n"
         )
     );
     page.close().await;

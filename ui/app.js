@@ -180,6 +180,13 @@ function fillRow(row, channel) {
   const menu = row.querySelector(".menu");
   if (menu) fillMenu(menu, channel);
   fillBadge(row, channel.id);
+  const alts = row.querySelector(".alts");
+  const count = (channel.alternates || []).length;
+  alts.hidden = count < 2;
+  if (count >= 2) {
+    alts.textContent = `${count} ids`;
+    alts.title = `${count} ids: when one fails, the next plays`;
+  }
 }
 
 function fillBadge(row, hex) {
@@ -342,6 +349,75 @@ function fillMenu(menu, channel) {
   if (document.activeElement !== groupInput) groupInput.value = channel.group || "";
   menu.querySelector(".ts-url").textContent = channel.ts_url;
   menu.querySelector(".hls-url").textContent = channel.hls_url;
+  fillAlternates(menu, channel);
+}
+
+/** The channel's ids in the order they are tried, each with Up and Split; and what may merge in. */
+function fillAlternates(menu, channel) {
+  const ids = channel.alternates && channel.alternates.length ? channel.alternates : [channel.id];
+  const list = menu.querySelector(".alt-list");
+  list.replaceChildren(...ids.map((hex, index) => {
+    const item = document.createElement("li");
+    item.dataset.hex = hex;
+    const code = document.createElement("code");
+    code.textContent = `${hex.slice(0, 8)}…`;
+    code.title = hex;
+    item.append(code);
+    if (hex === channel.last_good) item.append(" ✓");
+    if (index > 0) {
+      const up = document.createElement("button");
+      up.type = "button";
+      up.className = "alt-up";
+      up.textContent = "↑";
+      up.setAttribute("aria-label", `Try ${hex.slice(0, 8)} earlier`);
+      item.append(" ", up);
+    }
+    if (ids.length > 1) {
+      const split = document.createElement("button");
+      split.type = "button";
+      split.className = "alt-split";
+      split.textContent = "Split";
+      split.setAttribute("aria-label", `Make ${hex.slice(0, 8)} a channel of its own`);
+      item.append(" ", split);
+    }
+    return item;
+  }));
+  const select = menu.querySelector(".merge-select");
+  const others = [...rows.values()].map((e) => e.channel).filter((c) => c.id !== channel.id);
+  select.replaceChildren(...others.map((other) => {
+    const option = document.createElement("option");
+    option.value = other.id;
+    option.textContent = titleOf(other);
+    return option;
+  }));
+  menu.querySelector(".alt-merge").hidden = others.length === 0;
+}
+
+/** Sends one change of a channel's ids; the answer is the whole list. */
+async function changeAlternates(row, method, what, body, done) {
+  const entry = rows.get(row.dataset.id);
+  const status = row.querySelector(".channel-status");
+  setStatus(status, "Saving…");
+  try {
+    const list = await api(method, `/api/channels/${entry.channel.id}/${what}`, body);
+    applyChannels(list.channels);
+    setStatus(status, done, "ok");
+  } catch (error) {
+    setStatus(status, `Could not change the ids: ${error.message}`, "bad");
+  }
+}
+
+function onAlternatesClick(row, button) {
+  const channel = rows.get(row.dataset.id).channel;
+  const hex = button.closest("li").dataset.hex;
+  const ids = channel.alternates && channel.alternates.length ? [...channel.alternates] : [channel.id];
+  if (button.classList.contains("alt-up")) {
+    const at = ids.indexOf(hex);
+    [ids[at - 1], ids[at]] = [ids[at], ids[at - 1]];
+    changeAlternates(row, "PUT", "alternates", { alternates: ids }, "Order saved");
+  } else {
+    changeAlternates(row, "POST", "split", { id: hex }, "Split off");
+  }
 }
 
 function toggleMenu(row, open) {
@@ -422,6 +498,8 @@ function onChannelClick(event) {
     toggleMenu(row);
   } else if (button.classList.contains("remove")) {
     removeChannel(row);
+  } else if (button.classList.contains("alt-up") || button.classList.contains("alt-split")) {
+    onAlternatesClick(row, button);
   }
 }
 
@@ -607,8 +685,16 @@ function viewersText(stream) {
 
 function fillStream(card, stream) {
   // One channel serves TS and HLS players alike: the viewers line splits them.
-  const title = streamTitle(stream.id);
-  card.querySelector(".stream-name").textContent = title;
+  const title = streamTitle(stream.channel || stream.id);
+  const alternates = stream.alternates || [];
+  // A channel with alternates says which one plays, and how often it switched.
+  const which = alternates.length > 1
+    ? ` · id ${alternates.indexOf(stream.id) + 1}/${alternates.length}${stream.switches ? `, ${stream.switches} switches` : ""}`
+    : "";
+  const nameLine = card.querySelector(".stream-name");
+  nameLine.textContent = `${title}${which}`;
+  nameLine.title = stream.last_switch ? `Last switch: ${stream.last_switch}` : "";
+  card.dataset.id = stream.id;
   const state = card.querySelector(".state");
   state.textContent = stream.state;
   state.className = `badge state ${stream.state}`;
@@ -631,7 +717,8 @@ function streamCard(stream) {
     stop.disabled = true;
     setStatus(status, "Stopping…");
     try {
-      await api("DELETE", `/api/streams/${hex}`);
+      // The id playing now: a channel with alternates may have switched since the card was made.
+      await api("DELETE", `/api/streams/${card.dataset.id}`);
       setStatus(status, "Stopped", "ok");
     } catch (error) {
       stop.disabled = false;
@@ -649,9 +736,10 @@ function applyStreams(data) {
   const seen = new Set();
   const viewers = new Map();
   for (const stream of data.streams) {
-    const key = stream.id;
+    // A saved channel keeps its card across switches between its ids.
+    const key = stream.channel || stream.id;
     seen.add(key);
-    viewers.set(stream.id, (viewers.get(stream.id) || 0) + (stream.players || 0));
+    viewers.set(key, (viewers.get(key) || 0) + (stream.players || 0));
     let card = streamCards.get(key);
     if (!card) {
       card = streamCard(stream);
@@ -979,7 +1067,16 @@ function start() {
   groupsBox.addEventListener("submit", (event) => {
     event.preventDefault();
     const row = event.target.closest("li.channel");
-    if (row) saveMenu(row);
+    if (!row) return;
+    if (event.target.classList.contains("alt-add")) {
+      const input = event.target.querySelector(".alt-input");
+      changeAlternates(row, "POST", "alternates", { id: input.value.trim() }, "Id added").then(() => { input.value = ""; });
+    } else if (event.target.classList.contains("alt-merge")) {
+      const from = event.target.querySelector(".merge-select").value;
+      if (from) changeAlternates(row, "POST", "merge", { from }, "Merged");
+    } else {
+      saveMenu(row);
+    }
   });
   groupsBox.addEventListener("keydown", (event) => {
     const row = event.target.closest("li.channel");

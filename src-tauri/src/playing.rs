@@ -1,6 +1,7 @@
 //! Playing a channel in the user's player: from a link, from the tray (the
 //! last stream or a saved channel) and from the window's "Open in player".
-//! The player gets our TS URL and the channel's name as its title.
+//! The player gets our TS URL (a saved channel's stable one, which fails
+//! over between its alternates) and the channel's name as its title.
 
 use acebridge::content_id::ContentId;
 use acebridge::control::Control;
@@ -75,7 +76,7 @@ pub async fn play(control: &Control, id: &ContentId, key: Option<&str>) -> bool 
     let settings = control.settings().await;
     let title = status::saved_name(&settings.channels, id.as_hex());
     let desktop = settings.desktop;
-    let url = control.ts_url(id);
+    let url = control.play_url(id).await;
     let key = key.or(desktop.player.as_deref()).map(str::to_owned);
     let started = on_desktop(move || {
         let found = players::available(std::env::var_os("PATH"), &desktop.player_command);

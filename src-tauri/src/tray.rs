@@ -307,7 +307,7 @@ fn on_menu(app: &AppHandle, id: &str) {
             let Some(id) = control.last_stream().await else {
                 return;
             };
-            let url = control.ts_url(&id);
+            let url = control.play_url(&id).await;
             state::on_desktop(move || match app.clipboard().write_text(url) {
                 Ok(()) => tracing::info!(channel = %id, "stream URL copied"),
                 Err(error) => tracing::warn!(%error, "cannot write the clipboard"),

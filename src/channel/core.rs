@@ -9,12 +9,11 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 use super::hls_view::Viewers;
 use super::metrics::Metrics;
 use super::session::SessionSlot;
-use super::{ChannelError, ChannelSettings, Problems, UpstreamMode};
+use super::{ChannelError, ChannelKey, HubInner, Problems, UpstreamMode};
 use crate::content_id::ContentId;
 use crate::engine::SessionStat;
 use crate::engine_process::EngineProcess;
@@ -51,7 +50,17 @@ impl ChannelState {
 /// A channel shared by all its players, whatever their kind.
 #[derive(Debug)]
 pub struct Channel {
-    pub(super) id: ContentId,
+    /// What the channel is in the hub's table: one content id, or a saved
+    /// channel that fails over between its alternates.
+    pub(super) key: ChannelKey,
+    /// The content ids to play, in the order they are tried; one for a per-id channel.
+    pub(super) alternates: Vec<ContentId>,
+    /// The alternate whose engine session feeds the channel now (or is being started).
+    playing: Mutex<ContentId>,
+    /// Switches from one alternate to another since the channel started.
+    pub(super) switches: AtomicU64,
+    /// The last switch: `"<from> -> <to>: <reason>"`.
+    pub(super) last_switch: Mutex<Option<String>>,
     pub(super) upstream: UpstreamMode,
     pub(super) ring: Ring,
     pub(super) segments: SegmentBuffer,
@@ -74,6 +83,8 @@ pub struct Channel {
     /// Longest HLS segment seen, in milliseconds: paces HLS viewers' requests.
     target_ms: AtomicU64,
     started_at: Instant,
+    /// When upstream data last arrived, in milliseconds since `started_at`.
+    last_data_ms: AtomicU64,
     pub(super) bytes_in: AtomicU64,
     pub(super) bytes_out: AtomicU64,
     pub(super) reconnects: AtomicU64,
@@ -84,7 +95,18 @@ pub struct Channel {
 /// A snapshot of a channel for `/api/streams`.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ChannelInfo {
+    /// The content id playing now (for a saved channel: the current alternate).
     pub id: ContentId,
+    /// The saved channel's key (its `/channel/<key>.ts` URL), if it is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
+    /// Every id the channel may play, in the order they are tried.
+    pub alternates: Vec<ContentId>,
+    /// Switches between alternates so far.
+    pub switches: u64,
+    /// The last switch and its reason (`"<from> -> <to>: <reason>"`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_switch: Option<String>,
     pub state: &'static str,
     /// Viewers of every kind: TS connections plus HLS viewers.
     pub players: usize,
@@ -109,17 +131,22 @@ pub struct ViewerCounts {
 }
 
 impl Channel {
+    /// A channel of `hub`, starting with `first` of its `alternates`.
     pub(super) fn new(
-        id: ContentId,
-        settings: &ChannelSettings,
-        tasks: TaskTracker,
-        metrics: Metrics,
-        problems: Arc<Problems>,
-        engine_process: EngineProcess,
+        key: ChannelKey,
+        first: ContentId,
+        alternates: Vec<ContentId>,
+        hub: &HubInner,
     ) -> Self {
+        let settings = &hub.settings;
+        let metrics = hub.metrics.clone();
         let now = Instant::now();
         Self {
-            id,
+            key,
+            playing: Mutex::new(first),
+            alternates,
+            switches: AtomicU64::new(0),
+            last_switch: Mutex::new(None),
             upstream: settings.upstream,
             ring: Ring::new(settings.ring_bytes),
             segments: SegmentBuffer::new(settings.hls_max_segments, settings.hls_max_bytes),
@@ -128,13 +155,14 @@ impl Channel {
             ts_players: AtomicUsize::new(0),
             viewers: Viewers::default(),
             cancel: CancellationToken::new(),
-            session: SessionSlot::new(tasks, metrics.clone()),
+            session: SessionSlot::new(hub.tasks.clone(), metrics.clone()),
             metrics,
-            problems,
-            engine_process,
+            problems: Arc::clone(&hub.problems),
+            engine_process: hub.engine_process.clone(),
             present_until: Mutex::new(now),
             target_ms: AtomicU64::new(settings.hls_segment.as_millis() as u64),
             started_at: now,
+            last_data_ms: AtomicU64::new(0),
             bytes_in: AtomicU64::new(0),
             bytes_out: AtomicU64::new(0),
             reconnects: AtomicU64::new(0),
@@ -142,8 +170,21 @@ impl Channel {
         }
     }
 
-    pub fn id(&self) -> &ContentId {
-        &self.id
+    /// The content id playing now.
+    pub fn id(&self) -> ContentId {
+        self.playing
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Makes `id` the one playing (the hub checks nobody else plays it).
+    pub(super) fn set_playing(&self, id: &ContentId) {
+        *self.playing.lock().unwrap_or_else(|p| p.into_inner()) = id.clone();
+    }
+
+    pub fn key(&self) -> &ChannelKey {
+        &self.key
     }
 
     /// TS players connected now.
@@ -188,6 +229,18 @@ impl Channel {
         self.started_at.elapsed()
     }
 
+    /// Notes that upstream data arrived now.
+    pub(super) fn note_data(&self) {
+        let ms = u64::try_from(self.uptime().as_millis()).unwrap_or(u64::MAX);
+        self.last_data_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// How long players have had no new upstream data (since the start, if none came yet).
+    pub(super) fn silent_for(&self) -> Duration {
+        let last = Duration::from_millis(self.last_data_ms.load(Ordering::Relaxed));
+        self.uptime().saturating_sub(last)
+    }
+
     pub(super) fn attached_count(&self) -> usize {
         *self.attached.borrow()
     }
@@ -204,7 +257,18 @@ impl Channel {
         };
         let (segments_buffered, segment_bytes) = self.segments.usage();
         ChannelInfo {
-            id: self.id.clone(),
+            id: self.id(),
+            channel: match &self.key {
+                ChannelKey::Saved(key) => Some(key.clone()),
+                ChannelKey::Id(_) => None,
+            },
+            alternates: self.alternates.clone(),
+            switches: self.switches.load(Ordering::Relaxed),
+            last_switch: self
+                .last_switch
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
             state: self.state.borrow().label(),
             players: viewers.ts + viewers.hls,
             viewers,

@@ -38,9 +38,11 @@ pub const COALESCE_DELAY: Duration = Duration::from_millis(400);
 /// Playlist fetch failures in a row before an HLS session is replaced.
 const PLAYLIST_FAILURES_BEFORE_RESTART: u32 = 5;
 
-/// What turns upstream bytes into the channel's outputs.
+/// What turns upstream bytes into the channel's outputs. It outlives one
+/// alternate's session, so a switch is a restart (a keyframe resync for TS
+/// players, a discontinuity for HLS players), not a new channel.
 #[derive(Debug)]
-struct Cutter {
+pub(super) struct Cutter {
     splitter: Splitter,
     /// Cuts HLS segments from the TS; `None` when the segments are the engine's.
     segmenter: Option<Segmenter>,
@@ -48,8 +50,17 @@ struct Cutter {
 }
 
 impl Cutter {
+    pub(super) fn new(settings: &ChannelSettings) -> Self {
+        Self {
+            splitter: Splitter::new(),
+            segmenter: (settings.upstream == UpstreamMode::Ts)
+                .then(|| Segmenter::new(settings.hls_segment, settings.max_segment_bytes())),
+            chunks: Vec::new(),
+        }
+    }
+
     /// The upstream was replaced: nothing torn by the old one reaches players.
-    fn restart(&mut self, channel: &Channel) {
+    pub(super) fn restart(&mut self, channel: &Channel) {
         self.splitter.reset();
         if let Some(segmenter) = &mut self.segmenter {
             segmenter.restart();
@@ -59,31 +70,23 @@ impl Cutter {
 }
 
 impl Channel {
-    /// Runs the upstream until it fails for good; returns why.
+    /// Runs the upstream of the id playing until it fails for good; returns
+    /// why. With `give_up_after` (a channel with alternates to fail over to),
+    /// reconnecting stops once nothing has arrived for that long.
     pub(super) async fn run_upstream(
         &self,
         engine: &EngineClient,
         settings: &ChannelSettings,
+        cutter: &mut Cutter,
+        give_up_after: Option<Duration>,
     ) -> ChannelError {
-        let mut cutter = Cutter {
-            splitter: Splitter::new(),
-            segmenter: (self.upstream == UpstreamMode::Ts)
-                .then(|| Segmenter::new(settings.hls_segment, settings.max_segment_bytes())),
-            chunks: Vec::new(),
-        };
         let mut failures = 0u32;
         let mut ever_live = false;
         loop {
             let mut received = false;
             let error = match self.upstream {
-                UpstreamMode::Ts => {
-                    self.pump_ts(engine, settings, &mut cutter, &mut received)
-                        .await
-                }
-                UpstreamMode::Hls => {
-                    self.pump_hls(engine, settings, &mut cutter, &mut received)
-                        .await
-                }
+                UpstreamMode::Ts => self.pump_ts(engine, settings, cutter, &mut received).await,
+                UpstreamMode::Hls => self.pump_hls(engine, settings, cutter, &mut received).await,
             };
             if !ever_live && !received {
                 // A first start that fails is reported to the waiting players at
@@ -99,17 +102,23 @@ impl Channel {
                 self.session.discard(engine);
             }
             failures += 1;
-            if failures > settings.max_reconnects {
+            if failures > settings.max_reconnects
+                || give_up_after.is_some_and(|after| self.silent_for() >= after)
+            {
                 return error;
             }
             self.reconnects.fetch_add(1, Ordering::Relaxed);
             self.metrics.reconnects.inc();
             self.problems
-                .record(&self.id, format!("upstream lost: {error}"));
+                .record(&self.id(), format!("upstream lost: {error}"));
             self.state.send_replace(ChannelState::Reconnecting);
             cutter.restart(self);
-            let delay = backoff(failures);
-            tracing::warn!(channel = %self.id, %error, attempt = failures, ?delay, "upstream lost, reconnecting");
+            let mut delay = backoff(failures);
+            if let Some(after) = give_up_after {
+                // The last try comes when the failover time is up, not a backoff later.
+                delay = delay.min(after.saturating_sub(self.silent_for()));
+            }
+            tracing::warn!(channel = %self.key, %error, attempt = failures, ?delay, "upstream lost, reconnecting");
             tokio::time::sleep(delay).await;
         }
     }
@@ -126,7 +135,7 @@ impl Channel {
             None => {
                 self.engine_ready(engine).await?;
                 self.session
-                    .start(engine, kind, &self.id, settings.start_timeout)
+                    .start(engine, kind, &self.id(), settings.start_timeout)
                     .await
             }
         }
@@ -224,6 +233,9 @@ impl Channel {
     fn cut(&self, bytes: &[u8], cutter: &mut Cutter, received: &mut bool) {
         self.bytes_in
             .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        if !bytes.is_empty() {
+            self.note_data();
+        }
         self.metrics.bytes_in.inc_by(bytes.len() as u64);
         cutter.splitter.push(bytes, &mut cutter.chunks);
         if cutter.chunks.is_empty() {
@@ -253,10 +265,10 @@ impl Channel {
             ChannelState::Starting => {
                 let took = self.uptime();
                 self.metrics.start_seconds.observe(took.as_secs_f64());
-                tracing::info!(channel = %self.id, ?took, "channel live");
+                tracing::info!(channel = %self.key, ?took, "channel live");
             }
             ChannelState::Reconnecting => {
-                tracing::info!(channel = %self.id, "upstream reconnected")
+                tracing::info!(channel = %self.key, "upstream reconnected")
             }
             _ => {}
         }
@@ -279,7 +291,9 @@ impl Channel {
         let mut playlist_url = session.playback_url.clone();
         let mut newest_taken: Option<u64> = None;
         let mut failures = 0u32;
-        let mut discontinuity = false;
+        // Segments of an earlier session (a reconnect, another alternate)
+        // do not continue into this one's.
+        let mut discontinuity = self.segments.next_seq() > 0;
         let start_deadline = Instant::now() + settings.start_timeout;
         loop {
             if !*received && Instant::now() >= start_deadline {
@@ -290,9 +304,10 @@ impl Channel {
                 Err(error) => {
                     self.upstream_errors.fetch_add(1, Ordering::Relaxed);
                     failures += 1;
-                    tracing::debug!(channel = %self.id, %error, failures, "playlist fetch failed");
+                    tracing::debug!(channel = %self.key, %error, failures, "playlist fetch failed");
                     if failures >= PLAYLIST_FAILURES_BEFORE_RESTART
                         || !*received && is_final(&error)
+                        || *received && self.silent_for() >= settings.upstream_idle_timeout
                     {
                         return error.into();
                     }
@@ -307,7 +322,7 @@ impl Channel {
                 Take::New { skip } => skip,
                 Take::Reset { skip } => {
                     // The sequence went backwards: the engine restarted the stream.
-                    tracing::info!(channel = %self.id, "upstream sequence reset");
+                    tracing::info!(channel = %self.key, "upstream sequence reset");
                     discontinuity = true;
                     newest_taken = None;
                     skip
@@ -333,7 +348,7 @@ impl Channel {
                     Err(error) => {
                         // Skip it rather than stall the live edge; players see a discontinuity.
                         self.upstream_errors.fetch_add(1, Ordering::Relaxed);
-                        tracing::warn!(channel = %self.id, %error, offset, "segment lost");
+                        tracing::warn!(channel = %self.key, %error, offset, "segment lost");
                         discontinuity = true;
                         continue;
                     }
@@ -407,6 +422,6 @@ fn is_final(error: &EngineError) -> bool {
     )
 }
 
-fn backoff(failures: u32) -> Duration {
+pub(super) fn backoff(failures: u32) -> Duration {
     Duration::from_millis(250u64 << failures.min(5)).min(Duration::from_secs(5))
 }

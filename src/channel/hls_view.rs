@@ -86,7 +86,7 @@ impl Channel {
         self.wait_until(timeout, |channel| channel.segments.next_seq() > 0)
             .await?;
         let window = self.segments.window(playlist::WINDOW);
-        Ok(playlist::render(self.id.as_hex(), &window, query))
+        Ok(playlist::render(&self.key.segment_prefix(), &window, query))
     }
 
     /// A buffered segment, waiting a little if it is the one being cut or downloaded.

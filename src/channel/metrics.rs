@@ -19,6 +19,8 @@ pub struct Metrics {
     pub sessions_stopped: Counter,
     pub reconnects: Counter,
     pub start_failures: Counter,
+    /// Switches of a saved channel from one alternate to the next.
+    pub failovers: Counter,
     /// Seconds from a channel's creation to its first data.
     pub start_seconds: Histogram,
 }
@@ -32,6 +34,7 @@ impl Default for Metrics {
             sessions_stopped: Counter::default(),
             reconnects: Counter::default(),
             start_failures: Counter::default(),
+            failovers: Counter::default(),
             // P2P starts range from tens of milliseconds (a live session) to
             // tens of seconds (prebuffering on a poor swarm).
             start_seconds: Histogram::new([0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 40.0, 60.0]),
@@ -46,6 +49,8 @@ pub struct Snapshot {
     pub channels_by_state: Vec<(&'static str, usize)>,
     pub ts_players: usize,
     pub hls_viewers: usize,
+    /// `(saved channel key, content id playing)` for channels with alternates.
+    pub playing: Vec<(String, String)>,
 }
 
 impl Metrics {
@@ -66,6 +71,20 @@ impl Metrics {
                 .set(i64::try_from(count).unwrap_or(i64::MAX));
         }
         registry.register("players", "Players watching, by kind", players);
+        let playing = Family::<Vec<(String, String)>, Gauge>::default();
+        for (key, id) in &now.playing {
+            playing
+                .get_or_create(&vec![
+                    ("channel".to_owned(), key.clone()),
+                    ("id".to_owned(), id.clone()),
+                ])
+                .set(1);
+        }
+        registry.register(
+            "channel_playing",
+            "The content id each saved channel plays now",
+            playing,
+        );
         let counters = [
             ("bytes_in", "Bytes read from the engine", &self.bytes_in),
             ("bytes_out", "Bytes sent to players", &self.bytes_out),
@@ -88,6 +107,11 @@ impl Metrics {
                 "start_failures",
                 "Channels that failed to start",
                 &self.start_failures,
+            ),
+            (
+                "failovers",
+                "Switches of a saved channel to its next alternate",
+                &self.failovers,
             ),
         ];
         for (name, help, counter) in counters {

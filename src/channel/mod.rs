@@ -8,9 +8,18 @@
 //! player, stopping its engine session exactly once, containing a panic, and
 //! the record of recent problems. The table's lock is never held across an
 //! await, so one channel's slow engine call delays nobody.
+//!
+//! The table is keyed by [`ChannelKey`]: a per-id URL opens the channel of
+//! that content id, a saved channel's stable URL opens the channel of its key,
+//! which fails over between its alternates (see [`failover`]). Either way one
+//! content id is played by at most one channel, so by one engine session: a
+//! per-id request for an id that a saved channel plays now joins that channel,
+//! a saved channel's request joins a per-id channel already playing one of its
+//! alternates, and a failover skips an alternate another channel plays.
 
 mod core;
 mod error;
+mod failover;
 mod feed;
 mod hls_view;
 pub mod metrics;
@@ -81,6 +90,13 @@ pub struct ChannelSettings {
     pub max_channels: usize,
     /// Players of one channel, TS and HLS together; one more is refused (429).
     pub max_players: usize,
+    /// A channel with alternates switches to the next one when its id has
+    /// delivered nothing for this long (reconnects included), or the engine
+    /// reports no peers and no progress for this long.
+    pub failover_after: Duration,
+    /// Rounds through all alternates without any of them playing before the
+    /// channel gives up and ends its players' streams.
+    pub failover_rounds: u32,
 }
 
 impl Default for ChannelSettings {
@@ -98,6 +114,8 @@ impl Default for ChannelSettings {
             stat_interval: Duration::from_secs(5),
             max_channels: 32,
             max_players: 100,
+            failover_after: Duration::from_secs(15),
+            failover_rounds: 3,
         }
     }
 }
@@ -108,6 +126,54 @@ impl ChannelSettings {
     /// exceed it nor push out everything else.
     pub fn max_segment_bytes(&self) -> usize {
         (self.hls_max_bytes / 4).max(1)
+    }
+}
+
+/// What a channel of the hub's table is.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ChannelKey {
+    /// Played through a per-id URL (`/ace/getstream?id=`): that id only.
+    Id(ContentId),
+    /// A saved channel played through its stable URL (`/channel/<key>.ts`),
+    /// which fails over between its alternates. The key is the lowercase hex
+    /// of the saved channel's own `id`, which reordering alternates leaves alone.
+    Saved(String),
+}
+
+impl ChannelKey {
+    /// The path its HLS segments are served under; for a saved channel it
+    /// stays the same across switches, so players keep their playlist.
+    pub fn segment_prefix(&self) -> String {
+        match self {
+            ChannelKey::Id(id) => format!("/ace/hls/{}/segment/", id.as_hex()),
+            ChannelKey::Saved(key) => format!("/channel/{key}/segment/"),
+        }
+    }
+}
+
+impl std::fmt::Display for ChannelKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ChannelKey::Id(id) => write!(f, "{id}"),
+            ChannelKey::Saved(key) => write!(f, "channel:{key}"),
+        }
+    }
+}
+
+/// What the hub calls with a saved channel's key and the alternate that went live.
+type LiveHook = Arc<dyn Fn(&str, &ContentId) + Send + Sync>;
+
+/// Told when a saved channel's alternate plays, so the app can try it first next time.
+#[derive(Clone, Default)]
+struct OnLive(Option<LiveHook>);
+
+impl std::fmt::Debug for OnLive {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "OnLive(set)"
+        } else {
+            "OnLive(unset)"
+        })
     }
 }
 
@@ -155,7 +221,8 @@ pub struct Hub {
 
 #[derive(Debug)]
 struct HubInner {
-    channels: Mutex<HashMap<ContentId, Arc<Channel>>>,
+    channels: Mutex<HashMap<ChannelKey, Arc<Channel>>>,
+    on_live: Mutex<OnLive>,
     engine: SharedEngine,
     settings: ChannelSettings,
     tasks: TaskTracker,
@@ -166,17 +233,45 @@ struct HubInner {
 }
 
 impl HubInner {
-    fn channels(&self) -> MutexGuard<'_, HashMap<ContentId, Arc<Channel>>> {
+    fn channels(&self) -> MutexGuard<'_, HashMap<ChannelKey, Arc<Channel>>> {
         self.channels.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Takes `channel` out of the table if it is still the one there.
-    fn remove(&self, channels: &mut HashMap<ContentId, Arc<Channel>>, channel: &Arc<Channel>) {
+    fn remove(&self, channels: &mut HashMap<ChannelKey, Arc<Channel>>, channel: &Arc<Channel>) {
         if channels
-            .get(&channel.id)
+            .get(&channel.key)
             .is_some_and(|current| Arc::ptr_eq(current, channel))
         {
-            channels.remove(&channel.id);
+            channels.remove(&channel.key);
+        }
+    }
+
+    /// Makes `id` the one `channel` plays, unless another channel plays it
+    /// (two channels on one id would mean two engine sessions on it).
+    pub(super) fn claim(&self, channel: &Channel, id: &ContentId) -> bool {
+        let channels = self.channels();
+        let taken = channels
+            .values()
+            .any(|other| !std::ptr::eq(Arc::as_ptr(other), channel) && other.id() == *id);
+        if !taken {
+            channel.set_playing(id);
+        }
+        !taken
+    }
+
+    /// A saved channel's alternate went live: tell the app.
+    pub(super) fn remember(&self, channel: &Channel, id: &ContentId) {
+        let ChannelKey::Saved(key) = &channel.key else {
+            return;
+        };
+        let on_live = self
+            .on_live
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if let Some(on_live) = on_live.0 {
+            on_live(key, id);
         }
     }
 }
@@ -196,6 +291,7 @@ impl Hub {
         Self {
             inner: Arc::new(HubInner {
                 channels: Mutex::new(HashMap::new()),
+                on_live: Mutex::default(),
                 engine,
                 settings,
                 tasks: TaskTracker::new(),
@@ -231,34 +327,46 @@ impl Hub {
         self.inner.engine.set(engine);
     }
 
-    /// Finds or starts the channel for `id` and lets `admit` attach a player
-    /// to it, all under the table lock, so the idle check sees the player.
+    /// Calls `on_live(key, id)` whenever an alternate of a saved channel
+    /// plays, so the app can persist it and try it first next time.
+    pub fn set_on_live(&self, on_live: impl Fn(&str, &ContentId) + Send + Sync + 'static) {
+        *self.inner.on_live.lock().unwrap_or_else(|p| p.into_inner()) =
+            OnLive(Some(Arc::new(on_live)));
+    }
+
+    /// Finds or starts the channel for `key` (playing `alternates` in order)
+    /// and lets `admit` attach a player to it, all under the table lock, so
+    /// the idle check sees the player. A channel already playing one of the
+    /// ids is joined instead: see the module comment.
     fn open<T>(
         &self,
-        id: &ContentId,
+        key: ChannelKey,
+        alternates: Vec<ContentId>,
         admit: impl FnOnce(&Arc<Channel>) -> Result<T, ChannelError>,
     ) -> Result<T, ChannelError> {
         let settings = &self.inner.settings;
         let mut channels = self.inner.channels();
-        if let Some(channel) = channels.get(id) {
+        if let Some(channel) = channels.get(&key) {
+            return admit(channel);
+        }
+        if let Some(channel) = channels
+            .values()
+            .find(|channel| alternates.contains(&channel.id()))
+        {
             return admit(channel);
         }
         if channels.len() >= settings.max_channels {
             return Err(ChannelError::TooManyChannels(settings.max_channels));
         }
-        let channel = Arc::new(Channel::new(
-            id.clone(),
-            settings,
-            self.inner.tasks.clone(),
-            self.inner.metrics.clone(),
-            Arc::clone(&self.inner.problems),
-            self.inner.engine_process.clone(),
-        ));
+        let Some(first) = alternates.first().cloned() else {
+            return Err(ChannelError::Internal("a channel without ids".into()));
+        };
+        let channel = Arc::new(Channel::new(key.clone(), first, alternates, &self.inner));
         let admitted = admit(&channel)?;
-        channels.insert(id.clone(), Arc::clone(&channel));
+        channels.insert(key.clone(), Arc::clone(&channel));
         drop(channels);
         let engine = self.engine();
-        tracing::info!(channel = %id, engine = %engine.base(), upstream = ?settings.upstream, "channel starting");
+        tracing::info!(channel = %key, alternates = channel.alternates.len(), engine = %engine.base(), upstream = ?settings.upstream, "channel starting");
         self.inner
             .tasks
             .spawn(supervise(Arc::clone(&self.inner), channel, engine));
@@ -267,8 +375,18 @@ impl Hub {
 
     /// Adds a TS player to the channel, starting the channel if needed.
     pub fn join_ts(&self, id: &ContentId) -> Result<TsPlayer, ChannelError> {
+        self.join_ts_channel(ChannelKey::Id(id.clone()), vec![id.clone()])
+    }
+
+    /// Adds a TS player to the channel of `key`, which plays `alternates`
+    /// (in that order) when it has to start.
+    pub fn join_ts_channel(
+        &self,
+        key: ChannelKey,
+        alternates: Vec<ContentId>,
+    ) -> Result<TsPlayer, ChannelError> {
         let max = self.inner.settings.max_players;
-        self.open(id, |channel| {
+        self.open(key, alternates, |channel| {
             if channel.player_count() >= max {
                 return Err(ChannelError::TooManyPlayers(max));
             }
@@ -279,14 +397,37 @@ impl Hub {
     /// Serves an HLS request of `viewer` for the channel, starting it if
     /// needed. The channel stays in use while the returned handle lives.
     pub fn open_hls(&self, id: &ContentId, viewer: &Viewer) -> Result<HlsRequest, ChannelError> {
-        self.open(id, |channel| self.admit_viewer(channel, viewer))
+        self.open_hls_channel(ChannelKey::Id(id.clone()), vec![id.clone()], viewer)
+    }
+
+    /// [`Hub::open_hls`] for the channel of `key`, playing `alternates`.
+    pub fn open_hls_channel(
+        &self,
+        key: ChannelKey,
+        alternates: Vec<ContentId>,
+        viewer: &Viewer,
+    ) -> Result<HlsRequest, ChannelError> {
+        self.open(key, alternates, |channel| {
+            self.admit_viewer(channel, viewer)
+        })
     }
 
     /// An HLS request for a channel that must already play (segments), by the
     /// hex id in its URL; `None` if no such channel plays.
     pub fn find_hls(&self, hex: &str, viewer: &Viewer) -> Option<Result<HlsRequest, ChannelError>> {
         let channels = self.inner.channels();
-        let channel = channels.values().find(|c| c.id.as_hex() == hex)?;
+        let channel = channels.values().find(|c| c.id().as_hex() == hex)?;
+        Some(self.admit_viewer(channel, viewer))
+    }
+
+    /// [`Hub::find_hls`] for a saved channel's segments, by its key.
+    pub fn find_hls_channel(
+        &self,
+        key: &str,
+        viewer: &Viewer,
+    ) -> Option<Result<HlsRequest, ChannelError>> {
+        let channels = self.inner.channels();
+        let channel = channels.get(&ChannelKey::Saved(key.to_owned()))?;
         Some(self.admit_viewer(channel, viewer))
     }
 
@@ -323,6 +464,11 @@ impl Hub {
         let mut snapshot = Snapshot::default();
         let mut by_state: HashMap<&'static str, usize> = HashMap::new();
         for info in self.list() {
+            if let Some(key) = &info.channel {
+                snapshot
+                    .playing
+                    .push((key.clone(), info.id.as_hex().to_owned()));
+            }
             *by_state.entry(info.state).or_default() += 1;
             snapshot.ts_players += info.viewers.ts;
             snapshot.hls_viewers += info.viewers.hls;
@@ -335,7 +481,8 @@ impl Hub {
 
     /// Stops a channel now, ending its players' streams. Returns false if unknown.
     pub fn stop(&self, id: &ContentId) -> bool {
-        match self.inner.channels().get(id) {
+        let channels = self.inner.channels();
+        match channels.values().find(|channel| channel.id() == *id) {
             Some(channel) => {
                 channel.cancel.cancel();
                 true
@@ -373,7 +520,7 @@ async fn supervise(hub: Arc<HubInner>, channel: Arc<Channel>, engine: EngineClie
     let settings = &hub.settings;
     let run = async {
         tokio::select! {
-            error = channel.run_upstream(&engine, settings) => End::Failed(error),
+            error = channel.run_alternates(&hub, &engine, settings) => End::Failed(error),
             () = wait_idle(&hub, &channel) => End::Idle,
             () = channel.cancel.cancelled() => End::Cancelled,
             () = hub.shutdown.cancelled() => End::Cancelled,
@@ -392,23 +539,26 @@ async fn supervise(hub: Arc<HubInner>, channel: Arc<Channel>, engine: EngineClie
     }
     match end {
         End::Failed(error) => {
-            tracing::warn!(channel = %channel.id, %error, "channel failed");
-            if matches!(*channel.state.borrow(), ChannelState::Starting) {
+            tracing::warn!(channel = %channel.key, %error, "channel failed");
+            if matches!(
+                *channel.state.borrow(),
+                ChannelState::Starting | ChannelState::StartingEngine
+            ) {
                 hub.metrics.start_failures.inc();
             }
-            hub.problems.record(&channel.id, error.to_string());
+            hub.problems.record(&channel.id(), error.to_string());
             channel.finish(ChannelState::Failed(error));
         }
         End::Idle => {
-            tracing::info!(channel = %channel.id, "channel stopped after linger");
+            tracing::info!(channel = %channel.key, "channel stopped after linger");
             channel.finish(ChannelState::Stopped);
         }
         End::Cancelled => {
-            tracing::info!(channel = %channel.id, "channel stopped");
+            tracing::info!(channel = %channel.key, "channel stopped");
             channel.finish(ChannelState::Stopped);
         }
     }
-    channel.session.close(&engine, &channel.id).await;
+    channel.session.close(&engine, &channel.id()).await;
     // Its players were ended by `finish`; once they let go, the buffers are freed.
     drop(channel);
     crate::memory::release_freed();
@@ -479,14 +629,14 @@ mod tests {
         let id = ContentId::parse("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa").expect("id");
         let inner = &hub.inner;
         let channel = Arc::new(Channel::new(
+            ChannelKey::Id(id.clone()),
             id.clone(),
-            &inner.settings,
-            inner.tasks.clone(),
-            inner.metrics.clone(),
-            Arc::clone(&inner.problems),
-            inner.engine_process.clone(),
+            vec![id.clone()],
+            inner,
         ));
-        inner.channels().insert(id, Arc::clone(&channel));
+        inner
+            .channels()
+            .insert(ChannelKey::Id(id), Arc::clone(&channel));
         channel
     }
 

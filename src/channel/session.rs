@@ -10,13 +10,14 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::metrics::Metrics;
 use super::ChannelError;
 use crate::content_id::ContentId;
-use crate::engine::{EngineClient, Session, SessionKind, SessionStat};
+use crate::engine::{EngineClient, EngineError, Session, SessionKind, SessionStat};
 
 #[derive(Debug, Default)]
 struct Inner {
@@ -32,7 +33,19 @@ pub struct SessionSlot {
     inner: Mutex<Inner>,
     tasks: TaskTracker,
     metrics: Metrics,
+    /// Stops sent in the background and not answered yet: a failover waits
+    /// for them, so the next alternate never starts beside an old session.
+    pending_stops: Arc<watch::Sender<usize>>,
+    /// Starts in flight: a start whose caller gave up still makes its
+    /// session current when it lands, so a failover waits for them too.
+    pending_starts: Arc<watch::Sender<usize>>,
 }
+
+/// Longest a failover waits for the old session's stop before starting the next.
+const STOP_WAIT: Duration = Duration::from_secs(5);
+/// Longest a failover waits for a start whose caller gave up to land (so it
+/// can be stopped rather than become current beside the next alternate's).
+const START_WAIT: Duration = Duration::from_secs(10);
 
 impl SessionSlot {
     /// `tasks` is the hub's tracker, so shutdown waits for starts and stops in flight.
@@ -41,6 +54,8 @@ impl SessionSlot {
             inner: Mutex::new(Inner::default()),
             tasks,
             metrics,
+            pending_stops: Arc::new(watch::Sender::new(0)),
+            pending_starts: Arc::new(watch::Sender::new(0)),
         })
     }
 
@@ -68,31 +83,51 @@ impl SessionSlot {
         let slot = Arc::clone(self);
         let engine = engine.clone();
         let id = id.clone();
+        let starting = Arc::clone(&self.pending_starts);
+        starting.send_modify(|count| *count += 1);
         let start = self.tasks.spawn(async move {
-            let session = engine.start(kind, &id, timeout).await?;
-            slot.metrics.sessions_opened.inc();
-            let mut inner = slot.lock();
-            if inner.closed {
-                drop(inner);
-                tracing::info!(channel = %id, pid = %session.pid, "channel ended during start; stopping the new session");
-                slot.stop_in_background(&engine, session);
-                return Err(ChannelError::Stopped);
-            }
-            tracing::info!(channel = %id, pid = %session.pid, ?kind, "engine session started");
-            if let Some(stale) = inner.current.replace(session.clone()) {
-                drop(inner);
-                slot.stop_in_background(&engine, stale);
-            }
-            Ok(session)
+            let started = engine.start(kind, &id, timeout).await;
+            let landed = slot.land(&engine, &id, kind, started);
+            starting.send_modify(|count| *count = count.saturating_sub(1));
+            landed
         });
         start.await.unwrap_or_else(|join| {
             Err(ChannelError::Internal(format!("start task failed: {join}")))
         })
     }
 
+    /// Makes a session that just started current (or stops it, if the slot closed).
+    fn land(
+        &self,
+        engine: &EngineClient,
+        id: &ContentId,
+        kind: SessionKind,
+        started: Result<Session, EngineError>,
+    ) -> Result<Session, ChannelError> {
+        let session = started?;
+        self.metrics.sessions_opened.inc();
+        let mut inner = self.lock();
+        if inner.closed {
+            drop(inner);
+            tracing::info!(channel = %id, pid = %session.pid, "channel ended during start; stopping the new session");
+            self.stop_in_background(engine, session);
+            return Err(ChannelError::Stopped);
+        }
+        tracing::info!(channel = %id, pid = %session.pid, ?kind, "engine session started");
+        if let Some(stale) = inner.current.replace(session.clone()) {
+            drop(inner);
+            self.stop_in_background(engine, stale);
+        }
+        Ok(session)
+    }
+
     /// Gives up the current session (it stopped working) and stops it in the background.
     pub fn discard(&self, engine: &EngineClient) {
-        let stale = self.lock().current.take();
+        let stale = {
+            let mut inner = self.lock();
+            inner.stat = None;
+            inner.current.take()
+        };
         if let Some(stale) = stale {
             self.stop_in_background(engine, stale);
         }
@@ -114,13 +149,47 @@ impl SessionSlot {
         }
     }
 
+    /// Stops the current session and waits (bounded) until every stop sent
+    /// before has been answered too; the slot stays open for the next session.
+    pub async fn stop_current(&self, engine: &EngineClient, channel: &ContentId) {
+        let mut starting = self.pending_starts.subscribe();
+        if tokio::time::timeout(START_WAIT, starting.wait_for(|count| *count == 0))
+            .await
+            .is_err()
+        {
+            tracing::warn!(%channel, "an engine start is still in flight; switching anyway");
+        }
+        let current = {
+            let mut inner = self.lock();
+            inner.stat = None;
+            inner.current.take()
+        };
+        if let Some(session) = current {
+            self.metrics.sessions_stopped.inc();
+            match engine.stop(&session).await {
+                Ok(()) => tracing::info!(%channel, pid = %session.pid, "engine session stopped"),
+                Err(error) => tracing::warn!(%channel, %error, "could not stop engine session"),
+            }
+        }
+        let mut pending = self.pending_stops.subscribe();
+        if tokio::time::timeout(STOP_WAIT, pending.wait_for(|count| *count == 0))
+            .await
+            .is_err()
+        {
+            tracing::warn!(%channel, "an earlier engine session did not stop in time");
+        }
+    }
+
     fn stop_in_background(&self, engine: &EngineClient, session: Session) {
         self.metrics.sessions_stopped.inc();
         let engine = engine.clone();
+        let pending = Arc::clone(&self.pending_stops);
+        pending.send_modify(|count| *count += 1);
         self.tasks.spawn(async move {
             if let Err(error) = engine.stop(&session).await {
                 tracing::warn!(pid = %session.pid, %error, "could not stop engine session");
             }
+            pending.send_modify(|count| *count = count.saturating_sub(1));
         });
     }
 

@@ -34,7 +34,7 @@ impl TsPlayer {
     pub(super) fn new(channel: Arc<Channel>) -> Self {
         channel.ts_players.fetch_add(1, Ordering::Relaxed);
         let head = channel.ring.subscribe();
-        tracing::info!(channel = %channel.id, players = channel.ts_player_count(), "TS player joined");
+        tracing::info!(channel = %channel.key, players = channel.ts_player_count(), "TS player joined");
         Self {
             attachment: Attachment::new(channel, Duration::ZERO),
             cursor: Cursor::default(),
@@ -86,7 +86,7 @@ impl Drop for TsPlayer {
         let channel = self.channel();
         channel.ts_players.fetch_sub(1, Ordering::Relaxed);
         tracing::info!(
-            channel = %channel.id,
+            channel = %channel.key,
             players = channel.ts_player_count(),
             skips = self.cursor.skips,
             "TS player left"

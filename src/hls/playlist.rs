@@ -136,8 +136,9 @@ pub fn target_duration(durations: impl IntoIterator<Item = f32>) -> u64 {
 }
 
 /// The proxy's live playlist over the newest buffered segments. `query` is
-/// appended to each segment URI (the LAN token, when sharing is on).
-pub fn render(hex: &str, segments: &[SegmentMeta], query: &str) -> Vec<u8> {
+/// appended to each segment URI (the LAN token, when sharing is on); the
+/// URIs are `<prefix><seq>.ts`.
+pub fn render(prefix: &str, segments: &[SegmentMeta], query: &str) -> Vec<u8> {
     let first_seq = segments.first().map_or(0, |s| s.seq);
     let playlist = MediaPlaylist {
         version: Some(3),
@@ -146,7 +147,7 @@ pub fn render(hex: &str, segments: &[SegmentMeta], query: &str) -> Vec<u8> {
         segments: segments
             .iter()
             .map(|s| MediaSegment {
-                uri: format!("/ace/hls/{hex}/segment/{}.ts{query}", s.seq),
+                uri: format!("{prefix}{}.ts{query}", s.seq),
                 duration: s.duration,
                 discontinuity: s.discontinuity,
                 ..MediaSegment::default()
@@ -181,7 +182,7 @@ mod tests {
                 discontinuity: seq == 8,
             })
             .collect();
-        let text = String::from_utf8(render("ab", &segments, "")).expect("utf8");
+        let text = String::from_utf8(render("/ace/hls/ab/segment/", &segments, "")).expect("utf8");
         assert!(text.starts_with("#EXTM3U"));
         assert!(text.contains("#EXT-X-TARGETDURATION:5"));
         assert!(text.contains("#EXT-X-MEDIA-SEQUENCE:7"));

@@ -123,6 +123,7 @@ fn is_play_route(path: &str) -> bool {
     path == "/ace/getstream"
         || path == "/ace/manifest.m3u8"
         || path.starts_with("/ace/hls/")
+        || path.starts_with("/channel/")
         || path == "/playlist.m3u"
         || path
             .strip_prefix("/api/channels/")
@@ -212,7 +213,9 @@ pub async fn check(State(guard): State<Guard>, request: Request<Body>, next: Nex
         }
         // The JSON content type a form cannot send is enforced by the body
         // extractor of every route that takes a body (400 with the reason).
-    } else if from_other_site && (path.starts_with("/ace/") || path.ends_with(".m3u")) {
+    } else if from_other_site
+        && (path.starts_with("/ace/") || path.starts_with("/channel/") || path.ends_with(".m3u"))
+    {
         return forbidden("streams may not be embedded by other sites");
     }
     next.run(request).await
@@ -362,6 +365,9 @@ mod tests {
             "/ace/getstream",
             "/ace/manifest.m3u8",
             "/ace/hls/ab/segment/1.ts",
+            "/channel/ab.ts",
+            "/channel/ab.m3u8",
+            "/channel/ab/segment/1.ts",
             "/playlist.m3u",
             "/api/channels/abc/play.m3u",
         ] {

@@ -76,7 +76,7 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
 }
 
 /// What player URLs start and end with.
-struct Base {
+pub(super) struct Base {
     /// `http://host:port`.
     origin: String,
     /// `&token=…` when LAN sharing is on, so the URLs work from other devices.
@@ -85,7 +85,7 @@ struct Base {
 
 /// The origin players should use for this server, from the request's `Host`
 /// (so URLs work however the user reached us), falling back to the listen address.
-fn base_url(state: &AppState, headers: &HeaderMap) -> Base {
+pub(super) fn base_url(state: &AppState, headers: &HeaderMap) -> Base {
     let host = headers
         .get(header::HOST)
         .and_then(|value| value.to_str().ok())
@@ -103,6 +103,18 @@ fn base_url(state: &AppState, headers: &HeaderMap) -> Base {
         origin,
         token_query,
     }
+}
+
+/// A saved channel's stable TS and HLS URLs, which play whichever of its
+/// alternates works.
+fn channel_urls(base: &Base, saved: &SavedChannel) -> (String, String) {
+    let key = store::channel_key(saved);
+    let origin = &base.origin;
+    let token = base.token_query.replacen('&', "?", 1);
+    (
+        format!("{origin}/channel/{key}.ts{token}"),
+        format!("{origin}/channel/{key}.m3u8{token}"),
+    )
 }
 
 /// The proxy's TS and HLS URLs for a channel.
@@ -135,7 +147,7 @@ pub fn title(saved: &SavedChannel) -> String {
         .unwrap_or_else(|| content_id::default_name(&saved.id))
 }
 
-fn parse_id(text: &str) -> Result<ContentId, ApiError> {
+pub(super) fn parse_id(text: &str) -> Result<ContentId, ApiError> {
     ContentId::parse(text).map_err(|err| ApiError::bad_request(format!("invalid id: {err}")))
 }
 
@@ -211,7 +223,7 @@ pub async fn parse(
 
 #[derive(Debug, Serialize)]
 pub struct ChannelList {
-    channels: Vec<ChannelView>,
+    pub(super) channels: Vec<ChannelView>,
 }
 
 /// A saved channel as the API shows it.
@@ -222,8 +234,16 @@ pub struct ChannelView {
     name: Option<String>,
     /// The name, or the readable default ("Channel d5869d…") when there is none.
     title: String,
+    /// The channel's stable URLs: they play whichever alternate works.
     ts_url: String,
     hls_url: String,
+    /// The URLs of its own id alone (no failover).
+    id_ts_url: String,
+    id_hls_url: String,
+    /// Every id of the channel in the order they are tried (`id` alone when it has no alternates).
+    alternates: Vec<String>,
+    /// The alternate that last played; tried first.
+    last_good: Option<String>,
     group: Option<String>,
     tvg_logo: Option<String>,
     tvg_id: Option<String>,
@@ -233,7 +253,13 @@ pub struct ChannelView {
 }
 
 fn channel_view(base: &Base, saved: &SavedChannel, id: &ContentId) -> ChannelView {
-    let (ts_url, hls_url) = proxy_urls(base, id);
+    let (ts_url, hls_url) = channel_urls(base, saved);
+    let (id_ts_url, id_hls_url) = proxy_urls(base, id);
+    let alternates = if saved.alternates.is_empty() {
+        vec![id.as_hex().to_owned()]
+    } else {
+        saved.alternates.clone()
+    };
     ChannelView {
         id: id.as_hex().to_owned(),
         kind: kind_label(id.kind()),
@@ -241,6 +267,10 @@ fn channel_view(base: &Base, saved: &SavedChannel, id: &ContentId) -> ChannelVie
         title: title(saved),
         ts_url,
         hls_url,
+        id_ts_url,
+        id_hls_url,
+        alternates,
+        last_good: saved.last_good.clone(),
         group: saved.group.clone(),
         tvg_logo: saved.logo.clone(),
         tvg_id: saved.tvg_id.clone(),
@@ -249,7 +279,7 @@ fn channel_view(base: &Base, saved: &SavedChannel, id: &ContentId) -> ChannelVie
     }
 }
 
-fn channel_views(base: &Base, settings: &Settings) -> Vec<ChannelView> {
+pub(super) fn channel_views(base: &Base, settings: &Settings) -> Vec<ChannelView> {
     settings
         .channels
         .iter()
@@ -265,7 +295,7 @@ pub(crate) async fn channel_list(state: &AppState, headers: &HeaderMap) -> Chann
     }
 }
 
-fn store_error(error: config::ConfigError) -> ApiError {
+pub(super) fn store_error(error: config::ConfigError) -> ApiError {
     tracing::warn!(%error, "could not save settings");
     ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, error.to_string())
 }
@@ -428,14 +458,17 @@ fn m3u_entry(out: &mut String, saved: &SavedChannel, url: &str) {
 
 const M3U_TYPE: &str = "audio/x-mpegurl";
 
-/// `GET /playlist.m3u`: the saved channels as an M3U for IPTV apps, with the proxy's TS URLs.
+/// `GET /playlist.m3u`: the saved channels as an M3U for IPTV apps, with
+/// their stable TS URLs (which fail over between alternates).
 pub async fn playlist(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let settings = state.store.get().await;
     let base = base_url(&state, &headers);
     let mut body = String::from("#EXTM3U\n");
     for saved in &settings.channels {
-        let Some(id) = saved_id(saved) else { continue };
-        m3u_entry(&mut body, saved, &proxy_urls(&base, &id).0);
+        if saved_id(saved).is_none() {
+            continue;
+        }
+        m3u_entry(&mut body, saved, &channel_urls(&base, saved).0);
     }
     (
         [
@@ -459,8 +492,7 @@ pub async fn play_m3u(
     let index =
         find_saved(&settings, &id).ok_or_else(|| ApiError::not_found("no such saved channel"))?;
     let saved = &settings.channels[index];
-    let id = saved_id(saved).unwrap_or(id);
-    let (ts_url, _) = proxy_urls(&base_url(&state, &headers), &id);
+    let (ts_url, _) = channel_urls(&base_url(&state, &headers), saved);
     let name = title(saved);
     let mut body = String::from("#EXTM3U\n");
     m3u_entry(&mut body, saved, &ts_url);

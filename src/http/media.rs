@@ -2,6 +2,10 @@
 //! `/ace/manifest.m3u8` (the proxy's HLS playlist) and its segments, all
 //! views on the one channel of a content id.
 //!
+//! A saved channel also has stable URLs, `/channel/<key>.ts` and
+//! `/channel/<key>.m3u8` (segments under `/channel/<key>/segment/`), which
+//! play whichever of its alternates works (see `channel::failover`).
+//!
 //! The id is parsed from the query by hand so every bad request gets the JSON
 //! error a user can read, never axum's plain-text rejection. `HEAD` answers
 //! the headers a player would get without starting the channel.
@@ -14,8 +18,9 @@ use futures_util::stream;
 
 use super::listener::PeerAddr;
 use super::{ApiError, AppState};
-use crate::channel::Viewer;
+use crate::channel::{ChannelKey, Viewer};
 use crate::content_id::ContentId;
+use crate::store::{channel_key, saved_ids};
 
 const TS_HEADERS: [(HeaderName, &str); 2] = [
     (header::CONTENT_TYPE, "video/mp2t"),
@@ -91,16 +96,24 @@ pub async fn segment(
 ) -> Result<Response, ApiError> {
     let id =
         ContentId::parse(&id).map_err(|err| ApiError::bad_request(format!("invalid id: {err}")))?;
-    let seq: u64 = file
-        .strip_suffix(".ts")
-        .and_then(|seq| seq.parse().ok())
-        .ok_or_else(|| ApiError::not_found(format!("no segment {file:?}: expected <number>.ts")))?;
     let request = state
         .channels
         .find_hls(id.as_hex(), &viewer(&peer, &headers))
         .ok_or_else(|| {
             ApiError::not_found("this channel is not playing: open its manifest.m3u8 first")
         })??;
+    serve_segment(request, &file).await
+}
+
+/// Segment `file` (`<seq>.ts`) of the channel `request` is for.
+async fn serve_segment(
+    request: crate::channel::HlsRequest,
+    file: &str,
+) -> Result<Response, ApiError> {
+    let seq: u64 = file
+        .strip_suffix(".ts")
+        .and_then(|seq| seq.parse().ok())
+        .ok_or_else(|| ApiError::not_found(format!("no segment {file:?}: expected <number>.ts")))?;
     let segment = request
         .channel()
         .segment(seq)
@@ -132,4 +145,111 @@ pub(super) fn id_from_query(query: Option<&str>) -> Result<ContentId, ApiError> 
     Err(ApiError::bad_request(
         "missing channel: add ?id=<40-hex content id> (or content_id= / infohash=)",
     ))
+}
+
+/// What a `/channel/<file>` request asks for.
+enum ChannelFile<'a> {
+    Ts(&'a str),
+    Hls(&'a str),
+}
+
+fn channel_file(file: &str) -> Result<ChannelFile<'_>, ApiError> {
+    if let Some(key) = file.strip_suffix(".ts") {
+        Ok(ChannelFile::Ts(key))
+    } else if let Some(key) = file.strip_suffix(".m3u8") {
+        Ok(ChannelFile::Hls(key))
+    } else {
+        Err(ApiError::not_found(format!(
+            "no channel file {file:?}: expected <key>.ts or <key>.m3u8"
+        )))
+    }
+}
+
+/// The table key and the ids, in the order to try them, of the saved channel `key`.
+async fn saved_channel(
+    state: &AppState,
+    key: &str,
+) -> Result<(ChannelKey, Vec<ContentId>), ApiError> {
+    let settings = state.store.get().await;
+    let saved = settings
+        .channels
+        .iter()
+        .find(|saved| channel_key(saved) == key.to_ascii_lowercase())
+        .ok_or_else(|| ApiError::not_found(format!("no saved channel {key:?}")))?;
+    let ids = saved_ids(saved);
+    if ids.is_empty() {
+        return Err(ApiError::not_found(format!(
+            "saved channel {key:?} has no valid id"
+        )));
+    }
+    Ok((ChannelKey::Saved(channel_key(saved)), ids))
+}
+
+/// How long a player of a saved channel waits for its first data: a start
+/// may fail over through every alternate.
+fn channel_start_timeout(state: &AppState, alternates: usize) -> std::time::Duration {
+    let per_start = state.channels.settings().start_timeout;
+    per_start.saturating_mul(u32::try_from(alternates).unwrap_or(u32::MAX).clamp(1, 10))
+}
+
+/// `GET /channel/<key>.ts` or `/channel/<key>.m3u8`: a saved channel, failing over between its alternates.
+pub async fn channel(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<PeerAddr>,
+    headers: HeaderMap,
+    Path(file): Path<String>,
+) -> Result<Response, ApiError> {
+    let file = channel_file(&file)?;
+    let (ChannelFile::Ts(key) | ChannelFile::Hls(key)) = file;
+    let (key, ids) = saved_channel(&state, key).await?;
+    let timeout = channel_start_timeout(&state, ids.len());
+    match file {
+        ChannelFile::Ts(_) => {
+            let player = state.channels.join_ts_channel(key, ids)?;
+            player.ready(timeout).await?;
+            Ok((TS_HEADERS, Body::from_stream(player.into_stream())).into_response())
+        }
+        ChannelFile::Hls(_) => {
+            let request = state
+                .channels
+                .open_hls_channel(key, ids, &viewer(&peer, &headers))?;
+            let query = state
+                .lan_token
+                .as_deref()
+                .map(|token| format!("?token={token}"))
+                .unwrap_or_default();
+            let playlist = request.channel().playlist(&query, timeout).await?;
+            Ok((PLAYLIST_HEADERS, playlist).into_response())
+        }
+    }
+}
+
+/// `HEAD /channel/<key>.ts|.m3u8`: what a player would get, without starting the channel.
+pub async fn channel_head(
+    State(state): State<AppState>,
+    Path(file): Path<String>,
+) -> Result<Response, ApiError> {
+    let file = channel_file(&file)?;
+    let (ChannelFile::Ts(key) | ChannelFile::Hls(key)) = file;
+    saved_channel(&state, key).await?;
+    Ok(match file {
+        ChannelFile::Ts(_) => TS_HEADERS.into_response(),
+        ChannelFile::Hls(_) => PLAYLIST_HEADERS.into_response(),
+    })
+}
+
+/// `GET /channel/<key>/segment/<seq>.ts`: a segment of a saved channel, whichever alternate cut it.
+pub async fn channel_segment(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<PeerAddr>,
+    headers: HeaderMap,
+    Path((key, file)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let request = state
+        .channels
+        .find_hls_channel(&key.to_ascii_lowercase(), &viewer(&peer, &headers))
+        .ok_or_else(|| {
+            ApiError::not_found("this channel is not playing: open its .m3u8 first")
+        })??;
+    serve_segment(request, &file).await
 }

@@ -2,6 +2,7 @@
 //! engine's, so a player URL only changes host and port), the JSON API, and
 //! the error and header conventions every route shares.
 
+mod alternates;
 mod api;
 mod error;
 mod events;
@@ -53,6 +54,11 @@ pub fn router(state: AppState) -> Router {
             get(media::manifest).head(media::manifest_head),
         )
         .route("/ace/hls/{id}/segment/{file}", get(media::segment))
+        .route(
+            "/channel/{file}",
+            get(media::channel).head(media::channel_head),
+        )
+        .route("/channel/{key}/segment/{file}", get(media::channel_segment))
         .route("/api/health", get(api::health))
         .route("/api/streams", get(api::streams))
         .route("/metrics", get(api::metrics))
@@ -72,6 +78,12 @@ pub fn router(state: AppState) -> Router {
             put(manage::rename_channel).delete(manage::delete_channel),
         )
         .route("/api/channels/{id}/play.m3u", get(manage::play_m3u))
+        .route(
+            "/api/channels/{id}/alternates",
+            post(alternates::add).put(alternates::reorder),
+        )
+        .route("/api/channels/{id}/split", post(alternates::split))
+        .route("/api/channels/{id}/merge", post(alternates::merge))
         .route(
             "/api/settings",
             get(manage::get_settings).put(manage::put_settings),

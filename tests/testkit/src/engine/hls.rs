@@ -63,7 +63,8 @@ fn check_session(shared: &Shared, infohash: &str, session: &str) -> Result<Strin
         })
         .map(|s| s.info.content_id.clone())
         .ok_or_else(|| Box::new(text(StatusCode::NOT_FOUND, "unknown playback session")))?;
-    if shared.faults_for(&content_id).has(&Fault::HlsPlaylist500) {
+    let faults = shared.faults_for(&content_id);
+    if faults.has(&Fault::HlsPlaylist500) || faults.has(&Fault::Dead) {
         return Err(Box::new(text(
             StatusCode::INTERNAL_SERVER_ERROR,
             "playlist is not available",

@@ -113,6 +113,14 @@ pub enum Fault {
     /// so that the sequence visibly goes back; segment numbers then repeat
     /// in the fetch counts.
     HlsRestart,
+    /// The content's swarm is gone: its TS playback streams end (open ones
+    /// at their next write, new ones at once), its HLS playlist answers
+    /// `500`, and its stats report no peers and no progress. Start calls
+    /// still succeed, as the engine's do.
+    Dead,
+    /// Stats of the content's sessions report no peers and no progress,
+    /// whatever the playback streams do.
+    NoPeers,
     /// A hostile engine's answer (huge bodies, endless lines, redirects off
     /// the engine, slow drip, garbage, absurd sequences, a gzip bomb).
     Hostile(Hostile),
@@ -286,6 +294,12 @@ impl SimEngine {
     /// proxy that shares one engine session per content keeps this at 1.
     pub fn peak_open_sessions(&self, id: &str) -> usize {
         self.shared.open_sessions(id).1
+    }
+
+    /// The most sessions of any contents ever open at once: a channel that
+    /// fails over between alternates keeps this at 1.
+    pub fn peak_open_sessions_total(&self) -> usize {
+        self.shared.open_sessions_total().1
     }
 
     /// Stop commands received for `session` (a `playback_session_id`).

@@ -174,6 +174,7 @@ impl Connection {
             if !self.shared.session_alive(&self.session)
                 || self.shared.is_down()
                 || self.shared.is_shutting_down()
+                || self.shared.faults_for(&self.content_id).has(&Fault::Dead)
             {
                 return None;
             }

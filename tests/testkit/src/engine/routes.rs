@@ -140,18 +140,24 @@ async fn stat(
     let Some(s) = state.session_mut(&session).filter(|s| !s.info.stopped) else {
         return engine_error("unknown playback session id");
     };
-    let status = if s.prebuffering > 0 && s.info.bytes_served == 0 {
-        "prebuf"
+    let content_id = s.info.content_id.clone();
+    let (peers, downloaded) = (7, s.info.bytes_served);
+    let prebuffering = s.prebuffering > 0 && s.info.bytes_served == 0;
+    drop(state);
+    let faults = shared.faults_for(&content_id);
+    let (peers, downloaded) = if faults.has(&Fault::Dead) || faults.has(&Fault::NoPeers) {
+        (0, 0)
     } else {
-        "dl"
+        (peers, downloaded)
     };
+    let status = if prebuffering { "prebuf" } else { "dl" };
     Json(json!({
         "response": {
             "status": status,
-            "peers": 7,
+            "peers": peers,
             "speed_down": 450,
             "speed_up": 30,
-            "downloaded": s.info.bytes_served,
+            "downloaded": downloaded,
             "uploaded": 0,
             "total_progress": 0,
         },

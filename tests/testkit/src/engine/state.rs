@@ -82,6 +82,8 @@ pub(crate) struct State {
     /// engine breaks one stream of a content when another session of the
     /// same content is stopped: proxies must never have two open.
     open_by_content: HashMap<String, (usize, usize)>,
+    /// Sessions of any content open now, and most ever open at once.
+    open_total: (usize, usize),
     generation: u64,
     /// Successful segment fetches: content id → segment number → count.
     segment_fetches: HashMap<String, BTreeMap<u64, usize>>,
@@ -92,6 +94,7 @@ impl State {
     pub(crate) fn note_stopped(&mut self, content_id: &str) {
         if let Some((open, _)) = self.open_by_content.get_mut(content_id) {
             *open = open.saturating_sub(1);
+            self.open_total.0 = self.open_total.0.saturating_sub(1);
         }
     }
 
@@ -225,6 +228,8 @@ impl Shared {
             .or_default();
         *open += 1;
         *peak = (*peak).max(*open);
+        state.open_total.0 += 1;
+        state.open_total.1 = state.open_total.1.max(state.open_total.0);
         state.sessions.push(Session {
             info: info.clone(),
             live_origin: None,
@@ -246,6 +251,11 @@ impl Shared {
             .get(&normalize_id(id))
             .copied()
             .unwrap_or_default()
+    }
+
+    /// `(open now, most open at once)` over every content.
+    pub(crate) fn open_sessions_total(&self) -> (usize, usize) {
+        self.lock().open_total
     }
 
     pub(crate) fn all_sessions(&self) -> Vec<SessionInfo> {
