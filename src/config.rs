@@ -529,9 +529,11 @@ fn parse_skipping_bad_lines(text: &str, problems: &mut Vec<Problem>) -> toml::Ta
             Ok(table) => return table,
             Err(err) => err,
         };
+        // Bytes, not a str slice: a span inside a multi-byte character must not panic.
         let at = err.span().map_or(lines.len(), |span| {
-            current[..span.start.min(current.len())]
-                .matches('\n')
+            current.as_bytes()[..span.start.min(current.len())]
+                .iter()
+                .filter(|&&byte| byte == b'\n')
                 .count()
         });
         // An error at the end (an unclosed array) belongs to the last line with text.

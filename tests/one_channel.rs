@@ -456,3 +456,28 @@ async fn a_start_that_completes_after_the_channel_was_stopped_is_stopped_once() 
     assert_eq!(engine.sessions(ID_A)[0].stop_calls, 1);
     proxy.stop().await;
 }
+
+/// Regression: a channel left the table before its engine session's stop was
+/// answered, so a player tuning back during the stop opened a second session
+/// on the same content, which the old stop then broke on a real engine.
+#[tokio::test]
+async fn tuning_back_while_the_old_session_is_being_stopped_waits_for_the_stop() {
+    let engine = SimEngine::start().await;
+    // The engine takes 2 s to stop a session; it stays open meanwhile.
+    engine.set_fault(ID_A, Fault::StopDelay(2 * SECOND));
+    let proxy = Proxy::start_with(&engine.url(), |config| {
+        config.channels.linger = Duration::from_millis(300);
+    })
+    .await;
+    drop(ts_player(&proxy, ID_A).await);
+    wait_until(10 * SECOND, "the channel left the table", || async {
+        proxy.streams().await.is_empty()
+    })
+    .await;
+    assert_eq!(engine.open_sessions(ID_A), 1, "its stop is still in flight");
+    let back = ts_player(&proxy, ID_A).await;
+    assert_eq!(engine.sessions_started(ID_A), 2);
+    assert_one_session_at_most(&engine, ID_A);
+    drop(back);
+    proxy.stop().await;
+}

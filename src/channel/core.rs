@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use super::hls_view::Viewers;
 use super::metrics::Metrics;
 use super::session::SessionSlot;
-use super::{ChannelError, ChannelKey, HubInner, Problems, UpstreamMode};
+use super::{ChannelError, ChannelKey, Closing, HubInner, Problems, UpstreamMode};
 use crate::content_id::ContentId;
 use crate::engine::SessionStat;
 use crate::engine_process::EngineProcess;
@@ -74,6 +74,8 @@ pub struct Channel {
     pub(super) session: Arc<SessionSlot>,
     pub(super) metrics: Metrics,
     pub(super) problems: Arc<Problems>,
+    /// The hub's sessions being stopped: a new session waits for its content's.
+    pub(super) closing: Arc<Closing>,
     /// Starts the engine when it does not answer, before a session start.
     pub(super) engine_process: EngineProcess,
     /// Until when the channel counts as watched when nobody is attached: a
@@ -158,6 +160,7 @@ impl Channel {
             session: SessionSlot::new(hub.tasks.clone(), metrics.clone()),
             metrics,
             problems: Arc::clone(&hub.problems),
+            closing: Arc::clone(&hub.closing),
             engine_process: hub.engine_process.clone(),
             present_until: Mutex::new(now),
             target_ms: AtomicU64::new(settings.hls_segment.as_millis() as u64),

@@ -134,8 +134,12 @@ impl Channel {
             Some(session) => Ok(session),
             None => {
                 self.engine_ready(engine).await?;
+                let id = self.id();
+                // A session of this content that is being stopped (its channel
+                // just ended) must be stopped before this one opens.
+                self.closing.wait(&id).await;
                 self.session
-                    .start(engine, kind, &self.id(), settings.start_timeout)
+                    .start(engine, kind, &id, settings.start_timeout)
                     .await
             }
         }

@@ -44,6 +44,7 @@ pub use self::ts_view::TsPlayer;
 
 use self::core::Attachment;
 use self::metrics::{Metrics, Snapshot};
+use self::session::SessionSlot;
 use crate::content_id::ContentId;
 use crate::engine::{EngineClient, SharedEngine};
 use crate::engine_process::EngineProcess;
@@ -213,6 +214,42 @@ impl Problems {
     }
 }
 
+/// Engine sessions being stopped, by content id. A channel leaves the table
+/// before its session's stop is answered; a player tuning back meanwhile
+/// starts a new channel, whose session must not open before the old one is
+/// stopped: the engine breaks a stream when another session of the same
+/// content stops.
+#[derive(Debug, Default)]
+pub(crate) struct Closing(Mutex<HashMap<ContentId, Arc<SessionSlot>>>);
+
+impl Closing {
+    fn lock(&self) -> MutexGuard<'_, HashMap<ContentId, Arc<SessionSlot>>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn note(&self, id: ContentId, slot: &Arc<SessionSlot>) {
+        self.lock().insert(id, Arc::clone(slot));
+    }
+
+    fn forget(&self, id: &ContentId, slot: &Arc<SessionSlot>) {
+        let mut closing = self.lock();
+        if closing
+            .get(id)
+            .is_some_and(|noted| Arc::ptr_eq(noted, slot))
+        {
+            closing.remove(id);
+        }
+    }
+
+    /// Waits (bounded) until a session of `id` being stopped is stopped.
+    pub(crate) async fn wait(&self, id: &ContentId) {
+        let closing = self.lock().get(id).cloned();
+        if let Some(slot) = closing {
+            slot.wait_closed().await;
+        }
+    }
+}
+
 /// The table of live channels. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Hub {
@@ -229,6 +266,7 @@ struct HubInner {
     shutdown: CancellationToken,
     metrics: Metrics,
     problems: Arc<Problems>,
+    closing: Arc<Closing>,
     engine_process: EngineProcess,
 }
 
@@ -237,13 +275,16 @@ impl HubInner {
         self.channels.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Takes `channel` out of the table if it is still the one there.
+    /// Takes `channel` out of the table if it is still the one there. Its
+    /// engine session is being stopped from now on: a new session on the
+    /// same content waits for that (see [`Closing`]).
     fn remove(&self, channels: &mut HashMap<ChannelKey, Arc<Channel>>, channel: &Arc<Channel>) {
         if channels
             .get(&channel.key)
             .is_some_and(|current| Arc::ptr_eq(current, channel))
         {
             channels.remove(&channel.key);
+            self.closing.note(channel.id(), &channel.session);
         }
     }
 
@@ -298,6 +339,7 @@ impl Hub {
                 shutdown: CancellationToken::new(),
                 metrics: Metrics::default(),
                 problems: Arc::default(),
+                closing: Arc::default(),
                 engine_process,
             }),
         }
@@ -559,6 +601,7 @@ async fn supervise(hub: Arc<HubInner>, channel: Arc<Channel>, engine: EngineClie
         }
     }
     channel.session.close(&engine, &channel.id()).await;
+    hub.closing.forget(&channel.id(), &channel.session);
     // Its players were ended by `finish`; once they let go, the buffers are freed.
     drop(channel);
     crate::memory::release_freed();

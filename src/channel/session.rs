@@ -39,10 +39,15 @@ pub struct SessionSlot {
     /// Starts in flight: a start whose caller gave up still makes its
     /// session current when it lands, so a failover waits for them too.
     pending_starts: Arc<watch::Sender<usize>>,
+    /// Set once the slot is closed and its stops are answered: a new
+    /// session on the same content waits for it (see `Closing`).
+    closed_done: watch::Sender<bool>,
 }
 
-/// Longest a failover waits for the old session's stop before starting the next.
-const STOP_WAIT: Duration = Duration::from_secs(5);
+/// Longest anyone waits for the old session's stop before starting the next:
+/// longer than the engine client's own bound on a stop call (10 s), so a stop
+/// in flight has been answered or abandoned by then.
+const STOP_WAIT: Duration = Duration::from_secs(11);
 /// Longest a failover waits for a start whose caller gave up to land (so it
 /// can be stopped rather than become current beside the next alternate's).
 const START_WAIT: Duration = Duration::from_secs(10);
@@ -56,6 +61,7 @@ impl SessionSlot {
             metrics,
             pending_stops: Arc::new(watch::Sender::new(0)),
             pending_starts: Arc::new(watch::Sender::new(0)),
+            closed_done: watch::Sender::new(false),
         })
     }
 
@@ -133,7 +139,9 @@ impl SessionSlot {
         }
     }
 
-    /// Closes the slot for good and stops the current session, if any.
+    /// Closes the slot for good and stops the current session, if any, then
+    /// waits (bounded) until every stop of the slot has been answered. The
+    /// stop runs as a tracked task, so it is sent even if this is cancelled.
     pub async fn close(&self, engine: &EngineClient, channel: &ContentId) {
         let last = {
             let mut inner = self.lock();
@@ -141,11 +149,26 @@ impl SessionSlot {
             inner.current.take()
         };
         if let Some(session) = last {
-            self.metrics.sessions_stopped.inc();
-            match engine.stop(&session).await {
-                Ok(()) => tracing::info!(%channel, pid = %session.pid, "engine session stopped"),
-                Err(error) => tracing::warn!(%channel, %error, "could not stop engine session"),
-            }
+            self.stop_in_background(engine, session);
+        }
+        self.stops_answered(channel).await;
+        self.closed_done.send_replace(true);
+    }
+
+    /// Waits (bounded) until the slot is closed and its stops are answered.
+    pub async fn wait_closed(&self) {
+        let mut done = self.closed_done.subscribe();
+        let _ = tokio::time::timeout(STOP_WAIT, done.wait_for(|done| *done)).await;
+    }
+
+    /// Waits (bounded) until every stop sent so far has been answered.
+    async fn stops_answered(&self, channel: &ContentId) {
+        let mut pending = self.pending_stops.subscribe();
+        if tokio::time::timeout(STOP_WAIT, pending.wait_for(|count| *count == 0))
+            .await
+            .is_err()
+        {
+            tracing::warn!(%channel, "an earlier engine session did not stop in time");
         }
     }
 
@@ -164,20 +187,11 @@ impl SessionSlot {
             inner.stat = None;
             inner.current.take()
         };
+        // A tracked task: the stop is sent even if the failover is cancelled.
         if let Some(session) = current {
-            self.metrics.sessions_stopped.inc();
-            match engine.stop(&session).await {
-                Ok(()) => tracing::info!(%channel, pid = %session.pid, "engine session stopped"),
-                Err(error) => tracing::warn!(%channel, %error, "could not stop engine session"),
-            }
+            self.stop_in_background(engine, session);
         }
-        let mut pending = self.pending_stops.subscribe();
-        if tokio::time::timeout(STOP_WAIT, pending.wait_for(|count| *count == 0))
-            .await
-            .is_err()
-        {
-            tracing::warn!(%channel, "an earlier engine session did not stop in time");
-        }
+        self.stops_answered(channel).await;
     }
 
     fn stop_in_background(&self, engine: &EngineClient, session: Session) {
@@ -186,8 +200,11 @@ impl SessionSlot {
         let pending = Arc::clone(&self.pending_stops);
         pending.send_modify(|count| *count += 1);
         self.tasks.spawn(async move {
-            if let Err(error) = engine.stop(&session).await {
-                tracing::warn!(pid = %session.pid, %error, "could not stop engine session");
+            match engine.stop(&session).await {
+                Ok(()) => tracing::info!(pid = %session.pid, "engine session stopped"),
+                Err(error) => {
+                    tracing::warn!(pid = %session.pid, %error, "could not stop engine session")
+                }
             }
             pending.send_modify(|count| *count = count.saturating_sub(1));
         });

@@ -615,7 +615,7 @@ pub async fn put_settings(
     if let Some(command) = &change.engine_command {
         // As the LAN check does: loopback counts as this machine unless
         // tests play a LAN device from it.
-        if !(state.trust_loopback && peer.0.ip().is_loopback()) {
+        if !(state.trust_loopback && super::guard::is_loopback(peer.0.ip())) {
             return Err(ApiError::new(
                 StatusCode::FORBIDDEN,
                 "the engine command can be changed only on this machine",

@@ -124,6 +124,9 @@ pub enum Fault {
     /// A hostile engine's answer (huge bodies, endless lines, redirects off
     /// the engine, slow drip, garbage, absurd sequences, a gzip bomb).
     Hostile(Hostile),
+    /// A stop command takes this long: the session stays open meanwhile,
+    /// and only then stops and answers.
+    StopDelay(Duration),
 }
 
 /// What kind of engine session a start call made.

@@ -176,6 +176,19 @@ async fn command(
     if params.get("method").map(String::as_str) != Some("stop") {
         return engine_error("unknown method");
     }
+    let content_id = shared
+        .lock()
+        .session_mut(&session)
+        .map(|s| s.info.content_id.clone());
+    let delay = content_id.and_then(|id| {
+        shared.faults_for(&id).find(|fault| match fault {
+            Fault::StopDelay(delay) => Some(*delay),
+            _ => None,
+        })
+    });
+    if let Some(delay) = delay {
+        shared.sleep(delay).await;
+    }
     let mut state = shared.lock();
     let Some(s) = state.session_mut(&session) else {
         return engine_error("unknown playback session id");
