@@ -71,20 +71,10 @@ pub struct SyncReport {
 /// Checks a list URL a user typed: http(s) with a host.
 pub fn parse_list_url(text: &str) -> Result<Url, ImportError> {
     let url = Url::parse(text.trim()).map_err(|err| ImportError::BadUrl(err.to_string()))?;
-    match url.scheme() {
-        "http" => {}
-        // The proxy's HTTP client is built without TLS (it only talks to the
-        // local engine), so an https list cannot be read yet.
-        "https" => {
-            return Err(ImportError::BadUrl(
-                "https lists are not supported yet: use an http:// URL, or paste the list".into(),
-            ))
-        }
-        _ => {
-            return Err(ImportError::BadUrl(
-                "only http:// URLs can be imported".into(),
-            ))
-        }
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(ImportError::BadUrl(
+            "only http:// and https:// URLs can be imported".into(),
+        ));
     }
     if url.host_str().is_none_or(str::is_empty) {
         return Err(ImportError::BadUrl("no host".into()));
@@ -593,7 +583,7 @@ mod tests {
     fn list_urls_are_checked() {
         assert!(parse_list_url("http://host/list.m3u").is_ok());
         assert!(parse_list_url("ftp://host/list.m3u").is_err());
-        assert!(parse_list_url("https://host/list.m3u").is_err());
+        assert!(parse_list_url("https://host/list.m3u").is_ok());
         assert!(parse_list_url("list.m3u").is_err());
     }
 }

@@ -702,6 +702,22 @@ async fn import_from_a_url_adds_renames_and_removes_as_the_list_says() {
         .post("/api/imports", json!({"url": "ftp://x/list"}))
         .await;
     assert_eq!(status, 400);
+    // https is spoken (lists mostly live on https sites): here the server
+    // answers plain http, so the TLS handshake fails, a 502 with the reason.
+    let (status, error) = proxy
+        .post(
+            "/api/imports",
+            json!({"url": served.url().replace("http://", "https://")}),
+        )
+        .await;
+    assert_eq!(status, 502, "{error}");
+    assert!(
+        !error["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("only http"),
+        "{error}"
+    );
     proxy.stop().await;
 }
 
