@@ -165,13 +165,9 @@ impl Control {
     /// Starts the engine if acebridge manages it and it does not answer, as a
     /// player's request would (the tray app calls this at launch). Respects a
     /// user's stop and the bound on failed attempts, unlike [`Self::start_engine`].
-    pub async fn ensure_engine(&self) -> Result<(), String> {
+    pub async fn ensure_engine(&self) -> Result<(), ProcessError> {
         let engine = self.channels.engine();
-        self.channels
-            .engine_process()
-            .ensure_running(&engine)
-            .await
-            .map_err(|error| error.to_string())
+        self.channels.engine_process().ensure_running(&engine).await
     }
 
     /// "Stop engine": stops the engine acebridge started; an engine it did

@@ -42,27 +42,45 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// The status for each cause, in one place: the engine's failures are a
+/// 502 (a 504 when it did not answer in time), acebridge's limits a 503 or
+/// 429, a stop on purpose a 503, a bug a 500. A failover that ran out answers
+/// as its last cause did.
+fn engine_status(error: &EngineError) -> StatusCode {
+    match error {
+        EngineError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
+        EngineError::Engine(_)
+        | EngineError::Unreachable { .. }
+        | EngineError::Protocol(_)
+        | EngineError::TooLarge { .. } => StatusCode::BAD_GATEWAY,
+    }
+}
+
+fn channel_status(error: &ChannelError) -> StatusCode {
+    match error {
+        ChannelError::Engine(engine) => engine_status(engine),
+        ChannelError::StartTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
+        ChannelError::EngineProcess(_) | ChannelError::UpstreamEnded | ChannelError::NoPeers(_) => {
+            StatusCode::BAD_GATEWAY
+        }
+        ChannelError::NoAlternatePlayed { last, .. } => channel_status(last),
+        ChannelError::ClaimedElsewhere(_)
+        | ChannelError::AllClaimedElsewhere(_)
+        | ChannelError::TooManyChannels(_)
+        | ChannelError::Stopped => StatusCode::SERVICE_UNAVAILABLE,
+        ChannelError::TooManyPlayers(_) => StatusCode::TOO_MANY_REQUESTS,
+        ChannelError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
 impl From<EngineError> for ApiError {
     fn from(error: EngineError) -> Self {
-        let status = match error {
-            EngineError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
-            _ => StatusCode::BAD_GATEWAY,
-        };
-        Self::new(status, error.to_string())
+        Self::new(engine_status(&error), error.to_string())
     }
 }
 
 impl From<ChannelError> for ApiError {
     fn from(error: ChannelError) -> Self {
-        let status = match &error {
-            ChannelError::Engine(engine) => return engine.clone().into(),
-            ChannelError::StartTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
-            ChannelError::Stopped | ChannelError::TooManyChannels(_) => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
-            ChannelError::TooManyPlayers(_) => StatusCode::TOO_MANY_REQUESTS,
-            ChannelError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        };
-        Self::new(status, error.to_string())
+        Self::new(channel_status(&error), error.to_string())
     }
 }

@@ -697,7 +697,9 @@ fn process_error(error: ProcessError) -> ApiError {
         ProcessError::NoCommand | ProcessError::NotLocal(_) | ProcessError::NotOurs => {
             StatusCode::CONFLICT
         }
-        ProcessError::Start(_) => StatusCode::BAD_GATEWAY,
+        ProcessError::Held | ProcessError::TooSoon { .. } | ProcessError::Failed(_) => {
+            StatusCode::BAD_GATEWAY
+        }
         ProcessError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
     };
     ApiError::new(status, error.to_string())

@@ -94,11 +94,15 @@ pub async fn segment(
     headers: HeaderMap,
     Path((id, file)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let id =
-        ContentId::parse(&id).map_err(|err| ApiError::bad_request(format!("invalid id: {err}")))?;
+    // An infohash channel's segments say so (see `ChannelKey::segment_prefix`).
+    let id = match id.strip_prefix("infohash:") {
+        Some(hex) => ContentId::parse_infohash(hex),
+        None => ContentId::parse(&id),
+    }
+    .map_err(|err| ApiError::bad_request(format!("invalid id: {err}")))?;
     let request = state
         .channels
-        .find_hls(id.as_hex(), &viewer(&peer, &headers))
+        .find_hls(&id, &viewer(&peer, &headers))
         .ok_or_else(|| {
             ApiError::not_found("this channel is not playing: open its manifest.m3u8 first")
         })??;
