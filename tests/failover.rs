@@ -258,19 +258,29 @@ async fn a_first_alternate_that_fails_to_start_plays_the_second() {
 #[tokio::test]
 async fn a_first_alternate_whose_start_times_out_plays_the_second() {
     // The engine accepts A but never sends it: prebuffering forever.
-    start_times_out(Fault::HeaderDelay(60 * SECOND), "prebuffering").await;
+    start_times_out(Fault::HeaderDelay(60 * SECOND), "prebuffering", 2 * SECOND).await;
 }
 
 #[tokio::test]
 async fn a_first_alternate_whose_start_call_hangs_plays_the_second() {
-    start_times_out(Fault::Hang, "start call hangs").await;
+    start_times_out(Fault::Hang, "start call hangs", 2 * SECOND).await;
 }
 
-async fn start_times_out(fault: Fault, what: &str) {
+/// Regression: a hung start held an alternate for the start timeout plus
+/// the header timeout (60 + 60 s by default), not `--failover-after`.
+#[tokio::test]
+async fn a_hung_start_holds_an_alternate_no_longer_than_the_failover_time() {
+    start_times_out(Fault::Hang, "start call hangs", 60 * SECOND).await;
+    start_times_out(Fault::HeaderDelay(120 * SECOND), "prebuffering", 60 * SECOND).await;
+}
+
+/// A starts with `fault`; B must play within the failover time (or the
+/// start timeout, if shorter) plus one normal start.
+async fn start_times_out(fault: Fault, what: &str, start_timeout: Duration) {
     let engine = SimEngine::start().await;
     let (_dir, settings) = settings_with(&[ID_A, ID_B]);
-    let start_timeout = 2 * SECOND;
     let proxy = proxy_with(&engine, &settings, start_timeout).await;
+    let start_timeout = start_timeout.min(FAILOVER_AFTER);
     let normal = normal_start(&proxy, &engine).await;
     engine.set_fault(ID_A, fault);
     engine.set_fault(ID_B, Fault::HeaderDelay(NORMAL_START));

@@ -93,15 +93,16 @@ impl ChannelError {
         }
     }
 
-    /// The engine itself is away (not answering, or its process not
-    /// starting): no fault of the id, so a channel waits for the engine
-    /// rather than trying alternates.
+    /// The engine itself is away (not answering, or its process failing a
+    /// start that acebridge will retry): no fault of the id, so a channel
+    /// waits for the engine rather than trying alternates. Once acebridge
+    /// gives up starting the engine (or the user stopped it), nobody waits.
     pub(crate) fn engine_is_away(&self) -> bool {
-        match self {
-            ChannelError::Engine(EngineError::Unreachable { .. }) => true,
-            ChannelError::EngineProcess(error) => !matches!(error, ProcessError::ShuttingDown),
-            _ => false,
-        }
+        matches!(
+            self,
+            ChannelError::Engine(EngineError::Unreachable { .. })
+                | ChannelError::EngineProcess(ProcessError::Failed(_))
+        )
     }
 
     /// What ended a failover, looking through [`ChannelError::NoAlternatePlayed`].

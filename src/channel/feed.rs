@@ -107,9 +107,21 @@ impl Channel {
         );
         loop {
             let mut received = false;
-            let error = match self.upstream {
-                UpstreamMode::Ts => self.pump_ts(cutter, &mut received, bounds).await,
-                UpstreamMode::Hls => self.pump_hls(cutter, &mut received, bounds).await,
+            // While the engine is away, the session in hand skips the usual
+            // engine check: ask (and start an engine acebridge manages) first.
+            let unready = if policy.engine_away() {
+                self.engine_ready().await.err()
+            } else {
+                None
+            };
+            if let Some(error) = unready.as_ref().filter(|error| !error.engine_is_away()) {
+                // Acebridge gave up starting the engine, or the user stopped it.
+                return error.clone();
+            }
+            let error = match (unready, self.upstream) {
+                (Some(error), _) => error,
+                (None, UpstreamMode::Ts) => self.pump_ts(cutter, &mut received, bounds).await,
+                (None, UpstreamMode::Hls) => self.pump_hls(cutter, &mut received, bounds).await,
             };
             let was_away = policy.engine_away();
             let ended = Ended {

@@ -724,6 +724,33 @@ mod tests {
         assert_eq!(channel.info().viewers.hls, 0, "no longer watching");
     }
 
+    /// Regression: during a switch the channel still named the alternate it
+    /// was leaving, so a per-id request for that id joined the saved channel
+    /// (and got the next alternate's stream) instead of playing it.
+    #[tokio::test(start_paused = true)]
+    async fn a_per_id_request_for_the_alternate_being_left_does_not_join_the_saved_channel() {
+        let hub = hub();
+        let a = ContentId::parse(&"a".repeat(40)).expect("id");
+        let b = ContentId::parse(&"b".repeat(40)).expect("id");
+        let key = ChannelKey::Saved(a.as_hex().to_owned());
+        let saved = Arc::new(Channel::new(
+            key.clone(),
+            a.clone(),
+            vec![a.clone(), b],
+            &hub.inner,
+        ));
+        hub.inner.channels().insert(key, Arc::clone(&saved));
+        let joined = hub.join_ts(&a).expect("joined");
+        assert!(Arc::ptr_eq(joined.channel(), &saved), "A plays on the saved channel");
+        drop(joined);
+        saved.release(&a).await;
+        let own = hub.join_ts(&a).expect("a channel of its own");
+        assert!(
+            !Arc::ptr_eq(own.channel(), &saved),
+            "joined the saved channel that left A"
+        );
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_replaced_channel_is_not_removed_by_its_predecessor() {
         let hub = hub();
