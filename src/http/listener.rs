@@ -66,9 +66,9 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// small JSON documents (at most 1 MiB).
 pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// A request head (request line and headers) longer than this is refused
-/// with 431, however it arrives: without it, hyper bounds only what it has
-/// buffered of a head still incomplete, so a head read in one go past that
-/// bound passed. Players and browsers send a few KiB; the bound is above
+/// with 431, however it arrives: on its own, hyper bounds only the buffered
+/// part of a head still incomplete, and a whole head read at once would pass
+/// whatever its size. Players and browsers send a few KiB; the bound is above
 /// hyper's own bound on the URI, so a long URL still gets its 414.
 const MAX_REQUEST_HEAD: usize = 128 * 1024;
 /// Bound on waiting for connections to finish at shutdown.
