@@ -147,7 +147,11 @@ pub fn parse_listen(text: &str) -> Result<SocketAddr, String> {
         return Ok(addr);
     }
     let invalid = || {
-        format!("invalid listen address {text:?}: give an IP address and port, e.g. 127.0.0.1:6880 or localhost:6880")
+        format!(
+            "invalid listen address {text:?}: give an IP address and port, e.g. \
+             {DEFAULT_LISTEN} or localhost:{}",
+            DEFAULT_LISTEN.port()
+        )
     };
     let (host, port) = text.rsplit_once(':').ok_or_else(invalid)?;
     if !host.eq_ignore_ascii_case("localhost") {
