@@ -29,6 +29,9 @@ use crate::content_id::ContentId;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Bound for small API calls (stat, stop, version).
 const API_TIMEOUT: Duration = Duration::from_secs(10);
+/// Bound on one stop call, connecting included: whoever waits for a stop to
+/// be answered can wait this long and then know it was answered or abandoned.
+pub(crate) const STOP_TIMEOUT: Duration = API_TIMEOUT;
 /// Bound on a JSON or version reply: real ones are a few hundred bytes.
 pub const MAX_JSON_BYTES: usize = 64 * 1024;
 /// Bound on an HLS playlist: a live window of a few segments is ~1 KiB.
@@ -333,7 +336,7 @@ impl EngineClient {
     pub async fn stop(&self, session: &Session) -> Result<(), EngineError> {
         let mut url = session.command_url.clone();
         url.query_pairs_mut().append_pair("method", "stop");
-        self.get_json::<serde_json::Value>(url, API_TIMEOUT)
+        self.get_json::<serde_json::Value>(url, STOP_TIMEOUT)
             .await
             .map(drop)
     }

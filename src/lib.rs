@@ -38,7 +38,7 @@ use std::sync::Arc;
 
 pub use config::{Config, UpstreamMode};
 
-use crate::channel::{ChannelSettings, Hub};
+use crate::channel::Hub;
 use crate::engine::{EngineClient, SharedEngine};
 use crate::engine_process::{EngineProcess, ProcessSettings};
 use crate::http::listener::GuardedListener;
@@ -62,15 +62,7 @@ impl Server {
         let listener = tokio::net::TcpListener::bind(config.listen).await?;
         let engine = SharedEngine::new(EngineClient::new(config.engine.clone()));
         let engine_process = EngineProcess::new(process_settings(&config)).await;
-        let hub = Hub::with_engine_process(
-            engine,
-            ChannelSettings {
-                upstream: config.upstream,
-                hls_max_bytes: config.hls_buffer_bytes,
-                ..config.channels.clone()
-            },
-            engine_process,
-        );
+        let hub = Hub::with_engine_process(engine, config.channels.clone(), engine_process);
         let remembering = store.clone();
         hub.set_on_live(move |key, id| {
             let (store, key, id) = (remembering.clone(), key.to_owned(), id.clone());

@@ -22,7 +22,10 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the proxy: players open http://127.0.0.1:6880/ace/getstream?id=<content id>
+    #[command(about = format!(
+        "Run the proxy: players open http://{}/ace/getstream?id=<content id>",
+        acebridge::config::DEFAULT_LISTEN
+    ))]
     Serve(ConfigArgs),
 }
 

@@ -771,7 +771,7 @@ async fn an_hls_player_starts_a_cold_engine_with_an_hls_upstream() {
     let proxy = Proxy::start_with(&format!("http://127.0.0.1:{port}"), move |config| {
         config.engine_command = Some(command);
         config.settings_path = Some(settings);
-        config.upstream = acebridge::UpstreamMode::Hls;
+        config.channels.upstream = acebridge::UpstreamMode::Hls;
     })
     .await;
     let response = http()

@@ -53,7 +53,7 @@ async fn proxy_upstream(
 ) -> Proxy {
     let settings = settings.to_owned();
     Proxy::start_with(&engine.url(), move |config| {
-        config.upstream = upstream;
+        config.channels.upstream = upstream;
         config.settings_path = Some(settings);
         config.channels.start_timeout = start_timeout;
         config.channels.failover_after = FAILOVER_AFTER;

@@ -56,7 +56,7 @@ fn media_sequence(text: &str) -> u64 {
 /// A proxy whose channels use the engine's HLS (`--upstream hls`).
 async fn hls_upstream_proxy(engine: &SimEngine) -> Proxy {
     Proxy::start_with(&engine.url(), |config| {
-        config.upstream = UpstreamMode::Hls;
+        config.channels.upstream = UpstreamMode::Hls;
     })
     .await
 }

@@ -215,7 +215,7 @@ async fn upstream_drop_while_ts_and_hls_play_keeps_one_session() {
 async fn hls_upstream_serves_both_kinds_from_one_session_in_either_order() {
     let engine = SimEngine::start().await;
     let proxy = Proxy::start_with(&engine.url(), |config| {
-        config.upstream = UpstreamMode::Hls;
+        config.channels.upstream = UpstreamMode::Hls;
     })
     .await;
     let tv = ts_player(&proxy, ID_A).await;
@@ -239,7 +239,7 @@ async fn the_channel_limit_counts_every_kind_and_answers_503() {
     let engine = SimEngine::start().await;
     for upstream in [UpstreamMode::Ts, UpstreamMode::Hls] {
         let proxy = Proxy::start_with(&engine.url(), |config| {
-            config.upstream = upstream;
+            config.channels.upstream = upstream;
             config.channels.max_channels = 1;
         })
         .await;

@@ -57,7 +57,7 @@ use crate::engine::{EngineClient, SharedEngine};
 use crate::engine_process::EngineProcess;
 
 /// Which engine endpoint a channel's session uses.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum UpstreamMode {
     /// The engine's MPEG-TS; HLS segments are cut from it by the proxy.

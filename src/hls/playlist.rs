@@ -9,6 +9,9 @@ use super::buffer::SegmentMeta;
 
 /// How many segments the proxy's playlist shows.
 pub const WINDOW: usize = 6;
+/// How many segments a channel keeps: the window and two more, for players
+/// still fetching from a playlist they read a little earlier.
+pub const KEPT_SEGMENTS: usize = WINDOW + 2;
 
 /// What an engine playlist turned out to be.
 #[derive(Debug)]

@@ -4,6 +4,11 @@
 //! (`Sec-Fetch-Site`), while players, which send none of these headers, pass.
 //! With LAN sharing on, it also owns who may do what: other devices may only
 //! play (with the token); managing the proxy is for this computer only.
+//!
+//! Three middlewares, one per audience, none knowing any path: [`every_request`]
+//! (well-formed requests addressed to this server) wraps the whole router,
+//! [`play`] the routes players use, [`manage`] the rest; the router decides
+//! which route belongs to which audience.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -117,20 +122,6 @@ fn canonical(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// Routes other devices may use with the LAN token: playing, and the playlists
-/// that lead to it. Everything else manages the proxy.
-fn is_play_route(path: &str) -> bool {
-    path == "/ace/getstream"
-        || path == "/ace/manifest.m3u8"
-        || path.starts_with("/ace/hls/")
-        || path.starts_with("/channel/")
-        || path == "/playlist.m3u"
-        || path
-            .strip_prefix("/api/channels/")
-            .and_then(|rest| rest.strip_suffix("/play.m3u"))
-            .is_some_and(|id| !id.contains('/'))
-}
-
 /// `host:port`, `[v6]:port` or `host` → (host without brackets, port).
 fn split_authority(authority: &str) -> (&str, Option<u16>) {
     if let Some(rest) = authority.strip_prefix('[') {
@@ -159,66 +150,100 @@ fn header_str<'a>(headers: &'a HeaderMap, name: &header::HeaderName) -> Option<&
     headers.get(name).and_then(|value| value.to_str().ok())
 }
 
-/// The middleware: checks every request before any handler runs.
-pub async fn check(State(guard): State<Guard>, request: Request<Body>, next: Next) -> Response {
-    let peer = request
+fn peer(request: &Request<Body>) -> Option<IpAddr> {
+    request
         .extensions()
         .get::<ConnectInfo<PeerAddr>>()
-        .map(|info| info.0 .0.ip());
+        .map(|info| info.0 .0.ip())
+}
+
+/// For every request, before its audience's checks: a request no browser or
+/// player sends is refused (400), and so is one addressed to another host (403).
+pub async fn every_request(
+    State(guard): State<Guard>,
+    request: Request<Body>,
+    next: Next,
+) -> Response {
     if let Err(message) = host_is_well_formed(&request) {
         return ApiError::bad_request(message).into_response();
     }
-    let path = request.uri().path();
-    if !percent_decodes_to_utf8(path) {
+    if !percent_decodes_to_utf8(request.uri().path()) {
         // Route parameters are text; axum's own answer would be plain text.
         return ApiError::bad_request("the URL path is not valid UTF-8 once decoded")
             .into_response();
     }
-    if !guard.is_local(peer) && !is_play_route(path) {
-        return forbidden(
-            "managing acebridge is only possible from this computer; other devices may only play",
-        );
-    }
-    if !guard.token_ok(peer, request.uri().query()) {
-        return ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "LAN sharing is on: add ?token=<the token shown in the acebridge window> to the URL",
-        )
-        .into_response();
-    }
-    let headers = request.headers();
-    if let Some(host) = header_str(headers, &header::HOST) {
+    if let Some(host) = header_str(request.headers(), &header::HOST) {
         if !guard.is_ours(host) {
             return forbidden(
                 "this server only answers requests addressed to it (Host not allowed)",
             );
         }
     }
-    let fetch_site = header_str(headers, &HeaderName::from_static("sec-fetch-site"));
-    let from_other_site = fetch_site.is_some_and(|site| {
-        site.eq_ignore_ascii_case("cross-site") || site.eq_ignore_ascii_case("same-site")
-    });
-    let unsafe_method = !matches!(
-        *request.method(),
-        Method::GET | Method::HEAD | Method::OPTIONS
-    );
-    if unsafe_method {
-        if let Some(origin) = header_str(headers, &header::ORIGIN) {
-            if !guard.origin_is_ours(origin) {
-                return forbidden("cross-origin requests may not change anything");
-            }
+    next.run(request).await
+}
+
+/// For the routes players use (streams and the playlists that lead to
+/// them): other devices need the LAN token, and no other site's page may
+/// embed them.
+pub async fn play(State(guard): State<Guard>, request: Request<Body>, next: Next) -> Response {
+    if !guard.token_ok(peer(&request), request.uri().query()) {
+        return ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "LAN sharing is on: add ?token=<the token shown in the acebridge window> to the URL",
+        )
+        .into_response();
+    }
+    if is_unsafe(request.method()) {
+        if let Err(refused) = same_origin_change(&guard, request.headers()) {
+            return forbidden(refused);
         }
-        if from_other_site {
-            return forbidden("cross-site requests may not change anything");
-        }
-        // The JSON content type a form cannot send is enforced by the body
-        // extractor of every route that takes a body (400 with the reason).
-    } else if from_other_site
-        && (path.starts_with("/ace/") || path.starts_with("/channel/") || path.ends_with(".m3u"))
-    {
+    } else if from_other_site(request.headers()) {
         return forbidden("streams may not be embedded by other sites");
     }
     next.run(request).await
+}
+
+/// For managing the proxy (the API, the web UI, metrics, events): this
+/// computer only, and changes only from this server's own pages.
+pub async fn manage(State(guard): State<Guard>, request: Request<Body>, next: Next) -> Response {
+    if !guard.is_local(peer(&request)) {
+        return forbidden(
+            "managing acebridge is only possible from this computer; other devices may only play",
+        );
+    }
+    if is_unsafe(request.method()) {
+        if let Err(refused) = same_origin_change(&guard, request.headers()) {
+            return forbidden(refused);
+        }
+    }
+    next.run(request).await
+}
+
+fn is_unsafe(method: &Method) -> bool {
+    !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+/// Whether a browser says another site's page sent the request.
+fn from_other_site(headers: &HeaderMap) -> bool {
+    header_str(headers, &HeaderName::from_static("sec-fetch-site")).is_some_and(|site| {
+        site.eq_ignore_ascii_case("cross-site") || site.eq_ignore_ascii_case("same-site")
+    })
+}
+
+/// A state change passes only from this server's own pages (or from a
+/// client that is no browser, which sends neither header).
+fn same_origin_change(guard: &Guard, headers: &HeaderMap) -> Result<(), &'static str> {
+    if let Some(origin) = header_str(headers, &header::ORIGIN) {
+        if !guard.origin_is_ours(origin) {
+            return Err("cross-origin requests may not change anything");
+        }
+    }
+    if from_other_site(headers) {
+        return Err("cross-site requests may not change anything");
+    }
+    // The JSON content type a form cannot send is enforced by the body
+    // extractor of every route that takes a body (400 with the reason).
+    Ok(())
 }
 
 /// Whether `%XX` escapes in `path` decode to UTF-8 text.
@@ -357,35 +382,5 @@ mod tests {
         assert!(percent_decodes_to_utf8("/a%C3%A9b%2"));
         assert!(!percent_decodes_to_utf8("/api/channels/%FF/play.m3u"));
         assert!(!percent_decodes_to_utf8("/%C3"));
-    }
-
-    #[test]
-    fn the_lan_token_opens_only_play_routes() {
-        for play in [
-            "/ace/getstream",
-            "/ace/manifest.m3u8",
-            "/ace/hls/ab/segment/1.ts",
-            "/channel/ab.ts",
-            "/channel/ab.m3u8",
-            "/channel/ab/segment/1.ts",
-            "/playlist.m3u",
-            "/api/channels/abc/play.m3u",
-        ] {
-            assert!(is_play_route(play), "{play}");
-        }
-        for manage in [
-            "/",
-            "/app.js",
-            "/api/settings",
-            "/api/channels",
-            "/api/channels/abc",
-            "/api/channels/a/b/play.m3u",
-            "/api/streams",
-            "/api/engine/test",
-            "/api/health",
-            "/ace/getstream/x",
-        ] {
-            assert!(!is_play_route(manage), "{manage}");
-        }
     }
 }

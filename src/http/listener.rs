@@ -7,6 +7,11 @@
 //! requests, 414, 431), graceful shutdown, and a write-stall guard: a
 //! connection whose socket has accepted no bytes for a while is closed.
 //!
+//! hyper offers no hook for the answers it writes itself, so they are
+//! recognised in the bytes written (an empty 4xx head, which our own errors
+//! never are) and replaced; this module's tests send every kind of request
+//! hyper refuses by itself, so a hyper whose answers look otherwise fails them.
+//!
 //! The shared ring already makes a stalled player cost nothing to the others;
 //! this closes its socket too, so its slot is freed and the channel can linger
 //! and stop. Written by hand because neither hyper nor axum offer a write
@@ -60,6 +65,12 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// ... and its body within this time after the headers: request bodies are
 /// small JSON documents (at most 1 MiB).
 pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// A request head (request line and headers) longer than this is refused
+/// with 431, however it arrives: on its own, hyper bounds only the buffered
+/// part of a head still incomplete, and a whole head read at once would pass
+/// whatever its size. Players and browsers send a few KiB; the bound is above
+/// hyper's own bound on the URI, so a long URL still gets its 414.
+const MAX_REQUEST_HEAD: usize = 128 * 1024;
 /// Bound on waiting for connections to finish at shutdown.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -252,9 +263,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send,
 ) {
     let graceful = GracefulShutdown::new();
-    let mut http = hyper::server::conn::http1::Builder::new();
-    http.timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT);
+    let http = http1();
     tokio::pin!(shutdown);
     loop {
         let (io, addr) = tokio::select! {
@@ -282,6 +291,15 @@ pub async fn serve(
     {
         tracing::warn!("some connections were still open at shutdown");
     }
+}
+
+/// hyper's HTTP/1 as every connection is served.
+fn http1() -> hyper::server::conn::http1::Builder {
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .max_header_size(MAX_REQUEST_HEAD);
+    http
 }
 
 /// Wraps a stream and fails writes that have been pending longer than a limit.
@@ -440,5 +458,131 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for StallGuard<S> {
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    /// What the server answers to `request` when all of it has arrived
+    /// before the server reads any (as on a loaded machine): the answer's
+    /// head and body, read until the server closes or 5 s pass.
+    async fn answer_to_request_read_at_once(request: &[u8]) -> (String, String) {
+        let (mut client, server) = tokio::io::duplex(request.len() + 64 * 1024);
+        client.write_all(request).await.expect("write");
+        let app = Router::new().route("/", axum::routing::get(|| async { "handler ran" }));
+        let connection = http1().serve_connection(
+            TokioIo::new(StallGuard::new(server, Duration::from_secs(5))),
+            TowerToHyperService::new(app),
+        );
+        let served = tokio::spawn(connection);
+        let mut answer = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(5), client.read_to_end(&mut answer)).await;
+        served.abort();
+        let text = String::from_utf8_lossy(&answer).into_owned();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+        (head.to_owned(), body.to_owned())
+    }
+
+    fn assert_json_error(what: &str, (head, body): &(String, String), status: u16) {
+        assert!(
+            head.starts_with(&format!("HTTP/1.1 {status} ")),
+            "{what}: {head}\n\n{body}"
+        );
+        assert!(
+            head.to_ascii_lowercase()
+                .contains("content-type: application/json"),
+            "{what}: {head}"
+        );
+        let json: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+        assert!(json["error"].is_string(), "{what}: {body}");
+    }
+
+    #[tokio::test]
+    async fn headers_too_large_are_431_even_when_they_arrive_at_once() {
+        let request = format!(
+            "GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nX-Big: {}\r\n\r\n",
+            "b".repeat(500_000)
+        );
+        let answer = answer_to_request_read_at_once(request.as_bytes()).await;
+        assert_json_error("500 kB of headers", &answer, 431);
+    }
+
+    /// Every kind of request hyper refuses before our router sees it (see
+    /// hyper's `Server::on_error`: method, URI, version, header, too large,
+    /// URI too long) gets the status hyper chose with a JSON body.
+    #[tokio::test]
+    async fn every_answer_hyper_writes_itself_is_replaced_by_json() {
+        let many_headers: String = (0..101).map(|n| format!("X-{n}: {n}\r\n")).collect();
+        let cases: Vec<(&str, String, u16)> = vec![
+            ("malformed request line", "GARBAGE\r\n\r\n".into(), 400),
+            (
+                "bad method",
+                "GE(T / HTTP/1.1\r\nHost: a\r\n\r\n".into(),
+                400,
+            ),
+            (
+                "control byte in the URI",
+                "GET /\u{1} HTTP/1.1\r\nHost: a\r\n\r\n".into(),
+                400,
+            ),
+            (
+                "URI that does not parse",
+                "GET http://[::1 HTTP/1.1\r\nHost: a\r\n\r\n".into(),
+                400,
+            ),
+            (
+                "unknown version",
+                "GET / HTTP/1.2\r\nHost: a\r\n\r\n".into(),
+                400,
+            ),
+            (
+                "header without colon",
+                "GET / HTTP/1.1\r\nHost: a\r\nNo colon\r\n\r\n".into(),
+                400,
+            ),
+            (
+                "control byte in a header",
+                "GET / HTTP/1.1\r\nHost: a\r\nX: a\u{1}b\r\n\r\n".into(),
+                400,
+            ),
+            (
+                "bad Content-Length",
+                "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: x\r\n\r\n".into(),
+                400,
+            ),
+            (
+                "two Content-Lengths",
+                "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n"
+                    .into(),
+                400,
+            ),
+            (
+                "Transfer-Encoding in HTTP/1.0",
+                "POST / HTTP/1.0\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n".into(),
+                400,
+            ),
+            (
+                "Transfer-Encoding not ending in chunked",
+                "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n".into(),
+                400,
+            ),
+            (
+                "too many headers",
+                format!("GET / HTTP/1.1\r\nHost: a\r\n{many_headers}\r\n"),
+                431,
+            ),
+            (
+                "URI too long",
+                format!("GET /{} HTTP/1.1\r\nHost: a\r\n\r\n", "a".repeat(70_000)),
+                414,
+            ),
+        ];
+        for (what, request, status) in cases {
+            let answer = answer_to_request_read_at_once(request.as_bytes()).await;
+            assert_json_error(what, &answer, status);
+        }
     }
 }

@@ -1,6 +1,11 @@
 //! The HTTP server: the axum router with the player routes (same paths as the
 //! engine's, so a player URL only changes host and port), the JSON API, and
 //! the error and header conventions every route shares.
+//!
+//! Routes are grouped by audience, each group with its own guard: what
+//! players use ([`play_routes`]; other devices may, with the LAN token) and
+//! what manages the proxy ([`manage_routes`]; this computer only). Which
+//! group a route joins is its only security decision.
 
 mod alternates;
 mod api;
@@ -9,15 +14,15 @@ mod events;
 mod guard;
 pub mod listener;
 pub mod manage;
+mod manage_routes;
 mod media;
+mod play_routes;
 mod ui;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderValue, Method, StatusCode};
-use axum::routing::{delete, get, post, put};
 use axum::Router;
 use tower_http::set_header::SetResponseHeaderLayer;
 
@@ -42,66 +47,18 @@ pub struct AppState {
     pub trust_loopback: bool,
 }
 
-/// The whole application router.
+/// The whole application router: the routes players use and the routes
+/// that manage the proxy, each behind its audience's guard, both behind the
+/// checks every request passes.
 pub fn router(state: AppState) -> Router {
+    let guard = guard::Guard::new(state.local_addr, [])
+        .with_token(state.lan_token.clone(), state.trust_loopback);
     Router::new()
-        .route(
-            "/ace/getstream",
-            get(media::getstream).head(media::getstream_head),
-        )
-        .route(
-            "/ace/manifest.m3u8",
-            get(media::manifest).head(media::manifest_head),
-        )
-        .route("/ace/hls/{id}/segment/{file}", get(media::segment))
-        .route(
-            "/channel/{file}",
-            get(media::channel).head(media::channel_head),
-        )
-        .route("/channel/{key}/segment/{file}", get(media::channel_segment))
-        .route("/api/health", get(api::health))
-        .route("/api/streams", get(api::streams))
-        .route("/metrics", get(api::metrics))
-        .route("/api/events", get(events::events))
-        .route(
-            "/api/imports",
-            post(manage::import_list).delete(manage::forget_list),
-        )
-        .route("/api/streams/{id}", delete(manage::stop_stream))
-        .route("/api/parse", post(manage::parse))
-        .route(
-            "/api/channels",
-            get(manage::list_channels).post(manage::add_channels),
-        )
-        .route(
-            "/api/channels/{id}",
-            put(manage::rename_channel).delete(manage::delete_channel),
-        )
-        .route("/api/channels/{id}/play.m3u", get(manage::play_m3u))
-        .route(
-            "/api/channels/{id}/alternates",
-            post(alternates::add).put(alternates::reorder),
-        )
-        .route("/api/channels/{id}/split", post(alternates::split))
-        .route("/api/channels/{id}/merge", post(alternates::merge))
-        .route(
-            "/api/settings",
-            get(manage::get_settings).put(manage::put_settings),
-        )
-        .route("/api/engine/test", post(manage::test_engine))
-        .route("/api/engine/start", post(manage::start_engine))
-        .route("/api/engine/stop", post(manage::stop_engine))
-        .route("/playlist.m3u", get(manage::playlist))
-        .route("/", get(ui::index))
-        .route("/app.css", get(ui::css))
-        .route("/app.js", get(ui::js))
-        .layer(DefaultBodyLimit::max(manage::MAX_BODY_BYTES))
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
+        .merge(play_routes::routes(guard.clone()))
+        .merge(manage_routes::routes(guard.clone()))
         .layer(axum::middleware::from_fn_with_state(
-            guard::Guard::new(state.local_addr, [])
-                .with_token(state.lan_token.clone(), state.trust_loopback),
-            guard::check,
+            guard,
+            guard::every_request,
         ))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,
@@ -119,4 +76,198 @@ async fn method_not_allowed(method: Method) -> ApiError {
         StatusCode::METHOD_NOT_ALLOWED,
         format!("method {method} is not allowed on this route"),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    //! The guard rules as the router applies them, in-process: the request
+    //! goes through the real router (no socket), from a peer of our choice.
+    use std::net::SocketAddr;
+
+    use axum::body::Body;
+    use axum::extract::{ConnectInfo, Request};
+    use axum::http::{HeaderName, StatusCode};
+    use tower::ServiceExt as _;
+
+    use super::*;
+    use crate::channel::ChannelSettings;
+    use crate::engine::{EngineClient, SharedEngine};
+    use crate::http::listener::PeerAddr;
+
+    const TOKEN: &str = "s3cret";
+    const LISTEN: &str = "0.0.0.0:6880";
+    const HEX: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+
+    /// The router of a server sharing on the LAN with [`TOKEN`].
+    fn lan_router() -> Router {
+        let engine = url::Url::parse("http://127.0.0.1:9").expect("url");
+        router(AppState {
+            channels: Hub::new(
+                SharedEngine::new(EngineClient::new(engine)),
+                ChannelSettings::default(),
+            ),
+            store: Store::open(None).expect("store"),
+            local_addr: LISTEN.parse().expect("addr"),
+            lan_token: Some(TOKEN.into()),
+            trust_loopback: true,
+        })
+    }
+
+    /// Sends `request` from `peer` (Host 127.0.0.1:6880 unless it has one):
+    /// its status and `error` message.
+    async fn send(peer: &str, mut request: Request<Body>) -> (StatusCode, String) {
+        let peer: SocketAddr = peer.parse().expect("peer");
+        request.extensions_mut().insert(ConnectInfo(PeerAddr(peer)));
+        if !request.headers().contains_key(header::HOST) {
+            request
+                .headers_mut()
+                .insert(header::HOST, HeaderValue::from_static("127.0.0.1:6880"));
+        }
+        let response = lan_router().oneshot(request).await.expect("infallible");
+        let status = response.status();
+        let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .expect("body");
+        let json: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+        (
+            status,
+            json["error"].as_str().unwrap_or_default().to_owned(),
+        )
+    }
+
+    fn get(uri: &str) -> Request<Body> {
+        Request::get(uri).body(Body::empty()).expect("request")
+    }
+
+    const LAN: &str = "192.168.1.7:50000";
+    const LOCAL: &str = "127.0.0.1:50000";
+
+    #[tokio::test]
+    async fn the_lan_token_opens_the_play_routes_only() {
+        let play = [
+            format!("/ace/getstream?id=zz&token={TOKEN}"),
+            format!("/ace/manifest.m3u8?id=zz&token={TOKEN}"),
+            format!("/ace/hls/{HEX}/segment/1.ts?token={TOKEN}"),
+            format!("/channel/{HEX}.ts?token={TOKEN}"),
+            format!("/playlist.m3u?token={TOKEN}"),
+            format!("/api/channels/{HEX}/play.m3u?token={TOKEN}"),
+        ];
+        for uri in &play {
+            let (status, error) = send(LAN, get(uri)).await;
+            assert!(
+                status != StatusCode::FORBIDDEN && status != StatusCode::UNAUTHORIZED,
+                "{uri}: {status} {error}"
+            );
+            let without = uri.replace(&format!("token={TOKEN}"), "token=wrong");
+            let (status, error) = send(LAN, get(&without)).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{without}");
+            assert!(error.contains("token"), "{error}");
+        }
+        for uri in [
+            "/",
+            "/app.js",
+            "/metrics",
+            "/api/health",
+            "/api/settings",
+            "/api/channels",
+            "/api/events",
+            "/nope",
+            "/ace/getstream/x",
+        ] {
+            let (status, error) = send(LAN, get(&format!("{uri}?token={TOKEN}"))).await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "{uri}");
+            assert!(
+                error.contains("only possible from this computer"),
+                "{uri}: {error}"
+            );
+        }
+        // This computer needs no token for either.
+        for uri in ["/playlist.m3u", "/api/settings"] {
+            let (status, error) = send(LOCAL, get(uri)).await;
+            assert_eq!(status, StatusCode::OK, "{uri}: {error}");
+        }
+    }
+
+    #[tokio::test]
+    async fn other_sites_may_link_to_the_ui_but_not_embed_streams_or_change_anything() {
+        let cross_site = |request: Request<Body>| {
+            let mut request = request;
+            request.headers_mut().insert(
+                HeaderName::from_static("sec-fetch-site"),
+                HeaderValue::from_static("cross-site"),
+            );
+            request
+        };
+        for uri in ["/playlist.m3u", "/ace/getstream?id=zz", "/channel/x.ts"] {
+            let (status, error) = send(LOCAL, cross_site(get(uri))).await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "{uri}");
+            assert!(error.contains("embedded"), "{uri}: {error}");
+        }
+        let (status, _) = send(LOCAL, cross_site(get("/"))).await;
+        assert_eq!(status, StatusCode::OK, "a link to the web UI opens it");
+        let put = |origin: Option<&'static str>| {
+            let mut request = Request::put("/api/settings")
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(r#"{"engine":"http://127.0.0.1:1"}"#))
+                .expect("request");
+            if let Some(origin) = origin {
+                request
+                    .headers_mut()
+                    .insert(header::ORIGIN, HeaderValue::from_static(origin));
+            }
+            request
+        };
+        let (status, error) = send(LOCAL, put(Some("http://evil.example"))).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert!(error.contains("cross-origin"), "{error}");
+        let (status, error) = send(LOCAL, cross_site(put(None))).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert!(error.contains("cross-site"), "{error}");
+        let (status, error) = send(LOCAL, put(Some("http://localhost:6880"))).await;
+        assert_eq!(status, StatusCode::OK, "{error}");
+    }
+
+    #[tokio::test]
+    async fn every_route_checks_host_and_form_before_its_audience() {
+        let foreign = |uri: &str| {
+            Request::get(uri)
+                .header(header::HOST, "rebind.example:6880")
+                .body(Body::empty())
+                .expect("request")
+        };
+        for uri in [
+            "/",
+            "/api/health",
+            "/playlist.m3u",
+            "/ace/getstream?id=zz",
+            "/nope",
+        ] {
+            let (status, error) = send(LOCAL, foreign(uri)).await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "{uri}");
+            assert!(error.contains("Host"), "{uri}: {error}");
+        }
+        let (status, error) = send(LOCAL, get("/api/channels/%FF/play.m3u")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(error.contains("UTF-8"), "{error}");
+        let absolute = Request::get("http://evil.example:6880/api/health")
+            .body(Body::empty())
+            .expect("request");
+        let (status, error) = send(LOCAL, absolute).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(error.contains("Host"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn a_wrong_method_is_answered_after_the_guard_of_its_route() {
+        let post = |uri: &str| Request::post(uri).body(Body::empty()).expect("request");
+        let (status, _) = send(LAN, post("/ace/getstream?id=zz")).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        let (status, _) = send(LAN, post(&format!("/api/settings?token={TOKEN}"))).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        for uri in ["/ace/getstream?id=zz", "/api/settings"] {
+            let (status, error) = send(LOCAL, post(uri)).await;
+            assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{uri}");
+            assert!(error.contains("not allowed"), "{error}");
+        }
+    }
 }

@@ -1,0 +1,306 @@
+//! The settings file: what it holds (the TOML shapes, every field optional so
+//! files written by older versions keep loading), where it lives, reading it
+//! (a file with bad parts goes through [`super::repair`]) and writing it
+//! safely: a temp file renamed over the old one, so a crash never leaves half
+//! a file, readable by the user only, since it holds the LAN token.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::resolve::parse_listen;
+use super::{ConfigError, UpstreamMode};
+
+/// What the settings file holds. Every field is optional so old files keep working.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    pub engine: Option<String>,
+    #[serde(deserialize_with = "deserialize_listen")]
+    pub listen: Option<SocketAddr>,
+    pub linger_secs: Option<u64>,
+    pub start_timeout_secs: Option<u64>,
+    pub upstream: Option<UpstreamMode>,
+    /// The LAN sharing token, generated the first time the proxy listens beyond
+    /// this machine; kept here (a 0600 file), never in argv or logs.
+    pub lan_token: Option<String>,
+    /// The engine command acebridge starts the engine with when it does not
+    /// answer: program and arguments, as a TOML array (no shell).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub engine_command: Vec<String>,
+    /// Seconds without a channel after which the engine acebridge started is stopped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub engine_idle_stop_secs: Option<u64>,
+    /// Preferences of the tray app; the headless CLI ignores them.
+    #[serde(skip_serializing_if = "DesktopSettings::is_default")]
+    pub desktop: DesktopSettings,
+    /// Lists imported from a URL, re-read to keep their channels current.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub imports: Vec<ImportedList>,
+    /// Channels the user saved in the web UI, in the order they were added.
+    /// Kept last: TOML writes these as `[[channels]]` tables after the plain keys.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub channels: Vec<SavedChannel>,
+}
+
+/// The tray app's preferences, kept in the same file so one settings file
+/// describes the whole install.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DesktopSettings {
+    /// The player "Open in player" and links use first: `vlc`, `mpv` or `custom`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub player: Option<String>,
+    /// A custom player as program and arguments (no shell); an argument
+    /// `{url}` is replaced by the stream URL, else the URL is appended.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub player_command: Vec<String>,
+    /// Open `acestream://` links in the player at once, not only add them.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub play_links: bool,
+}
+
+impl DesktopSettings {
+    fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// A channel saved by the user: its id (40 lowercase hex characters), name,
+/// and the M3U attributes it came with. Every field but `id` is optional, so
+/// files written by older versions load unchanged.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SavedChannel {
+    pub id: String,
+    /// The id is a torrent infohash (sent as `infohash=`), not a content id.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub infohash: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// `#EXTINF` `group-title`: the group the channel is listed under.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    /// `#EXTINF` `tvg-logo`: the logo's URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logo: Option<String>,
+    /// `#EXTINF` `tvg-id`: the EPG id IPTV apps match guide data by.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tvg_id: Option<String>,
+    /// `#EXTINF` `tvg-name`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tvg_name: Option<String>,
+    /// The URL of the imported list this channel came from; a refresh of that
+    /// list may rename or remove it. `None`: added by hand.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// Every content id of the channel, in the order they are tried when one
+    /// fails (`id` among them, anywhere). Empty, as in files written before
+    /// alternates existed: the channel is `id` alone. `id` stays the
+    /// channel's identity (its API handle and `/channel/<id>.ts` URL) however
+    /// the alternates are ordered.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alternates: Vec<String>,
+    /// The alternate that last played: tried first next time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_good: Option<String>,
+}
+
+/// A channel list imported from an http(s) URL.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportedList {
+    pub url: String,
+    /// Re-read the list this often; `None`: only when asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_mins: Option<u64>,
+    /// When it was last read successfully (Unix seconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_read_unix: Option<u64>,
+    /// Why the last refresh failed, if it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+}
+
+/// `listen` in the settings file, read with [`parse_listen`].
+fn deserialize_listen<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<SocketAddr>, D::Error> {
+    Option::<String>::deserialize(deserializer)?
+        .map(|text| parse_listen(&text).map_err(serde::de::Error::custom))
+        .transpose()
+}
+
+/// Where the settings file lives by default, if the OS has a config directory.
+pub fn default_settings_path() -> Option<PathBuf> {
+    directories::ProjectDirs::from("", "", "acebridge")
+        .map(|dirs| dirs.config_dir().join("settings.toml"))
+}
+
+/// Reads the settings file, forgivingly (see [`load_settings_checked`]),
+/// without logging its problems: the settings store reads the file again at
+/// start and reports them, once.
+pub fn load_settings(path: &Path) -> Result<Settings, ConfigError> {
+    read_settings(path).map(|(settings, _)| settings)
+}
+
+/// Reads the settings file. A missing file gives defaults. A file with bad
+/// parts keeps everything that parses: a bad field falls back to its default,
+/// a bad channel is dropped, a line that is not TOML is skipped. The file as
+/// it was is then copied aside under its own timestamped name (never
+/// overwriting an earlier copy), and the returned warnings, one sentence each,
+/// say which file, which line and what was kept, for the user to be shown.
+pub fn load_settings_checked(path: &Path) -> Result<(Settings, Vec<String>), ConfigError> {
+    let (settings, warnings) = read_settings(path)?;
+    for warning in &warnings {
+        tracing::warn!("{warning}");
+    }
+    Ok((settings, warnings))
+}
+
+fn read_settings(path: &Path) -> Result<(Settings, Vec<String>), ConfigError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            return Ok((Settings::default(), Vec::new()))
+        }
+        Err(err) if err.kind() == std::io::ErrorKind::InvalidData => {
+            // Not UTF-8: read what is, the bad bytes cost their lines.
+            match std::fs::read(path) {
+                Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+                Err(source) => {
+                    return Err(ConfigError::Read {
+                        path: path.to_owned(),
+                        source,
+                    })
+                }
+            }
+        }
+        Err(source) => {
+            return Err(ConfigError::Read {
+                path: path.to_owned(),
+                source,
+            })
+        }
+    };
+    Ok(super::repair::keep_what_parses(path, &text))
+}
+
+/// Creates the settings directory readable by the user only (the file holds
+/// the LAN token), whatever the umask.
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
+/// Writes the settings file atomically: temp file in the same directory, then rename.
+pub fn save_settings(path: &Path, settings: &Settings) -> Result<(), ConfigError> {
+    let write_err = |source| ConfigError::Write {
+        path: path.to_owned(),
+        source,
+    };
+    let text = toml::to_string_pretty(settings)
+        .map_err(|err| write_err(std::io::Error::other(err.to_string())))?;
+    if let Some(dir) = path.parent() {
+        create_private_dir(dir).map_err(write_err)?;
+    }
+    // A unique name, so two writers can never share a temp file, and synced
+    // before the rename, so a crash cannot leave the new name on empty data.
+    let temp = path.with_extension(format!("toml.tmp.{}", uuid::Uuid::new_v4()));
+    let write = || -> std::io::Result<()> {
+        use std::io::Write as _;
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        // The file holds the LAN token: readable by the user only.
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options.open(&temp)?;
+        file.write_all(text.as_bytes())?;
+        file.sync_all()
+    };
+    if let Err(err) = write() {
+        let _ = std::fs::remove_file(&temp);
+        return Err(write_err(err));
+    }
+    std::fs::rename(&temp, path).map_err(|err| {
+        let _ = std::fs::remove_file(&temp);
+        write_err(err)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The migration to alternates: a file written before them (the layout
+    /// of 0.1 with M3U attributes) loads as channels of one id each, plays
+    /// exactly those ids, and is written back byte for byte the same.
+    #[test]
+    fn a_settings_file_from_before_alternates_loads_and_saves_unchanged() {
+        let temp = tempfile::tempdir().expect("temp dir");
+        let dir = temp.path();
+        let path = dir.join("settings.toml");
+        let (a, b) = ("a".repeat(40), "b".repeat(40));
+        let old = format!(
+            "engine = \"http://127.0.0.1:6878/\"\n\n[[channels]]\nid = \"{a}\"\nname = \"Sky Sports F1\"\n\
+             group = \"Sport\"\ntvg_id = \"skyf1.uk\"\n\n[[channels]]\nid = \"{b}\"\ninfohash = true\n"
+        );
+        std::fs::write(&path, &old).expect("write");
+        let (settings, problems) = load_settings_checked(&path).expect("load");
+        assert!(problems.is_empty(), "{problems:?}");
+        for saved in &settings.channels {
+            assert!(saved.alternates.is_empty() && saved.last_good.is_none());
+            let ids = crate::store::saved_ids(saved);
+            assert_eq!(ids.len(), 1);
+            assert_eq!(ids[0].as_hex(), saved.id);
+        }
+        save_settings(&path, &settings).expect("save");
+        assert_eq!(std::fs::read_to_string(&path).expect("read"), old);
+    }
+
+    #[test]
+    fn saved_channels_round_trip_through_toml() {
+        let temp = tempfile::tempdir().expect("temp dir");
+        let dir = temp.path();
+        let path = dir.join("settings.toml");
+        let settings = Settings {
+            engine: Some("http://127.0.0.1:6878".into()),
+            channels: vec![
+                SavedChannel {
+                    id: "a".repeat(40),
+                    infohash: false,
+                    name: Some("News \"24\" ✓".into()),
+                    group: Some("News".into()),
+                    logo: Some("http://logos/n.png".into()),
+                    tvg_id: Some("news.24".into()),
+                    tvg_name: Some("News 24".into()),
+                    source: Some("http://lists/a.m3u".into()),
+                    alternates: vec!["c".repeat(40), "a".repeat(40)],
+                    last_good: Some("a".repeat(40)),
+                },
+                SavedChannel {
+                    id: "b".repeat(40),
+                    infohash: true,
+                    name: None,
+                    ..SavedChannel::default()
+                },
+            ],
+            imports: vec![ImportedList {
+                url: "http://lists/a.m3u".into(),
+                refresh_mins: Some(60),
+                last_read_unix: Some(1),
+                last_error: None,
+            }],
+            desktop: DesktopSettings {
+                player: Some("custom".into()),
+                player_command: vec!["flatpak".into(), "run".into(), "{url}".into()],
+                play_links: true,
+            },
+            ..Settings::default()
+        };
+        save_settings(&path, &settings).expect("save");
+        assert_eq!(load_settings(&path).expect("load"), settings);
+    }
+}

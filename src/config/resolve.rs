@@ -1,0 +1,350 @@
+//! Resolving the configuration: flags (clap reads their env vars too) beat
+//! the settings file, which beats the defaults; the result is one [`Config`].
+//! The channels' defaults are [`ChannelSettings::default`]'s; this module
+//! holds only the server's own (engine URL, listen address, write stall), and
+//! the parsers of the addresses users type.
+
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use url::Url;
+
+use super::args::ConfigArgs;
+use super::file::{default_settings_path, load_settings, Settings};
+use super::ConfigError;
+use crate::channel::ChannelSettings;
+
+/// The engine's own default address.
+pub const DEFAULT_ENGINE: &str = "http://127.0.0.1:6878";
+/// Where the proxy listens unless told otherwise: this machine only.
+pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 6880));
+/// A player whose socket accepts no bytes for this long is disconnected.
+pub const DEFAULT_WRITE_STALL: Duration = Duration::from_secs(30);
+
+/// Bounds on what flags may ask for: (least, most).
+const START_TIMEOUT_SECS: (u64, u64) = (1, u64::MAX);
+const HLS_SEGMENT_SECS: (u64, u64) = (1, 30);
+const FAILOVER_AFTER_SECS: (u64, u64) = (1, 600);
+const HLS_BUFFER_MIB: (usize, usize) = (1, 4096);
+const MIB: usize = 1024 * 1024;
+
+/// The resolved configuration a server runs with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub engine: Url,
+    pub listen: SocketAddr,
+    /// Every channel tunable, the upstream mode and the HLS buffer included.
+    pub channels: ChannelSettings,
+    /// A player whose socket accepts no bytes for this long is disconnected.
+    pub write_stall: Duration,
+    /// Whether clients on this machine may skip the LAN token (tests turn this
+    /// off to play the part of another device).
+    pub trust_loopback: bool,
+    /// Where settings are persisted; `None` keeps them in memory only.
+    pub settings_path: Option<PathBuf>,
+    /// The command that starts the engine on demand (see [`crate::engine_process`]).
+    pub engine_command: Option<Vec<String>>,
+    /// Without a command, start an engine install found on this machine. Off
+    /// for the headless CLI; the tray app turns it on.
+    pub engine_autostart: bool,
+    /// Stop the engine acebridge started after this long without a channel.
+    pub engine_idle_stop: Option<Duration>,
+    /// Bounds on starting and stopping the engine (tests shorten them).
+    pub engine_timeouts: crate::engine_process::ProcessTimeouts,
+}
+
+impl Config {
+    /// A configuration with every default and no settings file, for tests and embedding.
+    pub fn new(engine: Url, listen: SocketAddr) -> Self {
+        Self {
+            engine,
+            listen,
+            channels: ChannelSettings::default(),
+            write_stall: DEFAULT_WRITE_STALL,
+            trust_loopback: true,
+            settings_path: None,
+            engine_command: None,
+            engine_autostart: false,
+            engine_idle_stop: None,
+            engine_timeouts: Default::default(),
+        }
+    }
+}
+
+impl ConfigArgs {
+    /// Resolves flags and env over the settings file over defaults.
+    pub fn resolve(&self) -> Result<Config, ConfigError> {
+        let settings_path = self.settings.clone().or_else(default_settings_path);
+        let file = match &settings_path {
+            Some(path) => load_settings(path)?,
+            None => Settings::default(),
+        };
+        let engine_text = self
+            .engine
+            .clone()
+            .or(file.engine)
+            .unwrap_or_else(|| DEFAULT_ENGINE.to_owned());
+        let listen = self.listen.or(file.listen).unwrap_or(DEFAULT_LISTEN);
+        let engine_command =
+            match &self.engine_command {
+                Some(text) => Some(crate::engine_process::parse_command(text).map_err(
+                    |reason| ConfigError::EngineCommand {
+                        command: text.clone(),
+                        reason,
+                    },
+                )?),
+                None => (!file.engine_command.is_empty()).then_some(file.engine_command),
+            };
+        let engine_idle_stop = self
+            .engine_idle_stop
+            .or(file.engine_idle_stop_secs)
+            .filter(|secs| *secs > 0)
+            .map(Duration::from_secs);
+        let defaults = ChannelSettings::default();
+        let secs_within = |(least, most): (u64, u64)| {
+            move |secs: u64| Duration::from_secs(secs.clamp(least, most))
+        };
+        let (least_mib, most_mib) = HLS_BUFFER_MIB;
+        let channels = ChannelSettings {
+            upstream: self.upstream.or(file.upstream).unwrap_or(defaults.upstream),
+            linger: self
+                .linger
+                .or(file.linger_secs)
+                .map_or(defaults.linger, Duration::from_secs),
+            start_timeout: self
+                .start_timeout
+                .or(file.start_timeout_secs)
+                .map_or(defaults.start_timeout, secs_within(START_TIMEOUT_SECS)),
+            max_channels: self.max_channels.unwrap_or(defaults.max_channels).max(1),
+            max_players: self.max_players.unwrap_or(defaults.max_players).max(1),
+            hls_segment: self
+                .hls_segment
+                .map_or(defaults.hls_segment, secs_within(HLS_SEGMENT_SECS)),
+            failover_after: self
+                .failover_after
+                .map_or(defaults.failover_after, secs_within(FAILOVER_AFTER_SECS)),
+            hls_max_bytes: self.hls_buffer_mib.map_or(defaults.hls_max_bytes, |mib| {
+                mib.clamp(least_mib, most_mib) * MIB
+            }),
+            ..defaults
+        };
+        Ok(Config {
+            channels,
+            settings_path,
+            engine_command,
+            engine_idle_stop,
+            ..Config::new(parse_engine_url(&engine_text)?, listen)
+        })
+    }
+}
+
+/// Parses a listen address: an IP address and port, or `localhost:PORT`
+/// (the loopback address, the same one the default uses).
+pub fn parse_listen(text: &str) -> Result<SocketAddr, String> {
+    let text = text.trim();
+    if let Ok(addr) = text.parse() {
+        return Ok(addr);
+    }
+    let invalid = || {
+        format!(
+            "invalid listen address {text:?}: give an IP address and port, e.g. \
+             {DEFAULT_LISTEN} or localhost:{}",
+            DEFAULT_LISTEN.port()
+        )
+    };
+    let (host, port) = text.rsplit_once(':').ok_or_else(invalid)?;
+    if !host.eq_ignore_ascii_case("localhost") {
+        return Err(invalid());
+    }
+    let port: u16 = port.parse().map_err(|_| invalid())?;
+    Ok(SocketAddr::from(([127, 0, 0, 1], port)))
+}
+
+/// Checks an engine URL a user typed: http(s), a host, nothing after the origin.
+pub fn parse_engine_url(text: &str) -> Result<Url, ConfigError> {
+    let invalid = |reason: &str| ConfigError::EngineUrl {
+        url: text.to_owned(),
+        reason: reason.to_owned(),
+    };
+    let trimmed = text.trim();
+    // Users type "127.0.0.1:6878" as often as the full URL.
+    let with_scheme = if trimmed.contains("://") {
+        trimmed.to_owned()
+    } else {
+        format!("http://{trimmed}")
+    };
+    let url = Url::parse(&with_scheme).map_err(|err| invalid(&err.to_string()))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(invalid("only http:// and https:// are supported"));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(invalid("no host"));
+    }
+    if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
+        return Err(invalid(
+            "give only scheme, host and port, e.g. http://127.0.0.1:6878",
+        ));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(invalid("credentials in the URL are not supported"));
+    }
+    Ok(url)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::file::save_settings;
+    use super::*;
+
+    #[test]
+    fn flags_beat_file_beat_defaults() {
+        let temp = tempfile::tempdir().expect("temp dir");
+        let dir = temp.path();
+        let path = dir.join("settings.toml");
+        let file = Settings {
+            engine: Some("http://10.0.0.2:6878".into()),
+            linger_secs: Some(30),
+            ..Settings::default()
+        };
+        save_settings(&path, &file).expect("save");
+        let args = ConfigArgs {
+            linger: Some(3),
+            failover_after: Some(4),
+            settings: Some(path),
+            ..ConfigArgs::default()
+        };
+        let config = args.resolve().expect("resolve");
+        assert_eq!(config.engine.as_str(), "http://10.0.0.2:6878/");
+        assert_eq!(config.channels.linger, Duration::from_secs(3));
+        assert_eq!(config.channels.failover_after, Duration::from_secs(4));
+        assert_eq!(config.listen, DEFAULT_LISTEN);
+    }
+
+    #[test]
+    fn engine_command_comes_from_flag_or_file_and_is_split_without_a_shell() {
+        let temp = tempfile::tempdir().expect("temp dir");
+        let dir = temp.path();
+        let path = dir.join("settings.toml");
+        let file = Settings {
+            engine_command: vec!["/opt/ace stream/engine".into(), "--client-console".into()],
+            engine_idle_stop_secs: Some(0),
+            ..Settings::default()
+        };
+        save_settings(&path, &file).expect("save");
+        let from_file = ConfigArgs {
+            settings: Some(path.clone()),
+            ..ConfigArgs::default()
+        };
+        let config = from_file.resolve().expect("resolve");
+        assert_eq!(config.engine_command, Some(file.engine_command.clone()));
+        assert_eq!(config.engine_idle_stop, None, "0 keeps the engine running");
+        assert!(
+            !config.engine_autostart,
+            "detection is the tray app's choice"
+        );
+        let from_flag = ConfigArgs {
+            engine_command: Some(r#""/opt/ace stream/engine" --port 6879"#.into()),
+            engine_idle_stop: Some(300),
+            ..from_file.clone()
+        };
+        let config = from_flag.resolve().expect("resolve");
+        assert_eq!(
+            config.engine_command,
+            Some(vec![
+                "/opt/ace stream/engine".into(),
+                "--port".into(),
+                "6879".into()
+            ])
+        );
+        assert_eq!(config.engine_idle_stop, Some(Duration::from_secs(300)));
+        let unbalanced = ConfigArgs {
+            engine_command: Some("engine \"--x".into()),
+            ..from_file
+        };
+        assert!(matches!(
+            unbalanced.resolve(),
+            Err(ConfigError::EngineCommand { .. })
+        ));
+    }
+
+    #[test]
+    fn listen_accepts_localhost_everywhere() {
+        let loopback = SocketAddr::from(([127, 0, 0, 1], 6890));
+        assert_eq!(parse_listen("localhost:6890"), Ok(loopback));
+        assert_eq!(parse_listen("LocalHost:6890"), Ok(loopback));
+        assert_eq!(parse_listen("127.0.0.1:6890"), Ok(loopback));
+        assert_eq!(
+            parse_listen("[::1]:6890"),
+            Ok(SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, 6890)))
+        );
+        for bad in ["localhost", "localhost:x", "example.com:6880", "6880", ""] {
+            let error = parse_listen(bad).expect_err(bad);
+            assert!(error.contains("localhost:6880"), "{error}");
+        }
+        let settings: Settings = toml::from_str("listen = \"localhost:6890\"").expect("toml");
+        assert_eq!(settings.listen, Some(loopback));
+        let temp = tempfile::tempdir().expect("temp dir");
+        let dir = temp.path();
+        let path = dir.join("settings.toml");
+        std::fs::write(&path, "listen = \"localhost:6891\"\n").expect("write");
+        let args = ConfigArgs {
+            settings: Some(path),
+            ..ConfigArgs::default()
+        };
+        let config = args.resolve().expect("resolve");
+        assert_eq!(config.listen.port(), 6891);
+    }
+
+    #[test]
+    fn engine_urls_are_checked() {
+        assert!(parse_engine_url("127.0.0.1:6878").is_ok());
+        assert!(parse_engine_url("http://localhost:6878/").is_ok());
+        assert!(parse_engine_url("ftp://x").is_err());
+        assert!(parse_engine_url("http://host:6878/ace/getstream?id=1").is_err());
+        assert!(parse_engine_url("http://").is_err());
+        assert!(parse_engine_url("not a url at all").is_err());
+    }
+
+    #[test]
+    fn nothing_given_resolves_to_the_channel_defaults_and_the_servers_own() {
+        let temp = tempfile::tempdir().expect("temp dir");
+        let args = ConfigArgs {
+            settings: Some(temp.path().join("settings.toml")),
+            ..ConfigArgs::default()
+        };
+        let config = args.resolve().expect("resolve");
+        assert_eq!(
+            format!("{:?}", config.channels),
+            format!("{:?}", ChannelSettings::default())
+        );
+        assert_eq!(config.engine.as_str(), format!("{DEFAULT_ENGINE}/"));
+        assert_eq!(config.listen, DEFAULT_LISTEN);
+        assert_eq!(config.write_stall, DEFAULT_WRITE_STALL);
+    }
+
+    #[test]
+    fn upstream_and_hls_buffer_land_in_the_channel_settings_the_server_runs_with() {
+        let temp = tempfile::tempdir().expect("temp dir");
+        let path = temp.path().join("settings.toml");
+        let file = Settings {
+            upstream: Some(crate::channel::UpstreamMode::Hls),
+            ..Settings::default()
+        };
+        save_settings(&path, &file).expect("save");
+        let args = ConfigArgs {
+            settings: Some(path),
+            hls_buffer_mib: Some(8),
+            ..ConfigArgs::default()
+        };
+        let config = args.resolve().expect("resolve");
+        assert_eq!(config.channels.upstream, crate::channel::UpstreamMode::Hls);
+        assert_eq!(config.channels.hls_max_bytes, 8 * MIB);
+        let flag = ConfigArgs {
+            upstream: Some(crate::channel::UpstreamMode::Ts),
+            ..args
+        };
+        let config = flag.resolve().expect("resolve");
+        assert_eq!(config.channels.upstream, crate::channel::UpstreamMode::Ts);
+    }
+}
