@@ -154,10 +154,9 @@ fn process_settings(config: &Config) -> ProcessSettings {
 /// The runtime the proxy is meant to run on: tokio's single-threaded one.
 /// Fan-out is a chain of small wake-ups (upstream read, then every player's
 /// write); on a multi-threaded runtime they hop between workers through
-/// futexes and work stealing. Measured with the bench at 50 players on
-/// 2 cores, same chunking: 0.69-0.97 CPU-s/GB multi-threaded, 0.54-0.65
-/// single-threaded. One thread has room for hundreds of players: 200 use
-/// ~3 % of it.
+/// futexes and work stealing, which costs more CPU per byte (the README's
+/// performance section has the figures). One thread has room for hundreds
+/// of players.
 pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()

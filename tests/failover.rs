@@ -271,7 +271,12 @@ async fn a_first_alternate_whose_start_call_hangs_plays_the_second() {
 #[tokio::test]
 async fn a_hung_start_holds_an_alternate_no_longer_than_the_failover_time() {
     start_times_out(Fault::Hang, "start call hangs", 60 * SECOND).await;
-    start_times_out(Fault::HeaderDelay(120 * SECOND), "prebuffering", 60 * SECOND).await;
+    start_times_out(
+        Fault::HeaderDelay(120 * SECOND),
+        "prebuffering",
+        60 * SECOND,
+    )
+    .await;
 }
 
 /// A starts with `fault`; B must play within the failover time (or the
@@ -603,10 +608,16 @@ async fn an_engine_outage_keeps_players_connected_and_burns_no_alternate() {
         if playlist.lines().rfind(|line| !line.starts_with('#')) != newest_before {
             break (segment, Instant::now());
         }
-        assert!(back.elapsed() < 20 * SECOND, "no new HLS segment: {playlist}");
+        assert!(
+            back.elapsed() < 20 * SECOND,
+            "no new HLS segment: {playlist}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
-    println!("engine back: a new HLS segment after {:?}", hls_back.duration_since(back));
+    println!(
+        "engine back: a new HLS segment after {:?}",
+        hls_back.duration_since(back)
+    );
     assert_decodes(&segment, "an HLS segment after the outage").await;
 
     assert_eq!(playing_id(&proxy).await.as_deref(), Some(ID_A));
@@ -616,7 +627,12 @@ async fn an_engine_outage_keeps_players_connected_and_burns_no_alternate() {
         .as_array()
         .expect("problems")
         .iter()
-        .filter(|problem| problem["error"].as_str().unwrap_or_default().contains("unreachable"))
+        .filter(|problem| {
+            problem["error"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("unreachable")
+        })
         .collect();
     assert_eq!(outages.len(), 1, "one entry for the outage: {problems}");
     assert_one_session_at_a_time(&engine);

@@ -81,8 +81,8 @@ pub struct ChannelSettings {
     pub ring_bytes: usize,
     /// Target duration of the HLS segments the proxy cuts (keyframes permitting).
     pub hls_segment: Duration,
-    /// Segments kept for HLS players: the playlist's window of 6 and 2 more
-    /// for players still fetching from an older playlist.
+    /// Segments kept for HLS players: the playlist's window and 2 more for
+    /// players still fetching from an older playlist.
     pub hls_max_segments: usize,
     /// Memory bound of one channel's segments (shared with the ring when cut
     /// by the proxy); one segment may take at most a quarter of it.
@@ -118,7 +118,7 @@ impl Default for ChannelSettings {
             start_timeout: Duration::from_secs(60),
             ring_bytes: 4 * 1024 * 1024,
             hls_segment: Duration::from_secs(2),
-            hls_max_segments: 8,
+            hls_max_segments: crate::hls::playlist::KEPT_SEGMENTS,
             hls_max_bytes: 64 * 1024 * 1024,
             max_reconnects: 5,
             upstream_idle_timeout: Duration::from_secs(20),
@@ -741,7 +741,10 @@ mod tests {
         ));
         hub.inner.channels().insert(key, Arc::clone(&saved));
         let joined = hub.join_ts(&a).expect("joined");
-        assert!(Arc::ptr_eq(joined.channel(), &saved), "A plays on the saved channel");
+        assert!(
+            Arc::ptr_eq(joined.channel(), &saved),
+            "A plays on the saved channel"
+        );
         drop(joined);
         saved.release(&a).await;
         let own = hub.join_ts(&a).expect("a channel of its own");

@@ -45,9 +45,9 @@ pub struct SessionSlot {
 }
 
 /// Longest anyone waits for the old session's stop before starting the next:
-/// longer than the engine client's own bound on a stop call (10 s), so a stop
-/// in flight has been answered or abandoned by then.
-const STOP_WAIT: Duration = Duration::from_secs(11);
+/// longer than the engine client's own bound on a stop call, so a stop in
+/// flight has been answered or abandoned by then.
+const STOP_WAIT: Duration = crate::engine::STOP_TIMEOUT.saturating_add(Duration::from_secs(1));
 /// Longest a failover waits for a start whose caller gave up to land (so it
 /// can be stopped rather than become current beside the next alternate's).
 const START_WAIT: Duration = Duration::from_secs(10);

@@ -26,6 +26,7 @@ pub const DEFAULT_WRITE_STALL: Duration = Duration::from_secs(30);
 const START_TIMEOUT_SECS: (u64, u64) = (1, u64::MAX);
 const HLS_SEGMENT_SECS: (u64, u64) = (1, 30);
 const FAILOVER_AFTER_SECS: (u64, u64) = (1, 600);
+const ENGINE_WAIT_SECS: (u64, u64) = (0, 86_400);
 const HLS_BUFFER_MIB: (usize, usize) = (1, 4096);
 const MIB: usize = 1024 * 1024;
 
@@ -124,6 +125,9 @@ impl ConfigArgs {
             failover_after: self
                 .failover_after
                 .map_or(defaults.failover_after, secs_within(FAILOVER_AFTER_SECS)),
+            engine_wait: self
+                .engine_wait
+                .map_or(defaults.engine_wait, secs_within(ENGINE_WAIT_SECS)),
             hls_max_bytes: self.hls_buffer_mib.map_or(defaults.hls_max_bytes, |mib| {
                 mib.clamp(least_mib, most_mib) * MIB
             }),
