@@ -17,6 +17,8 @@ use url::Url;
 
 use crate::channel::ChannelSettings;
 pub use crate::channel::UpstreamMode;
+pub use crate::saved::SavedChannel;
+use crate::saved::SavedEntry;
 
 pub const DEFAULT_ENGINE: &str = "http://127.0.0.1:6878";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:6880";
@@ -132,45 +134,6 @@ impl DesktopSettings {
     }
 }
 
-/// A channel saved by the user: its id (40 lowercase hex characters), name,
-/// and the M3U attributes it came with. Every field but `id` is optional, so
-/// files written by older versions load unchanged.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SavedChannel {
-    pub id: String,
-    /// The id is a torrent infohash (sent as `infohash=`), not a content id.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub infohash: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    /// `#EXTINF` `group-title`: the group the channel is listed under.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub group: Option<String>,
-    /// `#EXTINF` `tvg-logo`: the logo's URL.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub logo: Option<String>,
-    /// `#EXTINF` `tvg-id`: the EPG id IPTV apps match guide data by.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tvg_id: Option<String>,
-    /// `#EXTINF` `tvg-name`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tvg_name: Option<String>,
-    /// The URL of the imported list this channel came from; a refresh of that
-    /// list may rename or remove it. `None`: added by hand.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub source: Option<String>,
-    /// Every content id of the channel, in the order they are tried when one
-    /// fails (`id` among them, anywhere). Empty, as in files written before
-    /// alternates existed: the channel is `id` alone. `id` stays the
-    /// channel's identity (its API handle and `/channel/<id>.ts` URL) however
-    /// the alternates are ordered.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub alternates: Vec<String>,
-    /// The alternate that last played: tried first next time.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_good: Option<String>,
-}
-
 /// A channel list imported from an http(s) URL.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ImportedList {
@@ -181,6 +144,10 @@ pub struct ImportedList {
     /// When it was last read successfully (Unix seconds).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_read_unix: Option<u64>,
+    /// When a read was last tried, whether it worked or not (Unix seconds):
+    /// a list whose server is down is not asked again at every check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_attempt_unix: Option<u64>,
     /// Why the last refresh failed, if it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
@@ -587,75 +554,32 @@ fn forgiving_fields<T: serde::de::DeserializeOwned>(
 }
 
 /// The saved channels that parse and carry a valid id; each other one is
-/// dropped alone, and reported.
+/// dropped alone, and reported (see [`SavedChannel::from_entry`]).
 fn forgiving_channels(
     value: Option<toml::Value>,
     text: &str,
     problems: &mut Vec<Problem>,
 ) -> Vec<SavedChannel> {
-    let channels: Vec<(usize, SavedChannel)> = forgiving_list(value, "channels", text, problems);
-    let mut kept = Vec::with_capacity(channels.len());
-    for (index, mut channel) in channels {
-        let parsed = if channel.infohash {
-            crate::content_id::ContentId::parse_infohash(&channel.id)
-        } else {
-            crate::content_id::ContentId::parse(&channel.id)
-        };
-        match parsed {
-            Ok(id) => {
-                channel.id = id.as_hex().to_owned();
-                // A hand-edited alternate that is no content id is dropped
-                // alone; the channel keeps playing the others.
-                let before = channel.alternates.len();
-                channel.alternates = std::mem::take(&mut channel.alternates)
-                    .into_iter()
-                    .filter_map(|alternate| {
-                        crate::content_id::ContentId::parse(&alternate)
-                            .ok()
-                            .map(|parsed| parsed.as_hex().to_owned())
-                    })
-                    .collect();
-                if channel.alternates.len() < before {
+    let entries: Vec<(usize, SavedEntry)> = forgiving_list(value, "channels", text, problems);
+    let mut kept = Vec::with_capacity(entries.len());
+    for (index, entry) in entries {
+        let line = line_of_table(text, "channels", index);
+        match SavedChannel::from_entry(entry) {
+            Ok((channel, dropped)) => {
+                if dropped > 0 {
                     problems.push(Problem {
-                        line: line_of_table(text, "channels", index),
+                        line,
                         message: format!(
-                            "channel {} lost {} alternate id(s) that are not content ids",
-                            channel.id,
-                            before - channel.alternates.len()
+                            "channel {} lost {dropped} alternate id(s) that are not content ids",
+                            channel.key()
                         ),
                     });
                 }
-                if !channel.alternates.is_empty()
-                    && !channel
-                        .alternates
-                        .iter()
-                        .any(|alternate| alternate.eq_ignore_ascii_case(&channel.id))
-                {
-                    channel.alternates.insert(0, channel.id.clone());
-                }
-                channel.last_good = channel
-                    .last_good
-                    .take()
-                    .and_then(|good| crate::content_id::ContentId::parse(&good).ok())
-                    .map(|good| good.as_hex().to_owned());
-                for text in [
-                    &mut channel.name,
-                    &mut channel.group,
-                    &mut channel.logo,
-                    &mut channel.tvg_id,
-                    &mut channel.tvg_name,
-                ] {
-                    *text = text.as_deref().and_then(crate::content_id::clean_text);
-                }
                 kept.push(channel);
             }
-            Err(err) => problems.push(Problem {
-                line: line_of_table(text, "channels", index),
-                message: format!(
-                    "channel {:?} ({}) was dropped: invalid id: {err}",
-                    channel.id.chars().take(60).collect::<String>(),
-                    channel.name.as_deref().unwrap_or("no name")
-                ),
+            Err(rejected) => problems.push(Problem {
+                line,
+                message: rejected.to_string(),
             }),
         }
     }
@@ -991,7 +915,7 @@ mod tests {
         assert_eq!(settings.desktop.player.as_deref(), Some("mpv"));
         assert!(!settings.desktop.play_links);
         assert_eq!(settings.channels.len(), 1);
-        assert_eq!(settings.channels[0].id, hex);
+        assert_eq!(settings.channels[0].key(), hex);
         assert_eq!(settings.channels[0].name.as_deref(), Some("Kept One"));
         let all = warnings.join("\n");
         assert!(all.contains("line 2: linger_secs"), "{all}");
@@ -1061,15 +985,10 @@ mod tests {
         let text = format!("engine = \"http://127.0.0.1:6878\"\n\n[[channels]]\nid = \"{hex}\"\ninfohash = true\nname = \"Old\"\n");
         let (settings, problems) = parse_forgiving(&text);
         assert!(problems.is_empty(), "{problems:?}");
-        assert_eq!(
-            settings.channels,
-            vec![SavedChannel {
-                id: hex,
-                infohash: true,
-                name: Some("Old".into()),
-                ..SavedChannel::default()
-            }]
-        );
+        let mut old =
+            SavedChannel::new(crate::content_id::ContentId::parse_infohash(&hex).expect("id"));
+        old.name = Some("Old".into());
+        assert_eq!(settings.channels, vec![old]);
     }
 
     /// The migration to alternates: a file written before them (the layout
@@ -1088,10 +1007,8 @@ mod tests {
         let (settings, problems) = load_settings_checked(&path).expect("load");
         assert!(problems.is_empty(), "{problems:?}");
         for saved in &settings.channels {
-            assert!(saved.alternates.is_empty() && saved.last_good.is_none());
-            let ids = crate::store::saved_ids(saved);
-            assert_eq!(ids.len(), 1);
-            assert_eq!(ids[0].as_hex(), saved.id);
+            assert!(saved.last_good().is_none());
+            assert_eq!(saved.play_order(), [saved.id().clone()]);
         }
         save_settings(&path, &settings).expect("save");
         assert_eq!(std::fs::read_to_string(&path).expect("read"), old);
@@ -1106,8 +1023,13 @@ mod tests {
         );
         let (settings, problems) = parse_forgiving(&text);
         assert_eq!(problems.len(), 1, "{problems:?}");
-        assert_eq!(settings.channels[0].alternates, [a, c]);
-        assert_eq!(settings.channels[0].last_good, None);
+        let ids: Vec<&str> = settings.channels[0]
+            .ids()
+            .iter()
+            .map(|id| id.as_hex())
+            .collect();
+        assert_eq!(ids, [a, c]);
+        assert_eq!(settings.channels[0].last_good(), None);
     }
 
     #[test]
@@ -1124,32 +1046,27 @@ mod tests {
     fn saved_channels_round_trip_through_toml() {
         let dir = temp_dir();
         let path = dir.join("settings.toml");
+        let id = |c: &str| crate::content_id::ContentId::parse(&c.repeat(40)).expect("id");
+        let mut news = SavedChannel::new(id("a"));
+        news.name = Some("News \"24\" ✓".into());
+        news.group = Some("News".into());
+        news.logo = Some("http://logos/n.png".into());
+        news.tvg_id = Some("news.24".into());
+        news.tvg_name = Some("News 24".into());
+        news.source = Some("http://lists/a.m3u".into());
+        news.set_ids(vec![id("c"), id("a")]);
+        news.set_last_good(&id("a"));
+        let unnamed = SavedChannel::new(
+            crate::content_id::ContentId::parse_infohash(&"b".repeat(40)).expect("id"),
+        );
         let settings = Settings {
             engine: Some("http://127.0.0.1:6878".into()),
-            channels: vec![
-                SavedChannel {
-                    id: "a".repeat(40),
-                    infohash: false,
-                    name: Some("News \"24\" ✓".into()),
-                    group: Some("News".into()),
-                    logo: Some("http://logos/n.png".into()),
-                    tvg_id: Some("news.24".into()),
-                    tvg_name: Some("News 24".into()),
-                    source: Some("http://lists/a.m3u".into()),
-                    alternates: vec!["c".repeat(40), "a".repeat(40)],
-                    last_good: Some("a".repeat(40)),
-                },
-                SavedChannel {
-                    id: "b".repeat(40),
-                    infohash: true,
-                    name: None,
-                    ..SavedChannel::default()
-                },
-            ],
+            channels: vec![news, unnamed],
             imports: vec![ImportedList {
                 url: "http://lists/a.m3u".into(),
                 refresh_mins: Some(60),
                 last_read_unix: Some(1),
+                last_attempt_unix: Some(2),
                 last_error: None,
             }],
             desktop: DesktopSettings {

@@ -131,3 +131,51 @@ async fn channel_titles_are_the_saved_name_or_a_readable_default() {
     assert!(control.settings_warnings().await.is_empty());
     proxy.stop().await;
 }
+
+/// The tray's "Last stream" line and the player's window title come from
+/// [`Control::channel_title`] of the id that plays: once a saved channel
+/// failed over to an alternate, that id is the alternate's, and the title is
+/// still the channel's name.
+#[tokio::test]
+async fn a_failed_over_channel_keeps_its_name_in_the_tray() {
+    let engine = SimEngine::start().await;
+    engine.set_fault(
+        ID_A,
+        kit::engine::Fault::EngineError("failed to load content".into()),
+    );
+    let proxy = Proxy::start(&engine.url()).await;
+    let control = &proxy.control;
+    control.save_channel(&id(ID_A)).await.expect("save");
+    let http = common::http();
+    for (method, path, body) in [
+        (
+            "PUT",
+            format!("/api/channels/{ID_A}"),
+            serde_json::json!({"name": "News"}),
+        ),
+        (
+            "POST",
+            format!("/api/channels/{ID_A}/alternates"),
+            serde_json::json!({"id": ID_B}),
+        ),
+    ] {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let response = http
+            .request(method, proxy.url(&path))
+            .json(&body)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), 200, "{path}");
+    }
+
+    let mut player = Player::open(&proxy.url(&format!("/channel/{ID_A}.ts"))).await;
+    player.read_until(1, Duration::from_secs(20)).await;
+    let playing = control.last_stream().await.expect("a stream plays");
+    assert_eq!(playing, id(ID_B), "it failed over to the alternate");
+    assert_eq!(control.channel_title(&playing).await, "News");
+    let streams = proxy.streams().await;
+    assert_eq!(streams[0]["title"], "News", "{streams:?}");
+    drop(player);
+    proxy.stop().await;
+}

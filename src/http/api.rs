@@ -10,6 +10,7 @@ use serde::Serialize;
 use super::AppState;
 use crate::channel::{ChannelInfo, Problem};
 use crate::engine_process::ProcessStatus;
+use crate::store;
 
 #[derive(Debug, Serialize)]
 pub struct Health {
@@ -54,23 +55,63 @@ pub async fn health(State(state): State<AppState>) -> Json<Health> {
 
 #[derive(Debug, Serialize)]
 pub struct Streams {
-    streams: Vec<ChannelInfo>,
+    streams: Vec<StreamView>,
     /// Failed starts and drops, newest first, so a player's bare 502 has an explanation.
-    problems: Vec<Problem>,
+    problems: Vec<ProblemView>,
+}
+
+/// A recent problem and the title of the channel it happened to.
+#[derive(Debug, Serialize)]
+pub struct ProblemView {
+    #[serde(flatten)]
+    problem: Problem,
+    title: String,
+}
+
+/// An active channel as the API shows it: what the channel table says, and
+/// its title (its saved channel's, whichever of its ids plays).
+#[derive(Debug, Serialize)]
+pub struct StreamView {
+    #[serde(flatten)]
+    info: ChannelInfo,
+    title: String,
 }
 
 /// What `GET /api/streams` answers and the event stream sends (one place
 /// computes it): every active channel and the recent problems.
-pub fn streams_snapshot(state: &AppState) -> Streams {
-    Streams {
-        streams: state.channels.list(),
-        problems: state.channels.problems(),
-    }
+pub async fn streams_snapshot(state: &AppState) -> Streams {
+    let settings = state.store.get().await;
+    let streams = state
+        .channels
+        .list()
+        .into_iter()
+        .map(|info| {
+            let saved = info
+                .channel
+                .as_deref()
+                .and_then(|key| store::find_by_key(&settings, key));
+            let title = saved.map_or_else(
+                || store::title_of(&settings, &info.id),
+                |saved| saved.title(),
+            );
+            StreamView { info, title }
+        })
+        .collect();
+    let problems = state
+        .channels
+        .problems()
+        .into_iter()
+        .map(|problem| ProblemView {
+            title: store::title_of(&settings, &problem.id),
+            problem,
+        })
+        .collect();
+    Streams { streams, problems }
 }
 
 /// `GET /api/streams`: every active channel with its viewers, counters and engine stats.
 pub async fn streams(State(state): State<AppState>) -> Json<Streams> {
-    Json(streams_snapshot(&state))
+    Json(streams_snapshot(&state).await)
 }
 
 /// `GET /metrics`: Prometheus (OpenMetrics) text.
