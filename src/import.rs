@@ -572,17 +572,23 @@ mod tests {
         ));
     }
 
-    #[tokio::test]
-    async fn a_due_list_is_read_again_and_others_wait() {
+    /// A store that imported a served list of channel `A`, re-read hourly:
+    /// the list's server, its URL, the store and when it was read.
+    async fn imported_hourly() -> (acebridge_testkit::served::ServedText, String, Store, u64) {
         let served = acebridge_testkit::served::ServedText::start(list(&[(A, "One", "S")])).await;
         let url = served.url().to_owned();
-
         let store = Store::open(None).expect("store");
         let parsed = parse_list_url(&url).expect("url");
         import(&store, &parsed, Some(60)).await.expect("import");
         let read_at = store.get().await.imports[0]
             .last_read_unix
             .expect("read time");
+        (served, url, store, read_at)
+    }
+
+    #[tokio::test]
+    async fn a_due_list_is_read_again_and_others_wait() {
+        let (served, url, store, read_at) = imported_hourly().await;
         served.set(list(&[(B, "Two", "S")]));
 
         // 59 minutes later nothing is due; at 60 the list is read again.
@@ -596,14 +602,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_list_whose_server_is_down_is_not_read_at_every_check() {
-        let served = acebridge_testkit::served::ServedText::start(list(&[(A, "One", "S")])).await;
-        let url = served.url().to_owned();
-        let store = Store::open(None).expect("store");
-        let parsed = parse_list_url(&url).expect("url");
-        import(&store, &parsed, Some(60)).await.expect("import");
-        let read_at = store.get().await.imports[0]
-            .last_read_unix
-            .expect("read time");
+        let (served, url, store, read_at) = imported_hourly().await;
         served.set("<html>down for maintenance</html>");
 
         let due_at = read_at + 60 * 60;
