@@ -125,7 +125,9 @@ impl Control {
     /// entry): the title of the saved channel that has `id` among its ids
     /// (whichever of them plays now), else "Channel d5869d…".
     pub async fn channel_title(&self, id: &ContentId) -> String {
-        store::title_of(&self.store.get().await, id)
+        self.store
+            .read(|settings| store::title_of(settings, id))
+            .await
     }
 
     /// Asks the engine for its version (bounded by the engine client's API timeout).

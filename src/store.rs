@@ -92,6 +92,12 @@ impl Store {
         self.inner.settings.lock().await.clone()
     }
 
+    /// What `read` makes of the current settings, without copying them (for
+    /// views sampled often, such as the streams' titles).
+    pub async fn read<R>(&self, read: impl FnOnce(&Settings) -> R) -> R {
+        read(&*self.inner.settings.lock().await)
+    }
+
     /// Exclusive access for a read-modify-write; other changes wait until the
     /// returned guard is dropped.
     pub async fn lock(&self) -> StoreGuard<'_> {

@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use super::AppState;
 use crate::channel::{ChannelInfo, Problem};
+use crate::config::SavedChannel;
 use crate::engine_process::ProcessStatus;
 use crate::store;
 
@@ -80,33 +81,31 @@ pub struct StreamView {
 /// What `GET /api/streams` answers and the event stream sends (one place
 /// computes it): every active channel and the recent problems.
 pub async fn streams_snapshot(state: &AppState) -> Streams {
-    let settings = state.store.get().await;
-    let streams = state
-        .channels
-        .list()
-        .into_iter()
-        .map(|info| {
-            let saved = info
-                .channel
-                .as_deref()
-                .and_then(|key| store::find_by_key(&settings, key));
-            let title = saved.map_or_else(
-                || store::title_of(&settings, &info.id),
-                |saved| saved.title(),
-            );
-            StreamView { info, title }
+    let (streams, problems) = (state.channels.list(), state.channels.problems());
+    state
+        .store
+        .read(|settings| Streams {
+            streams: streams
+                .into_iter()
+                .map(|info| {
+                    let saved = info
+                        .channel
+                        .as_deref()
+                        .and_then(|key| store::find_by_key(settings, key));
+                    let title = saved
+                        .map_or_else(|| store::title_of(settings, &info.id), SavedChannel::title);
+                    StreamView { info, title }
+                })
+                .collect(),
+            problems: problems
+                .into_iter()
+                .map(|problem| ProblemView {
+                    title: store::title_of(settings, &problem.id),
+                    problem,
+                })
+                .collect(),
         })
-        .collect();
-    let problems = state
-        .channels
-        .problems()
-        .into_iter()
-        .map(|problem| ProblemView {
-            title: store::title_of(&settings, &problem.id),
-            problem,
-        })
-        .collect();
-    Streams { streams, problems }
+        .await
 }
 
 /// `GET /api/streams`: every active channel with its viewers, counters and engine stats.

@@ -167,13 +167,17 @@ async fn saved_channel(
     state: &AppState,
     key: &str,
 ) -> Result<(ChannelKey, Vec<ContentId>), ApiError> {
-    let settings = state.store.get().await;
-    let saved = find_by_key(&settings, key)
-        .ok_or_else(|| ApiError::not_found(format!("no saved channel {key:?}")))?;
-    Ok((
-        ChannelKey::Saved(saved.key().to_owned()),
-        saved.play_order(),
-    ))
+    state
+        .store
+        .read(|settings| {
+            let saved = find_by_key(settings, key)?;
+            Some((
+                ChannelKey::Saved(saved.key().to_owned()),
+                saved.play_order(),
+            ))
+        })
+        .await
+        .ok_or_else(|| ApiError::not_found(format!("no saved channel {key:?}")))
 }
 
 /// How long a player of a saved channel waits for its first data: a start
