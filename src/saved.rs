@@ -379,6 +379,24 @@ mod tests {
     }
 
     #[test]
+    fn entries_with_alternates_from_the_previous_version_are_written_back_the_same() {
+        let (a, c) = (hex(10), hex(12));
+        let text = format!(
+            "id = \"{a}\"\nname = \"News\"\nsource = \"http://l/x.m3u\"\n\
+             alternates = [\"{c}\", \"{a}\"]\nlast_good = \"{c}\"\n"
+        );
+        let (channel, dropped) = SavedChannel::from_entry(entry(&text)).expect("entry");
+        assert_eq!(dropped, 0);
+        assert_eq!(
+            channel.key(),
+            a,
+            "the key is the own id, not the first tried"
+        );
+        assert_eq!(channel.play_order()[0].as_hex(), c);
+        assert_eq!(written(&channel), text);
+    }
+
+    #[test]
     fn an_infohash_alternate_added_later_is_not_replayed_as_a_content_id() {
         let mut channel = SavedChannel::new(ContentId::parse(&hex(10)).expect("id"));
         channel.push_id(ContentId::parse_infohash(&hex(11)).expect("id"));
