@@ -11,6 +11,8 @@
 //! - [`hls`]: HLS segments (cut from the TS or the engine's own) and playlists.
 //! - [`http`]: the axum router, JSON errors, the web UI, and the listener that drops stalled players.
 //! - [`store`]: the persisted settings (engine URL, saved channels) the API changes.
+//! - `saved`: a saved channel ([`config::SavedChannel`]) with typed ids, its title, and its settings-file shape.
+//! - `player_urls`: the URLs players open (stable channel URLs, id URLs, the LAN token).
 //! - [`import`]: channel lists imported from a URL and kept in step with it.
 //! - [`control`]: in-process control of a running server for the tray app.
 //! - [`taken_port`]: a taken listen port: is acebridge already there, which port is free.
@@ -28,6 +30,8 @@ pub mod hls;
 pub mod http;
 pub mod import;
 mod memory;
+mod player_urls;
+mod saved;
 pub mod store;
 pub mod taken_port;
 pub mod ts;

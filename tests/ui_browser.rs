@@ -866,6 +866,47 @@ async fn forgiving_paste_names_channels_and_keeps_only_failed_lines() {
     page.close().await;
 }
 
+/// Users paste lists far more often than they import them: entries of one
+/// channel (HD and 1080 of it) become one row with two ids, as an import does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pasted_list_gives_one_row_per_channel_with_its_alternates() {
+    let Some(page) = Page::open(DEAD_ENGINE, None).await else {
+        return;
+    };
+    let text = format!(
+        "#EXTM3U\n#EXTINF:-1,Eurosport 1 HD\nacestream://{ID_A}\n\
+         #EXTINF:-1,EUROSPORT 1 1080\nacestream://{ID_B}\n#EXTINF:-1,Sky Sports 2\nacestream://{ID_C}\n"
+    );
+    page.paste(&text).await;
+    wait_js(
+        &page.client,
+        "return document.getElementById('add-status').textContent.startsWith('Added')",
+        "the paste saved",
+    )
+    .await;
+    assert_eq!(
+        js(&page.client, CARD_NAMES).await,
+        json!("Eurosport 1 HD|Sky Sports 2")
+    );
+    assert_eq!(
+        js(
+            &page.client,
+            "return document.getElementById('add-status').textContent"
+        )
+        .await,
+        "Added 2 channels."
+    );
+    assert_eq!(
+        js(
+            &page.client,
+            "return document.querySelector('li.channel .alts').textContent"
+        )
+        .await,
+        "2 ids"
+    );
+    page.close().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn m3u_attributes_and_an_edited_group_round_trip_to_the_playlist() {
     let Some(page) = Page::open(DEAD_ENGINE, None).await else {

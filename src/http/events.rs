@@ -72,7 +72,7 @@ impl Feed {
                     self.channels_due = true;
                 }
                 _ = self.tick.tick() => {
-                    let snapshot = api::streams_snapshot(&self.state);
+                    let snapshot = api::streams_snapshot(&self.state).await;
                     let data = serde_json::to_string(&snapshot).unwrap_or_default();
                     if self.last_streams.as_ref() != Some(&data) {
                         self.last_streams = Some(data.clone());

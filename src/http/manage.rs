@@ -18,12 +18,14 @@ use serde::{Deserialize, Serialize};
 
 use super::listener::PeerAddr;
 use super::{ApiError, AppState};
-use crate::config::{self, SavedChannel, Settings};
+use crate::config::{self, Settings};
 use crate::content_id::{self, ContentId, IdKind};
 use crate::engine::EngineClient;
 use crate::engine_process::{ProcessError, ProcessStatus};
 use crate::import;
-use crate::store::{self, find_saved, saved_id, MAX_SAVED_CHANNELS};
+use crate::player_urls::{Format, PlayerUrls};
+use crate::saved::SavedChannel;
+use crate::store::{self, find_saved, MAX_SAVED_CHANNELS};
 
 /// Largest request body the management API reads (a pasted M3U list fits easily).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -75,17 +77,11 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
     }
 }
 
-/// What player URLs start and end with.
-pub(super) struct Base {
-    /// `http://host:port`.
-    origin: String,
-    /// `&token=…` when LAN sharing is on, so the URLs work from other devices.
-    token_query: String,
-}
-
-/// The origin players should use for this server, from the request's `Host`
-/// (so URLs work however the user reached us), falling back to the listen address.
-pub(super) fn base_url(state: &AppState, headers: &HeaderMap) -> Base {
+/// The URLs players should use for this server: on the request's `Host` (so
+/// URLs work however the user reached us), falling back to the listen
+/// address, with the LAN token when sharing is on (so they work from other
+/// devices).
+pub(super) fn base_url(state: &AppState, headers: &HeaderMap) -> PlayerUrls {
     let host = headers
         .get(header::HOST)
         .and_then(|value| value.to_str().ok())
@@ -94,37 +90,7 @@ pub(super) fn base_url(state: &AppState, headers: &HeaderMap) -> Base {
         Some(host) => format!("http://{host}"),
         None => format!("http://{}", state.local_addr),
     };
-    let token_query = state
-        .lan_token
-        .as_deref()
-        .map(|token| format!("&token={token}"))
-        .unwrap_or_default();
-    Base {
-        origin,
-        token_query,
-    }
-}
-
-/// A saved channel's stable TS and HLS URLs, which play whichever of its
-/// alternates works.
-fn channel_urls(base: &Base, saved: &SavedChannel) -> (String, String) {
-    let key = store::channel_key(saved);
-    let origin = &base.origin;
-    let token = base.token_query.replacen('&', "?", 1);
-    (
-        format!("{origin}/channel/{key}.ts{token}"),
-        format!("{origin}/channel/{key}.m3u8{token}"),
-    )
-}
-
-/// The proxy's TS and HLS URLs for a channel.
-fn proxy_urls(base: &Base, id: &ContentId) -> (String, String) {
-    let (param, hex) = id.query_param();
-    let (origin, token) = (&base.origin, &base.token_query);
-    (
-        format!("{origin}/ace/getstream?{param}={hex}{token}"),
-        format!("{origin}/ace/manifest.m3u8?{param}={hex}{token}"),
-    )
+    PlayerUrls::new(origin, state.lan_token.as_deref())
 }
 
 fn kind_label(kind: IdKind) -> &'static str {
@@ -137,14 +103,6 @@ fn kind_label(kind: IdKind) -> &'static str {
 /// A channel name or attribute as stored: see [`content_id::clean_text`].
 fn clean_name(name: Option<&str>) -> Option<String> {
     name.and_then(content_id::clean_text)
-}
-
-/// A saved channel's name, or the readable default ("Channel d5869d…").
-pub fn title(saved: &SavedChannel) -> String {
-    saved
-        .name
-        .clone()
-        .unwrap_or_else(|| content_id::default_name(&saved.id))
 }
 
 pub(super) fn parse_id(text: &str) -> Result<ContentId, ApiError> {
@@ -192,21 +150,18 @@ pub async fn parse(
             parsed.entries.len()
         )));
     }
-    let base = base_url(&state, &headers);
+    let urls = base_url(&state, &headers);
     let entries = parsed
         .entries
         .into_iter()
-        .map(|entry| {
-            let (ts_url, hls_url) = proxy_urls(&base, &entry.id);
-            ParsedEntry {
-                id: entry.id.as_hex().to_owned(),
-                kind: kind_label(entry.id.kind()),
-                name: clean_name(entry.name.as_deref()),
-                line: entry.line,
-                ts_url,
-                hls_url,
-                attributes: entry.attributes,
-            }
+        .map(|entry| ParsedEntry {
+            id: entry.id.as_hex().to_owned(),
+            kind: kind_label(entry.id.kind()),
+            name: clean_name(entry.name.as_deref()),
+            line: entry.line,
+            ts_url: urls.id(&entry.id, Format::Ts),
+            hls_url: urls.id(&entry.id, Format::Hls),
+            attributes: entry.attributes,
         })
         .collect();
     let mut errors = parsed.errors;
@@ -242,6 +197,8 @@ pub struct ChannelView {
     id_hls_url: String,
     /// Every id of the channel in the order they are tried (`id` alone when it has no alternates).
     alternates: Vec<String>,
+    /// The kind of each of `alternates` (`content` or `infohash`), in the same order.
+    alternate_kinds: Vec<&'static str>,
     /// The alternate that last played; tried first.
     last_good: Option<String>,
     group: Option<String>,
@@ -252,25 +209,20 @@ pub struct ChannelView {
     source: Option<String>,
 }
 
-fn channel_view(base: &Base, saved: &SavedChannel, id: &ContentId) -> ChannelView {
-    let (ts_url, hls_url) = channel_urls(base, saved);
-    let (id_ts_url, id_hls_url) = proxy_urls(base, id);
-    let alternates = if saved.alternates.is_empty() {
-        vec![id.as_hex().to_owned()]
-    } else {
-        saved.alternates.clone()
-    };
+fn channel_view(urls: &PlayerUrls, saved: &SavedChannel) -> ChannelView {
+    let hex = |id: &ContentId| id.as_hex().to_owned();
     ChannelView {
-        id: id.as_hex().to_owned(),
-        kind: kind_label(id.kind()),
+        id: saved.key().to_owned(),
+        kind: kind_label(saved.id().kind()),
         name: saved.name.clone(),
-        title: title(saved),
-        ts_url,
-        hls_url,
-        id_ts_url,
-        id_hls_url,
-        alternates,
-        last_good: saved.last_good.clone(),
+        title: saved.title(),
+        ts_url: urls.channel(saved, Format::Ts),
+        hls_url: urls.channel(saved, Format::Hls),
+        id_ts_url: urls.id(saved.id(), Format::Ts),
+        id_hls_url: urls.id(saved.id(), Format::Hls),
+        alternates: saved.ids().iter().map(hex).collect(),
+        alternate_kinds: saved.ids().iter().map(|id| kind_label(id.kind())).collect(),
+        last_good: saved.last_good().map(hex),
         group: saved.group.clone(),
         tvg_logo: saved.logo.clone(),
         tvg_id: saved.tvg_id.clone(),
@@ -279,11 +231,11 @@ fn channel_view(base: &Base, saved: &SavedChannel, id: &ContentId) -> ChannelVie
     }
 }
 
-pub(super) fn channel_views(base: &Base, settings: &Settings) -> Vec<ChannelView> {
+pub(super) fn channel_views(urls: &PlayerUrls, settings: &Settings) -> Vec<ChannelView> {
     settings
         .channels
         .iter()
-        .filter_map(|saved| Some(channel_view(base, saved, &saved_id(saved)?)))
+        .map(|saved| channel_view(urls, saved))
         .collect()
 }
 
@@ -332,8 +284,10 @@ pub struct NewChannel {
 }
 
 /// `POST /api/channels {"channels":[{"id","name"}]}`: saves channels (all or
-/// none: one bad id is a 400 naming it). A channel already saved keeps its
-/// place; it only takes the new name if it had none.
+/// none: one bad id is a 400 naming it). Entries of one channel (the same
+/// `tvg-id`, `tvg-name` or name but for quality tags) are saved as one
+/// channel with alternates. A channel already saved keeps its place; it only
+/// takes what it lacks.
 pub async fn add_channels(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -354,15 +308,17 @@ pub async fn add_channels(
         let id = parsed.map_err(|err| {
             ApiError::bad_request(format!("channel {}: invalid id: {err}", index + 1))
         })?;
-        new.push(SavedChannel {
-            name: clean_name(channel.name.as_deref()),
-            group: clean_name(channel.group.as_deref()),
-            logo: clean_name(channel.tvg_logo.as_deref()),
-            tvg_id: clean_name(channel.tvg_id.as_deref()),
-            tvg_name: clean_name(channel.tvg_name.as_deref()),
-            ..store::saved_channel(&id)
-        });
+        let mut saved = SavedChannel::new(id);
+        saved.name = clean_name(channel.name.as_deref());
+        saved.group = clean_name(channel.group.as_deref());
+        saved.logo = clean_name(channel.tvg_logo.as_deref());
+        saved.tvg_id = clean_name(channel.tvg_id.as_deref());
+        saved.tvg_name = clean_name(channel.tvg_name.as_deref());
+        new.push(saved);
     }
+    // Entries of one channel become one channel with alternates, as when
+    // the same list is imported from a URL.
+    let new = import::group_alternates(new);
     let mut guard = state.store.lock().await;
     let next = store::merge_saved(guard.settings(), new)
         .map_err(|too_many| ApiError::bad_request(too_many.to_string()))?;
@@ -412,10 +368,8 @@ pub async fn rename_channel(
         channel.group = clean_name(group.as_deref());
     }
     guard.save(next).await.map_err(store_error)?;
-    let base = base_url(&state, &headers);
     let saved = &guard.settings().channels[index];
-    let id = saved_id(saved).unwrap_or(id);
-    Ok(Json(channel_view(&base, saved, &id)))
+    Ok(Json(channel_view(&base_url(&state, &headers), saved)))
 }
 
 /// `DELETE /api/channels/{id}`: forgets a saved channel. 204, or 404 if not saved.
@@ -449,7 +403,7 @@ fn m3u_entry(out: &mut String, saved: &SavedChannel, url: &str) {
         }
     }
     out.push(',');
-    let name = content_id::clean_text(&title(saved)).unwrap_or_default();
+    let name = content_id::clean_text(&saved.title()).unwrap_or_default();
     out.push_str(&name);
     out.push('\n');
     out.push_str(url);
@@ -462,13 +416,10 @@ const M3U_TYPE: &str = "audio/x-mpegurl";
 /// their stable TS URLs (which fail over between alternates).
 pub async fn playlist(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let settings = state.store.get().await;
-    let base = base_url(&state, &headers);
+    let urls = base_url(&state, &headers);
     let mut body = String::from("#EXTM3U\n");
     for saved in &settings.channels {
-        if saved_id(saved).is_none() {
-            continue;
-        }
-        m3u_entry(&mut body, saved, &channel_urls(&base, saved).0);
+        m3u_entry(&mut body, saved, &urls.channel(saved, Format::Ts));
     }
     (
         [
@@ -492,8 +443,8 @@ pub async fn play_m3u(
     let index =
         find_saved(&settings, &id).ok_or_else(|| ApiError::not_found("no such saved channel"))?;
     let saved = &settings.channels[index];
-    let (ts_url, _) = channel_urls(&base_url(&state, &headers), saved);
-    let name = title(saved);
+    let ts_url = base_url(&state, &headers).channel(saved, Format::Ts);
+    let name = saved.title();
     let mut body = String::from("#EXTM3U\n");
     m3u_entry(&mut body, saved, &ts_url);
     // The file name is ASCII-only and quote-free, whatever the channel is called.
@@ -847,42 +798,19 @@ mod tests {
 
     #[test]
     fn playlist_lines_survive_hand_edited_names() {
-        let saved = SavedChannel {
-            id: "d5869d".repeat(7)[..40].to_owned(),
-            name: Some("News\u{2028}#EXTINF:-1,evil".into()),
-            group: Some("Sp\"ort".into()),
-            ..SavedChannel::default()
-        };
+        let id = ContentId::parse(&"d5869d".repeat(7)[..40]).expect("id");
+        let mut saved = SavedChannel::new(id.clone());
+        saved.name = Some("News\u{2028}#EXTINF:-1,evil".into());
+        saved.group = Some("Sp\"ort".into());
         let mut out = String::new();
         m3u_entry(&mut out, &saved, "http://h/x");
         assert_eq!(
             out,
             "#EXTINF:-1 group-title=\"Sp'ort\",News #EXTINF:-1,evil\nhttp://h/x\n"
         );
-        let unnamed = SavedChannel {
-            id: "d5869d".repeat(7)[..40].to_owned(),
-            ..SavedChannel::default()
-        };
+        let unnamed = SavedChannel::new(id);
         let mut out = String::new();
         m3u_entry(&mut out, &unnamed, "http://h/x");
         assert_eq!(out, "#EXTINF:-1,Channel d5869d\u{2026}\nhttp://h/x\n");
-    }
-
-    #[test]
-    fn urls_keep_the_id_kind() {
-        let hex = "0123456789abcdef0123456789abcdef01234567";
-        let id = ContentId::parse_infohash(hex).expect("id");
-        let base = Base {
-            origin: "http://h:1".into(),
-            token_query: String::new(),
-        };
-        let (ts, hls) = proxy_urls(&base, &id);
-        assert_eq!(ts, format!("http://h:1/ace/getstream?infohash={hex}"));
-        assert_eq!(hls, format!("http://h:1/ace/manifest.m3u8?infohash={hex}"));
-        let lan = Base {
-            token_query: "&token=t0k".into(),
-            ..base
-        };
-        assert!(proxy_urls(&lan, &id).0.ends_with("&token=t0k"));
     }
 }

@@ -20,7 +20,8 @@ use super::listener::PeerAddr;
 use super::{ApiError, AppState};
 use crate::channel::{ChannelKey, Viewer};
 use crate::content_id::ContentId;
-use crate::store::{channel_key, saved_ids};
+use crate::player_urls::token_query;
+use crate::store::find_by_key;
 
 const TS_HEADERS: [(HeaderName, &str); 2] = [
     (header::CONTENT_TYPE, "video/mp2t"),
@@ -60,11 +61,7 @@ pub async fn manifest(
     let id = id_from_query(query.as_deref())?;
     let request = state.channels.open_hls(&id, &viewer(&peer, &headers))?;
     // Segment requests from other devices need the LAN token too.
-    let query = state
-        .lan_token
-        .as_deref()
-        .map(|token| format!("?token={token}"))
-        .unwrap_or_default();
+    let query = token_query(state.lan_token.as_deref(), '?');
     let playlist = request
         .channel()
         .playlist(&query, state.channels.settings().start_timeout)
@@ -174,19 +171,17 @@ async fn saved_channel(
     state: &AppState,
     key: &str,
 ) -> Result<(ChannelKey, Vec<ContentId>), ApiError> {
-    let settings = state.store.get().await;
-    let saved = settings
-        .channels
-        .iter()
-        .find(|saved| channel_key(saved) == key.to_ascii_lowercase())
-        .ok_or_else(|| ApiError::not_found(format!("no saved channel {key:?}")))?;
-    let ids = saved_ids(saved);
-    if ids.is_empty() {
-        return Err(ApiError::not_found(format!(
-            "saved channel {key:?} has no valid id"
-        )));
-    }
-    Ok((ChannelKey::Saved(channel_key(saved)), ids))
+    state
+        .store
+        .read(|settings| {
+            let saved = find_by_key(settings, key)?;
+            Some((
+                ChannelKey::Saved(saved.key().to_owned()),
+                saved.play_order(),
+            ))
+        })
+        .await
+        .ok_or_else(|| ApiError::not_found(format!("no saved channel {key:?}")))
 }
 
 /// How long a player of a saved channel waits for its first data: a start
@@ -217,11 +212,7 @@ pub async fn channel(
             let request = state
                 .channels
                 .open_hls_channel(key, ids, &viewer(&peer, &headers))?;
-            let query = state
-                .lan_token
-                .as_deref()
-                .map(|token| format!("?token={token}"))
-                .unwrap_or_default();
+            let query = token_query(state.lan_token.as_deref(), '?');
             let playlist = request.channel().playlist(&query, timeout).await?;
             Ok((PLAYLIST_HEADERS, playlist).into_response())
         }
