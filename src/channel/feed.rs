@@ -61,7 +61,9 @@ impl Cutter {
 
     /// The upstream was replaced: nothing torn by the old one reaches players.
     pub(super) fn restart(&mut self, channel: &Channel) {
-        self.splitter.reset();
+        // What the old upstream sent whole still reaches players; the frame it tore does not.
+        self.splitter.end_upstream(&mut self.chunks);
+        channel.publish(self);
         if let Some(segmenter) = &mut self.segmenter {
             segmenter.restart();
         }
@@ -242,8 +244,19 @@ impl Channel {
         }
         self.metrics.bytes_in.inc_by(bytes.len() as u64);
         cutter.splitter.push(bytes, &mut cutter.chunks);
-        if cutter.chunks.is_empty() {
+        if !self.publish(cutter) {
             return;
+        }
+        if !*received && self.ring.has_keyframe() {
+            *received = true;
+            self.went_live();
+        }
+    }
+
+    /// Hands the chunks cut to the ring and the segmenter; false if there were none.
+    fn publish(&self, cutter: &mut Cutter) -> bool {
+        if cutter.chunks.is_empty() {
+            return false;
         }
         let psi = cutter.splitter.psi_packets();
         if let Some(segmenter) = &mut cutter.segmenter {
@@ -257,10 +270,7 @@ impl Channel {
             }
         }
         self.ring.append(cutter.chunks.drain(..), psi);
-        if !*received && self.ring.has_keyframe() {
-            *received = true;
-            self.went_live();
-        }
+        true
     }
 
     fn went_live(&self) {

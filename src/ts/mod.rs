@@ -5,3 +5,4 @@
 
 pub mod packet;
 pub mod ring;
+mod seam;
