@@ -3,6 +3,7 @@
 //! forwarded, tracks PAT/PMT to learn the video PID, marks where a video
 //! keyframe starts so joiners can begin there, and notes the presentation
 //! timestamp at the start of each chunk so HLS segments get their durations.
+//! Where one upstream ends and the next begins it applies [`super::seam`].
 //!
 //! Hand-written on purpose: the TS crates on crates.io parse full tables into
 //! owned structures per packet; the proxy needs only a few header bits per
@@ -349,7 +350,12 @@ impl Splitter {
         let mut announced = false;
         if let Some(seam) = &mut self.seam {
             let resume_here = join && self.psi.pat.is_some() && self.psi.pmt.is_some();
-            match seam.admit(head.pid, head.payload_start, head.has_payload(), resume_here) {
+            match seam.admit(
+                head.pid,
+                head.payload_start,
+                head.has_payload(),
+                resume_here,
+            ) {
                 Admit::Drop => {
                     self.dropped_bytes += PACKET_SIZE as u64;
                     return;
@@ -593,7 +599,12 @@ mod tests {
     /// The start of a frame that is no keyframe: what ends the PES before it,
     /// so that the splitter lets it go.
     fn next_frame() -> Vec<u8> {
-        packet(VIDEO_PID, true, false, &[0, 0, 1, 0xe0, 0, 0, 0x80, 0, 0, 0, 0, 0, 1, 0x41])
+        packet(
+            VIDEO_PID,
+            true,
+            false,
+            &[0, 0, 1, 0xe0, 0, 0, 0x80, 0, 0, 0, 0, 0, 1, 0x41],
+        )
     }
 
     /// A PES header with a PTS, as the video PID's first packet carries it.
@@ -652,6 +663,107 @@ mod tests {
         let keyframe = chunks.iter().find(|c| c.keyframe).expect("keyframe chunk");
         assert_eq!(keyframe.psi.as_deref(), Some(&[pat(), pmt()].concat()[..]));
         assert_ne!(splitter.psi_packets(), keyframe.psi, "the latest differ");
+    }
+
+    /// An audio PES start whose header says `len` bytes follow it.
+    fn audio_start(len: u16) -> Vec<u8> {
+        let [high, low] = len.to_be_bytes();
+        packet(
+            AUDIO_PID,
+            true,
+            false,
+            &[0, 0, 1, 0xc0, high, low, 0x80, 0, 0],
+        )
+    }
+
+    #[test]
+    fn a_drop_publishes_what_ended_and_never_the_frame_it_tore() {
+        let whole_audio = audio_start(100);
+        let torn_audio = audio_start(1000);
+        let torn_frame = next_frame();
+        let input = stream(&[
+            pat(),
+            pmt(),
+            packet(VIDEO_PID, true, true, &pes_with_pts(0)),
+            whole_audio.clone(),
+            packet(VIDEO_PID, false, false, &[]),
+            torn_audio.clone(),
+            torn_frame.clone(),
+            packet(AUDIO_PID, false, false, &[]),
+            pat(),
+        ]);
+        let mut splitter = Splitter::new();
+        let mut out = Vec::new();
+        splitter.push(&input, &mut out);
+        splitter.push(&pat()[..100], &mut out);
+        splitter.end_upstream(&mut out);
+        let sent: Vec<u8> = out.iter().flat_map(|c| c.data.to_vec()).collect();
+        let sent: Vec<&[u8]> = sent.chunks(PACKET_SIZE).collect();
+        assert!(sent.contains(&&whole_audio[..]));
+        assert!(!sent.contains(&&torn_audio[..]));
+        assert!(!sent.contains(&&torn_frame[..]));
+        assert_eq!(
+            sent.len(),
+            6,
+            "tables, the keyframe's PES, the whole audio, a table"
+        );
+    }
+
+    fn discontinuity(packet: &[u8]) -> bool {
+        packet[3] & 0x20 != 0 && packet[4] > 0 && packet[5] & 0x80 != 0
+    }
+
+    #[test]
+    fn the_next_upstream_starts_on_a_keyframe_with_each_pid_announced() {
+        let mut splitter = Splitter::new();
+        let mut out = Vec::new();
+        let first = stream(&[
+            pat(),
+            pmt(),
+            packet(VIDEO_PID, true, true, &pes_with_pts(0)),
+        ]);
+        splitter.push(&first, &mut out);
+        splitter.end_upstream(&mut out);
+        out.clear();
+        let audio_tail = packet(AUDIO_PID, false, false, &[]);
+        let next = stream(&[
+            packet(VIDEO_PID, false, false, &[]),
+            pat(),
+            pmt(),
+            packet(VIDEO_PID, true, true, &pes_with_pts(9000)),
+            audio_tail.clone(),
+            audio_start(10),
+            pat(),
+            next_frame(),
+            pat(),
+        ]);
+        splitter.push(&next, &mut out);
+        let keyframe = &out[0];
+        assert!(keyframe.keyframe);
+        let tables = keyframe.psi.as_deref().expect("tables");
+        assert!(
+            tables.chunks(PACKET_SIZE).all(discontinuity),
+            "copies announced"
+        );
+        let sent: Vec<u8> = out.iter().flat_map(|c| c.data.to_vec()).collect();
+        let sent: Vec<&[u8]> = sent.chunks(PACKET_SIZE).collect();
+        assert!(discontinuity(sent[0]), "the keyframe announces the jump");
+        assert!(
+            !sent.contains(&&audio_tail[..]),
+            "no PES tail without its start"
+        );
+        // The audio start has no room for the flag: a packet before it says it.
+        assert!(discontinuity(sent[1]) && header(sent[1]).is_some_and(|h| !h.has_payload()));
+        assert_eq!(sent[2], &audio_start(10)[..]);
+        assert!(discontinuity(sent[3]), "the first real PAT");
+        assert_eq!(sent.len(), 4, "the frame in flight waits until it ends");
+        out.clear();
+        splitter.push(&stream(&[next_frame(), pat()]), &mut out);
+        assert_eq!(
+            out[0].data[..PACKET_SIZE],
+            next_frame()[..],
+            "then goes on as it came"
+        );
     }
 
     #[test]

@@ -229,6 +229,21 @@ mod tests {
         assert_eq!(tags(ring.read(&mut cursor, 1 << 20)), vec![5]);
     }
 
+    /// Regression: a joiner got the tables of the latest read, whose
+    /// continuity counters did not follow on to the next real ones.
+    #[test]
+    fn joiner_gets_the_tables_that_stood_before_its_keyframe() {
+        let ring = Ring::new(1 << 20);
+        let mut keyframe = chunk(1, 10, true);
+        keyframe.psi = Some(Bytes::from_static(&[0xbb]));
+        ring.append(
+            [keyframe, chunk(2, 10, false)],
+            Some(Bytes::from_static(&[0xaa])),
+        );
+        let mut cursor = Cursor::default();
+        assert_eq!(tags(ring.read(&mut cursor, 1 << 20)), vec![0xbb, 1, 2]);
+    }
+
     #[test]
     fn joiner_waits_for_a_keyframe() {
         let ring = Ring::new(1 << 20);

@@ -177,9 +177,7 @@ impl Seam {
 /// make room), returns an adaptation-field-only packet of the same PID to
 /// send before it: such a packet carries no payload, so it does not count
 /// in the continuity counter, and its counter is the one just before.
-pub(super) fn announce_discontinuity(
-    packet: &mut [u8; PACKET_SIZE],
-) -> Option<[u8; PACKET_SIZE]> {
+pub(super) fn announce_discontinuity(packet: &mut [u8; PACKET_SIZE]) -> Option<[u8; PACKET_SIZE]> {
     let control = (packet[3] >> 4) & 0b11;
     let has_adaptation = control & 0b10 != 0;
     let has_payload = control & 0b01 != 0;
