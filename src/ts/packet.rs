@@ -13,7 +13,7 @@ use std::collections::VecDeque;
 
 use bytes::{Buf, Bytes, BytesMut};
 
-use super::seam::{announce_discontinuity, announce_each, Admit, OpenPes, Seam};
+use super::seam::{announce_discontinuity, Admit, OpenPes, Seam, SectionCounters};
 
 pub const PACKET_SIZE: usize = 188;
 const SYNC: u8 = 0x47;
@@ -290,6 +290,7 @@ pub struct Splitter {
     /// Join points and timestamps among the held packets, in order.
     marks: VecDeque<Mark>,
     open: OpenPes,
+    sections: SectionCounters,
     /// Set from the end of one upstream until the next has started afresh.
     seam: Option<Seam>,
     psi: Psi,
@@ -341,43 +342,46 @@ impl Splitter {
 
     /// Takes one whole packet in: notes what it starts, holds it.
     fn scan(&mut self, mut packet: [u8; PACKET_SIZE]) {
-        let Some(head) = header(&packet) else {
+        let Some(mut head) = header(&packet) else {
             return;
         };
-        self.psi.observe(&packet, &head);
+        // A table is never a join point: the tables learnt from this very
+        // packet are not needed to decide.
         let join = self.psi.is_join_point(&packet, &head);
         let at = self.next_index();
-        let mut announced = false;
+        let mut admit = Admit::Pass;
         if let Some(seam) = &mut self.seam {
             let resume_here = join && self.psi.pat.is_some() && self.psi.pmt.is_some();
-            match seam.admit(
+            admit = seam.admit(
                 head.pid,
                 head.payload_start,
                 head.has_payload(),
                 resume_here,
-            ) {
-                Admit::Drop => {
-                    self.dropped_bytes += PACKET_SIZE as u64;
-                    return;
-                }
-                Admit::Announce => {
-                    if let Some(before) = announce_discontinuity(&mut packet) {
-                        self.held.extend_from_slice(&before);
-                    }
-                    announced = true;
-                }
-                Admit::Pass => {}
-            }
+            );
             if seam.is_over() {
                 self.seam = None;
             }
         }
+        if admit == Admit::Drop {
+            // Not sent, but it tells which tables the keyframe comes after.
+            self.psi.observe(&packet, &head);
+            self.dropped_bytes += PACKET_SIZE as u64;
+            return;
+        }
+        let continued = self.sections.renumber(&mut packet, head.has_payload());
+        if admit == Admit::Announce && !continued {
+            if let Some(before) = announce_discontinuity(&mut packet) {
+                self.held.extend_from_slice(&before);
+            }
+            head = header(&packet).unwrap_or(head);
+        }
+        // Stored as sent: copies sent ahead continue into the next real ones.
+        self.psi.observe(&packet, &head);
         if join {
             let mut psi = self.psi_packets();
-            if announced {
-                // These copies come first after the seam for a joiner and
-                // in an HLS segment: they start their PIDs afresh too.
-                psi = psi.map(|psi| announce_each(&psi));
+            if admit == Admit::Announce {
+                // The seam's keyframe: its tables come from the new upstream.
+                psi = psi.map(|psi| self.sections.copies_at_seam(&psi));
             }
             self.marks.push_back(Mark {
                 at,
@@ -480,6 +484,7 @@ impl Splitter {
         // The next upstream's own tables announce it, not these.
         self.psi.pat = None;
         self.psi.pmt = None;
+        self.sections.seam();
         self.seam = Some(Seam::new());
     }
 
@@ -755,7 +760,12 @@ mod tests {
         // The audio start has no room for the flag: a packet before it says it.
         assert!(discontinuity(sent[1]) && header(sent[1]).is_some_and(|h| !h.has_payload()));
         assert_eq!(sent[2], &audio_start(10)[..]);
-        assert!(discontinuity(sent[3]), "the first real PAT");
+        assert!(!discontinuity(sent[3]), "a table needs no announcement:");
+        assert_eq!(
+            sent[3][3] & 0x0f,
+            1,
+            "its count runs on from the last one sent"
+        );
         assert_eq!(sent.len(), 4, "the frame in flight waits until it ends");
         out.clear();
         splitter.push(&stream(&[next_frame(), pat()]), &mut out);

@@ -7,11 +7,14 @@
 //!   ([`OpenPes`]), and at a drop the torn ones are never published;
 //! - the new upstream starts on a keyframe with each PID at the start of a
 //!   PES or section ([`Seam`]), not in the middle of one;
-//! - the first packet of each PID after the seam carries the
+//! - the first packet of each elementary stream after the seam carries the
 //!   discontinuity_indicator ([`announce_discontinuity`]): the continuity
 //!   counters and the clock start afresh there, and without the flag a
 //!   decoder takes the jump for lost packets and flags the frame around it
-//!   as corrupt (ffmpeg: "Packet corrupt"; VLC: "discontinuity received").
+//!   as corrupt (ffmpeg: "Packet corrupt"; VLC: "discontinuity received");
+//! - the tables (PAT, PMT, SDT…) continue their counters instead
+//!   ([`SectionCounters`]): they carry no clock, and VLC's table decoder
+//!   ignores the indicator and reports every jump as an error.
 
 use bytes::{Bytes, BytesMut};
 
@@ -172,6 +175,96 @@ impl Seam {
     }
 }
 
+/// The continuity counters of the PIDs that carry sections (tables), which
+/// the proxy renumbers so that they run on across seams.
+#[derive(Debug, Default)]
+pub(super) struct SectionCounters {
+    pids: Vec<SectionPid>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct SectionPid {
+    pid: u16,
+    /// The counter of the last packet sent.
+    sent: u8,
+    /// Added to the upstream's counters: the seams' jumps, cancelled.
+    shift: u8,
+    /// A seam came since the last packet sent.
+    after_seam: bool,
+}
+
+impl SectionCounters {
+    /// Renumbers a packet that is sent; true if it continues its PID
+    /// across a seam (so it needs no discontinuity_indicator).
+    pub(super) fn renumber(&mut self, packet: &mut [u8; PACKET_SIZE], has_payload: bool) -> bool {
+        let pid = (u16::from(packet[1] & 0x1f) << 8) | u16::from(packet[2]);
+        let counter = packet[3] & 0x0f;
+        let Some(entry) = self.pids.iter_mut().find(|entry| entry.pid == pid) else {
+            let payload_start = packet[1] & 0x40 != 0;
+            let payload = packet.get(4 + adaptation_len(packet)..).unwrap_or_default();
+            if has_payload && payload_start && !payload.starts_with(&[0, 0, 1]) {
+                self.pids.push(SectionPid {
+                    pid,
+                    sent: counter,
+                    shift: 0,
+                    after_seam: false,
+                });
+            }
+            return false;
+        };
+        let continued = entry.after_seam;
+        if continued {
+            let next = if has_payload {
+                entry.sent.wrapping_add(1)
+            } else {
+                entry.sent
+            };
+            entry.shift = next.wrapping_sub(counter) & 0x0f;
+            entry.after_seam = false;
+        }
+        entry.sent = counter.wrapping_add(entry.shift) & 0x0f;
+        packet[3] = (packet[3] & 0xf0) | entry.sent;
+        continued
+    }
+
+    /// The old upstream ended: each table's next packet continues its count.
+    pub(super) fn seam(&mut self) {
+        for entry in &mut self.pids {
+            entry.after_seam = true;
+        }
+    }
+
+    /// The tables sent ahead of the seam's keyframe (to a joiner, in an HLS
+    /// segment): each is the packet just before the next real one of its
+    /// PID, so it takes the counter the last packet sent had. They announce
+    /// the discontinuity too, for a reader that had the old upstream's.
+    pub(super) fn copies_at_seam(&self, packets: &[u8]) -> Bytes {
+        let mut out = BytesMut::with_capacity(packets.len() + PACKET_SIZE);
+        for slot in packets.chunks_exact(PACKET_SIZE) {
+            let mut packet = [0; PACKET_SIZE];
+            packet.copy_from_slice(slot);
+            let pid = (u16::from(packet[1] & 0x1f) << 8) | u16::from(packet[2]);
+            if let Some(entry) = self.pids.iter().find(|e| e.pid == pid && e.after_seam) {
+                packet[3] = (packet[3] & 0xf0) | entry.sent;
+            }
+            if let Some(before) = announce_discontinuity(&mut packet) {
+                out.extend_from_slice(&before);
+            }
+            out.extend_from_slice(&packet);
+        }
+        out.freeze()
+    }
+}
+
+/// Bytes the adaptation field takes, its length byte included.
+fn adaptation_len(packet: &[u8; PACKET_SIZE]) -> usize {
+    if packet[3] & 0x20 != 0 {
+        usize::from(packet[4]) + 1
+    } else {
+        0
+    }
+}
+
 /// Sets the discontinuity_indicator of `packet`. When its adaptation field
 /// cannot carry the flag (it has none, and its payload has no stuffing to
 /// make room), returns an adaptation-field-only packet of the same PID to
@@ -222,20 +315,6 @@ fn section_leaves_room(packet: &[u8; PACKET_SIZE]) -> bool {
     let length = (usize::from(header[1] & 0x0f) << 8) | usize::from(header[2]);
     let end = 8 + pointer + length;
     end <= PACKET_SIZE - 2 && packet[PACKET_SIZE - 2..] == [0xff, 0xff]
-}
-
-/// `packets` (whole packets) with the discontinuity announced on each.
-pub(super) fn announce_each(packets: &[u8]) -> Bytes {
-    let mut out = BytesMut::with_capacity(packets.len() + PACKET_SIZE);
-    for slot in packets.chunks_exact(PACKET_SIZE) {
-        let mut packet = [0; PACKET_SIZE];
-        packet.copy_from_slice(slot);
-        if let Some(before) = announce_discontinuity(&mut packet) {
-            out.extend_from_slice(&before);
-        }
-        out.extend_from_slice(&packet);
-    }
-    out.freeze()
 }
 
 #[cfg(test)]
