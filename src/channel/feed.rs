@@ -21,7 +21,7 @@ use super::core::{Channel, ChannelState};
 use super::{ChannelError, ChannelSettings, UpstreamMode};
 use crate::engine::{EngineClient, EngineError, Session, SessionKind};
 use crate::hls::playlist::{self, Take, Upstream};
-use crate::hls::Segmenter;
+use crate::hls::{Cut, Segmenter};
 use crate::ts::packet::{Chunk, Splitter};
 
 /// Upstream bytes gathered before they are published to players, and the
@@ -64,8 +64,12 @@ impl Cutter {
         // What the old upstream sent whole still reaches players; the frame it tore does not.
         self.splitter.end_upstream(&mut self.chunks);
         channel.publish(self);
-        if let Some(segmenter) = &mut self.segmenter {
-            segmenter.restart();
+        if let Some(cut) = self
+            .segmenter
+            .as_mut()
+            .and_then(|s| s.restart(Instant::now()))
+        {
+            channel.store_segment(cut);
         }
         channel.ring.begin_resync();
     }
@@ -263,14 +267,18 @@ impl Channel {
             let now = Instant::now();
             for chunk in &cutter.chunks {
                 if let Some(cut) = segmenter.push(chunk, psi.as_ref(), now) {
-                    self.note_segment_duration(cut.duration);
-                    self.segments
-                        .push(cut.duration, cut.discontinuity, cut.parts);
+                    self.store_segment(cut);
                 }
             }
         }
         self.ring.append(cutter.chunks.drain(..), psi);
         true
+    }
+
+    fn store_segment(&self, cut: Cut) {
+        self.note_segment_duration(cut.duration);
+        self.segments
+            .push(cut.duration, cut.discontinuity, cut.parts);
     }
 
     fn went_live(&self) {
