@@ -23,7 +23,7 @@ use super::state::{Event, Phase};
 use super::{ChannelError, ChannelSettings, UpstreamMode};
 use crate::engine::{EngineClient, EngineError, Session, SessionKind};
 use crate::hls::playlist::{self, Take, Upstream};
-use crate::hls::Segmenter;
+use crate::hls::{Cut, Segmenter};
 use crate::ts::packet::{Chunk, Splitter};
 
 /// Upstream bytes gathered before they are published to players, and the
@@ -63,9 +63,15 @@ impl Cutter {
 
     /// The upstream was replaced: nothing torn by the old one reaches players.
     pub(super) fn restart(&mut self, channel: &Channel) {
-        self.splitter.reset();
-        if let Some(segmenter) = &mut self.segmenter {
-            segmenter.restart();
+        // What the old upstream sent whole still reaches players; the frame it tore does not.
+        self.splitter.end_upstream(&mut self.chunks);
+        channel.publish(self);
+        if let Some(cut) = self
+            .segmenter
+            .as_mut()
+            .and_then(|s| s.restart(Instant::now()))
+        {
+            channel.store_segment(cut);
         }
         channel.ring.begin_resync();
     }
@@ -279,25 +285,37 @@ impl Channel {
         }
         self.hub.metrics.bytes_in.inc_by(bytes.len() as u64);
         cutter.splitter.push(bytes, &mut cutter.chunks);
-        if cutter.chunks.is_empty() {
+        if !self.publish(cutter) {
             return;
+        }
+        if !*received && self.ring.has_keyframe() {
+            *received = true;
+            self.went_live();
+        }
+    }
+
+    /// Hands the chunks cut to the ring and the segmenter; false if there were none.
+    fn publish(&self, cutter: &mut Cutter) -> bool {
+        if cutter.chunks.is_empty() {
+            return false;
         }
         let psi = cutter.splitter.psi_packets();
         if let Some(segmenter) = &mut cutter.segmenter {
             let now = Instant::now();
             for chunk in &cutter.chunks {
                 if let Some(cut) = segmenter.push(chunk, psi.as_ref(), now) {
-                    self.note_segment_duration(cut.duration);
-                    self.segments
-                        .push(cut.duration, cut.discontinuity, cut.parts);
+                    self.store_segment(cut);
                 }
             }
         }
         self.ring.append(cutter.chunks.drain(..), psi);
-        if !*received && self.ring.has_keyframe() {
-            *received = true;
-            self.went_live();
-        }
+        true
+    }
+
+    fn store_segment(&self, cut: Cut) {
+        self.note_segment_duration(cut.duration);
+        self.segments
+            .push(cut.duration, cut.discontinuity, cut.parts);
     }
 
     fn went_live(&self) {
