@@ -74,6 +74,7 @@ impl Cutter {
             channel.store_segment(cut);
         }
         channel.ring.begin_resync();
+        tracing::debug!(channel = %channel.key, garbage_bytes = self.splitter.dropped_bytes(), "upstream restarted");
     }
 }
 

@@ -497,7 +497,7 @@ impl Splitter {
         Some(both.freeze())
     }
 
-    /// Bytes discarded while resyncing, for the logs and stats.
+    /// Bytes discarded while resyncing since the splitter began, for the logs.
     pub fn dropped_bytes(&self) -> u64 {
         self.dropped_bytes
     }
