@@ -438,26 +438,15 @@ impl Hub {
         })
     }
 
-    /// An HLS request for the segments of the per-id channel of `id`;
-    /// `None` if no such channel plays.
+    /// An HLS request for the segments of the channel of `key` (segment
+    /// URLs name their channel); `None` if no such channel plays.
     pub fn find_hls(
         &self,
-        id: &ContentId,
+        key: &ChannelKey,
         viewer: &Viewer,
     ) -> Option<Result<HlsRequest, ChannelError>> {
         let channels = self.inner.channels();
-        let channel = channels.get(&ChannelKey::Id(id.clone()))?;
-        Some(self.admit_viewer(channel, viewer))
-    }
-
-    /// [`Hub::find_hls`] for a saved channel's segments, by its key.
-    pub fn find_hls_channel(
-        &self,
-        key: &str,
-        viewer: &Viewer,
-    ) -> Option<Result<HlsRequest, ChannelError>> {
-        let channels = self.inner.channels();
-        let channel = channels.get(&ChannelKey::Saved(key.to_owned()))?;
+        let channel = channels.get(key)?;
         Some(self.admit_viewer(channel, viewer))
     }
 

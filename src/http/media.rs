@@ -99,7 +99,7 @@ pub async fn segment(
     .map_err(|err| ApiError::bad_request(format!("invalid id: {err}")))?;
     let request = state
         .channels
-        .find_hls(&id, &viewer(&peer, &headers))
+        .find_hls(&ChannelKey::Id(id), &viewer(&peer, &headers))
         .ok_or_else(|| {
             ApiError::not_found("this channel is not playing: open its manifest.m3u8 first")
         })??;
@@ -242,7 +242,10 @@ pub async fn channel_segment(
 ) -> Result<Response, ApiError> {
     let request = state
         .channels
-        .find_hls_channel(&key.to_ascii_lowercase(), &viewer(&peer, &headers))
+        .find_hls(
+            &ChannelKey::Saved(key.to_ascii_lowercase()),
+            &viewer(&peer, &headers),
+        )
         .ok_or_else(|| {
             ApiError::not_found("this channel is not playing: open its .m3u8 first")
         })??;
