@@ -52,7 +52,7 @@ pub struct AppState {
 /// that manage the proxy, each behind its audience's guard, both behind the
 /// checks every request passes.
 pub fn router(state: AppState) -> Router {
-    let guard = guard::Guard::new(state.local_addr, [])
+    let guard = guard::Guard::new(state.local_addr)
         .with_token(state.lan_token.clone(), state.trust_loopback);
     Router::new()
         .merge(play_routes::routes(guard.clone()))
