@@ -11,6 +11,7 @@ use std::sync::Arc;
 use crate::channel::Hub;
 use crate::config::{ConfigError, DesktopSettings, Settings};
 use crate::content_id::ContentId;
+use crate::engine::EngineError;
 use crate::engine_process::{ProcessError, ProcessStatus};
 use crate::player_urls::{Format, PlayerUrls};
 use crate::store::{self, Store};
@@ -41,7 +42,7 @@ pub struct ActiveStream {
 pub struct EngineStatus {
     pub url: String,
     /// The engine's version, or why it could not be reached.
-    pub version: Result<String, String>,
+    pub version: Result<String, EngineError>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -135,7 +136,7 @@ impl Control {
         let engine = self.channels.engine();
         EngineStatus {
             url: engine.base().to_string(),
-            version: engine.version().await.map_err(|error| error.to_string()),
+            version: engine.version().await,
         }
     }
 

@@ -969,20 +969,10 @@ pub fn is_loopback(url: &Url) -> bool {
     }
 }
 
-/// Parses a command line typed by a user (flag, env var): shell-like words
-/// and quotes, but no shell runs it.
-pub fn parse_command(text: &str) -> Result<Vec<String>, String> {
-    let words = shlex::split(text).ok_or_else(|| "unbalanced quotes".to_owned())?;
-    if words.is_empty() {
-        return Err("the command is empty".into());
-    }
-    Ok(words)
-}
-
 /// The usual engine installs: `acestreamengine --client-console` on `PATH`,
 /// the snap's `acestreamplayer.engine`, or (Windows) the engine under
 /// `%APPDATA%\ACEStream\engine\`.
-pub fn detect_installed() -> Option<Vec<String>> {
+fn detect_installed() -> Option<Vec<String>> {
     #[cfg(windows)]
     {
         let appdata = std::env::var_os("APPDATA")?;
@@ -1008,23 +998,6 @@ pub fn detect_installed() -> Option<Vec<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn commands_are_split_like_a_shell_would_without_one() {
-        assert_eq!(
-            parse_command(r#"docker run --rm -p "127.0.0.1:6878:6878" 'my image'"#),
-            Ok(vec![
-                "docker".into(),
-                "run".into(),
-                "--rm".into(),
-                "-p".into(),
-                "127.0.0.1:6878:6878".into(),
-                "my image".into()
-            ])
-        );
-        assert!(parse_command("  ").is_err());
-        assert!(parse_command("engine \"unclosed").is_err());
-    }
 
     #[test]
     fn only_engines_on_this_machine_are_managed() {

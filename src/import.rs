@@ -90,7 +90,7 @@ pub fn parse_list_url(text: &str) -> Result<Url, ImportError> {
 }
 
 /// Reads the list at `url`: at most [`MAX_LIST_BYTES`], within [`FETCH_TIMEOUT`].
-pub async fn fetch_list(url: &Url) -> Result<String, ImportError> {
+async fn fetch_list(url: &Url) -> Result<String, ImportError> {
     let read = async {
         let client = reqwest::Client::builder()
             .no_proxy()
@@ -431,7 +431,7 @@ fn is_due(list: &ImportedList, now: u64) -> bool {
 
 /// One refresh pass at `now` (Unix seconds): re-reads the lists that are
 /// due (see [`is_due`]); answers the URLs it tried.
-pub async fn refresh_due(store: &Store, now: u64) -> Vec<String> {
+async fn refresh_due(store: &Store, now: u64) -> Vec<String> {
     let due: Vec<String> = store
         .get()
         .await

@@ -49,11 +49,6 @@ impl Store {
         Ok(Self::build(path, settings, warnings))
     }
 
-    /// A store holding `settings`, persisted to `path` on the next change.
-    pub fn with_settings(path: Option<PathBuf>, settings: Settings) -> Self {
-        Self::build(path, settings, Vec::new())
-    }
-
     fn build(path: Option<PathBuf>, settings: Settings, warnings: Vec<String>) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -483,7 +478,7 @@ mod tests {
         // A directory where the file should be: the rename fails.
         let path = dir.path().join("settings.toml");
         std::fs::create_dir_all(path.join("occupied")).expect("dir");
-        let store = Store::with_settings(Some(path), Settings::default());
+        let store = Store::build(Some(path), Settings::default(), Vec::new());
         let mut guard = store.lock().await;
         let mut next = guard.settings().clone();
         next.channels.push(channel(1));

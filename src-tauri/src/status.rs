@@ -149,12 +149,18 @@ pub fn menu_label(text: &str) -> String {
 mod tests {
     use super::*;
     use acebridge::content_id::ContentId;
+    use acebridge::engine::EngineError;
 
     fn snapshot(version: Result<&str, &str>, players: &[usize]) -> Snapshot {
         Snapshot {
             engine: EngineStatus {
                 url: "http://127.0.0.1:6878/".into(),
-                version: version.map(str::to_owned).map_err(str::to_owned),
+                version: version
+                    .map(str::to_owned)
+                    .map_err(|reason| EngineError::Unreachable {
+                        url: "http://127.0.0.1:6878/".into(),
+                        reason: reason.to_owned(),
+                    }),
             },
             process: EngineProcess::default(),
             streams: players

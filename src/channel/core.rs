@@ -186,10 +186,6 @@ impl Channel {
         before.unwrap_or_default()
     }
 
-    pub fn key(&self) -> &ChannelKey {
-        &self.key
-    }
-
     /// TS players connected now.
     pub fn ts_player_count(&self) -> usize {
         self.ts_players.load(Ordering::Relaxed)

@@ -104,12 +104,4 @@ impl ChannelError {
                 | ChannelError::EngineProcess(ProcessError::Failed(_))
         )
     }
-
-    /// What ended a failover, looking through [`ChannelError::NoAlternatePlayed`].
-    pub fn root(&self) -> &ChannelError {
-        match self {
-            ChannelError::NoAlternatePlayed { last, .. } => last.root(),
-            other => other,
-        }
-    }
 }

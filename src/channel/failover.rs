@@ -303,6 +303,9 @@ mod tests {
         let mut rounds = Rounds::new(2, 1);
         let timeout = Duration::from_secs(2);
         let (_, _, error) = run_out(&mut rounds, || ChannelError::StartTimeout(timeout));
-        assert!(matches!(error.root(), ChannelError::StartTimeout(t) if *t == timeout));
+        let ChannelError::NoAlternatePlayed { last, .. } = error else {
+            panic!("gave up with {error:?}");
+        };
+        assert!(matches!(*last, ChannelError::StartTimeout(t) if t == timeout));
     }
 }

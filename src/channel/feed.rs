@@ -455,7 +455,7 @@ async fn fetch_media_playlist(
 ) -> Result<m3u8_rs::MediaPlaylist, EngineError> {
     for _ in 0..2 {
         let body = engine.fetch_playlist(url).await?;
-        match playlist::parse_upstream(&body).map_err(EngineError::Protocol)? {
+        match playlist::parse_upstream(&body)? {
             Upstream::Media(media) => return Ok(media),
             Upstream::Master { variant } => *url = engine.resolve(url, &variant)?,
         }

@@ -44,7 +44,6 @@ pub use self::error::{ChannelError, Fault};
 pub use self::feed::{COALESCE_BYTES, COALESCE_DELAY};
 pub use self::hls_view::Viewer;
 pub use self::problems::Problem;
-pub use self::state::{ChannelState, Phase};
 pub use self::ts_view::TsPlayer;
 
 use self::core::Attachment;

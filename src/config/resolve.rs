@@ -87,16 +87,10 @@ impl ConfigArgs {
             .or(file.engine)
             .unwrap_or_else(|| DEFAULT_ENGINE.to_owned());
         let listen = self.listen.or(file.listen).unwrap_or(DEFAULT_LISTEN);
-        let engine_command =
-            match &self.engine_command {
-                Some(text) => Some(crate::engine_process::parse_command(text).map_err(
-                    |reason| ConfigError::EngineCommand {
-                        command: text.clone(),
-                        reason,
-                    },
-                )?),
-                None => (!file.engine_command.is_empty()).then_some(file.engine_command),
-            };
+        let engine_command = match &self.engine_command {
+            Some(text) => Some(parse_engine_command(text)?),
+            None => (!file.engine_command.is_empty()).then_some(file.engine_command),
+        };
         let engine_idle_stop = self
             .engine_idle_stop
             .or(file.engine_idle_stop_secs)
@@ -165,6 +159,20 @@ pub fn parse_listen(text: &str) -> Result<SocketAddr, String> {
     Ok(SocketAddr::from(([127, 0, 0, 1], port)))
 }
 
+/// Parses an engine command typed by a user (flag, env var): shell-like
+/// words and quotes, but no shell runs it.
+fn parse_engine_command(text: &str) -> Result<Vec<String>, ConfigError> {
+    let invalid = |reason: &str| ConfigError::EngineCommand {
+        command: text.to_owned(),
+        reason: reason.to_owned(),
+    };
+    let words = shlex::split(text).ok_or_else(|| invalid("unbalanced quotes"))?;
+    if words.is_empty() {
+        return Err(invalid("the command is empty"));
+    }
+    Ok(words)
+}
+
 /// Checks an engine URL a user typed: http(s), a host, nothing after the origin.
 pub fn parse_engine_url(text: &str) -> Result<Url, ConfigError> {
     let invalid = |reason: &str| ConfigError::EngineUrl {
@@ -200,6 +208,24 @@ pub fn parse_engine_url(text: &str) -> Result<Url, ConfigError> {
 mod tests {
     use super::super::file::save_settings;
     use super::*;
+
+    #[test]
+    fn commands_are_split_like_a_shell_would_without_one() {
+        assert_eq!(
+            parse_engine_command(r#"docker run --rm -p "127.0.0.1:6878:6878" 'my image'"#)
+                .expect("words"),
+            [
+                "docker",
+                "run",
+                "--rm",
+                "-p",
+                "127.0.0.1:6878:6878",
+                "my image"
+            ]
+        );
+        assert!(parse_engine_command("  ").is_err());
+        assert!(parse_engine_command("engine \"unclosed").is_err());
+    }
 
     #[test]
     fn flags_beat_file_beat_defaults() {

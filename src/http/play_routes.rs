@@ -8,7 +8,7 @@ use axum::routing::get;
 use axum::Router;
 
 use super::guard::{self, Guard};
-use super::{manage, media, method_not_allowed, AppState};
+use super::{media, method_not_allowed, playlists, AppState};
 
 pub(super) fn routes(guard: Guard) -> Router<AppState> {
     Router::new()
@@ -26,8 +26,8 @@ pub(super) fn routes(guard: Guard) -> Router<AppState> {
             get(media::channel).head(media::channel_head),
         )
         .route("/channel/{key}/segment/{file}", get(media::channel_segment))
-        .route("/playlist.m3u", get(manage::playlist))
-        .route("/api/channels/{id}/play.m3u", get(manage::play_m3u))
+        .route("/playlist.m3u", get(playlists::playlist))
+        .route("/api/channels/{id}/play.m3u", get(playlists::play_m3u))
         .method_not_allowed_fallback(method_not_allowed)
         .layer(from_fn_with_state(guard, guard::play))
 }
