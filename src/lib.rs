@@ -41,6 +41,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 pub use config::{Config, UpstreamMode};
+pub use engine::EngineError;
 
 use crate::channel::Hub;
 use crate::engine::{EngineClient, SharedEngine};

@@ -149,7 +149,7 @@ pub fn menu_label(text: &str) -> String {
 mod tests {
     use super::*;
     use acebridge::content_id::ContentId;
-    use acebridge::engine::EngineError;
+    use acebridge::EngineError;
 
     fn snapshot(version: Result<&str, &str>, players: &[usize]) -> Snapshot {
         Snapshot {
