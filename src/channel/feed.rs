@@ -154,7 +154,7 @@ impl Channel {
                 } => {
                     if was_away {
                         tracing::info!(channel = %self.key, "the engine answers again");
-                        self.hub.problems.engine_back(&self.key);
+                        self.hub.problems.engine_back(&self.key, true);
                         self.report(Event::EngineAnswers);
                     }
                     if fresh_session {
@@ -320,7 +320,7 @@ impl Channel {
     }
 
     fn went_live(&self) {
-        self.hub.problems.engine_back(&self.key);
+        self.hub.problems.engine_back(&self.key, true);
         match self.report(Event::Live).phase() {
             Some(Phase::Starting) => {
                 let took = self.uptime();

@@ -555,7 +555,7 @@ async fn supervise(channel: Arc<Channel>) {
         let mut channels = hub.channels();
         hub.remove(&mut channels, &channel);
     }
-    hub.problems.engine_back(&channel.key);
+    hub.problems.engine_back(&channel.key, false);
     match end {
         End::Failed(error) => {
             tracing::warn!(channel = %channel.key, %error, fault = ?error.fault(), "channel failed");

@@ -50,8 +50,10 @@ struct Outage {
     since_unix: u64,
     reason: String,
     waiting: HashSet<ChannelKey>,
-    /// Channels that waited at some point, for the closing line.
+    /// Channels that waited at some point, and of those the ones that
+    /// resumed when the engine answered: for the closing line.
     affected: usize,
+    resumed: usize,
 }
 
 impl Outage {
@@ -111,23 +113,28 @@ impl Problems {
         let outage = record.outage.get_or_insert_with(|| Outage {
             since: Instant::now(),
             since_unix: now_unix(),
-            reason: reason.to_owned(),
+            reason: String::new(),
             waiting: HashSet::new(),
             affected: 0,
+            resumed: 0,
         });
+        // The latest reason: the first is often a torn stream, the rest say why.
+        reason.clone_into(&mut outage.reason);
         if outage.waiting.insert(key.clone()) {
             outage.affected += 1;
         }
     }
 
-    /// The channel of `key` no longer waits for the engine (it answered, or
-    /// the channel ended); the last one out closes the outage's entry.
-    pub(crate) fn engine_back(&self, key: &ChannelKey) {
+    /// The channel of `key` no longer waits for the engine: it `answered`,
+    /// or the channel ended. The last one out closes the outage's entry.
+    pub(crate) fn engine_back(&self, key: &ChannelKey, answered: bool) {
         let mut record = self.lock();
         let Some(outage) = &mut record.outage else {
             return;
         };
-        outage.waiting.remove(key);
+        if outage.waiting.remove(key) && answered {
+            outage.resumed += 1;
+        }
         if !outage.waiting.is_empty() {
             return;
         }
@@ -140,8 +147,9 @@ impl Problems {
             channel: None,
             at_unix: outage.since_unix,
             error: format!(
-                "the engine was unreachable for {lasted:?} ({}); {} {} waited for it",
+                "the engine did not answer for {lasted:?} ({}); {} of {} {} waiting for it resumed",
                 outage.reason,
+                outage.resumed,
                 outage.affected,
                 plural(outage.affected, "channel", "channels")
             ),
@@ -184,15 +192,17 @@ mod tests {
         assert_eq!(list.len(), 1, "{list:?}");
         assert!(list[0].error.contains("3 channels waiting"), "{list:?}");
         tokio::time::advance(Duration::from_secs(30)).await;
-        problems.engine_back(&key(0));
-        problems.engine_back(&key(1));
+        problems.engine_back(&key(0), true);
+        problems.engine_back(&key(1), true);
         assert!(problems.list()[0].error.contains("1 channel waiting"));
-        problems.engine_back(&key(2));
+        problems.engine_back(&key(2), false);
         let list = problems.list();
         assert_eq!(list.len(), 1, "{list:?}");
         assert!(
-            list[0].error.contains("unreachable for 31s")
-                && list[0].error.contains("3 channels waited"),
+            list[0].error.contains("did not answer for 31s")
+                && list[0]
+                    .error
+                    .contains("2 of 3 channels waiting for it resumed"),
             "{list:?}"
         );
     }
