@@ -139,11 +139,11 @@ impl Channel {
             let after = match policy.on_end(ended, Instant::now()) {
                 Next::GiveUp => return error,
                 Next::WaitForEngine { after } => {
+                    self.hub
+                        .problems
+                        .engine_away(&self.key, &away_reason(&error));
                     if !was_away {
                         tracing::warn!(channel = %self.key, %error, "engine unreachable; waiting for it");
-                        self.hub
-                            .problems
-                            .engine_away(&self.key, &away_reason(&error));
                         self.report(Event::EngineAway);
                     }
                     after
