@@ -14,6 +14,7 @@
 //! - [`import`]: channel lists imported from a URL and kept in step with it.
 //! - [`control`]: in-process control of a running server for the tray app.
 //! - [`taken_port`]: a taken listen port: is acebridge already there, which port is free.
+//! - [`tuner`]: acebridge as an HDHomeRun network tuner for media centres: identity, discovery, documents.
 //!
 //! [`Server`] ties them together; the CLI (`src/main.rs`) and the tray app both
 //! run the server through it, so there is exactly one way the proxy is served.
@@ -31,10 +32,13 @@ mod memory;
 pub mod store;
 pub mod taken_port;
 pub mod ts;
+pub mod tuner;
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
 
 pub use config::{Config, UpstreamMode};
 
@@ -43,6 +47,7 @@ use crate::engine::{EngineClient, SharedEngine};
 use crate::engine_process::{EngineProcess, ProcessSettings};
 use crate::http::listener::GuardedListener;
 use crate::store::Store;
+use crate::tuner::Tuner;
 
 /// A bound server, ready to run. Binding first lets callers learn the port
 /// (tests bind port 0; the tray app reports a port in use before starting).
@@ -52,6 +57,7 @@ pub struct Server {
     hub: Hub,
     store: Store,
     lan_token: Option<Arc<str>>,
+    tuner: Arc<Tuner>,
     config: Config,
 }
 
@@ -73,11 +79,13 @@ impl Server {
         } else {
             Some(lan_token(&store).await?)
         };
+        let tuner = Arc::new(Tuner::load(&store, config.channels.max_channels).await?);
         Ok(Self {
             listener,
             hub,
             store,
             lan_token,
+            tuner,
             config,
         })
     }
@@ -105,12 +113,17 @@ impl Server {
         let hub = self.hub.clone();
         let store = self.store.clone();
         let refresher = tokio::spawn(import::refresh_lists(self.store.clone()));
+        let discovery = CancellationToken::new();
+        if let Some(port) = self.config.discovery_port {
+            spawn_discovery(&self.tuner, addr, port, discovery.clone()).await;
+        }
         let app = http::router(http::AppState {
             channels: self.hub,
             store: self.store,
             local_addr: addr,
             lan_token: self.lan_token,
             trust_loopback: self.config.trust_loopback,
+            tuner: self.tuner,
         });
         tracing::info!(%addr, engine = %hub.engine().base(), "acebridge listening");
         let listener = GuardedListener::new(self.listener, self.config.write_stall)
@@ -130,9 +143,34 @@ impl Server {
         })
         .await;
         refresher.abort();
+        discovery.cancel();
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// Answers HDHomeRun discovery for the tuner served at `http`, on this
+/// machine only: the tuner at the root is for media centres on this machine
+/// (other devices would need the LAN token, which they cannot add).
+async fn spawn_discovery(tuner: &Tuner, http: SocketAddr, port: u16, stop: CancellationToken) {
+    let ip = std::net::IpAddr::from(std::net::Ipv4Addr::LOCALHOST);
+    let Some(socket) = tuner::discovery::bind(ip, port).await else {
+        return;
+    };
+    // A server bound to one address is reachable there only.
+    let http_ip = Some(http.ip()).filter(|ip| !ip.is_unspecified());
+    let api = tuner::discovery::HttpApi {
+        ip: http_ip,
+        port: http.port(),
+        path: String::new(),
+    };
+    tokio::spawn(tuner::discovery::respond(
+        socket,
+        tuner.device_id(),
+        tuner.tuner_count(),
+        api,
+        stop,
+    ));
 }
 
 /// How the engine process is managed: an explicit command always; detected

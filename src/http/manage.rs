@@ -83,6 +83,13 @@ pub(super) struct Base {
     token_query: String,
 }
 
+impl Base {
+    /// `http://host:port`, as the client reached this server.
+    pub(super) fn origin(&self) -> &str {
+        &self.origin
+    }
+}
+
 /// The origin players should use for this server, from the request's `Host`
 /// (so URLs work however the user reached us), falling back to the listen address.
 pub(super) fn base_url(state: &AppState, headers: &HeaderMap) -> Base {
@@ -107,7 +114,7 @@ pub(super) fn base_url(state: &AppState, headers: &HeaderMap) -> Base {
 
 /// A saved channel's stable TS and HLS URLs, which play whichever of its
 /// alternates works.
-fn channel_urls(base: &Base, saved: &SavedChannel) -> (String, String) {
+pub(super) fn channel_urls(base: &Base, saved: &SavedChannel) -> (String, String) {
     let key = store::channel_key(saved);
     let origin = &base.origin;
     let token = base.token_query.replacen('&', "?", 1);

@@ -38,10 +38,7 @@ pub async fn getstream(
 ) -> Result<Response, ApiError> {
     let id = id_from_query(query.as_deref())?;
     let player = state.channels.join_ts(&id)?;
-    player
-        .ready(state.channels.settings().start_timeout)
-        .await?;
-    Ok((TS_HEADERS, Body::from_stream(player.into_stream())).into_response())
+    ts_response(player, state.channels.settings().start_timeout).await
 }
 
 /// `HEAD /ace/getstream?id=…`: what a player would get, without starting the channel.
@@ -166,7 +163,7 @@ fn channel_file(file: &str) -> Result<ChannelFile<'_>, ApiError> {
 }
 
 /// The table key and the ids, in the order to try them, of the saved channel `key`.
-async fn saved_channel(
+pub(super) async fn saved_channel(
     state: &AppState,
     key: &str,
 ) -> Result<(ChannelKey, Vec<ContentId>), ApiError> {
@@ -187,27 +184,33 @@ async fn saved_channel(
 
 /// How long a player of a saved channel waits for its first data: a start
 /// may fail over through every alternate.
-fn channel_start_timeout(state: &AppState, alternates: usize) -> std::time::Duration {
+pub(super) fn channel_start_timeout(state: &AppState, alternates: usize) -> std::time::Duration {
     let per_start = state.channels.settings().start_timeout;
     per_start.saturating_mul(u32::try_from(alternates).unwrap_or(u32::MAX).clamp(1, 10))
 }
 
-/// `GET /channel/<key>.ts` or `/channel/<key>.m3u8`: a saved channel, failing over between its alternates.
+/// `GET /channel/<key>.ts` or `/channel/<key>.m3u8`: a saved channel,
+/// failing over between its alternates. Other query parameters (media
+/// centres add `transcode=…`) are ignored; a TS URL from the tuner's lineup
+/// (`?tuner=1`) counts against the tuner count.
 pub async fn channel(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<PeerAddr>,
     headers: HeaderMap,
     Path(file): Path<String>,
+    RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
     let file = channel_file(&file)?;
     let (ChannelFile::Ts(key) | ChannelFile::Hls(key)) = file;
     let (key, ids) = saved_channel(&state, key).await?;
     let timeout = channel_start_timeout(&state, ids.len());
     match file {
+        ChannelFile::Ts(_) if super::tuner::from_lineup(query.as_deref()) => {
+            super::tuner::play(&state, key, ids).await
+        }
         ChannelFile::Ts(_) => {
             let player = state.channels.join_ts_channel(key, ids)?;
-            player.ready(timeout).await?;
-            Ok((TS_HEADERS, Body::from_stream(player.into_stream())).into_response())
+            ts_response(player, timeout).await
         }
         ChannelFile::Hls(_) => {
             let request = state
@@ -222,6 +225,15 @@ pub async fn channel(
             Ok((PLAYLIST_HEADERS, playlist).into_response())
         }
     }
+}
+
+/// A TS player's response, once its channel has a keyframe to start it with.
+pub(super) async fn ts_response(
+    player: crate::channel::TsPlayer,
+    timeout: std::time::Duration,
+) -> Result<Response, ApiError> {
+    player.ready(timeout).await?;
+    Ok((TS_HEADERS, Body::from_stream(player.into_stream())).into_response())
 }
 
 /// `HEAD /channel/<key>.ts|.m3u8`: what a player would get, without starting the channel.

@@ -17,6 +17,7 @@ pub mod manage;
 mod manage_routes;
 mod media;
 mod play_routes;
+mod tuner;
 mod ui;
 
 use std::net::SocketAddr;
@@ -45,6 +46,8 @@ pub struct AppState {
     /// Whether loopback clients may skip the token (false only in tests, to
     /// stand in for LAN clients).
     pub trust_loopback: bool,
+    /// The network tuner media centres see (`/discover.json` and the rest).
+    pub tuner: Arc<crate::tuner::Tuner>,
 }
 
 /// The whole application router: the routes players use and the routes
@@ -110,6 +113,10 @@ mod tests {
             local_addr: LISTEN.parse().expect("addr"),
             lan_token: Some(TOKEN.into()),
             trust_loopback: true,
+            tuner: Arc::new(crate::tuner::Tuner::new(
+                crate::tuner::DeviceId::parse("10311E80").expect("id"),
+                2,
+            )),
         })
     }
 

@@ -1,14 +1,15 @@
 //! The routes players use: the streams (`/ace/*` with the engine's own
 //! paths, `/channel/*` for saved channels) and the playlists that lead to
-//! them. Other devices may use these with the LAN token; the [`guard::play`]
+//! them, and the network tuner's HDHomeRun API at the root (see [`tuner`]),
+//! which is how media centres find those streams. Other devices may use these with the LAN token; the [`guard::play`]
 //! layer owns that rule, so every route registered here is one a token opens.
 
 use axum::middleware::from_fn_with_state;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 
 use super::guard::{self, Guard};
-use super::{manage, media, method_not_allowed, AppState};
+use super::{manage, media, method_not_allowed, tuner, AppState};
 
 pub(super) fn routes(guard: Guard) -> Router<AppState> {
     Router::new()
@@ -28,6 +29,16 @@ pub(super) fn routes(guard: Guard) -> Router<AppState> {
         .route("/channel/{key}/segment/{file}", get(media::channel_segment))
         .route("/playlist.m3u", get(manage::playlist))
         .route("/api/channels/{id}/play.m3u", get(manage::play_m3u))
+        .route("/discover.json", get(tuner::discover))
+        .route("/lineup.json", get(tuner::lineup))
+        .route("/lineup_status.json", get(tuner::lineup_status))
+        .route(
+            "/lineup.post",
+            post(tuner::lineup_post).get(tuner::lineup_post),
+        )
+        .route("/device.xml", get(tuner::device_xml))
+        .route("/capability", get(tuner::device_xml))
+        .route("/auto/{channel}", get(tuner::auto))
         .method_not_allowed_fallback(method_not_allowed)
         .layer(from_fn_with_state(guard, guard::play))
 }
