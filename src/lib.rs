@@ -124,6 +124,7 @@ impl Server {
             lan_token: self.lan_token,
             trust_loopback: self.config.trust_loopback,
             tuner: self.tuner,
+            engine_clients: Default::default(),
         });
         tracing::info!(%addr, engine = %hub.engine().base(), "acebridge listening");
         let listener = GuardedListener::new(self.listener, self.config.write_stall)

@@ -88,6 +88,11 @@ impl Base {
     pub(super) fn origin(&self) -> &str {
         &self.origin
     }
+
+    /// `?token=…` when LAN sharing is on, for URLs without a query of their own.
+    pub(super) fn query(&self) -> String {
+        self.token_query.replacen('&', "?", 1)
+    }
 }
 
 /// The origin players should use for this server, from the request's `Host`

@@ -16,26 +16,33 @@ use axum::http::{header, HeaderMap, HeaderName};
 use axum::response::{IntoResponse, Response};
 use futures_util::stream;
 
+use super::engine_api::{self, View};
 use super::listener::PeerAddr;
 use super::{ApiError, AppState};
 use crate::channel::{ChannelKey, Viewer};
 use crate::content_id::ContentId;
 use crate::store::{channel_key, saved_ids};
 
-const TS_HEADERS: [(HeaderName, &str); 2] = [
+pub(super) const TS_HEADERS: [(HeaderName, &str); 2] = [
     (header::CONTENT_TYPE, "video/mp2t"),
     (header::CACHE_CONTROL, "no-cache, no-store"),
 ];
-const PLAYLIST_HEADERS: [(HeaderName, &str); 2] = [
+pub(super) const PLAYLIST_HEADERS: [(HeaderName, &str); 2] = [
     (header::CONTENT_TYPE, "application/vnd.apple.mpegurl"),
     (header::CACHE_CONTROL, "no-cache, no-store"),
 ];
 
-/// `GET /ace/getstream?id=…` (or `content_id=` / `infohash=`): the channel as MPEG-TS.
+/// `GET /ace/getstream?id=…` (or `content_id=` / `infohash=`): the channel
+/// as MPEG-TS; with `format=json`, the engine's JSON (see `engine_api`).
 pub async fn getstream(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<PeerAddr>,
+    headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
+    if engine_api::wants_json(query.as_deref()) {
+        return Ok(engine_api::start(&state, &peer, &headers, query.as_deref(), View::Ts).await);
+    }
     let id = id_from_query(query.as_deref())?;
     let player = state.channels.join_ts(&id)?;
     ts_response(player, state.channels.settings().start_timeout).await
@@ -47,13 +54,17 @@ pub async fn getstream_head(RawQuery(query): RawQuery) -> Result<Response, ApiEr
     Ok(TS_HEADERS.into_response())
 }
 
-/// `GET /ace/manifest.m3u8?id=…`: the channel's live HLS playlist, written by the proxy.
+/// `GET /ace/manifest.m3u8?id=…`: the channel's live HLS playlist, written
+/// by the proxy; with `format=json`, the engine's JSON (see `engine_api`).
 pub async fn manifest(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<PeerAddr>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
+    if engine_api::wants_json(query.as_deref()) {
+        return Ok(engine_api::start(&state, &peer, &headers, query.as_deref(), View::Hls).await);
+    }
     let id = id_from_query(query.as_deref())?;
     let request = state.channels.open_hls(&id, &viewer(&peer, &headers))?;
     // Segment requests from other devices need the LAN token too.
@@ -77,7 +88,7 @@ pub async fn manifest_head(RawQuery(query): RawQuery) -> Result<Response, ApiErr
 
 /// Who an HLS request comes from: one player sends the same address and
 /// `User-Agent` on every connection it opens.
-fn viewer(peer: &PeerAddr, headers: &HeaderMap) -> Viewer {
+pub(super) fn viewer(peer: &PeerAddr, headers: &HeaderMap) -> Viewer {
     let agent = headers
         .get(header::USER_AGENT)
         .and_then(|agent| agent.to_str().ok());

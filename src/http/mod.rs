@@ -9,6 +9,7 @@
 
 mod alternates;
 mod api;
+pub mod engine_api;
 mod error;
 mod events;
 mod guard;
@@ -48,6 +49,8 @@ pub struct AppState {
     pub trust_loopback: bool,
     /// The network tuner media centres see (`/discover.json` and the rest).
     pub tuner: Arc<crate::tuner::Tuner>,
+    /// The client sessions of the engine's API (`format=json`).
+    pub engine_clients: engine_api::EngineClients,
 }
 
 /// The whole application router: the routes players use and the routes
@@ -117,6 +120,7 @@ mod tests {
                 crate::tuner::DeviceId::parse("10311E80").expect("id"),
                 2,
             )),
+            engine_clients: Default::default(),
         })
     }
 

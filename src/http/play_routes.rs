@@ -1,6 +1,7 @@
 //! The routes players use: the streams (`/ace/*` with the engine's own
 //! paths, `/channel/*` for saved channels) and the playlists that lead to
-//! them, and the network tuner's HDHomeRun API at the root (see [`tuner`]),
+//! them, the engine's client API (`format=json` sessions, see [`engine_api`]),
+//! and the network tuner's HDHomeRun API at the root (see [`tuner`]),
 //! which is how media centres find those streams. Other devices may use these with the LAN token; the [`guard::play`]
 //! layer owns that rule, so every route registered here is one a token opens.
 
@@ -9,7 +10,7 @@ use axum::routing::{get, post};
 use axum::Router;
 
 use super::guard::{self, Guard};
-use super::{manage, media, method_not_allowed, tuner, AppState};
+use super::{engine_api, manage, media, method_not_allowed, tuner, AppState};
 
 pub(super) fn routes(guard: Guard) -> Router<AppState> {
     Router::new()
@@ -29,6 +30,11 @@ pub(super) fn routes(guard: Guard) -> Router<AppState> {
         .route("/channel/{key}/segment/{file}", get(media::channel_segment))
         .route("/playlist.m3u", get(manage::playlist))
         .route("/api/channels/{id}/play.m3u", get(manage::play_m3u))
+        .route("/ace/r/{id}/{session}", get(engine_api::playback_ts))
+        .route("/ace/m/{id}/{file}", get(engine_api::playback_hls))
+        .route("/ace/stat/{id}/{session}", get(engine_api::stat))
+        .route("/ace/cmd/{id}/{session}", get(engine_api::command))
+        .route("/webui/api/service", get(engine_api::version))
         .route("/discover.json", get(tuner::discover))
         .route("/lineup.json", get(tuner::lineup))
         .route("/lineup_status.json", get(tuner::lineup_status))
