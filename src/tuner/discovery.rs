@@ -184,12 +184,12 @@ pub fn reply(datagram: &[u8], me: &Announcement) -> Option<Vec<u8>> {
 pub async fn bind(ip: IpAddr, port: u16) -> Option<UdpSocket> {
     match UdpSocket::bind((ip, port)).await {
         Ok(socket) => {
-            tracing::info!(addr = %SocketAddr::new(ip, port), "answering HDHomeRun discovery");
+            tracing::info!(udp = %SocketAddr::new(ip, port), "answering HDHomeRun discovery");
             Some(socket)
         }
         Err(error) => {
             tracing::warn!(
-                addr = %SocketAddr::new(ip, port),
+                udp = %SocketAddr::new(ip, port),
                 %error,
                 "HDHomeRun discovery is off (is another tuner program running?); \
                  media centres can still add the tuner by its address"
