@@ -80,30 +80,22 @@ async fn proxy(engine: &SimEngine, settings: &Path, discovery: bool) -> Proxy {
     .await
 }
 
-async fn discover_json(proxy: &Proxy) -> Discover {
-    let response = http()
-        .get(proxy.url("/discover.json"))
-        .send()
-        .await
-        .expect("discover.json");
-    assert_eq!(response.status(), 200);
+/// `GET path` read into `T`, as a media centre's JSON reader would.
+async fn document<T: serde::de::DeserializeOwned>(proxy: &Proxy, path: &str) -> T {
+    let response = http().get(proxy.url(path)).send().await.expect(path);
+    assert_eq!(response.status(), 200, "{path}");
     response
         .json()
         .await
-        .expect("discover.json as Jellyfin reads it")
+        .unwrap_or_else(|err| panic!("{path} as media centres read it: {err}"))
+}
+
+async fn discover_json(proxy: &Proxy) -> Discover {
+    document(proxy, "/discover.json").await
 }
 
 async fn lineup_json(proxy: &Proxy) -> Vec<LineupEntry> {
-    let response = http()
-        .get(proxy.url("/lineup.json"))
-        .send()
-        .await
-        .expect("lineup.json");
-    assert_eq!(response.status(), 200);
-    response
-        .json()
-        .await
-        .expect("lineup.json as Jellyfin reads it")
+    document(proxy, "/lineup.json").await
 }
 
 /// What `hdhomerun_config discover 127.0.0.1` prints: the ids found, or

@@ -361,16 +361,20 @@ pub async fn stat(
     }
 }
 
+/// The `method=` of an engine API call.
+fn method(query: Option<&str>) -> Option<String> {
+    url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .find(|(key, _)| key == "method")
+        .map(|(_, value)| value.into_owned())
+}
+
 /// `GET /ace/cmd/<id>/<session>?method=stop`: ends this client's session only.
 pub async fn command(
     State(state): State<AppState>,
     Path((hex, session)): Path<(String, String)>,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let method = url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
-        .find(|(key, _)| key == "method")
-        .map(|(_, value)| value.into_owned());
-    match method.as_deref() {
+    match method(query.as_deref()).as_deref() {
         Some("stop") if state.engine_clients.stop(&hex, &session) => engine_ok("ok"),
         Some("stop") => engine_error("unknown playback session id"),
         Some(other) => engine_error(format!("unknown method {other:?}: only stop is supported")),
@@ -381,10 +385,7 @@ pub async fn command(
 /// `GET /webui/api/service?method=get_version`: the engine's version, in
 /// the engine's shape, so clients' health probes pass when it answers.
 pub async fn version(State(state): State<AppState>, RawQuery(query): RawQuery) -> Response {
-    let method = url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
-        .find(|(key, _)| key == "method")
-        .map(|(_, value)| value.into_owned());
-    if method.as_deref() != Some("get_version") {
+    if method(query.as_deref()).as_deref() != Some("get_version") {
         return Json(serde_json::json!({"result": null, "error": "unknown method"}))
             .into_response();
     }
