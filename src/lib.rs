@@ -115,7 +115,8 @@ impl Server {
         let refresher = tokio::spawn(import::refresh_lists(self.store.clone()));
         let discovery = CancellationToken::new();
         if let Some(port) = self.config.discovery_port {
-            spawn_discovery(&self.tuner, addr, port, discovery.clone()).await;
+            let token = self.lan_token.as_deref();
+            spawn_discovery(&self.tuner, addr, token, port, discovery.clone()).await;
         }
         let app = http::router(http::AppState {
             channels: self.hub,
@@ -150,20 +151,33 @@ impl Server {
     }
 }
 
-/// Answers HDHomeRun discovery for the tuner served at `http`, on this
-/// machine only: the tuner at the root is for media centres on this machine
-/// (other devices would need the LAN token, which they cannot add).
-async fn spawn_discovery(tuner: &Tuner, http: SocketAddr, port: u16, stop: CancellationToken) {
-    let ip = std::net::IpAddr::from(std::net::Ipv4Addr::LOCALHOST);
+/// Answers HDHomeRun discovery for the tuner served at `http`: on this
+/// machine only, unless LAN sharing is on, when the tuner is shared under
+/// `/hdhr/<token>` and every device on the LAN may discover it (as a real
+/// HDHomeRun); the replies then point there.
+async fn spawn_discovery(
+    tuner: &Tuner,
+    http: SocketAddr,
+    lan_token: Option<&str>,
+    port: u16,
+    stop: CancellationToken,
+) {
+    use std::net::{IpAddr, Ipv4Addr};
+    let (ip, path) = match lan_token {
+        Some(token) => (
+            IpAddr::from(Ipv4Addr::UNSPECIFIED),
+            format!("/hdhr/{token}"),
+        ),
+        None => (IpAddr::from(Ipv4Addr::LOCALHOST), String::new()),
+    };
     let Some(socket) = tuner::discovery::bind(ip, port).await else {
         return;
     };
-    // A server bound to one address is reachable there only.
-    let http_ip = Some(http.ip()).filter(|ip| !ip.is_unspecified());
     let api = tuner::discovery::HttpApi {
-        ip: http_ip,
+        // A server bound to one address is reachable there only.
+        ip: Some(http.ip()).filter(|ip| !ip.is_unspecified()),
         port: http.port(),
-        path: String::new(),
+        path,
     };
     tokio::spawn(tuner::discovery::respond(
         socket,

@@ -357,3 +357,80 @@ async fn the_channel_url_outside_the_lineup_does_not_count_against_tuners() {
     drop((one, direct));
     proxy.stop().await;
 }
+
+#[tokio::test]
+async fn the_tuner_shared_on_the_lan_lives_under_its_token_and_hands_it_out() {
+    let engine = SimEngine::start().await;
+    let (_dir, settings) = settings_with("", &[(ID_A, "News"), (ID_B, "Sport")]);
+    let settings_path = settings.clone();
+    // Loopback clients not trusted: this test plays the part of another device.
+    let proxy = Proxy::start_with(&engine.url(), move |config| {
+        config.settings_path = Some(settings_path);
+        config.trust_loopback = false;
+    })
+    .await;
+    let text = std::fs::read_to_string(&settings).expect("settings file");
+    let token = text
+        .lines()
+        .find_map(|line| line.strip_prefix("lan_token = "))
+        .map(|value| value.trim_matches('"').to_owned())
+        .expect("token saved");
+
+    // The root tuner is this computer's: another device gets 401 everywhere.
+    for path in ["/discover.json", "/lineup.json", "/device.xml", "/auto/v1"] {
+        let (status, _) = get_json(&proxy.url(path)).await;
+        assert_eq!(status, 401, "{path}");
+    }
+    for wrong in ["wrong", &token[..token.len() - 1]] {
+        let (status, body) = get_json(&proxy.url(&format!("/hdhr/{wrong}/discover.json"))).await;
+        assert_eq!(status, 401, "{body}");
+    }
+
+    let base = proxy.url(&format!("/hdhr/{token}"));
+    let discover: Discover = document(&proxy, &format!("/hdhr/{token}/discover.json")).await;
+    assert_eq!(discover.base_url, base);
+    assert_eq!(discover.lineup_url, format!("{base}/lineup.json"));
+    let lineup: Vec<LineupEntry> = document(&proxy, &format!("/hdhr/{token}/lineup.json")).await;
+    assert_eq!(lineup.len(), 2);
+    for (entry, id) in lineup.iter().zip([ID_A, ID_B]) {
+        assert_eq!(
+            entry.url,
+            proxy.url(&format!("/channel/{id}.ts?token={token}&tuner=1"))
+        );
+    }
+    let xml = http()
+        .get(format!("{base}/capability"))
+        .send()
+        .await
+        .expect("capability")
+        .text()
+        .await
+        .expect("xml");
+    assert!(xml.contains(&format!("<URLBase>{base}</URLBase>")), "{xml}");
+    let scan = http()
+        .post(format!("{base}/lineup.post?scan=start"))
+        .send()
+        .await
+        .expect("lineup.post");
+    assert_eq!(scan.status(), 200);
+
+    let mut by_lineup = Player::open(&lineup[0].url).await;
+    let mut by_number = Player::open(&format!("{base}/auto/v2")).await;
+    by_lineup.read_until(10_000, Duration::from_secs(10)).await;
+    by_number.read_until(10_000, Duration::from_secs(10)).await;
+    // The token opens playing only, as everywhere.
+    let (status, _) = get_json(&proxy.url(&format!("/api/settings?token={token}"))).await;
+    assert_eq!(status, 403);
+    drop((by_lineup, by_number));
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn without_lan_sharing_there_is_no_shared_tuner() {
+    let engine = SimEngine::start().await;
+    let (_dir, settings) = settings_with("lan_token = \"abc\"", &[(ID_A, "News")]);
+    let proxy = proxy(&engine, &settings, false).await;
+    let (status, _) = get_json(&proxy.url("/hdhr/abc/discover.json")).await;
+    assert_eq!(status, 404);
+    proxy.stop().await;
+}

@@ -61,6 +61,7 @@ pub fn router(state: AppState) -> Router {
         .with_token(state.lan_token.clone(), state.trust_loopback);
     Router::new()
         .merge(play_routes::routes(guard.clone()))
+        .merge(play_routes::shared_tuner_routes(guard.clone()))
         .merge(manage_routes::routes(guard.clone()))
         .layer(axum::middleware::from_fn_with_state(
             guard,
@@ -162,6 +163,10 @@ mod tests {
             format!("/channel/{HEX}.ts?token={TOKEN}"),
             format!("/playlist.m3u?token={TOKEN}"),
             format!("/api/channels/{HEX}/play.m3u?token={TOKEN}"),
+            format!("/discover.json?token={TOKEN}"),
+            format!("/lineup.json?token={TOKEN}"),
+            format!("/auto/v1?token={TOKEN}"),
+            format!("/webui/api/service?method=get_version&token={TOKEN}"),
         ];
         for uri in &play {
             let (status, error) = send(LAN, get(uri)).await;
@@ -191,6 +196,13 @@ mod tests {
                 error.contains("only possible from this computer"),
                 "{uri}: {error}"
             );
+        }
+        // The shared tuner's token is its path: the same from every device.
+        for peer in [LAN, LOCAL] {
+            let (status, error) = send(peer, get(&format!("/hdhr/{TOKEN}/discover.json"))).await;
+            assert_eq!(status, StatusCode::OK, "{peer}: {error}");
+            let (status, _) = send(peer, get("/hdhr/wrong/discover.json")).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{peer}");
         }
         // This computer needs no token for either.
         for uri in ["/playlist.m3u", "/api/settings"] {

@@ -35,16 +35,33 @@ pub(super) fn routes(guard: Guard) -> Router<AppState> {
         .route("/ace/stat/{id}/{session}", get(engine_api::stat))
         .route("/ace/cmd/{id}/{session}", get(engine_api::command))
         .route("/webui/api/service", get(engine_api::version))
-        .route("/discover.json", get(tuner::discover))
-        .route("/lineup.json", get(tuner::lineup))
-        .route("/lineup_status.json", get(tuner::lineup_status))
-        .route(
-            "/lineup.post",
-            post(tuner::lineup_post).get(tuner::lineup_post),
-        )
-        .route("/device.xml", get(tuner::device_xml))
-        .route("/capability", get(tuner::device_xml))
-        .route("/auto/{channel}", get(tuner::auto))
+        .merge(tuner_routes(""))
         .method_not_allowed_fallback(method_not_allowed)
         .layer(from_fn_with_state(guard, guard::play))
+}
+
+/// The tuner shared on the LAN, under `/hdhr/<token>/`: the same routes,
+/// the token in the path (see [`guard::shared_tuner`]).
+pub(super) fn shared_tuner_routes(guard: Guard) -> Router<AppState> {
+    tuner_routes("/hdhr/{token}")
+        .method_not_allowed_fallback(method_not_allowed)
+        .route_layer(from_fn_with_state(guard, guard::shared_tuner))
+}
+
+/// The HDHomeRun API under `prefix`.
+fn tuner_routes(prefix: &str) -> Router<AppState> {
+    Router::new()
+        .route(&format!("{prefix}/discover.json"), get(tuner::discover))
+        .route(&format!("{prefix}/lineup.json"), get(tuner::lineup))
+        .route(
+            &format!("{prefix}/lineup_status.json"),
+            get(tuner::lineup_status),
+        )
+        .route(
+            &format!("{prefix}/lineup.post"),
+            post(tuner::lineup_post).get(tuner::lineup_post),
+        )
+        .route(&format!("{prefix}/device.xml"), get(tuner::device_xml))
+        .route(&format!("{prefix}/capability"), get(tuner::device_xml))
+        .route(&format!("{prefix}/auto/{{channel}}"), get(tuner::auto))
 }

@@ -4,12 +4,20 @@
 //! and `/auto/v<GuideNumber>`. The documents come from [`crate::tuner`];
 //! this module fills them with the request's address and the saved channels.
 //!
+//! With LAN sharing on, the same routes also live under `/hdhr/<token>/`
+//! (media centres cannot add a `?token=`), and what that tuner hands out
+//! carries the token: its base and lineup URLs in the path, channel URLs in
+//! their query.
+//!
 //! The lineup hands out each channel's stable TS URL marked `tuner=1`, so a
 //! media centre plays with failover between alternates, and its streams
 //! count against the tuner count: one channel more than `TunerCount` gets
 //! the 503 a busy HDHomeRun answers.
 
-use axum::extract::{Path, State};
+use std::collections::HashMap;
+
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -45,18 +53,41 @@ pub(super) fn from_lineup(query: Option<&str>) -> bool {
         .any(|(key, _)| key == LINEUP_MARK)
 }
 
-fn info(state: &AppState, base: &Base) -> TunerInfo {
+/// The path the tuner was reached under: `/hdhr/<token>` for the tuner
+/// shared on the LAN, empty at the root. Everything it hands out keeps it.
+pub struct Prefix(String);
+
+impl<S: Send + Sync> FromRequestParts<S> for Prefix {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let prefix = parts
+            .uri
+            .path()
+            .strip_prefix("/hdhr/")
+            .and_then(|rest| rest.split_once('/'))
+            .map(|(token, _)| format!("/hdhr/{token}"))
+            .unwrap_or_default();
+        Ok(Self(prefix))
+    }
+}
+
+fn info(state: &AppState, base: &Base, prefix: &Prefix) -> TunerInfo {
     TunerInfo {
         device_id: state.tuner.device_id(),
         tuner_count: state.tuner.tuner_count(),
-        base_url: base.origin().to_owned(),
+        base_url: format!("{}{}", base.origin(), prefix.0),
     }
 }
 
 /// `GET /discover.json`: what the tuner is and where its lineup is.
-pub async fn discover(State(state): State<AppState>, headers: HeaderMap) -> Response {
+pub async fn discover(
+    State(state): State<AppState>,
+    prefix: Prefix,
+    headers: HeaderMap,
+) -> Response {
     let base = base_url(&state, &headers);
-    Json(documents::discover(&info(&state, &base))).into_response()
+    Json(documents::discover(&info(&state, &base, &prefix))).into_response()
 }
 
 /// `GET /lineup.json`: the saved channels that can play, in the user's order.
@@ -91,11 +122,15 @@ pub async fn lineup_post() -> StatusCode {
 }
 
 /// `GET /device.xml` and `/capability`: the UPnP description.
-pub async fn device_xml(State(state): State<AppState>, headers: HeaderMap) -> Response {
+pub async fn device_xml(
+    State(state): State<AppState>,
+    prefix: Prefix,
+    headers: HeaderMap,
+) -> Response {
     let base = base_url(&state, &headers);
     (
         [(header::CONTENT_TYPE, "application/xml; charset=utf-8")],
-        documents::device_xml(&info(&state, &base)),
+        documents::device_xml(&info(&state, &base, &prefix)),
     )
         .into_response()
 }
@@ -104,8 +139,12 @@ pub async fn device_xml(State(state): State<AppState>, headers: HeaderMap) -> Re
 /// HDHomeRun serves it (Plex falls back to this form).
 pub async fn auto(
     State(state): State<AppState>,
-    Path(channel): Path<String>,
+    Path(params): Path<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
+    let channel = params
+        .get("channel")
+        .map(String::as_str)
+        .unwrap_or_default();
     let number = channel.strip_prefix('v').ok_or_else(|| {
         ApiError::not_found(format!("no channel {channel:?}: expected v<GuideNumber>"))
     })?;
