@@ -266,6 +266,7 @@ async fn tray_menu_shows_the_engine_and_its_quit_stops_every_session() {
     for expected in [
         "Open acebridge",
         "Copy last stream URL",
+        "Copy tuner address",
         "Open in player",
         "Nothing playing",
         "Start at login",
@@ -340,6 +341,21 @@ async fn tray_menu_shows_the_engine_and_its_quit_stops_every_session() {
     wait_until(
         Duration::from_secs(10),
         "the clipboard holds the URL",
+        || {
+            let display = display.clone();
+            let expected = expected.clone();
+            async move { clipboard_text(&display).is_some_and(|text| text == expected) }
+        },
+    )
+    .await;
+
+    // Copy tuner address: what media centres on this computer are given.
+    click(bus, item, &menu_path, "Copy tuner address").await;
+    let expected = format!("http://127.0.0.1:{port}");
+    let display = desktop.display.clone();
+    wait_until(
+        Duration::from_secs(10),
+        "the clipboard holds the tuner address",
         || {
             let display = display.clone();
             let expected = expected.clone();
