@@ -152,7 +152,14 @@ async fn expire_when_idle(clients: EngineClients, session: String) {
             let Some(client) = sessions.get(&session) else {
                 return;
             };
-            client.last_seen + SESSION_IDLE
+            // A playing session is looked at again a full idle time later,
+            // not at once: its last_seen may be long past.
+            let since = if client.playing > 0 {
+                Instant::now()
+            } else {
+                client.last_seen
+            };
+            since + SESSION_IDLE
         };
         tokio::time::sleep_until(due).await;
         let expired = {
@@ -435,6 +442,46 @@ mod tests {
         assert_eq!(version_code("3.2.3"), 3_020_300);
         assert_eq!(version_code("3.1.74"), 3_017_400);
         assert_eq!(version_code("junk"), 0);
+    }
+
+    /// Clients often exit without `method=stop`: their sessions must not
+    /// hold channels (and engine sessions) forever, nor drop under a player.
+    #[tokio::test(start_paused = true)]
+    async fn an_idle_client_session_expires_and_a_playing_one_does_not() {
+        use crate::channel::{ChannelSettings, Hub, Viewer};
+        use crate::engine::{EngineClient, SharedEngine};
+        let engine = url::Url::parse("http://127.0.0.1:9").expect("url");
+        let hub = Hub::new(
+            SharedEngine::new(EngineClient::new(engine)),
+            ChannelSettings::default(),
+        );
+        let id = ContentId::parse(&"a".repeat(40)).expect("id");
+        let viewer = Viewer::new([127, 0, 0, 1].into(), None);
+        let clients = EngineClients::default();
+        let mut add = || {
+            let hold = hub.open_hls(&id, &viewer).expect("open");
+            clients.add(id.clone(), hold).expect("add")
+        };
+        let (idle, playing) = (add(), add());
+        let guard = clients.playing(&playing);
+        let second = Duration::from_secs(1);
+
+        tokio::time::sleep(SESSION_IDLE - second).await;
+        assert!(clients.contains(&idle) && clients.contains(&playing));
+        assert!(clients.touch(id.as_hex(), &idle).is_some(), "a stat poll");
+        tokio::time::sleep(SESSION_IDLE - second).await;
+        assert!(clients.contains(&idle), "the poll kept it");
+        tokio::time::sleep(2 * second).await;
+        assert!(!clients.contains(&idle), "expired after a quiet minute");
+        assert!(clients.contains(&playing), "playing for two minutes");
+
+        drop(guard);
+        tokio::time::sleep(SESSION_IDLE + second).await;
+        assert!(
+            !clients.contains(&playing),
+            "expired a minute after its playback ended"
+        );
+        hub.shutdown().await;
     }
 
     #[test]
