@@ -458,7 +458,7 @@ mod tests {
         let id = ContentId::parse(&"a".repeat(40)).expect("id");
         let viewer = Viewer::new([127, 0, 0, 1].into(), None);
         let clients = EngineClients::default();
-        let mut add = || {
+        let add = || {
             let hold = hub.open_hls(&id, &viewer).expect("open");
             clients.add(id.clone(), hold).expect("add")
         };
