@@ -369,12 +369,7 @@ async fn the_tuner_shared_on_the_lan_lives_under_its_token_and_hands_it_out() {
         config.trust_loopback = false;
     })
     .await;
-    let text = std::fs::read_to_string(&settings).expect("settings file");
-    let token = text
-        .lines()
-        .find_map(|line| line.strip_prefix("lan_token = "))
-        .map(|value| value.trim_matches('"').to_owned())
-        .expect("token saved");
+    let token = common::lan_token(&settings);
 
     // The root tuner is this computer's: another device gets 401 everywhere.
     for path in ["/discover.json", "/lineup.json", "/device.xml", "/auto/v1"] {
