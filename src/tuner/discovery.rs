@@ -283,7 +283,8 @@ mod tests {
             &bytes[..16],
             &[0, 2, 0, 12, 1, 4, 0xFF, 0xFF, 0xFF, 0xFF, 2, 4, 0xFF, 0xFF, 0xFF, 0xFF]
         );
-        // zlib.crc32 of the 16 bytes above, little-endian.
+        // zlib.crc32 of the 16 bytes above, little-endian: the 20 bytes are
+        // also the ones Jellyfin's tuner discovery broadcasts, as a constant.
         assert_eq!(&bytes[16..], &[0x73, 0xCC, 0x7D, 0x8F]);
         let frame = Frame::decode(&bytes).expect("decode");
         assert_eq!(frame.kind, DISCOVER_REQUEST);
