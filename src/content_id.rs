@@ -253,7 +253,7 @@ pub fn parse_list(text: &str) -> ParsedList {
 /// The channel id in one pasted line and the name the rest of the line gives.
 /// The whole line as one link (an engine URL, `acestream:?content_id=…`) comes
 /// first; then a link anywhere in it; then a bare 40-hex token.
-pub fn find_id(line: &str) -> Result<(ContentId, Option<String>), String> {
+fn find_id(line: &str) -> Result<(ContentId, Option<String>), String> {
     if let Ok(id) = ContentId::parse(line) {
         return Ok((id, None));
     }

@@ -11,7 +11,9 @@ use std::sync::Arc;
 use crate::channel::Hub;
 use crate::config::{ConfigError, DesktopSettings, Settings};
 use crate::content_id::ContentId;
+use crate::engine::EngineError;
 use crate::engine_process::{ProcessError, ProcessStatus};
+use crate::player_urls::{Format, PlayerUrls};
 use crate::store::{self, Store};
 
 /// A handle on a server, from [`crate::Server::control`]. Cheap to clone.
@@ -19,7 +21,9 @@ use crate::store::{self, Store};
 pub struct Control {
     channels: Hub,
     store: Store,
-    origin: Arc<str>,
+    /// URLs for players on this machine: loopback needs no LAN token, and
+    /// leaving it out keeps it off command lines and clipboards.
+    urls: Arc<PlayerUrls>,
 }
 
 /// An active channel.
@@ -38,7 +42,7 @@ pub struct ActiveStream {
 pub struct EngineStatus {
     pub url: String,
     /// The engine's version, or why it could not be reached.
-    pub version: Result<String, String>,
+    pub version: Result<String, EngineError>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -60,20 +64,18 @@ impl Control {
         Self {
             channels,
             store,
-            origin: format!("http://{host}").into(),
+            urls: Arc::new(PlayerUrls::new(format!("http://{host}"), None)),
         }
     }
 
     /// `http://127.0.0.1:PORT`: where the web UI is.
     pub fn origin(&self) -> &str {
-        &self.origin
+        self.urls.origin()
     }
 
-    /// The TS URL a player on this machine opens for `id`. Loopback needs no
-    /// LAN token, and leaving it out keeps it off command lines and clipboards.
+    /// The TS URL a player on this machine opens for `id` alone.
     pub fn ts_url(&self, id: &ContentId) -> String {
-        let (param, hex) = id.query_param();
-        format!("{}/ace/getstream?{param}={hex}", self.origin)
+        self.urls.id(id, Format::Ts)
     }
 
     /// The URL a player on this machine opens for `id`: its saved channel's
@@ -82,11 +84,7 @@ impl Control {
     pub async fn play_url(&self, id: &ContentId) -> String {
         let settings = self.store.get().await;
         match store::owner_of(&settings, id.as_hex()) {
-            Some(index) => format!(
-                "{}/channel/{}.ts",
-                self.origin,
-                store::channel_key(&settings.channels[index])
-            ),
+            Some(index) => self.urls.channel(&settings.channels[index], Format::Ts),
             None => self.ts_url(id),
         }
     }
@@ -115,26 +113,22 @@ impl Control {
             return Some(stream.id);
         }
         let settings = self.store.get().await;
-        settings.channels.iter().rev().find_map(store::saved_id)
+        settings.channels.last().map(|saved| saved.id().clone())
     }
 
-    /// The saved channel whose id is `hex` (any case), with its kind.
+    /// The saved channel whose key is `hex` (any case): its own id, with its kind.
     pub async fn saved_channel(&self, hex: &str) -> Option<ContentId> {
         let settings = self.store.get().await;
-        settings
-            .channels
-            .iter()
-            .filter(|saved| saved.id.eq_ignore_ascii_case(hex))
-            .find_map(store::saved_id)
+        store::find_by_key(&settings, hex).map(|saved| saved.id().clone())
     }
 
-    /// The name to show for a channel (a player's window title, a menu entry):
-    /// its saved name, else the readable default "Channel d5869d…".
+    /// The name to show for a channel (a player's window title, a menu
+    /// entry): the title of the saved channel that has `id` among its ids
+    /// (whichever of them plays now), else "Channel d5869d…".
     pub async fn channel_title(&self, id: &ContentId) -> String {
-        let settings = self.store.get().await;
-        store::find_saved(&settings, id)
-            .and_then(|index| settings.channels[index].name.clone())
-            .unwrap_or_else(|| crate::content_id::default_name(id.as_hex()))
+        self.store
+            .read(|settings| store::title_of(settings, id))
+            .await
     }
 
     /// Asks the engine for its version (bounded by the engine client's API timeout).
@@ -142,7 +136,7 @@ impl Control {
         let engine = self.channels.engine();
         EngineStatus {
             url: engine.base().to_string(),
-            version: engine.version().await.map_err(|error| error.to_string()),
+            version: engine.version().await,
         }
     }
 
@@ -165,13 +159,9 @@ impl Control {
     /// Starts the engine if acebridge manages it and it does not answer, as a
     /// player's request would (the tray app calls this at launch). Respects a
     /// user's stop and the bound on failed attempts, unlike [`Self::start_engine`].
-    pub async fn ensure_engine(&self) -> Result<(), String> {
+    pub async fn ensure_engine(&self) -> Result<(), ProcessError> {
         let engine = self.channels.engine();
-        self.channels
-            .engine_process()
-            .ensure_running(&engine)
-            .await
-            .map_err(|error| error.to_string())
+        self.channels.engine_process().ensure_running(&engine).await
     }
 
     /// "Stop engine": stops the engine acebridge started; an engine it did

@@ -48,7 +48,7 @@ const SEGMENT_TIMEOUT: Duration = Duration::from_secs(20);
 const MAX_REDIRECTS: usize = 5;
 
 /// What went wrong talking to the engine; each maps to an HTTP status for players.
-#[derive(Debug, Clone, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EngineError {
     /// The engine answered with an error message of its own.
     #[error("engine error: {0}")]

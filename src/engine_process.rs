@@ -27,7 +27,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use url::{Host, Url};
 
-use crate::engine::{EngineClient, EngineError};
+use crate::channel::Fault;
+use crate::engine::EngineClient;
 
 /// How long a started engine may take until its version answers, by
 /// default. The real engine answers in a few seconds; a cold start on a slow
@@ -139,10 +140,27 @@ pub enum ProcessError {
         "acebridge did not start the engine that runs now; it stops only an engine it started"
     )]
     NotOurs,
+    #[error("the engine was stopped in acebridge; start it again from the tray or the web UI")]
+    Held,
+    #[error("{last} (acebridge tries again in {} s)", retry_in.as_secs().max(1))]
+    TooSoon { last: String, retry_in: Duration },
+    /// The start failed: what the process did (did not spawn, exited, never answered).
     #[error("{0}")]
-    Start(String),
+    Failed(String),
     #[error("acebridge is shutting down")]
     ShuttingDown,
+}
+
+impl ProcessError {
+    /// Whose fault: acebridge's settings, the user's own stop, or the engine.
+    pub fn fault(&self) -> Fault {
+        match self {
+            ProcessError::NoCommand | ProcessError::NotLocal(_) => Fault::Configuration,
+            ProcessError::NotOurs => Fault::Player,
+            ProcessError::Held | ProcessError::ShuttingDown => Fault::Stopped,
+            ProcessError::TooSoon { .. } | ProcessError::Failed(_) => Fault::Engine,
+        }
+    }
 }
 
 /// The engine process manager; cheap to clone.
@@ -313,7 +331,7 @@ impl EngineProcess {
     /// once if it does, else by starting it (shared with every other caller)
     /// and waiting, bounded, until it answers. Unmanaged engines are not
     /// even asked: their errors come from the session start, as before.
-    pub async fn ensure_running(&self, engine: &EngineClient) -> Result<(), EngineError> {
+    pub async fn ensure_running(&self, engine: &EngineClient) -> Result<(), ProcessError> {
         self.ensure_running_then(engine, || {}).await
     }
 
@@ -323,23 +341,12 @@ impl EngineProcess {
         &self,
         engine: &EngineClient,
         starting: impl FnOnce(),
-    ) -> Result<(), EngineError> {
-        if !self.manages(engine) {
+    ) -> Result<(), ProcessError> {
+        if !self.manages(engine) || engine.version().await.is_ok() {
             return Ok(());
         }
-        let probe = match engine.version().await {
-            Ok(_) => return Ok(()),
-            Err(error) => error,
-        };
         starting();
-        match self.start_and_wait(engine, false).await {
-            Ok(()) => Ok(()),
-            Err(ProcessError::ShuttingDown) => Err(probe),
-            Err(error) => Err(EngineError::Unreachable {
-                url: engine.base().to_string(),
-                reason: error.to_string(),
-            }),
-        }
+        self.start_and_wait(engine, false).await
     }
 
     /// Starts the engine because the user asked (tray, web UI): clears a
@@ -524,16 +531,11 @@ impl EngineProcess {
                 Phase::Running if state.child.is_some() => return Ok(()),
                 _ => {
                     if state.held {
-                        return Err(ProcessError::Start(
-                            "the engine was stopped in acebridge; start it again from the tray or the web UI".into(),
-                        ));
+                        return Err(ProcessError::Held);
                     }
-                    if let Some(wait) = state.too_soon() {
+                    if let Some(retry_in) = state.too_soon() {
                         let last = state.error.clone().unwrap_or_default();
-                        return Err(ProcessError::Start(format!(
-                            "{last} (acebridge tries again in {} s)",
-                            wait.as_secs().max(1)
-                        )));
+                        return Err(ProcessError::TooSoon { last, retry_in });
                     }
                     self.inner.begin_start(&mut state, engine, Duration::ZERO);
                 }
@@ -549,7 +551,7 @@ impl EngineProcess {
                     Phase::Starting => {}
                     Phase::Running => return Ok(()),
                     _ => {
-                        return Err(ProcessError::Start(
+                        return Err(ProcessError::Failed(
                             state
                                 .error
                                 .clone()
@@ -967,20 +969,10 @@ pub fn is_loopback(url: &Url) -> bool {
     }
 }
 
-/// Parses a command line typed by a user (flag, env var): shell-like words
-/// and quotes, but no shell runs it.
-pub fn parse_command(text: &str) -> Result<Vec<String>, String> {
-    let words = shlex::split(text).ok_or_else(|| "unbalanced quotes".to_owned())?;
-    if words.is_empty() {
-        return Err("the command is empty".into());
-    }
-    Ok(words)
-}
-
 /// The usual engine installs: `acestreamengine --client-console` on `PATH`,
 /// the snap's `acestreamplayer.engine`, or (Windows) the engine under
 /// `%APPDATA%\ACEStream\engine\`.
-pub fn detect_installed() -> Option<Vec<String>> {
+fn detect_installed() -> Option<Vec<String>> {
     #[cfg(windows)]
     {
         let appdata = std::env::var_os("APPDATA")?;
@@ -1006,23 +998,6 @@ pub fn detect_installed() -> Option<Vec<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn commands_are_split_like_a_shell_would_without_one() {
-        assert_eq!(
-            parse_command(r#"docker run --rm -p "127.0.0.1:6878:6878" 'my image'"#),
-            Ok(vec![
-                "docker".into(),
-                "run".into(),
-                "--rm".into(),
-                "-p".into(),
-                "127.0.0.1:6878:6878".into(),
-                "my image".into()
-            ])
-        );
-        assert!(parse_command("  ").is_err());
-        assert!(parse_command("engine \"unclosed").is_err());
-    }
 
     #[test]
     fn only_engines_on_this_machine_are_managed() {

@@ -9,17 +9,21 @@
 //! channel (a broken server must not empty the user's list).
 //!
 //! Entries of one list that share a `tvg-id`, or else the same normalised
-//! name, are one channel with several ids: they are saved as one channel
-//! whose alternates are their ids in list order (see [`group_alternates`]).
-//! A refresh keeps the user's order of the ids still listed.
+//! `tvg-name` or name, are one channel with several ids: they are saved as
+//! one channel whose alternates are their ids in list order (see
+//! [`group_alternates`]); a pasted list is grouped the same way. A refresh
+//! keeps the user's order of the ids still listed. A list whose server is
+//! down is tried again after [`RETRY_AFTER_FAILURE`] (or its interval, if
+//! shorter), not at every check.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 use url::Url;
 
-use crate::config::{ImportedList, SavedChannel, Settings};
-use crate::content_id::{self, ListError};
+use crate::config::{ImportedList, Settings};
+use crate::content_id::{self, ContentId, ListError};
+use crate::saved::SavedChannel;
 use crate::store::{self, Store, TooManyChannels};
 
 /// Largest list read: ~20 000 channels of a typical M3U.
@@ -32,6 +36,9 @@ pub const MIN_REFRESH_MINS: u64 = 5;
 pub const MAX_IMPORTS: usize = 20;
 /// How often due refreshes are looked for.
 const REFRESH_CHECK: Duration = Duration::from_secs(60);
+/// A read that failed is tried again after this long, or after the list's
+/// interval if that is shorter.
+pub const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(30 * 60);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
@@ -83,7 +90,7 @@ pub fn parse_list_url(text: &str) -> Result<Url, ImportError> {
 }
 
 /// Reads the list at `url`: at most [`MAX_LIST_BYTES`], within [`FETCH_TIMEOUT`].
-pub async fn fetch_list(url: &Url) -> Result<String, ImportError> {
+async fn fetch_list(url: &Url) -> Result<String, ImportError> {
     let read = async {
         let client = reqwest::Client::builder()
             .no_proxy()
@@ -138,19 +145,11 @@ pub fn sync(
         ..SyncReport::default()
     };
     let mut next = settings.clone();
-    let entries: Vec<SavedChannel> = parsed
-        .entries
-        .into_iter()
-        .map(|entry| SavedChannel {
-            name: entry.name.as_deref().and_then(content_id::clean_text),
-            group: entry.attributes.group,
-            logo: entry.attributes.tvg_logo,
-            tvg_id: entry.attributes.tvg_id,
-            tvg_name: entry.attributes.tvg_name,
-            source: Some(url.to_owned()),
-            ..store::saved_channel(&entry.id)
-        })
-        .collect();
+    let entries = parsed.entries.iter().map(|entry| {
+        let mut channel = SavedChannel::from_list_entry(entry);
+        channel.source = Some(url.to_owned());
+        channel
+    });
     let listed = group_alternates(entries);
     let before = next.channels.len();
     next.channels.retain(|saved| {
@@ -159,66 +158,37 @@ pub fn sync(
     report.removed = before - next.channels.len();
     let mut fresh = Vec::new();
     for new in listed {
-        let existing = store::channel_ids(&new)
+        let existing = new
+            .ids()
             .iter()
-            .find_map(|id| store::owner_of(&next, id));
-        // Ids another saved channel has stay there.
-        let elsewhere = |settings: &Settings, index: usize, id: &String| {
-            store::owner_of(settings, id).is_some_and(|owner| owner != index)
-        };
+            .find_map(|id| store::owner_of(&next, id.as_hex()));
         let Some(index) = existing else {
             fresh.push(new);
             report.added += 1;
             continue;
         };
-        let ids: Vec<String> = keep_order(
-            &store::channel_ids(&next.channels[index]),
-            &store::channel_ids(&new),
-        )
-        .into_iter()
-        .filter(|id| !elsewhere(&next, index, id))
-        .collect();
-        let saved = &mut next.channels[index];
-        if saved.source.as_deref() == Some(url) {
-            let keep_id = ids.contains(&saved.id);
-            let updated = SavedChannel {
-                id: if keep_id {
-                    saved.id.clone()
-                } else {
-                    ids.first().cloned().unwrap_or_else(|| saved.id.clone())
-                },
-                infohash: keep_id && saved.infohash,
-                last_good: saved.last_good.clone().filter(|good| ids.contains(good)),
-                alternates: if ids.len() > 1 { ids } else { Vec::new() },
-                ..new
-            };
-            if *saved != updated {
-                *saved = updated;
-                report.updated += 1;
-            }
-        } else {
+        if next.channels[index].source.as_deref() != Some(url) {
             // Saved by hand or from another list: the user's entry stays,
             // and only gains what it lacks.
-            let mut all = store::channel_ids(saved);
-            for id in ids {
-                if !all.contains(&id) {
-                    all.push(id);
-                }
-            }
-            if all.len() > 1 {
-                saved.alternates = all;
-            }
-            for (mine, theirs) in [
-                (&mut saved.name, new.name),
-                (&mut saved.group, new.group),
-                (&mut saved.logo, new.logo),
-                (&mut saved.tvg_id, new.tvg_id),
-                (&mut saved.tvg_name, new.tvg_name),
-            ] {
-                if mine.is_none() {
-                    *mine = theirs;
-                }
-            }
+            store::absorb(&mut next, index, new);
+            continue;
+        }
+        // Ids another saved channel has stay there.
+        let ids: Vec<ContentId> = keep_order(next.channels[index].ids(), new.ids())
+            .into_iter()
+            .filter(|id| store::owner_of(&next, id.as_hex()).is_none_or(|owner| owner == index))
+            .collect();
+        let saved = &mut next.channels[index];
+        let mut updated = saved.clone();
+        updated.set_ids(ids);
+        updated.name = new.name;
+        updated.group = new.group;
+        updated.logo = new.logo;
+        updated.tvg_id = new.tvg_id;
+        updated.tvg_name = new.tvg_name;
+        if *saved != updated {
+            *saved = updated;
+            report.updated += 1;
         }
     }
     next = store::merge_saved(&next, fresh)?;
@@ -227,21 +197,19 @@ pub fn sync(
 
 /// Whether two channels have an id in common.
 fn shares_an_id(a: &SavedChannel, b: &SavedChannel) -> bool {
-    let theirs = store::channel_ids(b);
-    store::channel_ids(a)
-        .iter()
-        .any(|id| theirs.iter().any(|other| other.eq_ignore_ascii_case(id)))
+    a.ids().iter().any(|id| b.has_hex(id.as_hex()))
 }
 
 /// `ours` (the user's order) without what `listed` dropped, then what it added.
-fn keep_order(ours: &[String], listed: &[String]) -> Vec<String> {
-    let mut ids: Vec<String> = ours
+fn keep_order(ours: &[ContentId], listed: &[ContentId]) -> Vec<ContentId> {
+    let same = |a: &ContentId, b: &ContentId| a.as_hex() == b.as_hex();
+    let mut ids: Vec<ContentId> = ours
         .iter()
-        .filter(|id| listed.contains(id))
+        .filter(|id| listed.iter().any(|other| same(id, other)))
         .cloned()
         .collect();
     for id in listed {
-        if !ids.contains(id) {
+        if !ids.iter().any(|other| same(id, other)) {
             ids.push(id.clone());
         }
     }
@@ -249,25 +217,52 @@ fn keep_order(ours: &[String], listed: &[String]) -> Vec<String> {
 }
 
 /// What makes list entries one channel: their `tvg-id`, or else their
-/// normalised name. Infohash entries stay alone: alternates are content ids.
+/// normalised `tvg-name` or name (the two compared with each other).
 fn group_key(entry: &SavedChannel) -> Option<String> {
-    if entry.infohash {
-        return None;
-    }
-    if let Some(tvg_id) = entry
-        .tvg_id
-        .as_deref()
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-    {
+    let present = |text: &Option<String>| {
+        text.as_deref()
+            .map(str::trim)
+            .filter(|text| !text.is_empty())
+            .map(str::to_owned)
+    };
+    if let Some(tvg_id) = present(&entry.tvg_id) {
         return Some(format!("tvg:{}", tvg_id.to_lowercase()));
     }
-    let name = normalised_name(entry.name.as_deref()?);
-    (!name.is_empty()).then(|| format!("name:{name}"))
+    let name = [&entry.tvg_name, &entry.name]
+        .into_iter()
+        .filter_map(present)
+        .map(|name| normalised_name(&name))
+        .find(|name| !name.is_empty())?;
+    Some(format!("name:{name}"))
 }
 
 /// Quality tags lists append to one channel's names ("DAZN 1 HD", "DAZN 1 FHD").
-const QUALITY_TAGS: [&str; 8] = ["hd", "fhd", "uhd", "sd", "4k", "1080p", "720p", "hevc"];
+const QUALITY_TAGS: [&str; 12] = [
+    "hd", "fhd", "uhd", "sd", "4k", "8k", "hevc", "h264", "h265", "hdr", "fullhd", "hq",
+];
+/// Vertical resolutions, which lists write bare ("1080"), with a scan
+/// letter ("1080p", "1080i") and a frame rate ("1080p50").
+const RESOLUTIONS: [&str; 5] = ["2160", "1080", "720", "576", "480"];
+
+/// Whether `word` (lowercase) says how a channel is sent, not which one it
+/// is: "hd", "4k", "1080", "720p", "1080i50", "50fps". Other numbers are
+/// channel numbers ("Sky Sports 1"), and are kept.
+fn is_quality_tag(word: &str) -> bool {
+    if QUALITY_TAGS.contains(&word) {
+        return true;
+    }
+    if let Some(rate) = word.strip_suffix("fps") {
+        return !rate.is_empty() && rate.chars().all(|c| c.is_ascii_digit());
+    }
+    RESOLUTIONS.iter().any(|resolution| {
+        word.strip_prefix(resolution).is_some_and(|rest| {
+            let rate = rest.strip_prefix(['p', 'i']).unwrap_or(rest);
+            (rest.is_empty() || rest.len() > rate.len())
+                && rate.len() <= 3
+                && rate.chars().all(|c| c.is_ascii_digit())
+        })
+    })
+}
 
 /// A name's words, lowercase, without punctuation or trailing quality tags.
 fn normalised_name(name: &str) -> String {
@@ -276,7 +271,7 @@ fn normalised_name(name: &str) -> String {
         .split(|c: char| !c.is_alphanumeric())
         .filter(|word| !word.is_empty())
         .collect();
-    while words.len() > 1 && words.last().is_some_and(|word| QUALITY_TAGS.contains(word)) {
+    while words.len() > 1 && words.last().is_some_and(|word| is_quality_tag(word)) {
         words.pop();
     }
     words.join(" ")
@@ -285,8 +280,8 @@ fn normalised_name(name: &str) -> String {
 /// Entries of one channel (see [`group_key`]) as one saved channel whose
 /// alternates are their ids in list order; the first entry gives the name
 /// and attributes, later ones fill what it lacks.
-pub fn group_alternates(entries: Vec<SavedChannel>) -> Vec<SavedChannel> {
-    let mut grouped: Vec<SavedChannel> = Vec::with_capacity(entries.len());
+pub fn group_alternates(entries: impl IntoIterator<Item = SavedChannel>) -> Vec<SavedChannel> {
+    let mut grouped: Vec<SavedChannel> = Vec::new();
     let mut by_key: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     for entry in entries {
         let Some(key) = group_key(&entry) else {
@@ -299,21 +294,10 @@ pub fn group_alternates(entries: Vec<SavedChannel>) -> Vec<SavedChannel> {
             continue;
         };
         let channel = &mut grouped[index];
-        let mut ids = store::channel_ids(channel);
-        if !ids.contains(&entry.id) {
-            ids.push(entry.id);
-        }
-        channel.alternates = if ids.len() > 1 { ids } else { Vec::new() };
-        for (mine, theirs) in [
-            (&mut channel.name, entry.name),
-            (&mut channel.group, entry.group),
-            (&mut channel.logo, entry.logo),
-            (&mut channel.tvg_name, entry.tvg_name),
-        ] {
-            if mine.is_none() {
-                *mine = theirs;
-            }
-        }
+        let mut ids = channel.ids().to_vec();
+        ids.extend(entry.ids().iter().cloned());
+        channel.set_ids(ids);
+        channel.fill_from(entry);
     }
     grouped
 }
@@ -331,6 +315,16 @@ pub async fn import(
     store: &Store,
     url: &Url,
     refresh_mins: Option<u64>,
+) -> Result<SyncReport, ImportError> {
+    import_at(store, url, refresh_mins, now_unix()).await
+}
+
+/// [`import`] at `now` (Unix seconds), the time recorded on the list.
+async fn import_at(
+    store: &Store,
+    url: &Url,
+    refresh_mins: Option<u64>,
+    now: u64,
 ) -> Result<SyncReport, ImportError> {
     let fetched = fetch_list(url).await;
     let key = url.as_str();
@@ -359,9 +353,10 @@ pub async fn import(
     if let Some(mins) = refresh_mins {
         list.refresh_mins = (mins > 0).then(|| mins.max(MIN_REFRESH_MINS));
     }
+    list.last_attempt_unix = Some(now);
     match &result {
         Ok(_) => {
-            list.last_read_unix = Some(now_unix());
+            list.last_read_unix = Some(now);
             list.last_error = None;
         }
         Err(error) => list.last_error = Some(error.to_string()),
@@ -421,26 +416,34 @@ pub async fn refresh_lists(store: Store) {
     }
 }
 
-/// One refresh pass at `now` (Unix seconds): re-reads the lists whose
-/// interval has passed since their last read; answers the URLs it read.
-pub async fn refresh_due(store: &Store, now: u64) -> Vec<String> {
+/// Whether `list` is to be read again at `now` (Unix seconds): its interval
+/// has passed since its last good read, and since a failed try, its
+/// interval or [`RETRY_AFTER_FAILURE`], whichever is shorter.
+fn is_due(list: &ImportedList, now: u64) -> bool {
+    let Some(mins) = list.refresh_mins else {
+        return false;
+    };
+    let interval = mins.saturating_mul(60);
+    let retry = interval.min(RETRY_AFTER_FAILURE.as_secs());
+    let since = |at: Option<u64>| now.saturating_sub(at.unwrap_or(0));
+    since(list.last_read_unix) >= interval && since(list.last_attempt_unix) >= retry
+}
+
+/// One refresh pass at `now` (Unix seconds): re-reads the lists that are
+/// due (see [`is_due`]); answers the URLs it tried.
+async fn refresh_due(store: &Store, now: u64) -> Vec<String> {
     let due: Vec<String> = store
         .get()
         .await
         .imports
         .iter()
-        .filter(|list| {
-            list.refresh_mins.is_some_and(|mins| {
-                let last = list.last_read_unix.unwrap_or(0);
-                now.saturating_sub(last) >= mins.saturating_mul(60)
-            })
-        })
+        .filter(|list| is_due(list, now))
         .map(|list| list.url.clone())
         .collect();
     for url in &due {
         if let Ok(parsed) = parse_list_url(url) {
             // Errors are logged and recorded on the list by `import`.
-            let _ = import(store, &parsed, None).await;
+            let _ = import_at(store, &parsed, None, now).await;
         }
     }
     due
@@ -468,11 +471,9 @@ mod tests {
     #[test]
     fn a_refresh_adds_renames_and_removes_as_the_list_says() {
         let mut settings = Settings::default();
-        settings.channels.push(SavedChannel {
-            id: C.into(),
-            name: Some("Mine".into()),
-            ..SavedChannel::default()
-        });
+        let mut mine = SavedChannel::new(ContentId::parse(C).expect("id"));
+        mine.name = Some("Mine".into());
+        settings.channels.push(mine);
         let first = list(&[(A, "One", "Sport"), (B, "Two", "Sport"), (C, "Three", "X")]);
         let (settings, report) = sync(&settings, URL, &first).expect("sync");
         assert_eq!((report.added, report.updated, report.removed), (2, 0, 0));
@@ -494,9 +495,21 @@ mod tests {
     }
 
     const D: &str = "dddddddddddddddddddddddddddddddddddddddd";
+    const E: &str = "eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee";
+    const F: &str = "ffffffffffffffffffffffffffffffffffffffff";
+    const G: &str = "0000000000000000000000000000000000000001";
+    const H: &str = "0000000000000000000000000000000000000002";
 
     fn ids(saved: &SavedChannel) -> Vec<String> {
-        store::channel_ids(saved)
+        saved
+            .ids()
+            .iter()
+            .map(|id| id.as_hex().to_owned())
+            .collect()
+    }
+
+    fn id(hex: &str) -> ContentId {
+        ContentId::parse(hex).expect("id")
     }
 
     #[test]
@@ -523,8 +536,10 @@ mod tests {
         );
         assert_eq!(ids(&settings.channels[1]), [B]);
         assert!(
-            settings.channels[1].alternates.is_empty(),
-            "a lone id stays as before"
+            !toml::to_string(&settings.channels[1])
+                .expect("toml")
+                .contains("alternates"),
+            "a lone id is saved as before"
         );
     }
 
@@ -541,11 +556,11 @@ mod tests {
         assert_eq!(grouped, [vec![A, B, D], vec![C]]);
         // A refresh keeps the user's order of the ids still listed.
         let mut reordered = settings.clone();
-        reordered.channels[0].alternates = vec![D.into(), A.into(), B.into()];
+        reordered.channels[0].set_ids(vec![id(D), id(A), id(B)]);
         let again = list(&[(A, "Sky Sports F1", "Sport"), (D, "Sky Sports F1", "Sport")]);
         let (next, _) = sync(&reordered, URL, &again).expect("sync");
         assert_eq!(ids(&next.channels[0]), [D, A]);
-        assert_eq!(next.channels[0].id, A, "the key stays");
+        assert_eq!(next.channels[0].key(), A, "the key stays");
     }
 
     #[test]
@@ -557,26 +572,115 @@ mod tests {
         ));
     }
 
-    #[tokio::test]
-    async fn a_due_list_is_read_again_and_others_wait() {
+    /// A store that imported a served list of channel `A`, re-read hourly:
+    /// the list's server, its URL, the store and when it was read.
+    async fn imported_hourly() -> (acebridge_testkit::served::ServedText, String, Store, u64) {
         let served = acebridge_testkit::served::ServedText::start(list(&[(A, "One", "S")])).await;
         let url = served.url().to_owned();
-
         let store = Store::open(None).expect("store");
         let parsed = parse_list_url(&url).expect("url");
         import(&store, &parsed, Some(60)).await.expect("import");
         let read_at = store.get().await.imports[0]
             .last_read_unix
             .expect("read time");
+        (served, url, store, read_at)
+    }
+
+    #[tokio::test]
+    async fn a_due_list_is_read_again_and_others_wait() {
+        let (served, url, store, read_at) = imported_hourly().await;
         served.set(list(&[(B, "Two", "S")]));
 
         // 59 minutes later nothing is due; at 60 the list is read again.
         assert!(refresh_due(&store, read_at + 59 * 60).await.is_empty());
-        assert_eq!(store.get().await.channels[0].id, A);
+        assert_eq!(store.get().await.channels[0].key(), A);
         assert_eq!(refresh_due(&store, read_at + 60 * 60).await, [url]);
         let channels = store.get().await.channels;
         assert_eq!(channels.len(), 1);
-        assert_eq!(channels[0].id, B);
+        assert_eq!(channels[0].key(), B);
+    }
+
+    #[tokio::test]
+    async fn a_list_whose_server_is_down_is_not_read_at_every_check() {
+        let (served, url, store, read_at) = imported_hourly().await;
+        served.set("<html>down for maintenance</html>");
+
+        let due_at = read_at + 60 * 60;
+        assert_eq!(
+            refresh_due(&store, due_at).await,
+            std::slice::from_ref(&url),
+            "tried"
+        );
+        let list = store.get().await.imports[0].clone();
+        assert!(list.last_error.is_some(), "the failure is recorded");
+        assert_eq!(list.last_attempt_unix, Some(due_at));
+        assert_eq!(
+            list.last_read_unix,
+            Some(read_at),
+            "the last good read stays"
+        );
+        // The next checks (one a minute) leave it alone until the retry is due.
+        let retry = RETRY_AFTER_FAILURE.as_secs();
+        for later in [60, 5 * 60, retry - 1] {
+            assert!(
+                refresh_due(&store, due_at + later).await.is_empty(),
+                "{later} s after a failed read"
+            );
+        }
+        assert_eq!(
+            refresh_due(&store, due_at + retry).await,
+            std::slice::from_ref(&url)
+        );
+        assert_eq!(
+            store.get().await.channels[0].key(),
+            A,
+            "a failed read changes no channel"
+        );
+        // A short interval retries at its own pace.
+        let mut guard = store.lock().await;
+        let mut next = guard.settings().clone();
+        next.imports[0].refresh_mins = Some(MIN_REFRESH_MINS);
+        guard.save(next).await.expect("save");
+        drop(guard);
+        let short = MIN_REFRESH_MINS * 60;
+        assert!(refresh_due(&store, due_at + retry + short - 1)
+            .await
+            .is_empty());
+        assert_eq!(refresh_due(&store, due_at + retry + short).await, [url]);
+    }
+
+    #[test]
+    fn resolution_tags_and_tvg_names_group_entries_but_channel_numbers_do_not() {
+        let text = format!(
+            "#EXTM3U\n#EXTINF:-1,Eurosport 1 HD\nacestream://{A}\n\
+             #EXTINF:-1,EUROSPORT 1 1080\nacestream://{B}\n\
+             #EXTINF:-1,Eurosport 2 1080p50\nacestream://{C}\n\
+             #EXTINF:-1,Eurosport 2 4K 50fps\nacestream://{D}\n\
+             #EXTINF:-1,Sky Sports 1\nacestream://{E}\n\
+             #EXTINF:-1,Sky Sports 2\nacestream://{F}\n\
+             #EXTINF:-1 tvg-name=\"DAZN 1\",DAZN1 Spain\nacestream://{G}\n\
+             #EXTINF:-1 tvg-name=\"dazn 1 FHD\",LaLiga TV\nacestream://{H}\n"
+        );
+        let (settings, _) = sync(&Settings::default(), URL, &text).expect("sync");
+        let grouped: Vec<_> = settings.channels.iter().map(ids).collect();
+        assert_eq!(
+            grouped,
+            [vec![A, B], vec![C, D], vec![E], vec![F], vec![G, H],]
+        );
+        for (word, tag) in [
+            ("1080", true),
+            ("720p", true),
+            ("1080i50", true),
+            ("uhd", true),
+            ("50fps", true),
+            ("1", false),
+            ("108", false),
+            ("10800", false),
+            ("fps", false),
+            ("720x", false),
+        ] {
+            assert_eq!(is_quality_tag(word), tag, "{word}");
+        }
     }
 
     #[test]

@@ -11,6 +11,8 @@
 //! - [`hls`]: HLS segments (cut from the TS or the engine's own) and playlists.
 //! - [`http`]: the axum router, JSON errors, the web UI, and the listener that drops stalled players.
 //! - [`store`]: the persisted settings (engine URL, saved channels) the API changes.
+//! - `saved`: a saved channel ([`config::SavedChannel`]) with typed ids, its title, and its settings-file shape.
+//! - `player_urls`: the URLs players open (stable channel URLs, id URLs, the LAN token).
 //! - [`import`]: channel lists imported from a URL and kept in step with it.
 //! - [`control`]: in-process control of a running server for the tray app.
 //! - [`taken_port`]: a taken listen port: is acebridge already there, which port is free.
@@ -23,15 +25,17 @@ pub mod channel;
 pub mod config;
 pub mod content_id;
 pub mod control;
-pub mod engine;
+pub(crate) mod engine;
 pub mod engine_process;
-pub mod hls;
+pub(crate) mod hls;
 pub mod http;
 pub mod import;
 mod memory;
-pub mod store;
+mod player_urls;
+mod saved;
+pub(crate) mod store;
 pub mod taken_port;
-pub mod ts;
+pub(crate) mod ts;
 pub mod tuner;
 
 use std::future::Future;
@@ -41,6 +45,7 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 pub use config::{Config, UpstreamMode};
+pub use engine::EngineError;
 
 use crate::channel::Hub;
 use crate::engine::{EngineClient, SharedEngine};
@@ -207,10 +212,9 @@ fn process_settings(config: &Config) -> ProcessSettings {
 /// The runtime the proxy is meant to run on: tokio's single-threaded one.
 /// Fan-out is a chain of small wake-ups (upstream read, then every player's
 /// write); on a multi-threaded runtime they hop between workers through
-/// futexes and work stealing. Measured with the bench at 50 players on
-/// 2 cores, same chunking: 0.69-0.97 CPU-s/GB multi-threaded, 0.54-0.65
-/// single-threaded. One thread has room for hundreds of players: 200 use
-/// ~3 % of it.
+/// futexes and work stealing, which costs more CPU per byte (the README's
+/// performance section has the figures). One thread has room for hundreds
+/// of players.
 pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -2,11 +2,11 @@
 //!
 //! A channel's buffer is thousands of small chunks (one per upstream read).
 //! glibc's malloc keeps freed small chunks in its arenas, and since live
-//! allocations sit between them it rarely trims: measured with
-//! `acebridge-bench --churn 60 --churn-play 12`, a proxy that had played ten
-//! channels stayed at 47.5 MiB once all were closed; with this call it goes
-//! back to 7.6 MiB. `malloc_trim` hands whole free pages back. No crate wraps this one libc
-//! call; other allocators and platforms return memory on their own.
+//! allocations sit between them it rarely trims, so a proxy that played a
+//! few channels kept their memory after all were closed (the bench's
+//! `--churn` run shows it). `malloc_trim` hands whole free pages back. No
+//! crate wraps this one libc call; other allocators and platforms return
+//! memory on their own.
 
 /// Returns freed heap pages to the OS; call after a channel's buffers were dropped.
 pub fn release_freed() {

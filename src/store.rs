@@ -16,8 +16,9 @@ use std::sync::Arc;
 
 use tokio::sync::{watch, Mutex, MutexGuard};
 
-use crate::config::{self, ConfigError, SavedChannel, Settings};
-use crate::content_id::{ContentId, IdKind};
+use crate::config::{self, ConfigError, Settings};
+use crate::content_id::ContentId;
+use crate::saved::SavedChannel;
 
 /// The settings, shared and persisted. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -46,11 +47,6 @@ impl Store {
             None => (Settings::default(), Vec::new()),
         };
         Ok(Self::build(path, settings, warnings))
-    }
-
-    /// A store holding `settings`, persisted to `path` on the next change.
-    pub fn with_settings(path: Option<PathBuf>, settings: Settings) -> Self {
-        Self::build(path, settings, Vec::new())
     }
 
     fn build(path: Option<PathBuf>, settings: Settings, warnings: Vec<String>) -> Self {
@@ -89,6 +85,12 @@ impl Store {
     /// A copy of the current settings.
     pub async fn get(&self) -> Settings {
         self.inner.settings.lock().await.clone()
+    }
+
+    /// What `read` makes of the current settings, without copying them (for
+    /// views sampled often, such as the streams' titles).
+    pub async fn read<R>(&self, read: impl FnOnce(&Settings) -> R) -> R {
+        read(&*self.inner.settings.lock().await)
     }
 
     /// Exclusive access for a read-modify-write; other changes wait until the
@@ -143,55 +145,36 @@ pub const MAX_SAVED_CHANNELS: usize = 1000;
 #[error("too many saved channels: at most {MAX_SAVED_CHANNELS}")]
 pub struct TooManyChannels;
 
-/// `settings` with `new` channels saved after the existing ones. A channel
-/// already saved keeps its place; it only takes the new name if it had none.
+/// `settings` with `new` channels saved after the existing ones (see [`merge_saved`]).
 pub fn merge_channels(
     settings: &Settings,
     new: impl IntoIterator<Item = (ContentId, Option<String>)>,
 ) -> Result<Settings, TooManyChannels> {
     merge_saved(
         settings,
-        new.into_iter().map(|(id, name)| SavedChannel {
-            name,
-            ..saved_channel(&id)
+        new.into_iter().map(|(id, name)| {
+            let mut channel = SavedChannel::new(id);
+            channel.name = name;
+            channel
         }),
     )
 }
 
-/// A saved channel for `id`, nothing else set.
-pub fn saved_channel(id: &ContentId) -> SavedChannel {
-    SavedChannel {
-        id: id.as_hex().to_owned(),
-        infohash: id.kind() == IdKind::Infohash,
-        ..SavedChannel::default()
-    }
-}
-
-/// [`merge_channels`] for channels with their M3U attributes: a channel
-/// already saved keeps its place and what it has; it only takes what it lacks.
+/// `settings` with `new` channels saved after the existing ones. A channel
+/// that has one of a new channel's ids already is that channel: it keeps its
+/// place and what it has, and takes what it lacks ([`absorb`]).
 pub fn merge_saved(
     settings: &Settings,
     new: impl IntoIterator<Item = SavedChannel>,
 ) -> Result<Settings, TooManyChannels> {
     let mut next = settings.clone();
     for channel in new {
-        // An id saved as another channel's alternate is that channel.
-        let existing = owner_of(&next, &channel.id);
+        let existing = channel
+            .ids()
+            .iter()
+            .find_map(|id| owner_of(&next, id.as_hex()));
         match existing {
-            Some(index) => {
-                let saved = &mut next.channels[index];
-                for (mine, theirs) in [
-                    (&mut saved.name, channel.name),
-                    (&mut saved.group, channel.group),
-                    (&mut saved.logo, channel.logo),
-                    (&mut saved.tvg_id, channel.tvg_id),
-                    (&mut saved.tvg_name, channel.tvg_name),
-                ] {
-                    if mine.is_none() {
-                        *mine = theirs;
-                    }
-                }
-            }
+            Some(index) => absorb(&mut next, index, channel),
             None => next.channels.push(channel),
         }
     }
@@ -201,49 +184,19 @@ pub fn merge_saved(
     Ok(next)
 }
 
-/// The saved channel's id; entries that no longer parse (hand-edited file) give `None`.
-pub fn saved_id(saved: &SavedChannel) -> Option<ContentId> {
-    let parsed = if saved.infohash {
-        ContentId::parse_infohash(&saved.id)
-    } else {
-        ContentId::parse(&saved.id)
-    };
-    parsed.ok()
-}
-
-/// The ids a saved channel plays, in the order they are tried: the one that
-/// last played first, then its alternates in order (just its `id` when it has
-/// none). Entries that do not parse are left out.
-pub fn saved_ids(saved: &SavedChannel) -> Vec<ContentId> {
-    let own = saved_id(saved);
-    let parse = |text: &str| {
-        if text.eq_ignore_ascii_case(&saved.id) {
-            own.clone()
-        } else {
-            ContentId::parse(text).ok()
-        }
-    };
-    let listed: Vec<ContentId> = if saved.alternates.is_empty() {
-        own.iter().cloned().collect()
-    } else {
-        saved
-            .alternates
-            .iter()
-            .filter_map(|text| parse(text))
-            .collect()
-    };
-    let mut ids = Vec::with_capacity(listed.len());
-    if let Some(good) = saved.last_good.as_deref().and_then(parse) {
-        if listed.contains(&good) {
-            ids.push(good);
+/// Channel `index` takes what `other` (an entry for the same channel) has
+/// and it lacks: the ids no other saved channel has, tried after its own,
+/// and the name and attributes it has none of.
+pub fn absorb(settings: &mut Settings, index: usize, other: SavedChannel) {
+    let mut ids = settings.channels[index].ids().to_vec();
+    for id in other.ids() {
+        if owner_of(settings, id.as_hex()).is_none() {
+            ids.push(id.clone());
         }
     }
-    for id in listed {
-        if !ids.contains(&id) {
-            ids.push(id);
-        }
-    }
-    ids
+    let saved = &mut settings.channels[index];
+    saved.set_ids(ids);
+    saved.fill_from(other);
 }
 
 /// Records that `id` played well for the saved channel `key`, so it is
@@ -251,36 +204,29 @@ pub fn saved_ids(saved: &SavedChannel) -> Vec<ContentId> {
 pub async fn remember_last_good(store: &Store, key: &str, id: &ContentId) {
     let mut guard = store.lock().await;
     let mut next = guard.settings().clone();
-    let Some(saved) = next
-        .channels
-        .iter_mut()
-        .find(|saved| channel_key(saved) == key)
-    else {
+    let Some(saved) = next.channels.iter_mut().find(|saved| saved.is_key(key)) else {
         return;
     };
-    if saved.last_good.as_deref() == Some(id.as_hex()) {
+    if !saved.set_last_good(id) {
         return;
     }
-    saved.last_good = Some(id.as_hex().to_owned());
     if let Err(error) = guard.save(next).await {
         tracing::warn!(channel = %key, %error, "could not remember the alternate that played");
     }
 }
 
-/// The stable key of a saved channel (`/channel/<key>.ts`): its own id's
-/// lowercase hex, which reordering, adding or removing alternates leaves alone.
-pub fn channel_key(saved: &SavedChannel) -> String {
-    saved.id.to_ascii_lowercase()
+/// The saved channel whose key is `key` (any case).
+pub fn find_by_key<'a>(settings: &'a Settings, key: &str) -> Option<&'a SavedChannel> {
+    settings.channels.iter().find(|saved| saved.is_key(key))
 }
 
-/// Every id of a saved channel as stored, in order: its alternates, or its
-/// `id` alone when it has none.
-pub fn channel_ids(saved: &SavedChannel) -> Vec<String> {
-    if saved.alternates.is_empty() {
-        vec![saved.id.clone()]
-    } else {
-        saved.alternates.clone()
-    }
+/// The name to show for `id`: the title of the saved channel that has it
+/// among its ids (whichever of them plays), else "Channel d5869d…".
+pub fn title_of(settings: &Settings, id: &ContentId) -> String {
+    owner_of(settings, id.as_hex()).map_or_else(
+        || crate::content_id::default_name(id.as_hex()),
+        |index| settings.channels[index].title(),
+    )
 }
 
 /// Why a change to a channel's alternates was refused.
@@ -300,11 +246,10 @@ pub enum AlternatesError {
 
 /// Index of the saved channel that has `hex` among its ids.
 pub fn owner_of(settings: &Settings, hex: &str) -> Option<usize> {
-    settings.channels.iter().position(|saved| {
-        channel_ids(saved)
-            .iter()
-            .any(|id| id.eq_ignore_ascii_case(hex))
-    })
+    settings
+        .channels
+        .iter()
+        .position(|saved| saved.has_hex(hex))
 }
 
 /// Adds `id` as the last alternate of channel `index`.
@@ -316,17 +261,16 @@ pub fn add_alternate(
     if let Some(owner) = owner_of(settings, id.as_hex()) {
         return Err(AlternatesError::Taken {
             id: id.as_hex().to_owned(),
-            channel: settings.channels[owner].id.clone(),
+            channel: settings.channels[owner].key().to_owned(),
         });
     }
     let mut next = settings.clone();
-    let saved = &mut next.channels[index];
-    saved.alternates = channel_ids(saved);
-    saved.alternates.push(id.as_hex().to_owned());
+    next.channels[index].push_id(id.clone());
     Ok(next)
 }
 
-/// Puts channel `index`'s ids in `order`, which must list each exactly once.
+/// Puts channel `index`'s ids in `order`, which must list each exactly once
+/// (by hex: each keeps the kind it was saved with).
 pub fn reorder_alternates(
     settings: &Settings,
     index: usize,
@@ -334,22 +278,18 @@ pub fn reorder_alternates(
 ) -> Result<Settings, AlternatesError> {
     let mut next = settings.clone();
     let saved = &mut next.channels[index];
-    let current = channel_ids(saved);
-    let wanted: Vec<String> = order.iter().map(|id| id.as_hex().to_owned()).collect();
-    let mut sorted_current: Vec<String> =
-        current.iter().map(|id| id.to_ascii_lowercase()).collect();
-    let mut sorted_wanted = wanted.clone();
-    sorted_current.sort();
-    sorted_wanted.sort();
-    sorted_wanted.dedup();
-    if sorted_current != sorted_wanted || wanted.len() != current.len() {
+    let wanted: Vec<ContentId> = order
+        .iter()
+        .map(|id| saved.id_with_hex(id.as_hex()).cloned())
+        .collect::<Option<_>>()
+        .ok_or(AlternatesError::NotAPermutation)?;
+    let mut unique = wanted.clone();
+    unique.sort();
+    unique.dedup();
+    if unique.len() != wanted.len() || wanted.len() != saved.ids().len() {
         return Err(AlternatesError::NotAPermutation);
     }
-    saved.alternates = if wanted.len() == 1 {
-        Vec::new()
-    } else {
-        wanted
-    };
+    saved.set_ids(wanted);
     Ok(next)
 }
 
@@ -364,36 +304,21 @@ pub fn split_alternate(
 ) -> Result<Settings, AlternatesError> {
     let mut next = settings.clone();
     let saved = &mut next.channels[index];
-    let mut ids = channel_ids(saved);
-    let at = ids
-        .iter()
-        .position(|own| own.eq_ignore_ascii_case(id.as_hex()))
+    let taken = saved
+        .id_with_hex(id.as_hex())
+        .cloned()
         .ok_or_else(|| AlternatesError::NotAnAlternate(id.as_hex().to_owned()))?;
-    if ids.len() == 1 {
+    if saved.ids().len() == 1 {
         return Err(AlternatesError::LastId);
     }
-    let taken = ids.remove(at);
-    let mut split = SavedChannel {
-        id: taken.clone(),
-        infohash: saved.infohash && taken.eq_ignore_ascii_case(&saved.id),
-        alternates: Vec::new(),
-        last_good: None,
-        ..saved.clone()
-    };
-    if taken.eq_ignore_ascii_case(&saved.id) {
-        saved.id = ids[0].clone();
-        saved.infohash = false;
-    } else {
-        split.infohash = false;
-    }
-    if saved
-        .last_good
-        .as_deref()
-        .is_some_and(|good| good.eq_ignore_ascii_case(&taken))
-    {
-        saved.last_good = None;
-    }
-    saved.alternates = if ids.len() == 1 { Vec::new() } else { ids };
+    let split = saved.with_texts_for(taken.clone());
+    let rest: Vec<ContentId> = saved
+        .ids()
+        .iter()
+        .filter(|own| **own != taken)
+        .cloned()
+        .collect();
+    saved.set_ids(rest);
     next.channels.insert(index + 1, split);
     Ok(next)
 }
@@ -410,40 +335,43 @@ pub fn merge_into(
     let mut next = settings.clone();
     let taken = next.channels[from].clone();
     let saved = &mut next.channels[into];
-    let mut ids = channel_ids(saved);
-    for id in channel_ids(&taken) {
-        if !ids.iter().any(|own| own.eq_ignore_ascii_case(&id)) {
-            ids.push(id);
-        }
-    }
-    saved.alternates = ids;
+    let mut ids = saved.ids().to_vec();
+    ids.extend(taken.ids().iter().cloned());
+    saved.set_ids(ids);
     next.channels.remove(from);
     Ok(next)
 }
 
-/// Index of the saved channel with this id's hex, if any.
+/// Index of the saved channel whose key is this id's hex, if any.
 pub fn find_saved(settings: &Settings, id: &ContentId) -> Option<usize> {
     settings
         .channels
         .iter()
-        .position(|saved| saved.id.eq_ignore_ascii_case(id.as_hex()))
+        .position(|saved| saved.is_key(id.as_hex()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::SavedChannel;
 
     fn channel(n: usize) -> SavedChannel {
-        SavedChannel {
-            id: format!("{n:040x}"),
-            name: Some(format!("channel {n}")),
-            ..SavedChannel::default()
-        }
+        let mut saved = SavedChannel::new(id(n));
+        saved.name = Some(format!("channel {n}"));
+        saved
     }
 
     fn ids(settings: &Settings) -> Vec<Vec<String>> {
-        settings.channels.iter().map(channel_ids).collect()
+        settings
+            .channels
+            .iter()
+            .map(|saved| {
+                saved
+                    .ids()
+                    .iter()
+                    .map(|id| id.as_hex().to_owned())
+                    .collect()
+            })
+            .collect()
     }
 
     fn id(n: usize) -> ContentId {
@@ -465,7 +393,7 @@ mod tests {
         ));
         let reordered = reorder_alternates(&added, 0, &[id(3), id(1)]).expect("reorder");
         assert_eq!(ids(&reordered)[0], [hex(3), hex(1)]);
-        assert_eq!(reordered.channels[0].id, hex(1), "the key stays");
+        assert_eq!(reordered.channels[0].key(), hex(1), "the key stays");
         for bad in [vec![id(3)], vec![id(3), id(3)], vec![id(3), id(1), id(2)]] {
             assert!(reorder_alternates(&added, 0, &bad).is_err(), "{bad:?}");
         }
@@ -473,7 +401,7 @@ mod tests {
         assert_eq!(ids(&merged), [vec![hex(3), hex(1), hex(2)]]);
         let split = split_alternate(&merged, 0, &id(1)).expect("split");
         assert_eq!(ids(&split), [vec![hex(3), hex(2)], vec![hex(1)]]);
-        assert_eq!(split.channels[0].id, hex(3), "known by its next id");
+        assert_eq!(split.channels[0].key(), hex(3), "known by its next id");
         assert_eq!(split.channels[1].name, merged.channels[0].name);
         let alone = split_alternate(&split, 1, &id(1));
         assert!(matches!(alone, Err(AlternatesError::LastId)));
@@ -494,16 +422,27 @@ mod tests {
     fn the_id_that_last_played_is_tried_first() {
         let mut saved = channel(1);
         assert_eq!(
-            saved_ids(&saved),
+            saved.play_order(),
             [id(1)],
             "an old entry plays its id alone"
         );
-        saved.alternates = vec![format!("{:040x}", 1), format!("{:040x}", 2)];
-        assert_eq!(saved_ids(&saved), [id(1), id(2)]);
-        saved.last_good = Some(format!("{:040x}", 2));
-        assert_eq!(saved_ids(&saved), [id(2), id(1)]);
-        saved.last_good = Some(format!("{:040x}", 9));
-        assert_eq!(saved_ids(&saved), [id(1), id(2)], "a stale one is ignored");
+        saved.set_ids(vec![id(1), id(2)]);
+        assert_eq!(saved.play_order(), [id(1), id(2)]);
+        saved.set_last_good(&id(2));
+        assert_eq!(saved.play_order(), [id(2), id(1)]);
+        assert!(!saved.set_last_good(&id(9)), "a stranger is ignored");
+        assert_eq!(saved.play_order(), [id(2), id(1)]);
+    }
+
+    #[test]
+    fn a_channels_title_follows_it_to_any_of_its_ids() {
+        let mut settings = Settings {
+            channels: vec![channel(1)],
+            ..Settings::default()
+        };
+        settings.channels[0].push_id(id(2));
+        assert_eq!(title_of(&settings, &id(2)), "channel 1");
+        assert_eq!(title_of(&settings, &id(3)), "Channel 000000\u{2026}");
     }
 
     #[tokio::test]
@@ -539,7 +478,7 @@ mod tests {
         // A directory where the file should be: the rename fails.
         let path = dir.path().join("settings.toml");
         std::fs::create_dir_all(path.join("occupied")).expect("dir");
-        let store = Store::with_settings(Some(path), Settings::default());
+        let store = Store::build(Some(path), Settings::default(), Vec::new());
         let mut guard = store.lock().await;
         let mut next = guard.settings().clone();
         next.channels.push(channel(1));

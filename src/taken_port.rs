@@ -39,7 +39,7 @@ struct Health {
 
 /// Where a program on this machine reaches `listen`: a wildcard address is
 /// reached through loopback.
-pub fn local_origin(listen: SocketAddr) -> String {
+fn local_origin(listen: SocketAddr) -> String {
     let ip = match listen.ip() {
         ip if ip.is_unspecified() && ip.is_ipv4() => IpAddr::V4(Ipv4Addr::LOCALHOST),
         ip if ip.is_unspecified() => IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),

@@ -265,19 +265,19 @@ async fn saved_channels_add_rename_delete_and_survive_a_restart() {
              "hls_url": format!("http://{host}/channel/{ID_A}.m3u8"),
              "id_ts_url": format!("http://{host}/ace/getstream?id={ID_A}"),
              "id_hls_url": format!("http://{host}/ace/manifest.m3u8?id={ID_A}"),
-             "alternates": [ID_A], "last_good": null, "group": null, "tvg_logo": null, "tvg_id": null, "tvg_name": null, "source": null, "title": "News"},
+             "alternates": [ID_A], "alternate_kinds": ["content"], "last_good": null, "group": null, "tvg_logo": null, "tvg_id": null, "tvg_name": null, "source": null, "title": "News"},
             {"id": ID_B, "kind": "content", "name": null,
              "ts_url": format!("http://{host}/channel/{ID_B}.ts"),
              "hls_url": format!("http://{host}/channel/{ID_B}.m3u8"),
              "id_ts_url": format!("http://{host}/ace/getstream?id={ID_B}"),
              "id_hls_url": format!("http://{host}/ace/manifest.m3u8?id={ID_B}"),
-             "alternates": [ID_B], "last_good": null, "group": null, "tvg_logo": null, "tvg_id": null, "tvg_name": null, "source": null, "title": "Channel bbbbbb\u{2026}"},
+             "alternates": [ID_B], "alternate_kinds": ["content"], "last_good": null, "group": null, "tvg_logo": null, "tvg_id": null, "tvg_name": null, "source": null, "title": "Channel bbbbbb\u{2026}"},
             {"id": ID_C, "kind": "infohash", "name": "Sport #EXTINF:-1,evil",
              "ts_url": format!("http://{host}/channel/{ID_C}.ts"),
              "hls_url": format!("http://{host}/channel/{ID_C}.m3u8"),
              "id_ts_url": format!("http://{host}/ace/getstream?infohash={ID_C}"),
              "id_hls_url": format!("http://{host}/ace/manifest.m3u8?infohash={ID_C}"),
-             "alternates": [ID_C], "last_good": null, "group": null, "tvg_logo": null, "tvg_id": null, "tvg_name": null, "source": null, "title": "Sport #EXTINF:-1,evil"},
+             "alternates": [ID_C], "alternate_kinds": ["infohash"], "last_good": null, "group": null, "tvg_logo": null, "tvg_id": null, "tvg_name": null, "source": null, "title": "Sport #EXTINF:-1,evil"},
         ])
     );
 
@@ -969,4 +969,80 @@ async fn alternates_are_added_reordered_split_and_merged_and_persisted() {
         [vec![d, ID_A.to_owned()], vec![ID_B.to_owned()]]
     );
     proxy.stop().await;
+}
+
+/// A list with two channels of two ids each: one pair shares a `tvg-id`,
+/// the other differs only by its quality tag ("HD" / "1080").
+fn list_with_alternates() -> String {
+    let (d, e) = ("d".repeat(40), "e".repeat(40));
+    format!(
+        "#EXTM3U\n#EXTINF:-1 tvg-id=\"dazn1.es\" group-title=\"Sport\",DAZN 1\nacestream://{ID_A}\n\
+         #EXTINF:-1 group-title=\"Sport\",Eurosport 1 HD\nacestream://{ID_B}\n\
+         #EXTINF:-1 tvg-id=\"DAZN1.es\",DAZN 1 (backup)\nacestream://{ID_C}\n\
+         #EXTINF:-1,EUROSPORT 1 1080\nacestream://{d}\n\
+         #EXTINF:-1,Sky Sports 2\nacestream://{e}\n"
+    )
+}
+
+/// Pastes `text` as the web UI's Add channels box does: parse, then save what parsed.
+async fn paste(proxy: &Proxy, text: &str) {
+    let (status, parsed) = proxy.post("/api/parse", json!({ "text": text })).await;
+    assert_eq!(status, 200, "{parsed}");
+    let channels: Vec<Value> = parsed["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .map(|e| {
+            json!({"id": e["id"], "kind": e["kind"], "name": e["name"], "group": e["group"],
+                   "tvg_logo": e["tvg_logo"], "tvg_id": e["tvg_id"], "tvg_name": e["tvg_name"]})
+        })
+        .collect();
+    let (status, saved) = proxy
+        .post("/api/channels", json!({ "channels": channels }))
+        .await;
+    assert_eq!(status, 200, "{saved}");
+}
+
+/// What two proxies must agree on: the playlist (on either's origin) and
+/// every channel's ids and title.
+async fn channels_as_played(proxy: &Proxy) -> (String, Vec<(Value, Value)>) {
+    let (_, _, playlist) = proxy.text("/playlist.m3u").await;
+    let (_, list) = proxy.get("/api/channels").await;
+    let channels = list["channels"]
+        .as_array()
+        .expect("channels")
+        .iter()
+        .map(|c| (c["alternates"].clone(), c["title"].clone()))
+        .collect();
+    (playlist.replace(&proxy.url(""), "http://proxy"), channels)
+}
+
+#[tokio::test]
+async fn pasting_a_list_merges_alternates_as_importing_it_by_url_does() {
+    let text = list_with_alternates();
+    let pasted = start(DEAD_ENGINE, None).await;
+    paste(&pasted, &text).await;
+    let imported = start(DEAD_ENGINE, None).await;
+    let served = acebridge_testkit::served::ServedText::start(text).await;
+    let (status, report) = imported
+        .post("/api/imports", json!({ "url": served.url() }))
+        .await;
+    assert_eq!(status, 200, "{report}");
+
+    let (playlist, channels) = channels_as_played(&pasted).await;
+    assert_eq!(
+        (playlist.clone(), channels.clone()),
+        channels_as_played(&imported).await
+    );
+    assert_eq!(
+        channels,
+        [
+            (json!([ID_A, ID_C]), json!("DAZN 1")),
+            (json!([ID_B, "d".repeat(40)]), json!("Eurosport 1 HD")),
+            (json!(["e".repeat(40)]), json!("Sky Sports 2")),
+        ]
+    );
+    assert_eq!(playlist.matches("#EXTINF").count(), 3, "{playlist}");
+    pasted.stop().await;
+    imported.stop().await;
 }

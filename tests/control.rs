@@ -131,3 +131,74 @@ async fn channel_titles_are_the_saved_name_or_a_readable_default() {
     assert!(control.settings_warnings().await.is_empty());
     proxy.stop().await;
 }
+
+/// A saved channel "News" of `ID_A` (which the engine refuses to start)
+/// with the alternate `alternate` (any pasted form of `ID_B`), playing
+/// through its stable URL: it has failed over to `ID_B` once this returns.
+async fn failed_over(engine: &SimEngine, proxy: &Proxy, alternate: &str) -> Player {
+    engine.set_fault(
+        ID_A,
+        kit::engine::Fault::EngineError("failed to load content".into()),
+    );
+    proxy.control.save_channel(&id(ID_A)).await.expect("save");
+    let http = common::http();
+    for (method, path, body) in [
+        (
+            reqwest::Method::PUT,
+            format!("/api/channels/{ID_A}"),
+            serde_json::json!({"name": "News"}),
+        ),
+        (
+            reqwest::Method::POST,
+            format!("/api/channels/{ID_A}/alternates"),
+            serde_json::json!({ "id": alternate }),
+        ),
+    ] {
+        let response = http
+            .request(method, proxy.url(&path))
+            .json(&body)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), 200, "{path}");
+    }
+    let mut player = Player::open(&proxy.url(&format!("/channel/{ID_A}.ts"))).await;
+    player.read_until(1, Duration::from_secs(20)).await;
+    player
+}
+
+/// The tray's "Last stream" line and the player's window title come from
+/// [`Control::channel_title`] of the id that plays: once a saved channel
+/// failed over to an alternate, that id is the alternate's, and the title is
+/// still the channel's name.
+#[tokio::test]
+async fn a_failed_over_channel_keeps_its_name_in_the_tray() {
+    let engine = SimEngine::start().await;
+    let proxy = Proxy::start(&engine.url()).await;
+    let player = failed_over(&engine, &proxy, ID_B).await;
+    let control = &proxy.control;
+    let playing = control.last_stream().await.expect("a stream plays");
+    assert_eq!(playing, id(ID_B), "it failed over to the alternate");
+    assert_eq!(control.channel_title(&playing).await, "News");
+    let streams = proxy.streams().await;
+    assert_eq!(streams[0]["title"], "News", "{streams:?}");
+    drop(player);
+    proxy.stop().await;
+}
+
+/// An alternate given as an infohash is started as one (`infohash=`), not
+/// as a content id with the same hex.
+#[tokio::test]
+async fn an_infohash_alternate_is_started_as_an_infohash() {
+    let engine = SimEngine::start().await;
+    let proxy = Proxy::start(&engine.url()).await;
+    let player = failed_over(&engine, &proxy, &format!("acestream:?infohash={ID_B}")).await;
+    let selectors: Vec<String> = engine
+        .sessions(ID_B)
+        .into_iter()
+        .map(|session| session.selector)
+        .collect();
+    assert_eq!(selectors, ["infohash"]);
+    drop(player);
+    proxy.stop().await;
+}

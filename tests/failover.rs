@@ -258,19 +258,34 @@ async fn a_first_alternate_that_fails_to_start_plays_the_second() {
 #[tokio::test]
 async fn a_first_alternate_whose_start_times_out_plays_the_second() {
     // The engine accepts A but never sends it: prebuffering forever.
-    start_times_out(Fault::HeaderDelay(60 * SECOND), "prebuffering").await;
+    start_times_out(Fault::HeaderDelay(60 * SECOND), "prebuffering", 2 * SECOND).await;
 }
 
 #[tokio::test]
 async fn a_first_alternate_whose_start_call_hangs_plays_the_second() {
-    start_times_out(Fault::Hang, "start call hangs").await;
+    start_times_out(Fault::Hang, "start call hangs", 2 * SECOND).await;
 }
 
-async fn start_times_out(fault: Fault, what: &str) {
+/// Regression: a hung start held an alternate for the start timeout plus
+/// the header timeout (60 + 60 s by default), not `--failover-after`.
+#[tokio::test]
+async fn a_hung_start_holds_an_alternate_no_longer_than_the_failover_time() {
+    start_times_out(Fault::Hang, "start call hangs", 60 * SECOND).await;
+    start_times_out(
+        Fault::HeaderDelay(120 * SECOND),
+        "prebuffering",
+        60 * SECOND,
+    )
+    .await;
+}
+
+/// A starts with `fault`; B must play within the failover time (or the
+/// start timeout, if shorter) plus one normal start.
+async fn start_times_out(fault: Fault, what: &str, start_timeout: Duration) {
     let engine = SimEngine::start().await;
     let (_dir, settings) = settings_with(&[ID_A, ID_B]);
-    let start_timeout = 2 * SECOND;
     let proxy = proxy_with(&engine, &settings, start_timeout).await;
+    let start_timeout = start_timeout.min(FAILOVER_AFTER);
     let normal = normal_start(&proxy, &engine).await;
     engine.set_fault(ID_A, fault);
     engine.set_fault(ID_B, Fault::HeaderDelay(NORMAL_START));
@@ -510,6 +525,11 @@ impl HlsPlayer {
     }
 
     async fn poll(&self) -> String {
+        self.newest().await.0
+    }
+
+    /// The playlist and its newest segment's bytes.
+    async fn newest(&self) -> (String, bytes::Bytes) {
         let response = http().get(&self.url).send().await.expect("manifest");
         assert_eq!(response.status(), 200, "manifest status");
         let text = response.text().await.expect("playlist");
@@ -528,8 +548,96 @@ impl HlsPlayer {
             .expect("segment url");
         let response = http().get(segment).send().await.expect("segment");
         assert_eq!(response.status(), 200, "segment status for {uri}");
-        text
+        (text, response.bytes().await.expect("segment body"))
     }
+}
+
+/// Regression: the engine killed for a while under a TS and an HLS player of
+/// a channel with two ids dropped both players, burned through both ids in
+/// seconds ("none of the 2 alternates played") and filled the problems list
+/// with a line per attempt; nothing played when the engine came back. The
+/// channel now waits for the engine, keeps its players, tries no alternate,
+/// shows one problem entry, and resumes on the same id.
+#[tokio::test]
+async fn an_engine_outage_keeps_players_connected_and_burns_no_alternate() {
+    const OUTAGE: Duration = Duration::from_secs(30);
+    let engine = SimEngine::start().await;
+    let (_dir, settings) = settings_with(&[ID_A, ID_B]);
+    let proxy = proxy_with(&engine, &settings, 10 * SECOND).await;
+    let mut player = TimedPlayer::open(&channel_url(&proxy, "ts")).await;
+    assert!(player.read_until(100_000, 20 * SECOND).await);
+    let hls = HlsPlayer::new(channel_url(&proxy, "m3u8"));
+    let (before_outage, _) = hls.newest().await;
+
+    engine.set_down(true);
+    let down = Instant::now();
+    // Players poll and read as they do; both must still be served throughout.
+    while down.elapsed() < OUTAGE {
+        let (playlist, _) = hls.newest().await;
+        assert!(playlist.contains("#EXTINF"), "{playlist}");
+        let read = tokio::time::timeout(SECOND, player.response.chunk()).await;
+        match read {
+            Ok(Ok(Some(bytes))) => player.received.extend_from_slice(&bytes),
+            Ok(Ok(None)) => panic!("the TS player's stream ended during the outage"),
+            Ok(Err(error)) => panic!("the TS player's stream broke: {error}"),
+            Err(_) => {} // nothing to read: the engine is away
+        }
+    }
+    let state = saved_stream(&proxy).await.expect("channel")["state"].clone();
+    assert_eq!(state, "waiting for engine");
+
+    engine.set_down(false);
+    let back = Instant::now();
+    let resumed = player.received.len();
+    assert!(
+        player.read_until(resumed + 300_000, 20 * SECOND).await,
+        "the TS player's stream ended"
+    );
+    println!(
+        "engine back after {OUTAGE:?}: TS data again after {:?}",
+        player
+            .arrivals
+            .iter()
+            .find(|(at, total)| *at >= back && *total > resumed)
+            .map(|(at, _)| at.duration_since(back))
+    );
+    assert_decodes(whole_gops(&player.received, resumed), "TS after the outage").await;
+    let newest_before = before_outage.lines().rfind(|line| !line.starts_with('#'));
+    let (segment, hls_back) = loop {
+        let (playlist, segment) = hls.newest().await;
+        if playlist.lines().rfind(|line| !line.starts_with('#')) != newest_before {
+            break (segment, Instant::now());
+        }
+        assert!(
+            back.elapsed() < 20 * SECOND,
+            "no new HLS segment: {playlist}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    println!(
+        "engine back: a new HLS segment after {:?}",
+        hls_back.duration_since(back)
+    );
+    assert_decodes(&segment, "an HLS segment after the outage").await;
+
+    assert_eq!(playing_id(&proxy).await.as_deref(), Some(ID_A));
+    assert_eq!(engine.sessions_started(ID_B), 0, "an alternate was tried");
+    let problems = proxy.json("/api/streams").await["problems"].clone();
+    let outages: Vec<_> = problems
+        .as_array()
+        .expect("problems")
+        .iter()
+        .filter(|problem| {
+            problem["error"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("unreachable")
+        })
+        .collect();
+    assert_eq!(outages.len(), 1, "one entry for the outage: {problems}");
+    assert_one_session_at_a_time(&engine);
+    drop(player);
+    proxy.stop().await;
 }
 
 #[tokio::test]

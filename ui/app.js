@@ -50,11 +50,6 @@ function setStatus(element, text, kind) {
   element.classList.toggle("bad", kind === "bad");
 }
 
-/** The name shown for a channel without one, as the server writes it in playlists. */
-function defaultName(hex) {
-  return `Channel ${hex.slice(0, 6)}…`;
-}
-
 /* ------------------------------------------------------------------ copy */
 
 let liveTimer = 0;
@@ -138,8 +133,9 @@ function fileStem(name) {
   return (name || "channel").replace(/[^A-Za-z0-9-]+/g, "_").slice(0, 60) || "channel";
 }
 
+/** The server names every channel (its name, else "Channel d5869d…"): one rule, written once. */
 function titleOf(channel) {
-  return channel.title || channel.name || defaultName(channel.id);
+  return channel.title;
 }
 
 function makeRow(channel) {
@@ -345,7 +341,7 @@ function fillMenu(menu, channel) {
   const nameInput = menu.querySelector(".name-input");
   const groupInput = menu.querySelector(".group-input");
   if (document.activeElement !== nameInput) nameInput.value = channel.name || "";
-  nameInput.placeholder = defaultName(channel.id);
+  nameInput.placeholder = channel.name ? "" : channel.title;
   if (document.activeElement !== groupInput) groupInput.value = channel.group || "";
   menu.querySelector(".ts-url").textContent = channel.ts_url;
   menu.querySelector(".hls-url").textContent = channel.hls_url;
@@ -569,6 +565,7 @@ async function addChannels(event) {
       return;
     }
     const before = new Set(rows.keys());
+    const known = new Set([...rows.values()].flatMap((e) => e.channel.alternates));
     const saved = await api("POST", "/api/channels", {
       channels: parsed.entries.map((e) => ({
         id: e.id, kind: e.kind, name: e.name,
@@ -576,8 +573,9 @@ async function addChannels(event) {
       })),
     });
     applyChannels(saved.channels);
-    const added = parsed.entries.filter((e) => !before.has(e.id)).length;
-    const already = parsed.entries.length - added;
+    // Entries of one channel (HD and FHD of it, say) are saved as one channel with alternates.
+    const added = saved.channels.filter((c) => !before.has(c.id)).length;
+    const already = parsed.entries.filter((e) => known.has(e.id)).length;
     let message = added === 1 ? "Added 1 channel." : `Added ${added} channels.`;
     if (already > 0) message += ` ${already} already saved.`;
     setStatus(status, message, "ok");
@@ -666,10 +664,6 @@ function formatUptime(secs) {
 
 const ENGINE_STATUS = { prebuf: "prebuffering", dl: "downloading", check: "checking", wait: "waiting", idle: "idle" };
 
-function streamTitle(hex) {
-  const entry = rows.get(hex);
-  return entry ? titleOf(entry.channel) : defaultName(hex);
-}
 
 /** "3 (2 TS, 1 HLS)" when the server says how they split, else the total. */
 function viewersText(stream) {
@@ -685,7 +679,7 @@ function viewersText(stream) {
 
 function fillStream(card, stream) {
   // One channel serves TS and HLS players alike: the viewers line splits them.
-  const title = streamTitle(stream.channel || stream.id);
+  const title = stream.title;
   const alternates = stream.alternates || [];
   // A channel with alternates says which one plays, and how often it switched.
   const which = alternates.length > 1
@@ -780,7 +774,7 @@ function showProblems(problems) {
     box.hidden = true;
     return;
   }
-  const key = problems.map((p) => `${p.id}${p.at_unix}`).join();
+  const key = problems.map((p) => `${p.at_unix}${p.error}`).join("\n");
   if (box.dataset.key === key) return;
   box.dataset.key = key;
   $("problem-count").textContent = `(${problems.length})`;
@@ -790,7 +784,7 @@ function showProblems(problems) {
     const at = new Date(problem.at_unix * 1000);
     time.dateTime = at.toISOString();
     time.textContent = at.toLocaleTimeString();
-    li.append(time, ` ${streamTitle(problem.id)}: ${problem.error}`);
+    li.append(time, problem.title ? ` ${problem.title}: ${problem.error}` : ` ${problem.error}`);
     return li;
   }));
   box.hidden = false;

@@ -8,8 +8,8 @@ use acebridge::control::Control;
 use tauri::AppHandle;
 
 use crate::dialog::{self, Kind};
+use crate::players;
 use crate::state::{self, on_desktop};
-use crate::{players, status};
 
 const NO_PLAYER: &str = "No player could be started. Install VLC or mpv, or set player_command \
      in the desktop part of the settings file; meanwhile, copy the TS URL into your player.";
@@ -73,9 +73,8 @@ pub fn play_elsewhere(app: &AppHandle, playlist_url: String) {
 
 /// Opens `id` in the player `key` (or the preferred one); false if none could start.
 pub async fn play(control: &Control, id: &ContentId, key: Option<&str>) -> bool {
-    let settings = control.settings().await;
-    let title = status::saved_name(&settings.channels, id.as_hex());
-    let desktop = settings.desktop;
+    let title = control.channel_title(id).await;
+    let desktop = control.settings().await.desktop;
     let url = control.play_url(id).await;
     let key = key.or(desktop.player.as_deref()).map(str::to_owned);
     let started = on_desktop(move || {

@@ -124,35 +124,15 @@ impl Snapshot {
     }
 }
 
-/// A channel's name as people read it: its saved name, else "Channel" and
-/// the start of its id ("Channel d5869d…"), never the whole 40-hex id.
-pub fn channel_name(hex: &str, name: Option<&str>) -> String {
-    match name.map(str::trim).filter(|name| !name.is_empty()) {
-        Some(name) => name.to_owned(),
-        None => format!("Channel {}…", hex.get(..6).unwrap_or(hex)),
-    }
-}
-
-/// The name of channel `hex` among the saved ones (any case).
-pub fn saved_name(saved: &[SavedChannel], hex: &str) -> String {
-    let name = saved
-        .iter()
-        .find(|channel| channel.id.eq_ignore_ascii_case(hex))
-        .and_then(|channel| channel.name.as_deref());
-    channel_name(hex, name)
-}
-
-/// The saved channels the tray offers, as (id, menu label): the most recently
-/// added first, at most [`SAVED_IN_TRAY`].
+/// The saved channels the tray offers, as (key, menu label): the most
+/// recently added first, at most [`SAVED_IN_TRAY`], each labelled with its
+/// title (its name, else "Channel d5869d…").
 pub fn saved_for_tray(saved: &[SavedChannel]) -> Vec<(String, String)> {
     saved
         .iter()
         .rev()
         .take(SAVED_IN_TRAY)
-        .map(|channel| {
-            let name = channel_name(&channel.id, channel.name.as_deref());
-            (channel.id.to_ascii_lowercase(), menu_label(&name))
-        })
+        .map(|channel| (channel.key().to_owned(), menu_label(&channel.title())))
         .collect()
 }
 
@@ -169,12 +149,18 @@ pub fn menu_label(text: &str) -> String {
 mod tests {
     use super::*;
     use acebridge::content_id::ContentId;
+    use acebridge::EngineError;
 
     fn snapshot(version: Result<&str, &str>, players: &[usize]) -> Snapshot {
         Snapshot {
             engine: EngineStatus {
                 url: "http://127.0.0.1:6878/".into(),
-                version: version.map(str::to_owned).map_err(str::to_owned),
+                version: version
+                    .map(str::to_owned)
+                    .map_err(|reason| EngineError::Unreachable {
+                        url: "http://127.0.0.1:6878/".into(),
+                        reason: reason.to_owned(),
+                    }),
             },
             process: EngineProcess::default(),
             streams: players
@@ -251,22 +237,18 @@ mod tests {
     }
 
     fn saved(n: usize, name: Option<&str>) -> SavedChannel {
-        SavedChannel {
-            id: format!("{n:040x}"),
-            name: name.map(str::to_owned),
-            ..SavedChannel::default()
-        }
+        let mut channel = SavedChannel::new(ContentId::parse(&format!("{n:040x}")).expect("id"));
+        channel.name = name.map(str::to_owned);
+        channel
     }
 
     #[test]
     fn unnamed_channels_get_a_short_readable_name() {
-        let hex = "d5869d0123456789abcdef0123456789abcdef01";
-        assert_eq!(channel_name(hex, None), "Channel d5869d…");
-        assert_eq!(channel_name(hex, Some("  ")), "Channel d5869d…");
-        assert_eq!(channel_name(hex, Some(" News ")), "News");
-        let list = [saved(1, Some("One")), saved(2, None)];
-        assert_eq!(saved_name(&list, &format!("{:040X}", 1)), "One");
-        assert_eq!(saved_name(&list, &format!("{:040x}", 3)), "Channel 000000…");
+        let unnamed = ContentId::parse("d5869d0123456789abcdef0123456789abcdef01").expect("id");
+        let list = [saved(1, Some("One")), SavedChannel::new(unnamed)];
+        let tray = saved_for_tray(&list);
+        assert_eq!(tray[0].1, "Channel d5869d…");
+        assert_eq!(tray[1].1, "One");
     }
 
     #[test]

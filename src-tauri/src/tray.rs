@@ -188,10 +188,11 @@ async fn refresh(app: &AppHandle, shown: Option<View>) -> Option<View> {
         streams: control.streams(),
     };
     let settings = control.settings().await;
-    let last = control
-        .last_stream()
-        .await
-        .map(|id| status::saved_name(&settings.channels, id.as_hex()));
+    // The playing id may be an alternate: the title follows it to its channel.
+    let last = match control.last_stream().await {
+        Some(id) => Some(control.channel_title(&id).await),
+        None => None,
+    };
     let app = app.clone();
     state::on_desktop(move || {
         let Some(tray) = app.try_state::<Tray>() else {

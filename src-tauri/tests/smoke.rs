@@ -235,18 +235,12 @@ async fn port_in_use_asks_and_moves_to_a_free_port_or_quits() {
     // Quit: the dialog's cancel ends the app with an error status, serving nothing.
     let mut app = desktop.launch(&engine, port, &[]);
     let mut exit = None;
-    wait_until_sync(
-        Duration::from_secs(60),
-        "Escape in the port dialog quits",
-        || {
+    desktop
+        .answer_dialog(DIALOG, "Escape", "Escape in the port dialog quits", || {
             exit = app.0.try_wait().ok().flatten();
-            if exit.is_none() {
-                desktop.press_in_window(DIALOG, "Escape");
-            }
-            exit.is_some()
-        },
-    )
-    .await;
+            std::future::ready(exit.is_some())
+        })
+        .await;
     assert_eq!(
         exit.and_then(|status| status.code()),
         Some(1),
@@ -255,28 +249,32 @@ async fn port_in_use_asks_and_moves_to_a_free_port_or_quits() {
 
     // Use another port: the proxy comes up on the next free port after the taken one.
     let mut app = desktop.launch(&engine, port, &[]);
-    let http = reqwest::Client::new();
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .expect("client");
     let candidates: Vec<u16> = (1..=20).filter_map(|step| port.checked_add(step)).collect();
     let engine_url = format!("{}/", engine.url().trim_end_matches('/'));
-    wait_until(
-        Duration::from_secs(60),
-        "Return in the port dialog moves the proxy",
-        || async {
-            for candidate in &candidates {
-                let url = format!("http://127.0.0.1:{candidate}/api/health");
-                // Our app: other tests' apps may listen nearby, each with its own engine.
-                if get_json(&http, &url)
-                    .await
-                    .is_some_and(|health| health["engine"]["url"] == engine_url.as_str())
-                {
-                    return true;
+    desktop
+        .answer_dialog(
+            DIALOG,
+            "Return",
+            "Return in the port dialog moves the proxy",
+            || async {
+                for candidate in &candidates {
+                    let url = format!("http://127.0.0.1:{candidate}/api/health");
+                    // Our app: other tests' apps may listen nearby, each with its own engine.
+                    if get_json(&http, &url)
+                        .await
+                        .is_some_and(|health| health["engine"]["url"] == engine_url.as_str())
+                    {
+                        return true;
+                    }
                 }
-            }
-            desktop.press_in_window(DIALOG, "Return");
-            false
-        },
-    )
-    .await;
+                false
+            },
+        )
+        .await;
     app.terminate_cleanly();
     drop(taken);
 }
@@ -388,18 +386,17 @@ async fn a_bad_setting_is_shown_in_a_dialog() {
         .await;
         assert_eq!(listening_sockets(app.0.id()), 0, "it serves anyway");
         let mut exit = None;
-        wait_until_sync(
-            Duration::from_secs(20),
-            "closing the dialog ends the app",
-            || {
-                exit = app.0.try_wait().ok().flatten();
-                if exit.is_none() {
-                    desktop.press_in_window("^acebridge$", "Return");
-                }
-                exit.is_some()
-            },
-        )
-        .await;
+        desktop
+            .answer_dialog(
+                "^acebridge$",
+                "Return",
+                "closing the dialog ends the app",
+                || {
+                    exit = app.0.try_wait().ok().flatten();
+                    std::future::ready(exit.is_some())
+                },
+            )
+            .await;
         assert_eq!(exit.and_then(|status| status.code()), Some(2), "{bad}");
     }
 }

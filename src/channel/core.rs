@@ -1,6 +1,8 @@
-//! One channel: what its engine session feeds (the TS ring and the HLS
-//! segment list), its lifecycle state, its counters, and who is attached to
-//! it. TS players and HLS viewers are views on the same channel.
+//! One channel: its identity (key, alternates, the id playing), what its
+//! engine session feeds (the TS ring and the HLS segment list), its state,
+//! its counters, and who is attached to it. TS players and HLS viewers are
+//! views on the same channel. What every channel shares (settings, metrics,
+//! problems, the engine process, the table) is reached through `hub`.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -11,52 +13,31 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::hls_view::Viewers;
-use super::metrics::Metrics;
 use super::session::SessionSlot;
-use super::{ChannelError, ChannelKey, Closing, HubInner, Problems, UpstreamMode};
+use super::state::{ChannelState, Event};
+use super::{ChannelError, ChannelKey, HubInner, UpstreamMode};
 use crate::content_id::ContentId;
-use crate::engine::SessionStat;
-use crate::engine_process::EngineProcess;
+use crate::engine::{EngineClient, SessionStat};
 use crate::hls::SegmentBuffer;
 use crate::ts::ring::Ring;
-
-/// Where a channel is in its life.
-#[derive(Debug, Clone)]
-pub enum ChannelState {
-    Starting,
-    /// Waiting for the engine acebridge is starting (see `engine_process`).
-    StartingEngine,
-    Live,
-    Reconnecting,
-    /// The channel gave up; players waiting for it get this error.
-    Failed(ChannelError),
-    /// Stopped after the linger, by the user or at shutdown.
-    Stopped,
-}
-
-impl ChannelState {
-    pub fn label(&self) -> &'static str {
-        match self {
-            ChannelState::Starting => "starting",
-            ChannelState::StartingEngine => "starting engine",
-            ChannelState::Live => "live",
-            ChannelState::Reconnecting => "reconnecting",
-            ChannelState::Failed(_) => "failed",
-            ChannelState::Stopped => "stopped",
-        }
-    }
-}
 
 /// A channel shared by all its players, whatever their kind.
 #[derive(Debug)]
 pub struct Channel {
+    /// The hub's shared parts. The hub's table holds the channel until its
+    /// supervisor takes it out, which ends this reference cycle.
+    pub(super) hub: Arc<HubInner>,
+    /// The engine the channel's sessions are on.
+    pub(super) engine: EngineClient,
     /// What the channel is in the hub's table: one content id, or a saved
     /// channel that fails over between its alternates.
     pub(super) key: ChannelKey,
     /// The content ids to play, in the order they are tried; one for a per-id channel.
     pub(super) alternates: Vec<ContentId>,
-    /// The alternate whose engine session feeds the channel now (or is being started).
-    playing: Mutex<ContentId>,
+    /// The alternate whose engine session feeds the channel now (or is being
+    /// started), and whether it is claimed: during a switch the abandoned one
+    /// is named but no longer claimed, so others may play it.
+    playing: Mutex<(ContentId, bool)>,
     /// Switches from one alternate to another since the channel started.
     pub(super) switches: AtomicU64,
     /// The last switch: `"<from> -> <to>: <reason>"`.
@@ -72,12 +53,6 @@ pub struct Channel {
     pub(super) viewers: Viewers,
     pub(super) cancel: CancellationToken,
     pub(super) session: Arc<SessionSlot>,
-    pub(super) metrics: Metrics,
-    pub(super) problems: Arc<Problems>,
-    /// The hub's sessions being stopped: a new session waits for its content's.
-    pub(super) closing: Arc<Closing>,
-    /// Starts the engine when it does not answer, before a session start.
-    pub(super) engine_process: EngineProcess,
     /// Until when the channel counts as watched when nobody is attached: a
     /// TS player's leaving, or an HLS viewer's last request plus the time it
     /// may take until its next one.
@@ -138,30 +113,27 @@ impl Channel {
         key: ChannelKey,
         first: ContentId,
         alternates: Vec<ContentId>,
-        hub: &HubInner,
+        hub: &Arc<HubInner>,
     ) -> Self {
         let settings = &hub.settings;
-        let metrics = hub.metrics.clone();
         let now = Instant::now();
         Self {
+            hub: Arc::clone(hub),
+            engine: hub.engine.get(),
             key,
-            playing: Mutex::new(first),
+            playing: Mutex::new((first, true)),
             alternates,
             switches: AtomicU64::new(0),
             last_switch: Mutex::new(None),
             upstream: settings.upstream,
             ring: Ring::new(settings.ring_bytes),
             segments: SegmentBuffer::new(settings.hls_max_segments, settings.hls_max_bytes),
-            state: watch::Sender::new(ChannelState::Starting),
+            state: watch::Sender::new(ChannelState::default()),
             attached: watch::Sender::new(0),
             ts_players: AtomicUsize::new(0),
             viewers: Viewers::default(),
             cancel: CancellationToken::new(),
-            session: SessionSlot::new(hub.tasks.clone(), metrics.clone()),
-            metrics,
-            problems: Arc::clone(&hub.problems),
-            closing: Arc::clone(&hub.closing),
-            engine_process: hub.engine_process.clone(),
+            session: SessionSlot::new(hub.tasks.clone(), hub.metrics.clone()),
             present_until: Mutex::new(now),
             target_ms: AtomicU64::new(settings.hls_segment.as_millis() as u64),
             started_at: now,
@@ -173,21 +145,45 @@ impl Channel {
         }
     }
 
-    /// The content id playing now.
+    /// The content id playing now, or the one last played during a switch.
     pub fn id(&self) -> ContentId {
         self.playing
             .lock()
             .unwrap_or_else(|p| p.into_inner())
+            .0
             .clone()
+    }
+
+    /// The content id the channel holds (plays or starts), if any: none
+    /// while it switches between alternates.
+    pub(super) fn playing(&self) -> Option<ContentId> {
+        let playing = self.playing.lock().unwrap_or_else(|p| p.into_inner());
+        playing.1.then(|| playing.0.clone())
     }
 
     /// Makes `id` the one playing (the hub checks nobody else plays it).
     pub(super) fn set_playing(&self, id: &ContentId) {
-        *self.playing.lock().unwrap_or_else(|p| p.into_inner()) = id.clone();
+        *self.playing.lock().unwrap_or_else(|p| p.into_inner()) = (id.clone(), true);
     }
 
-    pub fn key(&self) -> &ChannelKey {
-        &self.key
+    /// Stops the session of `id`, the alternate being left, and lets others
+    /// play it once that session is stopped.
+    pub(super) async fn release(&self, id: &ContentId) {
+        self.session.stop_current(&self.engine, id).await;
+        self.playing.lock().unwrap_or_else(|p| p.into_inner()).1 = false;
+    }
+
+    /// Moves the channel's state on by `event` (see [`ChannelState::after`]);
+    /// returns the state before.
+    pub(super) fn report(&self, event: Event) -> ChannelState {
+        let mut before = None;
+        self.state.send_if_modified(|state| {
+            let next = state.after(event);
+            let changed = next.label() != state.label();
+            before = Some(std::mem::replace(state, next));
+            changed
+        });
+        before.unwrap_or_default()
     }
 
     /// TS players connected now.
@@ -238,10 +234,14 @@ impl Channel {
         self.last_data_ms.store(ms, Ordering::Relaxed);
     }
 
+    /// When upstream data last arrived (the channel's start, if none came yet).
+    pub(super) fn last_data(&self) -> Instant {
+        self.started_at + Duration::from_millis(self.last_data_ms.load(Ordering::Relaxed))
+    }
+
     /// How long players have had no new upstream data (since the start, if none came yet).
     pub(super) fn silent_for(&self) -> Duration {
-        let last = Duration::from_millis(self.last_data_ms.load(Ordering::Relaxed));
-        self.uptime().saturating_sub(last)
+        self.last_data().elapsed()
     }
 
     pub(super) fn attached_count(&self) -> usize {
@@ -250,7 +250,7 @@ impl Channel {
 
     pub(super) fn count_bytes_out(&self, bytes: usize) {
         self.bytes_out.fetch_add(bytes as u64, Ordering::Relaxed);
-        self.metrics.bytes_out.inc_by(bytes as u64);
+        self.hub.metrics.bytes_out.inc_by(bytes as u64);
     }
 
     pub fn info(&self) -> ChannelInfo {
@@ -261,10 +261,7 @@ impl Channel {
         let (segments_buffered, segment_bytes) = self.segments.usage();
         ChannelInfo {
             id: self.id(),
-            channel: match &self.key {
-                ChannelKey::Saved(key) => Some(key.clone()),
-                ChannelKey::Id(_) => None,
-            },
+            channel: self.key.saved().map(str::to_owned),
             alternates: self.alternates.clone(),
             switches: self.switches.load(Ordering::Relaxed),
             last_switch: self
@@ -317,9 +314,10 @@ impl Channel {
             .unwrap_or(Err(ChannelError::StartTimeout(timeout)))
     }
 
-    /// Ends the channel for its players: waiting ones get `state`, streaming ones a clean end.
-    pub(super) fn finish(&self, state: ChannelState) {
-        self.state.send_replace(state);
+    /// Ends the channel for its players: waiting ones get the error,
+    /// streaming ones a clean end.
+    pub(super) fn finish(&self, end: Event) {
+        self.report(end);
         self.ring.close();
     }
 }

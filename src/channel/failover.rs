@@ -1,128 +1,180 @@
 //! Failover between a saved channel's alternates. The channel keeps its ring,
 //! segment list and players; only the engine session under it changes. When
-//! the id playing fails to start, stops delivering (nothing for
-//! `failover_after`, reconnects included) or the engine reports it dead (no
-//! peers and no progress for that long), its session is stopped, and only
-//! then the next alternate is started: one engine session at a time. TS
-//! players resume at the next keyframe (the ring's resync), HLS players get a
-//! discontinuity (the segmenter's restart). After `failover_rounds` rounds in
-//! which no alternate played, the channel gives up and its players' streams end.
+//! the id playing fails to start (within `failover_after`), stops delivering
+//! (nothing for `failover_after`, reconnects included) or the engine reports
+//! it dead (no peers and no progress for that long), its session is stopped,
+//! and only then the next alternate is started: one engine session at a time.
+//! TS players resume at the next keyframe (the ring's resync), HLS players
+//! get a discontinuity (the segmenter's restart). After `failover_rounds`
+//! rounds in which no alternate played, the channel gives up and its players'
+//! streams end.
 //!
-//! A channel of one id (a per-id URL) runs its upstream exactly as before.
+//! Only failures of an id move the channel on: an engine that went away is
+//! waited for by the reconnect policy, and if it stays away the channel ends
+//! without burning its alternates.
+//!
+//! [`Rounds`] is the policy (pure, tested on paused time); [`Channel::run_alternates`]
+//! drives it. A channel of one id (a per-id URL) runs its upstream alone.
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::core::{Channel, ChannelState};
+use super::core::Channel;
 use super::feed::Cutter;
-use super::{ChannelError, ChannelSettings, HubInner};
-use crate::content_id::ContentId;
-use crate::engine::{EngineClient, EngineError};
+use super::reconnect::backoff;
+use super::state::Event;
+use super::ChannelError;
+
+/// Where a channel is in its rounds through its alternates.
+#[derive(Debug)]
+pub(super) struct Rounds {
+    count: usize,
+    max_rounds: u32,
+    index: usize,
+    rounds_without_play: u32,
+    played_this_round: bool,
+    /// Of this round's failures, how many were ids playing on other channels.
+    claimed_this_round: usize,
+}
+
+/// What to do after the alternate playing failed.
+#[derive(Debug)]
+pub(super) enum Switch {
+    /// Play alternate `index` after `pause`.
+    To { index: usize, pause: Duration },
+    /// Stop trying; players get this error.
+    GiveUp(ChannelError),
+}
+
+impl Rounds {
+    pub(super) fn new(count: usize, max_rounds: u32) -> Self {
+        Self {
+            count: count.max(1),
+            max_rounds,
+            index: 0,
+            rounds_without_play: 0,
+            played_this_round: false,
+            claimed_this_round: 0,
+        }
+    }
+
+    /// The alternate to play now.
+    pub(super) fn current(&self) -> usize {
+        self.index
+    }
+
+    /// The alternate playing went live.
+    pub(super) fn played(&mut self) {
+        self.played_this_round = true;
+    }
+
+    /// The alternate playing failed with `error`: the next one, or the end.
+    pub(super) fn failed(&mut self, error: ChannelError) -> Switch {
+        if error.engine_is_away() || matches!(error, ChannelError::Stopped) {
+            // Not the id's fault: another id would fail the same way.
+            return Switch::GiveUp(error);
+        }
+        if matches!(error, ChannelError::ClaimedElsewhere(_)) {
+            self.claimed_this_round += 1;
+        }
+        self.index = (self.index + 1) % self.count;
+        if self.index != 0 {
+            return Switch::To {
+                index: self.index,
+                pause: Duration::ZERO,
+            };
+        }
+        let all_claimed = self.claimed_this_round == self.count;
+        self.claimed_this_round = 0;
+        self.rounds_without_play = if std::mem::take(&mut self.played_this_round) {
+            0
+        } else {
+            self.rounds_without_play + 1
+        };
+        if self.rounds_without_play >= self.max_rounds {
+            return Switch::GiveUp(if all_claimed {
+                ChannelError::AllClaimedElsewhere(self.count)
+            } else {
+                ChannelError::NoAlternatePlayed {
+                    count: self.count,
+                    rounds: self.rounds_without_play,
+                    last: Box::new(error),
+                }
+            });
+        }
+        Switch::To {
+            index: 0,
+            pause: backoff(self.rounds_without_play),
+        }
+    }
+}
 
 impl Channel {
     /// Runs the channel's upstream, failing over between its alternates;
     /// returns why it gave up.
-    pub(super) async fn run_alternates(
-        &self,
-        hub: &HubInner,
-        engine: &EngineClient,
-        settings: &ChannelSettings,
-    ) -> ChannelError {
+    pub(super) async fn run_alternates(&self) -> ChannelError {
+        let settings = &self.hub.settings;
         let mut cutter = Cutter::new(settings);
         if self.alternates.len() <= 1 {
-            return self.run_upstream(engine, settings, &mut cutter, None).await;
+            return self.run_upstream(&mut cutter, None).await;
         }
-        // A stalled connection counts as lost after the failover time too.
-        let settings = &ChannelSettings {
-            upstream_idle_timeout: settings.upstream_idle_timeout.min(settings.failover_after),
-            ..settings.clone()
-        };
-        let count = self.alternates.len();
-        let mut index = 0;
-        let mut rounds_without_play = 0;
-        let mut played_this_round = false;
+        let mut rounds = Rounds::new(self.alternates.len(), settings.failover_rounds);
         loop {
-            let id = self.alternates[index].clone();
-            let error = if hub.claim(self, &id) {
+            let id = self.alternates[rounds.current()].clone();
+            let error = if self.hub.claim(self, &id) {
                 tracing::info!(channel = %self.key, %id, "playing alternate");
-                let (error, played) = self.play_one(hub, engine, settings, &mut cutter, &id).await;
-                played_this_round |= played;
+                let error = self.play_one(&mut rounds, &mut cutter).await;
+                // One engine session at a time: the old one is gone before the next starts.
+                self.release(&id).await;
                 error
             } else {
-                EngineError::Engine(format!("{id} is playing on its own channel")).into()
+                ChannelError::ClaimedElsewhere(id.clone())
             };
-            // One engine session at a time: the old one is gone before the next starts.
-            self.session.stop_current(engine, &id).await;
-            index = (index + 1) % count;
-            let mut pause = Duration::ZERO;
-            if index == 0 {
-                rounds_without_play = if played_this_round {
-                    0
-                } else {
-                    rounds_without_play + 1
-                };
-                played_this_round = false;
-                if rounds_without_play >= settings.failover_rounds {
-                    return EngineError::Engine(format!(
-                        "none of the {count} alternates played in {rounds_without_play} rounds; last: {error}"
-                    ))
-                    .into();
-                }
-                pause = super::feed::backoff(rounds_without_play);
-            }
-            let next = &self.alternates[index];
+            let (next, pause) = match rounds.failed(error.clone()) {
+                Switch::GiveUp(error) => return error,
+                Switch::To { index, pause } => (&self.alternates[index], pause),
+            };
             tracing::warn!(channel = %self.key, from = %id, to = %next, %error, ?pause, "switching alternate");
-            self.problems
-                .record(&id, format!("switched to {next}: {error}"));
+            self.hub
+                .problems
+                .record(&self.key, &id, format!("switched to {next}: {error}"));
             self.switches.fetch_add(1, Ordering::Relaxed);
             *self.last_switch.lock().unwrap_or_else(|p| p.into_inner()) =
                 Some(format!("{id} -> {next}: {error}"));
-            hub.metrics.failovers.inc();
-            if !matches!(
-                *self.state.borrow(),
-                ChannelState::Starting | ChannelState::StartingEngine
-            ) {
-                self.state.send_replace(ChannelState::Reconnecting);
-            }
+            self.hub.metrics.failovers.inc();
+            self.report(Event::Lost);
             cutter.restart(self);
             tokio::time::sleep(pause).await;
         }
     }
 
-    /// Plays one alternate until it fails; returns why and whether it went live.
-    async fn play_one(
-        &self,
-        hub: &HubInner,
-        engine: &EngineClient,
-        settings: &ChannelSettings,
-        cutter: &mut Cutter,
-        id: &ContentId,
-    ) -> (ChannelError, bool) {
-        let run = self.run_upstream(engine, settings, cutter, Some(settings.failover_after));
+    /// Plays the current alternate until it fails; returns why.
+    async fn play_one(&self, rounds: &mut Rounds, cutter: &mut Cutter) -> ChannelError {
+        let failover_after = self.hub.settings.failover_after;
+        let run = self.run_upstream(cutter, Some(failover_after));
         tokio::pin!(run);
         let mut state = self.state.subscribe();
         state.mark_unchanged();
         let mut live = false;
         loop {
             tokio::select! {
-                error = &mut run => return (error, live),
+                error = &mut run => return error,
                 changed = state.changed(), if !live => {
                     if changed.is_err() {
-                        return (ChannelError::Stopped, live);
+                        return ChannelError::Stopped;
                     }
-                    if matches!(*state.borrow_and_update(), ChannelState::Live) {
+                    if state.borrow_and_update().label() == "live" {
                         live = true;
-                        hub.remember(self, id);
+                        rounds.played();
+                        if let Some(id) = self.playing() {
+                            self.hub.remember(self, &id);
+                        }
                     }
                 }
-                () = self.engine_reports_dead(settings) => {
-                    let error = EngineError::Engine(format!(
-                        "the engine reports no peers and no progress for {:?}",
-                        settings.failover_after
-                    ));
-                    return (error.into(), live);
+                () = self.engine_reports_dead(failover_after) => {
+                    return ChannelError::NoPeers(failover_after);
                 }
             }
         }
@@ -130,10 +182,10 @@ impl Channel {
 
     /// Completes once the engine's stats of the current session have shown no
     /// peers and no downloaded bytes added for `failover_after`.
-    async fn engine_reports_dead(&self, settings: &ChannelSettings) {
+    async fn engine_reports_dead(&self, failover_after: Duration) {
         let mut last_progress: Option<(u64, Instant)> = None;
         loop {
-            tokio::time::sleep(settings.stat_interval).await;
+            tokio::time::sleep(self.hub.settings.stat_interval).await;
             let Some(stat) = self.session.stat() else {
                 last_progress = None;
                 continue;
@@ -145,12 +197,115 @@ impl Channel {
             let downloaded = stat.downloaded.unwrap_or(0);
             match last_progress {
                 Some((seen, since)) if seen == downloaded => {
-                    if since.elapsed() >= settings.failover_after {
+                    if since.elapsed() >= failover_after {
                         return;
                     }
                 }
                 _ => last_progress = Some((downloaded, Instant::now())),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::content_id::ContentId;
+    use crate::engine::EngineError;
+
+    fn id_failed() -> ChannelError {
+        ChannelError::Engine(EngineError::Engine("no such content".into()))
+    }
+
+    fn claimed() -> ChannelError {
+        let id = ContentId::parse("bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb").expect("id");
+        ChannelError::ClaimedElsewhere(id)
+    }
+
+    /// Fails every alternate until the policy gives up; the indexes tried
+    /// and the pauses between rounds.
+    fn run_out(
+        rounds: &mut Rounds,
+        error: impl Fn() -> ChannelError,
+    ) -> (Vec<usize>, Vec<Duration>, ChannelError) {
+        let (mut tried, mut pauses) = (vec![rounds.current()], Vec::new());
+        loop {
+            match rounds.failed(error()) {
+                Switch::To { index, pause } => {
+                    tried.push(index);
+                    if !pause.is_zero() {
+                        pauses.push(pause);
+                    }
+                }
+                Switch::GiveUp(error) => return (tried, pauses, error),
+            }
+        }
+    }
+
+    #[test]
+    fn alternates_are_tried_in_order_for_the_rounds_then_given_up() {
+        let mut rounds = Rounds::new(3, 2);
+        let (tried, pauses, error) = run_out(&mut rounds, id_failed);
+        assert_eq!(tried, [0, 1, 2, 0, 1, 2]);
+        assert_eq!(pauses, [backoff(1)], "a pause between rounds only");
+        assert!(matches!(
+            error,
+            ChannelError::NoAlternatePlayed {
+                count: 3,
+                rounds: 2,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn a_round_in_which_one_played_starts_the_count_again() {
+        let mut rounds = Rounds::new(2, 1);
+        rounds.played();
+        assert!(matches!(
+            rounds.failed(id_failed()),
+            Switch::To { index: 1, .. }
+        ));
+        assert!(matches!(
+            rounds.failed(id_failed()),
+            Switch::To { index: 0, .. }
+        ));
+        assert!(matches!(
+            rounds.failed(id_failed()),
+            Switch::To { index: 1, .. }
+        ));
+        assert!(matches!(rounds.failed(id_failed()), Switch::GiveUp(_)));
+    }
+
+    #[test]
+    fn an_engine_that_went_away_burns_no_alternate() {
+        let mut rounds = Rounds::new(3, 3);
+        let away = ChannelError::Engine(EngineError::Unreachable {
+            url: "http://127.0.0.1:6878/".into(),
+            reason: "connection refused".into(),
+        });
+        let Switch::GiveUp(error) = rounds.failed(away) else {
+            panic!("an unreachable engine moved to the next alternate");
+        };
+        assert!(error.engine_is_away());
+    }
+
+    #[test]
+    fn ids_all_claimed_by_other_channels_is_a_limit_not_an_engine_error() {
+        let mut rounds = Rounds::new(2, 1);
+        let (_, _, error) = run_out(&mut rounds, claimed);
+        assert!(matches!(error, ChannelError::AllClaimedElsewhere(2)));
+        assert_eq!(error.fault(), super::super::Fault::Limits);
+    }
+
+    #[test]
+    fn a_timeout_stays_a_timeout_through_the_failover() {
+        let mut rounds = Rounds::new(2, 1);
+        let timeout = Duration::from_secs(2);
+        let (_, _, error) = run_out(&mut rounds, || ChannelError::StartTimeout(timeout));
+        let ChannelError::NoAlternatePlayed { last, .. } = error else {
+            panic!("gave up with {error:?}");
+        };
+        assert!(matches!(*last, ChannelError::StartTimeout(t) if t == timeout));
     }
 }

@@ -17,11 +17,13 @@ use futures_util::StreamExt;
 use tokio::time::Instant;
 use url::Url;
 
-use super::core::{Channel, ChannelState};
+use super::core::Channel;
+use super::reconnect::{Ended, Next, Reconnect};
+use super::state::{Event, Phase};
 use super::{ChannelError, ChannelSettings, UpstreamMode};
 use crate::engine::{EngineClient, EngineError, Session, SessionKind};
 use crate::hls::playlist::{self, Take, Upstream};
-use crate::hls::Segmenter;
+use crate::hls::{Cut, Segmenter};
 use crate::ts::packet::{Chunk, Splitter};
 
 /// Upstream bytes gathered before they are published to players, and the
@@ -61,125 +63,167 @@ impl Cutter {
 
     /// The upstream was replaced: nothing torn by the old one reaches players.
     pub(super) fn restart(&mut self, channel: &Channel) {
-        self.splitter.reset();
-        if let Some(segmenter) = &mut self.segmenter {
-            segmenter.restart();
+        // What the old upstream sent whole still reaches players; the frame it tore does not.
+        self.splitter.end_upstream(&mut self.chunks);
+        channel.publish(self);
+        if let Some(cut) = self
+            .segmenter
+            .as_mut()
+            .and_then(|s| s.restart(Instant::now()))
+        {
+            channel.store_segment(cut);
         }
         channel.ring.begin_resync();
+        tracing::debug!(channel = %channel.key, garbage_bytes = self.splitter.dropped_bytes(), "upstream restarted");
     }
+}
+
+/// Time bounds of one upstream connection.
+#[derive(Debug, Clone, Copy)]
+struct Bounds {
+    /// A start (engine call, prebuffering) may take this long in all.
+    start: Duration,
+    /// A connection that sends nothing for this long counts as dropped.
+    idle: Duration,
 }
 
 impl Channel {
     /// Runs the upstream of the id playing until it fails for good; returns
     /// why. With `give_up_after` (a channel with alternates to fail over to),
-    /// reconnecting stops once nothing has arrived for that long.
+    /// a start, a stall and reconnecting are each bounded by it. What to do
+    /// after each connection ends is the reconnect policy's call.
     pub(super) async fn run_upstream(
         &self,
-        engine: &EngineClient,
-        settings: &ChannelSettings,
         cutter: &mut Cutter,
         give_up_after: Option<Duration>,
     ) -> ChannelError {
-        let mut failures = 0u32;
-        let mut ever_live = false;
+        let settings = &self.hub.settings;
+        let bounds = Bounds {
+            start: give_up_after.map_or(settings.start_timeout, |after| {
+                settings.start_timeout.min(after)
+            }),
+            idle: give_up_after.map_or(settings.upstream_idle_timeout, |after| {
+                settings.upstream_idle_timeout.min(after)
+            }),
+        };
+        let mut policy = Reconnect::new(
+            settings.max_reconnects,
+            give_up_after,
+            settings.engine_wait,
+            self.upstream == UpstreamMode::Hls,
+        );
         loop {
             let mut received = false;
-            let error = match self.upstream {
-                UpstreamMode::Ts => self.pump_ts(engine, settings, cutter, &mut received).await,
-                UpstreamMode::Hls => self.pump_hls(engine, settings, cutter, &mut received).await,
+            // While the engine is away, the session in hand skips the usual
+            // engine check: ask (and start an engine acebridge manages) first.
+            let unready = if policy.engine_away() {
+                self.engine_ready().await.err()
+            } else {
+                None
             };
-            if !ever_live && !received {
-                // A first start that fails is reported to the waiting players at
-                // once, with the engine's own message, rather than retried.
-                return error;
+            if let Some(error) = unready.as_ref().filter(|error| !error.engine_is_away()) {
+                // Acebridge gave up starting the engine, or the user stopped it.
+                return error.clone();
             }
-            ever_live = true;
-            if received {
-                failures = 0;
-            }
-            if !received || self.upstream == UpstreamMode::Hls {
-                // The session itself is broken: start a fresh one next time.
-                self.session.discard(engine);
-            }
-            failures += 1;
-            if failures > settings.max_reconnects
-                || give_up_after.is_some_and(|after| self.silent_for() >= after)
-            {
-                return error;
-            }
-            self.reconnects.fetch_add(1, Ordering::Relaxed);
-            self.metrics.reconnects.inc();
-            self.problems
-                .record(&self.id(), format!("upstream lost: {error}"));
-            self.state.send_replace(ChannelState::Reconnecting);
+            let error = match (unready, self.upstream) {
+                (Some(error), _) => error,
+                (None, UpstreamMode::Ts) => self.pump_ts(cutter, &mut received, bounds).await,
+                (None, UpstreamMode::Hls) => self.pump_hls(cutter, &mut received, bounds).await,
+            };
+            let was_away = policy.engine_away();
+            let ended = Ended {
+                received,
+                engine_away: error.engine_is_away(),
+                last_data: self.last_data(),
+            };
+            let after = match policy.on_end(ended, Instant::now()) {
+                Next::GiveUp => return error,
+                Next::WaitForEngine { after } => {
+                    if !was_away {
+                        tracing::warn!(channel = %self.key, %error, "engine unreachable; waiting for it");
+                        self.hub
+                            .problems
+                            .engine_away(&self.key, &away_reason(&error));
+                        self.report(Event::EngineAway);
+                    }
+                    after
+                }
+                Next::Retry {
+                    after,
+                    fresh_session,
+                } => {
+                    if was_away {
+                        tracing::info!(channel = %self.key, "the engine answers again");
+                        self.hub.problems.engine_back(&self.key);
+                        self.report(Event::EngineAnswers);
+                    }
+                    if fresh_session {
+                        self.session.discard(&self.engine);
+                    }
+                    self.reconnects.fetch_add(1, Ordering::Relaxed);
+                    self.hub.metrics.reconnects.inc();
+                    self.hub.problems.record(
+                        &self.key,
+                        &self.id(),
+                        format!("upstream lost: {error}"),
+                    );
+                    self.report(Event::Lost);
+                    tracing::warn!(channel = %self.key, %error, ?after, "upstream lost, reconnecting");
+                    after
+                }
+            };
             cutter.restart(self);
-            let mut delay = backoff(failures);
-            if let Some(after) = give_up_after {
-                // The last try comes when the failover time is up, not a backoff later.
-                delay = delay.min(after.saturating_sub(self.silent_for()));
-            }
-            tracing::warn!(channel = %self.key, %error, attempt = failures, ?delay, "upstream lost, reconnecting");
-            tokio::time::sleep(delay).await;
+            tokio::time::sleep(after).await;
         }
     }
 
     /// The current session, or a new one.
-    async fn session(
-        &self,
-        engine: &EngineClient,
-        kind: SessionKind,
-        settings: &ChannelSettings,
-    ) -> Result<Session, ChannelError> {
-        match self.session.current() {
-            Some(session) => Ok(session),
-            None => {
-                self.engine_ready(engine).await?;
-                let id = self.id();
-                // A session of this content that is being stopped (its channel
-                // just ended) must be stopped before this one opens.
-                self.closing.wait(&id).await;
-                self.session
-                    .start(engine, kind, &id, settings.start_timeout)
-                    .await
-            }
+    async fn session(&self, kind: SessionKind, timeout: Duration) -> Result<Session, ChannelError> {
+        if let Some(session) = self.session.current() {
+            return Ok(session);
         }
+        self.engine_ready().await?;
+        let id = self.id();
+        // A session of this content that is being stopped (its channel
+        // just ended) must be stopped before this one opens.
+        self.hub.closing.wait(&id).await;
+        self.session.start(&self.engine, kind, &id, timeout).await
     }
 
     /// Starts the engine first if acebridge manages it and it does not
     /// answer; meanwhile the channel shows "starting engine", not an error.
-    async fn engine_ready(&self, engine: &EngineClient) -> Result<(), ChannelError> {
-        let before = self.state.borrow().clone();
-        let ready = self
+    async fn engine_ready(&self) -> Result<(), ChannelError> {
+        let mut started = false;
+        self.hub
             .engine_process
-            .ensure_running_then(engine, || {
-                self.state.send_replace(ChannelState::StartingEngine);
+            .ensure_running_then(&self.engine, || {
+                started = true;
+                self.report(Event::EngineStarting);
             })
-            .await;
-        self.state.send_if_modified(|state| {
-            let waited = matches!(state, ChannelState::StartingEngine);
-            if waited {
-                *state = before;
-            }
-            waited
-        });
-        Ok(ready?)
+            .await?;
+        if started {
+            self.report(Event::EngineAnswers);
+        }
+        Ok(())
     }
 
     /// One TS upstream connection: (re)uses the session, reads until it ends.
     /// Always returns the reason it ended; sets `received` once data flowed.
     async fn pump_ts(
         &self,
-        engine: &EngineClient,
-        settings: &ChannelSettings,
         cutter: &mut Cutter,
         received: &mut bool,
+        bounds: Bounds,
     ) -> ChannelError {
-        let session = match self.session(engine, SessionKind::Ts, settings).await {
+        let began = Instant::now();
+        let session = match self.session(SessionKind::Ts, bounds.start).await {
             Ok(session) => session,
             Err(error) => return error,
         };
-        // No headers come until the engine has prebuffered (often 10-25 s).
-        let mut body = match engine.playback(&session, settings.start_timeout).await {
+        // No headers come until the engine has prebuffered (often 10-25 s);
+        // the start call and the prebuffering share one bound.
+        let left = bounds.start.saturating_sub(began.elapsed());
+        let mut body = match self.engine.playback(&session, left).await {
             Ok(body) => body,
             Err(error) => return error.into(),
         };
@@ -189,7 +233,7 @@ impl Channel {
         // larger chunks cut the CPU per byte delivered (see COALESCE_BYTES).
         let mut held = BytesMut::new();
         let mut hold_until: Option<Instant> = None;
-        let mut idle_until = Instant::now() + settings.upstream_idle_timeout;
+        let mut idle_until = Instant::now() + bounds.idle;
         loop {
             let wake = hold_until.map_or(idle_until, |hold| hold.min(idle_until));
             let next = tokio::time::timeout_at(wake, body.next()).await;
@@ -200,11 +244,11 @@ impl Channel {
                     hold_until = None;
                     continue;
                 }
-                Err(_) => return EngineError::Timeout(settings.upstream_idle_timeout).into(),
+                Err(_) => return EngineError::Timeout(bounds.idle).into(),
                 Ok(None) => {
                     // What arrived before the end is good data: players get it.
                     self.cut(&held, cutter, received);
-                    return EngineError::Engine("upstream ended".into()).into();
+                    return ChannelError::UpstreamEnded;
                 }
                 Ok(Some(Err(error))) => {
                     self.cut(&held, cutter, received);
@@ -212,7 +256,7 @@ impl Channel {
                 }
                 Ok(Some(Ok(bytes))) => bytes,
             };
-            idle_until = Instant::now() + settings.upstream_idle_timeout;
+            idle_until = Instant::now() + bounds.idle;
             if first && bytes.trim_ascii_start().starts_with(b"#EXTM3U") {
                 return EngineError::Protocol(
                     "the engine sent an HLS playlist where MPEG-TS was asked for".into(),
@@ -240,38 +284,50 @@ impl Channel {
         if !bytes.is_empty() {
             self.note_data();
         }
-        self.metrics.bytes_in.inc_by(bytes.len() as u64);
+        self.hub.metrics.bytes_in.inc_by(bytes.len() as u64);
         cutter.splitter.push(bytes, &mut cutter.chunks);
-        if cutter.chunks.is_empty() {
+        if !self.publish(cutter) {
             return;
         }
-        let psi = cutter.splitter.psi_packets();
-        if let Some(segmenter) = &mut cutter.segmenter {
-            let now = Instant::now();
-            for chunk in &cutter.chunks {
-                if let Some(cut) = segmenter.push(chunk, psi.as_ref(), now) {
-                    self.note_segment_duration(cut.duration);
-                    self.segments
-                        .push(cut.duration, cut.discontinuity, cut.parts);
-                }
-            }
-        }
-        self.ring.append(cutter.chunks.drain(..), psi);
         if !*received && self.ring.has_keyframe() {
             *received = true;
             self.went_live();
         }
     }
 
+    /// Hands the chunks cut to the ring and the segmenter; false if there were none.
+    fn publish(&self, cutter: &mut Cutter) -> bool {
+        if cutter.chunks.is_empty() {
+            return false;
+        }
+        let psi = cutter.splitter.psi_packets();
+        if let Some(segmenter) = &mut cutter.segmenter {
+            let now = Instant::now();
+            for chunk in &cutter.chunks {
+                if let Some(cut) = segmenter.push(chunk, psi.as_ref(), now) {
+                    self.store_segment(cut);
+                }
+            }
+        }
+        self.ring.append(cutter.chunks.drain(..), psi);
+        true
+    }
+
+    fn store_segment(&self, cut: Cut) {
+        self.note_segment_duration(cut.duration);
+        self.segments
+            .push(cut.duration, cut.discontinuity, cut.parts);
+    }
+
     fn went_live(&self) {
-        let was = self.state.send_replace(ChannelState::Live);
-        match was {
-            ChannelState::Starting => {
+        self.hub.problems.engine_back(&self.key);
+        match self.report(Event::Live).phase() {
+            Some(Phase::Starting) => {
                 let took = self.uptime();
-                self.metrics.start_seconds.observe(took.as_secs_f64());
+                self.hub.metrics.start_seconds.observe(took.as_secs_f64());
                 tracing::info!(channel = %self.key, ?took, "channel live");
             }
-            ChannelState::Reconnecting => {
+            Some(Phase::Reconnecting | Phase::WaitingForEngine) => {
                 tracing::info!(channel = %self.key, "upstream reconnected")
             }
             _ => {}
@@ -283,12 +339,12 @@ impl Channel {
     /// segment was stored.
     async fn pump_hls(
         &self,
-        engine: &EngineClient,
-        settings: &ChannelSettings,
         cutter: &mut Cutter,
         received: &mut bool,
+        bounds: Bounds,
     ) -> ChannelError {
-        let session = match self.session(engine, SessionKind::Hls, settings).await {
+        let engine = &self.engine;
+        let session = match self.session(SessionKind::Hls, bounds.start).await {
             Ok(session) => session,
             Err(error) => return error,
         };
@@ -298,10 +354,10 @@ impl Channel {
         // Segments of an earlier session (a reconnect, another alternate)
         // do not continue into this one's.
         let mut discontinuity = self.segments.next_seq() > 0;
-        let start_deadline = Instant::now() + settings.start_timeout;
+        let start_deadline = Instant::now() + bounds.start;
         loop {
             if !*received && Instant::now() >= start_deadline {
-                return ChannelError::StartTimeout(settings.start_timeout);
+                return ChannelError::StartTimeout(bounds.start);
             }
             let media = match fetch_media_playlist(engine, &mut playlist_url).await {
                 Ok(media) => media,
@@ -311,7 +367,7 @@ impl Channel {
                     tracing::debug!(channel = %self.key, %error, failures, "playlist fetch failed");
                     if failures >= PLAYLIST_FAILURES_BEFORE_RESTART
                         || !*received && is_final(&error)
-                        || *received && self.silent_for() >= settings.upstream_idle_timeout
+                        || *received && self.silent_for() >= bounds.idle
                     {
                         return error.into();
                     }
@@ -339,10 +395,7 @@ impl Channel {
                 }
             };
             for (offset, segment) in media.segments.iter().enumerate().skip(skip) {
-                let data = match self
-                    .download(engine, &playlist_url, &segment.uri, settings)
-                    .await
-                {
+                let data = match self.download(&playlist_url, &segment.uri).await {
                     Ok(data) => data,
                     Err(error) if !*received && is_final(&error) => {
                         // The first segment is refused for good (over its bound,
@@ -382,15 +435,10 @@ impl Channel {
         (self.target_duration() / 2).clamp(Duration::from_millis(250), Duration::from_secs(5))
     }
 
-    async fn download(
-        &self,
-        engine: &EngineClient,
-        playlist_url: &Url,
-        uri: &str,
-        settings: &ChannelSettings,
-    ) -> Result<Bytes, EngineError> {
+    async fn download(&self, playlist_url: &Url, uri: &str) -> Result<Bytes, EngineError> {
+        let engine = &self.engine;
         let url = engine.resolve(playlist_url, uri)?;
-        let max = settings.max_segment_bytes();
+        let max = self.hub.settings.max_segment_bytes();
         match engine.fetch_segment(&url, max).await {
             // Asking again for a segment over the bound gets the same answer.
             Err(error @ EngineError::TooLarge { .. }) => Err(error),
@@ -407,7 +455,7 @@ async fn fetch_media_playlist(
 ) -> Result<m3u8_rs::MediaPlaylist, EngineError> {
     for _ in 0..2 {
         let body = engine.fetch_playlist(url).await?;
-        match playlist::parse_upstream(&body).map_err(EngineError::Protocol)? {
+        match playlist::parse_upstream(&body)? {
             Upstream::Media(media) => return Ok(media),
             Upstream::Master { variant } => *url = engine.resolve(url, &variant)?,
         }
@@ -426,6 +474,10 @@ fn is_final(error: &EngineError) -> bool {
     )
 }
 
-pub(super) fn backoff(failures: u32) -> Duration {
-    Duration::from_millis(250u64 << failures.min(5)).min(Duration::from_secs(5))
+/// What the problems list says of an engine that went away.
+fn away_reason(error: &ChannelError) -> String {
+    match error {
+        ChannelError::Engine(EngineError::Unreachable { reason, .. }) => reason.clone(),
+        other => other.to_string(),
+    }
 }

@@ -23,29 +23,35 @@ mod failover;
 mod feed;
 mod hls_view;
 pub mod metrics;
+mod problems;
+mod reconnect;
 mod session;
+mod state;
 mod ts_view;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use futures_util::FutureExt as _;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-pub use self::core::{Channel, ChannelInfo, ChannelState, ViewerCounts};
-pub use self::error::ChannelError;
+pub use self::core::{Channel, ChannelInfo, ViewerCounts};
+pub use self::error::{ChannelError, Fault};
 pub use self::feed::{COALESCE_BYTES, COALESCE_DELAY};
 pub use self::hls_view::Viewer;
+pub use self::problems::Problem;
 pub use self::ts_view::TsPlayer;
 
 use self::core::Attachment;
 use self::metrics::{Metrics, Snapshot};
+use self::problems::Problems;
 use self::session::SessionSlot;
-use crate::content_id::ContentId;
+use self::state::Event;
+use crate::content_id::{ContentId, IdKind};
 use crate::engine::{EngineClient, SharedEngine};
 use crate::engine_process::EngineProcess;
 
@@ -74,8 +80,8 @@ pub struct ChannelSettings {
     pub ring_bytes: usize,
     /// Target duration of the HLS segments the proxy cuts (keyframes permitting).
     pub hls_segment: Duration,
-    /// Segments kept for HLS players: the playlist's window of 6 and 2 more
-    /// for players still fetching from an older playlist.
+    /// Segments kept for HLS players: the playlist's window and 2 more for
+    /// players still fetching from an older playlist.
     pub hls_max_segments: usize,
     /// Memory bound of one channel's segments (shared with the ring when cut
     /// by the proxy); one segment may take at most a quarter of it.
@@ -98,6 +104,9 @@ pub struct ChannelSettings {
     /// Rounds through all alternates without any of them playing before the
     /// channel gives up and ends its players' streams.
     pub failover_rounds: u32,
+    /// How long a channel that played waits for an engine that stopped
+    /// answering (players stay connected) before it ends its players' streams.
+    pub engine_wait: Duration,
 }
 
 impl Default for ChannelSettings {
@@ -108,7 +117,7 @@ impl Default for ChannelSettings {
             start_timeout: Duration::from_secs(60),
             ring_bytes: 4 * 1024 * 1024,
             hls_segment: Duration::from_secs(2),
-            hls_max_segments: 8,
+            hls_max_segments: crate::hls::playlist::KEPT_SEGMENTS,
             hls_max_bytes: 64 * 1024 * 1024,
             max_reconnects: 5,
             upstream_idle_timeout: Duration::from_secs(20),
@@ -117,6 +126,7 @@ impl Default for ChannelSettings {
             max_players: 100,
             failover_after: Duration::from_secs(15),
             failover_rounds: 3,
+            engine_wait: Duration::from_secs(120),
         }
     }
 }
@@ -142,11 +152,22 @@ pub enum ChannelKey {
 }
 
 impl ChannelKey {
+    /// The saved channel's key, if it is one.
+    pub fn saved(&self) -> Option<&str> {
+        match self {
+            ChannelKey::Saved(key) => Some(key),
+            ChannelKey::Id(_) => None,
+        }
+    }
+
     /// The path its HLS segments are served under; for a saved channel it
     /// stays the same across switches, so players keep their playlist.
     pub fn segment_prefix(&self) -> String {
         match self {
-            ChannelKey::Id(id) => format!("/ace/hls/{}/segment/", id.as_hex()),
+            ChannelKey::Id(id) => match id.kind() {
+                IdKind::Content => format!("/ace/hls/{}/segment/", id.as_hex()),
+                IdKind::Infohash => format!("/ace/hls/infohash:{}/segment/", id.as_hex()),
+            },
             ChannelKey::Saved(key) => format!("/channel/{key}/segment/"),
         }
     }
@@ -175,42 +196,6 @@ impl std::fmt::Debug for OnLive {
         } else {
             "OnLive(unset)"
         })
-    }
-}
-
-/// A failed start or a drop, kept for the UI so a player's bare 502 has an
-/// explanation.
-#[derive(Debug, Clone, Serialize)]
-pub struct Problem {
-    pub id: ContentId,
-    pub at_unix: u64,
-    pub error: String,
-}
-
-/// The most recent problems, newest first.
-#[derive(Debug, Default)]
-pub struct Problems(Mutex<VecDeque<Problem>>);
-
-/// Problems remembered.
-const MAX_PROBLEMS: usize = 20;
-
-impl Problems {
-    pub(crate) fn record(&self, id: &ContentId, error: String) {
-        let at_unix = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |since| since.as_secs());
-        let mut problems = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        problems.push_front(Problem {
-            id: id.clone(),
-            at_unix,
-            error,
-        });
-        problems.truncate(MAX_PROBLEMS);
-    }
-
-    fn list(&self) -> Vec<Problem> {
-        let problems = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        problems.iter().cloned().collect()
     }
 }
 
@@ -265,8 +250,8 @@ struct HubInner {
     tasks: TaskTracker,
     shutdown: CancellationToken,
     metrics: Metrics,
-    problems: Arc<Problems>,
-    closing: Arc<Closing>,
+    problems: Problems,
+    closing: Closing,
     engine_process: EngineProcess,
 }
 
@@ -292,9 +277,9 @@ impl HubInner {
     /// (two channels on one id would mean two engine sessions on it).
     pub(super) fn claim(&self, channel: &Channel, id: &ContentId) -> bool {
         let channels = self.channels();
-        let taken = channels
-            .values()
-            .any(|other| !std::ptr::eq(Arc::as_ptr(other), channel) && other.id() == *id);
+        let taken = channels.values().any(|other| {
+            !std::ptr::eq(Arc::as_ptr(other), channel) && other.playing().as_ref() == Some(id)
+        });
         if !taken {
             channel.set_playing(id);
         }
@@ -338,8 +323,8 @@ impl Hub {
                 tasks: TaskTracker::new(),
                 shutdown: CancellationToken::new(),
                 metrics: Metrics::default(),
-                problems: Arc::default(),
-                closing: Arc::default(),
+                problems: Problems::default(),
+                closing: Closing::default(),
                 engine_process,
             }),
         }
@@ -391,10 +376,11 @@ impl Hub {
         if let Some(channel) = channels.get(&key) {
             return admit(channel);
         }
-        if let Some(channel) = channels
-            .values()
-            .find(|channel| alternates.contains(&channel.id()))
-        {
+        if let Some(channel) = channels.values().find(|channel| {
+            channel
+                .playing()
+                .is_some_and(|playing| alternates.contains(&playing))
+        }) {
             return admit(channel);
         }
         if channels.len() >= settings.max_channels {
@@ -407,11 +393,8 @@ impl Hub {
         let admitted = admit(&channel)?;
         channels.insert(key.clone(), Arc::clone(&channel));
         drop(channels);
-        let engine = self.engine();
-        tracing::info!(channel = %key, alternates = channel.alternates.len(), engine = %engine.base(), upstream = ?settings.upstream, "channel starting");
-        self.inner
-            .tasks
-            .spawn(supervise(Arc::clone(&self.inner), channel, engine));
+        tracing::info!(channel = %key, alternates = channel.alternates.len(), engine = %channel.engine.base(), upstream = ?settings.upstream, "channel starting");
+        self.inner.tasks.spawn(supervise(channel));
         Ok(admitted)
     }
 
@@ -454,22 +437,15 @@ impl Hub {
         })
     }
 
-    /// An HLS request for a channel that must already play (segments), by the
-    /// hex id in its URL; `None` if no such channel plays.
-    pub fn find_hls(&self, hex: &str, viewer: &Viewer) -> Option<Result<HlsRequest, ChannelError>> {
-        let channels = self.inner.channels();
-        let channel = channels.values().find(|c| c.id().as_hex() == hex)?;
-        Some(self.admit_viewer(channel, viewer))
-    }
-
-    /// [`Hub::find_hls`] for a saved channel's segments, by its key.
-    pub fn find_hls_channel(
+    /// An HLS request for the segments of the channel of `key` (segment
+    /// URLs name their channel); `None` if no such channel plays.
+    pub fn find_hls(
         &self,
-        key: &str,
+        key: &ChannelKey,
         viewer: &Viewer,
     ) -> Option<Result<HlsRequest, ChannelError>> {
         let channels = self.inner.channels();
-        let channel = channels.get(&ChannelKey::Saved(key.to_owned()))?;
+        let channel = channels.get(key)?;
         Some(self.admit_viewer(channel, viewer))
     }
 
@@ -558,15 +534,15 @@ enum End {
 }
 
 /// Runs a channel from start to removal, then stops its engine session exactly once.
-async fn supervise(hub: Arc<HubInner>, channel: Arc<Channel>, engine: EngineClient) {
-    let settings = &hub.settings;
+async fn supervise(channel: Arc<Channel>) {
+    let hub = Arc::clone(&channel.hub);
     let run = async {
         tokio::select! {
-            error = channel.run_alternates(&hub, &engine, settings) => End::Failed(error),
+            error = channel.run_alternates() => End::Failed(error),
             () = wait_idle(&hub, &channel) => End::Idle,
             () = channel.cancel.cancelled() => End::Cancelled,
             () = hub.shutdown.cancelled() => End::Cancelled,
-            () = channel.session.poll_stats(&engine, settings.stat_interval) => End::Cancelled,
+            () = channel.session.poll_stats(&channel.engine, hub.settings.stat_interval) => End::Cancelled,
         }
     };
     // A bug in one channel must not leave it in the table with its engine
@@ -579,28 +555,27 @@ async fn supervise(hub: Arc<HubInner>, channel: Arc<Channel>, engine: EngineClie
         let mut channels = hub.channels();
         hub.remove(&mut channels, &channel);
     }
+    hub.problems.engine_back(&channel.key);
     match end {
         End::Failed(error) => {
-            tracing::warn!(channel = %channel.key, %error, "channel failed");
-            if matches!(
-                *channel.state.borrow(),
-                ChannelState::Starting | ChannelState::StartingEngine
-            ) {
+            tracing::warn!(channel = %channel.key, %error, fault = ?error.fault(), "channel failed");
+            if channel.state.borrow().is_starting() {
                 hub.metrics.start_failures.inc();
             }
-            hub.problems.record(&channel.id(), error.to_string());
-            channel.finish(ChannelState::Failed(error));
+            hub.problems
+                .record(&channel.key, &channel.id(), error.to_string());
+            channel.finish(Event::Failed(error));
         }
         End::Idle => {
             tracing::info!(channel = %channel.key, "channel stopped after linger");
-            channel.finish(ChannelState::Stopped);
+            channel.finish(Event::Stopped);
         }
         End::Cancelled => {
             tracing::info!(channel = %channel.key, "channel stopped");
-            channel.finish(ChannelState::Stopped);
+            channel.finish(Event::Stopped);
         }
     }
-    channel.session.close(&engine, &channel.id()).await;
+    channel.session.close(&channel.engine, &channel.id()).await;
     hub.closing.forget(&channel.id(), &channel.session);
     // Its players were ended by `finish`; once they let go, the buffers are freed.
     drop(channel);
@@ -735,6 +710,36 @@ mod tests {
         let stopped = idle.await.expect("wait_idle");
         assert_eq!(stopped - done, channel.viewer_window() + LINGER);
         assert_eq!(channel.info().viewers.hls, 0, "no longer watching");
+    }
+
+    /// Regression: during a switch the channel still named the alternate it
+    /// was leaving, so a per-id request for that id joined the saved channel
+    /// (and got the next alternate's stream) instead of playing it.
+    #[tokio::test(start_paused = true)]
+    async fn a_per_id_request_for_the_alternate_being_left_does_not_join_the_saved_channel() {
+        let hub = hub();
+        let a = ContentId::parse(&"a".repeat(40)).expect("id");
+        let b = ContentId::parse(&"b".repeat(40)).expect("id");
+        let key = ChannelKey::Saved(a.as_hex().to_owned());
+        let saved = Arc::new(Channel::new(
+            key.clone(),
+            a.clone(),
+            vec![a.clone(), b],
+            &hub.inner,
+        ));
+        hub.inner.channels().insert(key, Arc::clone(&saved));
+        let joined = hub.join_ts(&a).expect("joined");
+        assert!(
+            Arc::ptr_eq(joined.channel(), &saved),
+            "A plays on the saved channel"
+        );
+        drop(joined);
+        saved.release(&a).await;
+        let own = hub.join_ts(&a).expect("a channel of its own");
+        assert!(
+            !Arc::ptr_eq(own.channel(), &saved),
+            "joined the saved channel that left A"
+        );
     }
 
     #[tokio::test(start_paused = true)]

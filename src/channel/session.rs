@@ -45,9 +45,9 @@ pub struct SessionSlot {
 }
 
 /// Longest anyone waits for the old session's stop before starting the next:
-/// longer than the engine client's own bound on a stop call (10 s), so a stop
-/// in flight has been answered or abandoned by then.
-const STOP_WAIT: Duration = Duration::from_secs(11);
+/// longer than the engine client's own bound on a stop call, so a stop in
+/// flight has been answered or abandoned by then.
+const STOP_WAIT: Duration = crate::engine::STOP_TIMEOUT.saturating_add(Duration::from_secs(1));
 /// Longest a failover waits for a start whose caller gave up to land (so it
 /// can be stopped rather than become current beside the next alternate's).
 const START_WAIT: Duration = Duration::from_secs(10);
@@ -129,13 +129,21 @@ impl SessionSlot {
 
     /// Gives up the current session (it stopped working) and stops it in the background.
     pub fn discard(&self, engine: &EngineClient) {
-        let stale = {
+        self.take_and_stop(engine, false);
+    }
+
+    /// Takes the current session out (closing the slot for good with
+    /// `close`) and stops it as a tracked task, so the stop is sent even if
+    /// the caller is cancelled.
+    fn take_and_stop(&self, engine: &EngineClient, close: bool) {
+        let current = {
             let mut inner = self.lock();
+            inner.closed |= close;
             inner.stat = None;
             inner.current.take()
         };
-        if let Some(stale) = stale {
-            self.stop_in_background(engine, stale);
+        if let Some(session) = current {
+            self.stop_in_background(engine, session);
         }
     }
 
@@ -143,14 +151,7 @@ impl SessionSlot {
     /// waits (bounded) until every stop of the slot has been answered. The
     /// stop runs as a tracked task, so it is sent even if this is cancelled.
     pub async fn close(&self, engine: &EngineClient, channel: &ContentId) {
-        let last = {
-            let mut inner = self.lock();
-            inner.closed = true;
-            inner.current.take()
-        };
-        if let Some(session) = last {
-            self.stop_in_background(engine, session);
-        }
+        self.take_and_stop(engine, true);
         self.stops_answered(channel).await;
         self.closed_done.send_replace(true);
     }
@@ -182,15 +183,7 @@ impl SessionSlot {
         {
             tracing::warn!(%channel, "an engine start is still in flight; switching anyway");
         }
-        let current = {
-            let mut inner = self.lock();
-            inner.stat = None;
-            inner.current.take()
-        };
-        // A tracked task: the stop is sent even if the failover is cancelled.
-        if let Some(session) = current {
-            self.stop_in_background(engine, session);
-        }
+        self.take_and_stop(engine, false);
         self.stops_answered(channel).await;
     }
 

@@ -65,6 +65,11 @@ pub struct ConfigArgs {
             the engine reporting no peers and no progress) before it switches to its next id \
             [default: {}]", defaults().failover_after.as_secs()))]
     pub failover_after: Option<u64>,
+    #[arg(long, env = "ACEBRIDGE_ENGINE_WAIT", value_name = "SECONDS",
+        help = format!("Seconds a playing channel waits, players connected, for an engine \
+            that stopped answering before it ends their streams [default: {}]",
+            defaults().engine_wait.as_secs()))]
+    pub engine_wait: Option<u64>,
     /// Settings file [default: acebridge/settings.toml in the OS config directory]
     #[arg(long, env = "ACEBRIDGE_SETTINGS", value_name = "FILE")]
     pub settings: Option<PathBuf>,

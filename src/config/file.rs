@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::resolve::parse_listen;
 use super::{ConfigError, UpstreamMode};
+pub use crate::saved::SavedChannel;
 
 /// What the settings file holds. Every field is optional so old files keep working.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -75,45 +76,6 @@ impl DesktopSettings {
     }
 }
 
-/// A channel saved by the user: its id (40 lowercase hex characters), name,
-/// and the M3U attributes it came with. Every field but `id` is optional, so
-/// files written by older versions load unchanged.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SavedChannel {
-    pub id: String,
-    /// The id is a torrent infohash (sent as `infohash=`), not a content id.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub infohash: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    /// `#EXTINF` `group-title`: the group the channel is listed under.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub group: Option<String>,
-    /// `#EXTINF` `tvg-logo`: the logo's URL.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub logo: Option<String>,
-    /// `#EXTINF` `tvg-id`: the EPG id IPTV apps match guide data by.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tvg_id: Option<String>,
-    /// `#EXTINF` `tvg-name`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tvg_name: Option<String>,
-    /// The URL of the imported list this channel came from; a refresh of that
-    /// list may rename or remove it. `None`: added by hand.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub source: Option<String>,
-    /// Every content id of the channel, in the order they are tried when one
-    /// fails (`id` among them, anywhere). Empty, as in files written before
-    /// alternates existed: the channel is `id` alone. `id` stays the
-    /// channel's identity (its API handle and `/channel/<id>.ts` URL) however
-    /// the alternates are ordered.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub alternates: Vec<String>,
-    /// The alternate that last played: tried first next time.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_good: Option<String>,
-}
-
 /// A channel list imported from an http(s) URL.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ImportedList {
@@ -124,6 +86,10 @@ pub struct ImportedList {
     /// When it was last read successfully (Unix seconds).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_read_unix: Option<u64>,
+    /// When a read was last tried, whether it worked or not (Unix seconds):
+    /// a list whose server is down is not asked again at every check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_attempt_unix: Option<u64>,
     /// Why the last refresh failed, if it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
@@ -259,10 +225,8 @@ mod tests {
         let (settings, problems) = load_settings_checked(&path).expect("load");
         assert!(problems.is_empty(), "{problems:?}");
         for saved in &settings.channels {
-            assert!(saved.alternates.is_empty() && saved.last_good.is_none());
-            let ids = crate::store::saved_ids(saved);
-            assert_eq!(ids.len(), 1);
-            assert_eq!(ids[0].as_hex(), saved.id);
+            assert!(saved.last_good().is_none());
+            assert_eq!(saved.play_order(), [saved.id().clone()]);
         }
         save_settings(&path, &settings).expect("save");
         assert_eq!(std::fs::read_to_string(&path).expect("read"), old);
@@ -273,32 +237,27 @@ mod tests {
         let temp = tempfile::tempdir().expect("temp dir");
         let dir = temp.path();
         let path = dir.join("settings.toml");
+        let id = |c: &str| crate::content_id::ContentId::parse(&c.repeat(40)).expect("id");
+        let mut news = SavedChannel::new(id("a"));
+        news.name = Some("News \"24\" ✓".into());
+        news.group = Some("News".into());
+        news.logo = Some("http://logos/n.png".into());
+        news.tvg_id = Some("news.24".into());
+        news.tvg_name = Some("News 24".into());
+        news.source = Some("http://lists/a.m3u".into());
+        news.set_ids(vec![id("c"), id("a")]);
+        news.set_last_good(&id("a"));
+        let unnamed = SavedChannel::new(
+            crate::content_id::ContentId::parse_infohash(&"b".repeat(40)).expect("id"),
+        );
         let settings = Settings {
             engine: Some("http://127.0.0.1:6878".into()),
-            channels: vec![
-                SavedChannel {
-                    id: "a".repeat(40),
-                    infohash: false,
-                    name: Some("News \"24\" ✓".into()),
-                    group: Some("News".into()),
-                    logo: Some("http://logos/n.png".into()),
-                    tvg_id: Some("news.24".into()),
-                    tvg_name: Some("News 24".into()),
-                    source: Some("http://lists/a.m3u".into()),
-                    alternates: vec!["c".repeat(40), "a".repeat(40)],
-                    last_good: Some("a".repeat(40)),
-                },
-                SavedChannel {
-                    id: "b".repeat(40),
-                    infohash: true,
-                    name: None,
-                    ..SavedChannel::default()
-                },
-            ],
+            channels: vec![news, unnamed],
             imports: vec![ImportedList {
                 url: "http://lists/a.m3u".into(),
                 refresh_mins: Some(60),
                 last_read_unix: Some(1),
+                last_attempt_unix: Some(2),
                 last_error: None,
             }],
             desktop: DesktopSettings {

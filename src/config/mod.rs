@@ -16,12 +16,10 @@ use std::path::PathBuf;
 
 pub use self::args::ConfigArgs;
 pub use self::file::{
-    default_settings_path, load_settings, load_settings_checked, save_settings, DesktopSettings,
-    ImportedList, SavedChannel, Settings,
+    load_settings, load_settings_checked, save_settings, DesktopSettings, ImportedList,
+    SavedChannel, Settings,
 };
-pub use self::resolve::{
-    parse_engine_url, parse_listen, Config, DEFAULT_ENGINE, DEFAULT_LISTEN, DEFAULT_WRITE_STALL,
-};
+pub use self::resolve::{parse_engine_url, Config, DEFAULT_LISTEN};
 pub use crate::channel::UpstreamMode;
 
 #[derive(Debug, thiserror::Error)]

@@ -7,6 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use super::file::{DesktopSettings, SavedChannel, Settings};
+use crate::saved::SavedEntry;
 
 /// What can be used of `text`, the settings file at `path`, and the warnings
 /// for the user: none when all of it parses; else a first one saying where
@@ -162,75 +163,32 @@ fn forgiving_fields<T: serde::de::DeserializeOwned>(
 }
 
 /// The saved channels that parse and carry a valid id; each other one is
-/// dropped alone, and reported.
+/// dropped alone, and reported (see [`SavedChannel::from_entry`]).
 fn forgiving_channels(
     value: Option<toml::Value>,
     text: &str,
     problems: &mut Vec<Problem>,
 ) -> Vec<SavedChannel> {
-    let channels: Vec<(usize, SavedChannel)> = forgiving_list(value, "channels", text, problems);
-    let mut kept = Vec::with_capacity(channels.len());
-    for (index, mut channel) in channels {
-        let parsed = if channel.infohash {
-            crate::content_id::ContentId::parse_infohash(&channel.id)
-        } else {
-            crate::content_id::ContentId::parse(&channel.id)
-        };
-        match parsed {
-            Ok(id) => {
-                channel.id = id.as_hex().to_owned();
-                // A hand-edited alternate that is no content id is dropped
-                // alone; the channel keeps playing the others.
-                let before = channel.alternates.len();
-                channel.alternates = std::mem::take(&mut channel.alternates)
-                    .into_iter()
-                    .filter_map(|alternate| {
-                        crate::content_id::ContentId::parse(&alternate)
-                            .ok()
-                            .map(|parsed| parsed.as_hex().to_owned())
-                    })
-                    .collect();
-                if channel.alternates.len() < before {
+    let entries: Vec<(usize, SavedEntry)> = forgiving_list(value, "channels", text, problems);
+    let mut kept = Vec::with_capacity(entries.len());
+    for (index, entry) in entries {
+        let line = line_of_table(text, "channels", index);
+        match SavedChannel::from_entry(entry) {
+            Ok((channel, dropped)) => {
+                if dropped > 0 {
                     problems.push(Problem {
-                        line: line_of_table(text, "channels", index),
+                        line,
                         message: format!(
-                            "channel {} lost {} alternate id(s) that are not content ids",
-                            channel.id,
-                            before - channel.alternates.len()
+                            "channel {} lost {dropped} alternate id(s) that are not content ids",
+                            channel.key()
                         ),
                     });
                 }
-                if !channel.alternates.is_empty()
-                    && !channel
-                        .alternates
-                        .iter()
-                        .any(|alternate| alternate.eq_ignore_ascii_case(&channel.id))
-                {
-                    channel.alternates.insert(0, channel.id.clone());
-                }
-                channel.last_good = channel
-                    .last_good
-                    .take()
-                    .and_then(|good| crate::content_id::ContentId::parse(&good).ok())
-                    .map(|good| good.as_hex().to_owned());
-                for text in [
-                    &mut channel.name,
-                    &mut channel.group,
-                    &mut channel.logo,
-                    &mut channel.tvg_id,
-                    &mut channel.tvg_name,
-                ] {
-                    *text = text.as_deref().and_then(crate::content_id::clean_text);
-                }
                 kept.push(channel);
             }
-            Err(err) => problems.push(Problem {
-                line: line_of_table(text, "channels", index),
-                message: format!(
-                    "channel {:?} ({}) was dropped: invalid id: {err}",
-                    channel.id.chars().take(60).collect::<String>(),
-                    channel.name.as_deref().unwrap_or("no name")
-                ),
+            Err(rejected) => problems.push(Problem {
+                line,
+                message: rejected.to_string(),
             }),
         }
     }
@@ -418,7 +376,7 @@ mod tests {
         assert_eq!(settings.desktop.player.as_deref(), Some("mpv"));
         assert!(!settings.desktop.play_links);
         assert_eq!(settings.channels.len(), 1);
-        assert_eq!(settings.channels[0].id, hex);
+        assert_eq!(settings.channels[0].key(), hex);
         assert_eq!(settings.channels[0].name.as_deref(), Some("Kept One"));
         let all = warnings.join("\n");
         assert!(all.contains("line 2: linger_secs"), "{all}");
@@ -487,15 +445,10 @@ mod tests {
         let text = format!("engine = \"http://127.0.0.1:6878\"\n\n[[channels]]\nid = \"{hex}\"\ninfohash = true\nname = \"Old\"\n");
         let (settings, problems) = parse_forgiving(&text);
         assert!(problems.is_empty(), "{problems:?}");
-        assert_eq!(
-            settings.channels,
-            vec![SavedChannel {
-                id: hex,
-                infohash: true,
-                name: Some("Old".into()),
-                ..SavedChannel::default()
-            }]
-        );
+        let mut old =
+            SavedChannel::new(crate::content_id::ContentId::parse_infohash(&hex).expect("id"));
+        old.name = Some("Old".into());
+        assert_eq!(settings.channels, vec![old]);
     }
 
     #[test]
@@ -506,7 +459,12 @@ mod tests {
         );
         let (settings, problems) = parse_forgiving(&text);
         assert_eq!(problems.len(), 1, "{problems:?}");
-        assert_eq!(settings.channels[0].alternates, [a, c]);
-        assert_eq!(settings.channels[0].last_good, None);
+        let ids: Vec<&str> = settings.channels[0]
+            .ids()
+            .iter()
+            .map(|id| id.as_hex())
+            .collect();
+        assert_eq!(ids, [a, c]);
+        assert_eq!(settings.channels[0].last_good(), None);
     }
 }

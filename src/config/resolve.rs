@@ -27,6 +27,7 @@ pub const DEFAULT_WRITE_STALL: Duration = Duration::from_secs(30);
 const START_TIMEOUT_SECS: (u64, u64) = (1, u64::MAX);
 const HLS_SEGMENT_SECS: (u64, u64) = (1, 30);
 const FAILOVER_AFTER_SECS: (u64, u64) = (1, 600);
+const ENGINE_WAIT_SECS: (u64, u64) = (0, 86_400);
 const HLS_BUFFER_MIB: (usize, usize) = (1, 4096);
 const MIB: usize = 1024 * 1024;
 
@@ -91,16 +92,10 @@ impl ConfigArgs {
             .or(file.engine)
             .unwrap_or_else(|| DEFAULT_ENGINE.to_owned());
         let listen = self.listen.or(file.listen).unwrap_or(DEFAULT_LISTEN);
-        let engine_command =
-            match &self.engine_command {
-                Some(text) => Some(crate::engine_process::parse_command(text).map_err(
-                    |reason| ConfigError::EngineCommand {
-                        command: text.clone(),
-                        reason,
-                    },
-                )?),
-                None => (!file.engine_command.is_empty()).then_some(file.engine_command),
-            };
+        let engine_command = match &self.engine_command {
+            Some(text) => Some(parse_engine_command(text)?),
+            None => (!file.engine_command.is_empty()).then_some(file.engine_command),
+        };
         let engine_idle_stop = self
             .engine_idle_stop
             .or(file.engine_idle_stop_secs)
@@ -129,6 +124,9 @@ impl ConfigArgs {
             failover_after: self
                 .failover_after
                 .map_or(defaults.failover_after, secs_within(FAILOVER_AFTER_SECS)),
+            engine_wait: self
+                .engine_wait
+                .map_or(defaults.engine_wait, secs_within(ENGINE_WAIT_SECS)),
             hls_max_bytes: self.hls_buffer_mib.map_or(defaults.hls_max_bytes, |mib| {
                 mib.clamp(least_mib, most_mib) * MIB
             }),
@@ -153,7 +151,11 @@ pub fn parse_listen(text: &str) -> Result<SocketAddr, String> {
         return Ok(addr);
     }
     let invalid = || {
-        format!("invalid listen address {text:?}: give an IP address and port, e.g. 127.0.0.1:6880 or localhost:6880")
+        format!(
+            "invalid listen address {text:?}: give an IP address and port, e.g. \
+             {DEFAULT_LISTEN} or localhost:{}",
+            DEFAULT_LISTEN.port()
+        )
     };
     let (host, port) = text.rsplit_once(':').ok_or_else(invalid)?;
     if !host.eq_ignore_ascii_case("localhost") {
@@ -161,6 +163,20 @@ pub fn parse_listen(text: &str) -> Result<SocketAddr, String> {
     }
     let port: u16 = port.parse().map_err(|_| invalid())?;
     Ok(SocketAddr::from(([127, 0, 0, 1], port)))
+}
+
+/// Parses an engine command typed by a user (flag, env var): shell-like
+/// words and quotes, but no shell runs it.
+fn parse_engine_command(text: &str) -> Result<Vec<String>, ConfigError> {
+    let invalid = |reason: &str| ConfigError::EngineCommand {
+        command: text.to_owned(),
+        reason: reason.to_owned(),
+    };
+    let words = shlex::split(text).ok_or_else(|| invalid("unbalanced quotes"))?;
+    if words.is_empty() {
+        return Err(invalid("the command is empty"));
+    }
+    Ok(words)
 }
 
 /// Checks an engine URL a user typed: http(s), a host, nothing after the origin.
@@ -198,6 +214,24 @@ pub fn parse_engine_url(text: &str) -> Result<Url, ConfigError> {
 mod tests {
     use super::super::file::save_settings;
     use super::*;
+
+    #[test]
+    fn commands_are_split_like_a_shell_would_without_one() {
+        assert_eq!(
+            parse_engine_command(r#"docker run --rm -p "127.0.0.1:6878:6878" 'my image'"#)
+                .expect("words"),
+            [
+                "docker",
+                "run",
+                "--rm",
+                "-p",
+                "127.0.0.1:6878:6878",
+                "my image"
+            ]
+        );
+        assert!(parse_engine_command("  ").is_err());
+        assert!(parse_engine_command("engine \"unclosed").is_err());
+    }
 
     #[test]
     fn flags_beat_file_beat_defaults() {

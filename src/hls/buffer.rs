@@ -118,7 +118,7 @@ impl SegmentBuffer {
         next
     }
 
-    pub fn lookup(&self, seq: u64) -> Lookup {
+    fn lookup(&self, seq: u64) -> Lookup {
         let inner = self.lock();
         let first = inner
             .segments

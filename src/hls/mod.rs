@@ -7,5 +7,5 @@ mod buffer;
 pub mod playlist;
 mod segmenter;
 
-pub use buffer::{Lookup, Segment, SegmentBuffer, SegmentMeta};
-pub use segmenter::{pts_duration, Cut, Segmenter};
+pub use buffer::{Segment, SegmentBuffer};
+pub use segmenter::{Cut, Segmenter};

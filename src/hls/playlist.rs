@@ -6,6 +6,7 @@
 use m3u8_rs::{MediaPlaylist, MediaSegment, Playlist};
 
 use super::buffer::SegmentMeta;
+use crate::engine::EngineError;
 
 /// How many segments the proxy's playlist shows.
 pub const WINDOW: usize = 6;
@@ -26,31 +27,51 @@ pub enum Upstream {
 /// Most lines an engine playlist may have. A live window is a few dozen;
 /// the bound keeps parsing (and the parsed playlist) small, since the parser
 /// runs on the proxy's only thread: at the byte bound, a playlist of short
-/// lines is ~65 000 segments, which took 1.4 s and 90 MiB in a debug build.
+/// lines would be tens of thousands of segments, seconds of parsing.
 pub const MAX_LINES: usize = 4096;
+
+/// Why an engine playlist was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlaylistError {
+    #[error("the engine sent MPEG-TS where an HLS playlist was expected")]
+    MpegTs,
+    /// The body's first bytes, for the log.
+    #[error("the engine sent something that is not a playlist: {0:?}")]
+    NotAPlaylist(String),
+    #[error("the engine sent a playlist of more than {MAX_LINES} lines")]
+    TooManyLines,
+    #[error("master playlist without variants")]
+    NoVariants,
+    /// What the parser said, shortened.
+    #[error("unreadable playlist: {0}")]
+    Unreadable(String),
+}
+
+/// The engine sent what is not its API.
+impl From<PlaylistError> for EngineError {
+    fn from(error: PlaylistError) -> Self {
+        EngineError::Protocol(error.to_string())
+    }
+}
 
 /// Parses an engine playlist; rejects bodies that are not playlists at all
 /// (the engine sometimes answers an HLS URL with MPEG-TS or an error page),
 /// and playlists of more than [`MAX_LINES`] lines.
-pub fn parse_upstream(body: &[u8]) -> Result<Upstream, String> {
+pub fn parse_upstream(body: &[u8]) -> Result<Upstream, PlaylistError> {
     let text_start = body
         .iter()
         .position(|b| !b.is_ascii_whitespace())
         .unwrap_or(body.len());
     let body = &body[text_start..];
     if body.first() == Some(&0x47) {
-        return Err("the engine sent MPEG-TS where an HLS playlist was expected".into());
+        return Err(PlaylistError::MpegTs);
     }
     if !body.starts_with(b"#EXTM3U") {
         let excerpt: String = String::from_utf8_lossy(&body[..body.len().min(80)]).into();
-        return Err(format!(
-            "the engine sent something that is not a playlist: {excerpt:?}"
-        ));
+        return Err(PlaylistError::NotAPlaylist(excerpt));
     }
     if body.split(|&b| b == b'\n').nth(MAX_LINES).is_some() {
-        return Err(format!(
-            "the engine sent a playlist of more than {MAX_LINES} lines"
-        ));
+        return Err(PlaylistError::TooManyLines);
     }
     match m3u8_rs::parse_playlist_res(body) {
         Ok(Playlist::MediaPlaylist(media)) => Ok(Upstream::Media(media)),
@@ -62,11 +83,10 @@ pub fn parse_upstream(body: &[u8]) -> Result<Upstream, String> {
             .map(|v| Upstream::Master {
                 variant: v.uri.clone(),
             })
-            .ok_or_else(|| "master playlist without variants".to_owned()),
-        Err(err) => Err(format!("unreadable playlist: {err:?}")
-            .chars()
-            .take(200)
-            .collect()),
+            .ok_or(PlaylistError::NoVariants),
+        Err(err) => Err(PlaylistError::Unreadable(
+            format!("{err:?}").chars().take(200).collect(),
+        )),
     }
 }
 
@@ -201,11 +221,21 @@ mod tests {
             Ok(Upstream::Master { variant }) => assert_eq!(variant, "high.m3u8"),
             other => panic!("{other:?}"),
         }
-        assert!(parse_upstream(&[0x47, 0, 0]).is_err());
+        assert_eq!(
+            parse_upstream(&[0x47, 0, 0]).expect_err("TS"),
+            PlaylistError::MpegTs
+        );
         let long = format!("#EXTM3U\n{}", "#EXTINF:2,\nx.ts\n".repeat(MAX_LINES / 2));
         let error = parse_upstream(long.as_bytes()).expect_err("too many lines");
-        assert!(error.contains("more than 4096 lines"), "{error}");
-        assert!(parse_upstream(b"<html>").is_err());
+        assert_eq!(error, PlaylistError::TooManyLines);
+        assert!(
+            error.to_string().contains("more than 4096 lines"),
+            "{error}"
+        );
+        assert!(matches!(
+            parse_upstream(b"<html>"),
+            Err(PlaylistError::NotAPlaylist(_))
+        ));
         let media = b"#EXTM3U\n#EXT-X-TARGETDURATION:5\n#EXT-X-MEDIA-SEQUENCE:3\n#EXTINF:4.004,\n/ace/c/x/3.ts\n";
         match parse_upstream(media) {
             Ok(Upstream::Media(m)) => assert_eq!((m.media_sequence, m.segments.len()), (3, 1)),

@@ -34,6 +34,8 @@ struct Building {
     parts: Vec<Bytes>,
     bytes: usize,
     start_pts: Option<u64>,
+    /// The PTS of the latest chunk that had one.
+    last_pts: Option<u64>,
     started: Instant,
     on_keyframe: bool,
     discontinuity: bool,
@@ -69,12 +71,26 @@ impl Segmenter {
         }
     }
 
-    /// The upstream was replaced: the segment being gathered is dropped (its
-    /// end never came) and the next one is marked as a discontinuity.
-    pub fn restart(&mut self) {
-        self.current = None;
+    /// The upstream was replaced: the segment being gathered ends here, and
+    /// the next one is marked as a discontinuity. The segment is kept, not
+    /// dropped: it ends on whole packets (the splitter publishes no torn
+    /// PES), and an HLS player must get what a TS player got, or the tables'
+    /// continuity counters, which run on across the seam, would jump.
+    /// Its duration runs to the last PTS seen, as no keyframe ends it.
+    pub fn restart(&mut self, now: Instant) -> Option<Cut> {
         self.waiting_since = None;
         self.discontinuity = true;
+        let done = self.current.take()?;
+        let duration = match (done.start_pts, done.last_pts) {
+            (Some(start), Some(last)) => pts_duration(start, last),
+            _ => None,
+        }
+        .unwrap_or(now - done.started);
+        (!duration.is_zero()).then(|| Cut {
+            duration: duration.as_secs_f32(),
+            discontinuity: done.discontinuity,
+            parts: done.parts,
+        })
     }
 
     /// Feeds one chunk that arrived at `now`; returns the segment it completed, if any.
@@ -96,6 +112,7 @@ impl Segmenter {
         if !cut {
             current.bytes += chunk.data.len();
             current.parts.push(chunk.data.clone());
+            current.last_pts = chunk.pts.or(current.last_pts);
             return None;
         }
         let done = self.current.take()?;
@@ -130,6 +147,7 @@ impl Segmenter {
             bytes: parts.iter().map(Bytes::len).sum(),
             parts,
             start_pts: chunk.pts,
+            last_pts: chunk.pts,
             started: now,
             on_keyframe,
             discontinuity: std::mem::take(&mut self.discontinuity),
@@ -227,7 +245,7 @@ mod tests {
     }
 
     #[test]
-    fn restart_drops_the_open_segment_and_marks_the_next() {
+    fn restart_ends_the_open_segment_at_its_last_pts_and_marks_the_next() {
         let mut segmenter = Segmenter::new(Duration::from_secs(2), 1 << 20);
         let now = Instant::now();
         let psi = psi();
@@ -235,8 +253,15 @@ mod tests {
         for second in 0..3u64 {
             cuts.extend(segmenter.push(&chunk(true, Some(second * SECOND)), Some(&psi), now));
         }
+        cuts.extend(segmenter.push(
+            &chunk(false, Some(2 * SECOND + SECOND / 2)),
+            Some(&psi),
+            now,
+        ));
         assert_eq!(cuts.len(), 1);
-        segmenter.restart();
+        let open = segmenter.restart(now).expect("the open segment");
+        assert!((open.duration - 0.5).abs() < 0.001, "{}", open.duration);
+        assert!(!open.discontinuity);
         // The new upstream's timestamps start over.
         for second in 0..3u64 {
             cuts.extend(segmenter.push(&chunk(true, Some(second * SECOND)), Some(&psi), now));

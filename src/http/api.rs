@@ -9,7 +9,10 @@ use serde::Serialize;
 
 use super::AppState;
 use crate::channel::{ChannelInfo, Problem};
+use crate::config::{SavedChannel, Settings};
+use crate::content_id::ContentId;
 use crate::engine_process::ProcessStatus;
+use crate::store;
 
 #[derive(Debug, Serialize)]
 pub struct Health {
@@ -54,23 +57,66 @@ pub async fn health(State(state): State<AppState>) -> Json<Health> {
 
 #[derive(Debug, Serialize)]
 pub struct Streams {
-    streams: Vec<ChannelInfo>,
+    streams: Vec<StreamView>,
     /// Failed starts and drops, newest first, so a player's bare 502 has an explanation.
-    problems: Vec<Problem>,
+    problems: Vec<ProblemView>,
+}
+
+/// A recent problem and the title of the channel it happened to (none for
+/// an engine outage, which concerns every channel).
+#[derive(Debug, Serialize)]
+pub struct ProblemView {
+    #[serde(flatten)]
+    problem: Problem,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    title: Option<String>,
+}
+
+/// An active channel as the API shows it: what the channel table says, and
+/// its title (its saved channel's, whichever of its ids plays).
+#[derive(Debug, Serialize)]
+pub struct StreamView {
+    #[serde(flatten)]
+    info: ChannelInfo,
+    title: String,
 }
 
 /// What `GET /api/streams` answers and the event stream sends (one place
 /// computes it): every active channel and the recent problems.
-pub fn streams_snapshot(state: &AppState) -> Streams {
-    Streams {
-        streams: state.channels.list(),
-        problems: state.channels.problems(),
-    }
+pub async fn streams_snapshot(state: &AppState) -> Streams {
+    let (streams, problems) = (state.channels.list(), state.channels.problems());
+    state
+        .store
+        .read(|settings| Streams {
+            streams: streams
+                .into_iter()
+                .map(|info| StreamView {
+                    title: title(settings, info.channel.as_deref(), Some(&info.id))
+                        .unwrap_or_default(),
+                    info,
+                })
+                .collect(),
+            problems: problems
+                .into_iter()
+                .map(|problem| ProblemView {
+                    title: title(settings, problem.channel.as_deref(), problem.id.as_ref()),
+                    problem,
+                })
+                .collect(),
+        })
+        .await
+}
+
+/// The title of the saved channel of `key`, else of the channel `id` belongs to.
+fn title(settings: &Settings, key: Option<&str>, id: Option<&ContentId>) -> Option<String> {
+    key.and_then(|key| store::find_by_key(settings, key))
+        .map(SavedChannel::title)
+        .or_else(|| id.map(|id| store::title_of(settings, id)))
 }
 
 /// `GET /api/streams`: every active channel with its viewers, counters and engine stats.
 pub async fn streams(State(state): State<AppState>) -> Json<Streams> {
-    Json(streams_snapshot(&state))
+    Json(streams_snapshot(&state).await)
 }
 
 /// `GET /metrics`: Prometheus (OpenMetrics) text.

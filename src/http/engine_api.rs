@@ -29,12 +29,13 @@ use serde::Serialize;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::base_url;
 use super::listener::PeerAddr;
-use super::manage::base_url;
 use super::media::{id_from_query, viewer, PLAYLIST_HEADERS, TS_HEADERS};
 use super::{ApiError, AppState};
 use crate::channel::{ChannelInfo, HlsRequest};
 use crate::content_id::ContentId;
+use crate::player_urls::token_query;
 
 /// How long a client session lives without playing or asking anything.
 pub const SESSION_IDLE: Duration = Duration::from_secs(60);
@@ -237,7 +238,8 @@ pub(super) async fn start(
         Err(error) => return engine_error(error),
     };
     let base = base_url(state, headers);
-    let (origin, query) = (base.origin(), base.query());
+    let query = token_query(state.lan_token.as_deref(), '?');
+    let origin = base.origin();
     let hex = id.as_hex();
     let playback_url = match view {
         View::Ts => format!("{origin}/ace/r/{hex}/{session}{query}"),
@@ -300,7 +302,7 @@ pub async fn playback_hls(
         .touch(&hex, session)
         .ok_or_else(unknown_session)?;
     let request = state.channels.open_hls(&id, &viewer(&peer, &headers))?;
-    let query = base_url(&state, &headers).query();
+    let query = token_query(state.lan_token.as_deref(), '?');
     let playlist = request
         .channel()
         .playlist(&query, state.channels.settings().start_timeout)

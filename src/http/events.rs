@@ -17,7 +17,8 @@ use futures_util::Stream;
 use tokio::sync::watch;
 use tokio::time::{Interval, MissedTickBehavior};
 
-use super::{api, manage, AppState};
+use super::manage::channels;
+use super::{api, AppState};
 
 /// How often active streams are sampled.
 const STREAMS_EVERY: Duration = Duration::from_secs(1);
@@ -60,7 +61,7 @@ impl Feed {
             }
             if self.channels_due {
                 self.channels_due = false;
-                let list = manage::channel_list(&self.state, &self.headers).await;
+                let list = channels::channel_list(&self.state, &self.headers).await;
                 let data = serde_json::to_string(&list).unwrap_or_default();
                 return Some((Ok(Event::default().event("channels").data(data)), self));
             }
@@ -72,7 +73,7 @@ impl Feed {
                     self.channels_due = true;
                 }
                 _ = self.tick.tick() => {
-                    let snapshot = api::streams_snapshot(&self.state);
+                    let snapshot = api::streams_snapshot(&self.state).await;
                     let data = serde_json::to_string(&snapshot).unwrap_or_default();
                     if self.last_streams.as_ref() != Some(&data) {
                         self.last_streams = Some(data.clone());

@@ -30,22 +30,16 @@ pub struct Guard {
     port: u16,
     /// The address the server listens on, when it is a specific one.
     listen_ip: Option<IpAddr>,
-    /// Extra host names users configured (LAN sharing), lowercase.
-    extra_hosts: Arc<[String]>,
     /// With LAN sharing on, what clients other than this machine must pass as `?token=`.
     token: Option<Arc<str>>,
     trust_loopback: bool,
 }
 
 impl Guard {
-    pub fn new(listen: SocketAddr, extra_hosts: impl IntoIterator<Item = String>) -> Self {
+    pub fn new(listen: SocketAddr) -> Self {
         Self {
             port: listen.port(),
             listen_ip: Some(canonical(listen.ip())).filter(|ip| !ip.is_unspecified()),
-            extra_hosts: extra_hosts
-                .into_iter()
-                .map(|h| h.to_ascii_lowercase())
-                .collect(),
             token: None,
             trust_loopback: true,
         }
@@ -91,13 +85,13 @@ impl Guard {
         host.parse::<IpAddr>().is_ok() || self.is_own_name(host)
     }
 
-    /// Localhost names, loopback IPs, the listen address and configured names.
+    /// Localhost names, loopback IPs and the listen address.
     fn is_own_name(&self, host: &str) -> bool {
         let host = host.to_ascii_lowercase();
         if let Ok(ip) = host.parse::<IpAddr>() {
             return is_loopback(ip) || self.listen_ip == Some(canonical(ip));
         }
-        host == "localhost" || host.ends_with(".localhost") || self.extra_hosts.contains(&host)
+        host == "localhost" || host.ends_with(".localhost")
     }
 
     /// The same-origin check for state changes: exactly this server's own
@@ -337,14 +331,13 @@ mod tests {
 
     #[test]
     fn host_allow_list() {
-        let guard = Guard::new(([127, 0, 0, 1], 6880).into(), ["tv.lan".to_owned()]);
+        let guard = Guard::new(([127, 0, 0, 1], 6880).into());
         for ok in [
             "127.0.0.1:6880",
             "localhost:6880",
             "[::1]:6880",
             "localhost",
             "127.0.0.2:6880",
-            "TV.lan:6880",
             "192.168.1.20:6880",
         ] {
             assert!(guard.is_ours(ok), "{ok}");
@@ -358,13 +351,13 @@ mod tests {
             "localhost:abc",
             "10.0.0.1:80",
             "rebind.evil.com:6880",
+            "tv.lan:6880",
         ] {
             assert!(!guard.is_ours(bad), "{bad}");
         }
         assert!(guard.origin_is_ours("http://127.0.0.1:6880"));
         assert!(guard.origin_is_ours("http://localhost:6880"));
         assert!(guard.origin_is_ours("http://[::1]:6880"));
-        assert!(guard.origin_is_ours("http://tv.lan:6880"));
         assert!(!guard.origin_is_ours("https://127.0.0.1:6880"));
         assert!(!guard.origin_is_ours("http://evil.com"));
         assert!(!guard.origin_is_ours("null"));
@@ -374,22 +367,21 @@ mod tests {
     fn lan_token_is_required_from_other_devices_only() {
         let lan: IpAddr = "192.168.1.7".parse().expect("ip");
         let local: IpAddr = "127.0.0.1".parse().expect("ip");
-        let guard =
-            Guard::new(([0, 0, 0, 0], 6880).into(), []).with_token(Some("s3cret".into()), true);
+        let guard = Guard::new(([0, 0, 0, 0], 6880).into()).with_token(Some("s3cret".into()), true);
         assert!(guard.token_ok(Some(local), None));
         assert!(!guard.token_ok(Some(lan), None));
         assert!(!guard.token_ok(Some(lan), Some("id=1&token=wrong")));
         assert!(!guard.token_ok(Some(lan), Some("token=s3cre")));
         assert!(guard.token_ok(Some(lan), Some("id=1&token=s3cret")));
         assert!(
-            Guard::new(([127, 0, 0, 1], 6880).into(), []).token_ok(Some(lan), None),
+            Guard::new(([127, 0, 0, 1], 6880).into()).token_ok(Some(lan), None),
             "no token when sharing is off"
         );
     }
 
     #[test]
     fn same_origin_is_exactly_our_own_names_not_any_ip_literal() {
-        let guard = Guard::new(([192, 168, 1, 20], 6880).into(), []);
+        let guard = Guard::new(([192, 168, 1, 20], 6880).into());
         assert!(guard.origin_is_ours("http://192.168.1.20:6880"));
         assert!(guard.origin_is_ours("http://127.0.0.1:6880"));
         for bad in [
@@ -400,7 +392,7 @@ mod tests {
         ] {
             assert!(!guard.origin_is_ours(bad), "{bad}");
         }
-        let any = Guard::new(([0, 0, 0, 0], 6880).into(), []);
+        let any = Guard::new(([0, 0, 0, 0], 6880).into());
         assert!(!any.origin_is_ours("http://0.0.0.0:6880"));
         assert!(!any.origin_is_ours("http://203.0.113.5:6880"));
     }
@@ -410,7 +402,7 @@ mod tests {
         let mapped: IpAddr = "::ffff:127.0.0.1".parse().expect("ip");
         assert!(is_loopback(mapped));
         assert!(!is_loopback("::ffff:192.168.1.7".parse().expect("ip")));
-        let guard = Guard::new(([0; 16], 6880).into(), []).with_token(Some("s3cret".into()), true);
+        let guard = Guard::new(([0; 16], 6880).into()).with_token(Some("s3cret".into()), true);
         assert!(guard.token_ok(Some(mapped), None));
         assert!(guard.is_local(Some(mapped)));
         assert!(guard.origin_is_ours("http://[::ffff:127.0.0.1]:6880"));

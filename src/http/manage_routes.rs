@@ -9,7 +9,8 @@ use axum::routing::{delete, get, post, put};
 use axum::Router;
 
 use super::guard::{self, Guard};
-use super::{alternates, api, events, manage, method_not_allowed, not_found, ui, AppState};
+use super::manage::{self, alternates, channels, engine, imports, parse, settings, streams};
+use super::{api, events, method_not_allowed, not_found, ui, AppState};
 
 pub(super) fn routes(guard: Guard) -> Router<AppState> {
     Router::new()
@@ -19,17 +20,17 @@ pub(super) fn routes(guard: Guard) -> Router<AppState> {
         .route("/api/events", get(events::events))
         .route(
             "/api/imports",
-            post(manage::import_list).delete(manage::forget_list),
+            post(imports::import_list).delete(imports::forget_list),
         )
-        .route("/api/streams/{id}", delete(manage::stop_stream))
-        .route("/api/parse", post(manage::parse))
+        .route("/api/streams/{id}", delete(streams::stop_stream))
+        .route("/api/parse", post(parse::parse))
         .route(
             "/api/channels",
-            get(manage::list_channels).post(manage::add_channels),
+            get(channels::list_channels).post(channels::add_channels),
         )
         .route(
             "/api/channels/{id}",
-            put(manage::rename_channel).delete(manage::delete_channel),
+            put(channels::rename_channel).delete(channels::delete_channel),
         )
         .route(
             "/api/channels/{id}/alternates",
@@ -39,11 +40,11 @@ pub(super) fn routes(guard: Guard) -> Router<AppState> {
         .route("/api/channels/{id}/merge", post(alternates::merge))
         .route(
             "/api/settings",
-            get(manage::get_settings).put(manage::put_settings),
+            get(settings::get_settings).put(settings::put_settings),
         )
-        .route("/api/engine/test", post(manage::test_engine))
-        .route("/api/engine/start", post(manage::start_engine))
-        .route("/api/engine/stop", post(manage::stop_engine))
+        .route("/api/engine/test", post(engine::test_engine))
+        .route("/api/engine/start", post(engine::start_engine))
+        .route("/api/engine/stop", post(engine::stop_engine))
         .route("/", get(ui::index))
         .route("/app.css", get(ui::css))
         .route("/app.js", get(ui::js))

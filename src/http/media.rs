@@ -21,7 +21,8 @@ use super::listener::PeerAddr;
 use super::{ApiError, AppState};
 use crate::channel::{ChannelKey, Viewer};
 use crate::content_id::ContentId;
-use crate::store::{channel_key, saved_ids};
+use crate::player_urls::token_query;
+use crate::store::find_by_key;
 
 pub(super) const TS_HEADERS: [(HeaderName, &str); 2] = [
     (header::CONTENT_TYPE, "video/mp2t"),
@@ -68,11 +69,7 @@ pub async fn manifest(
     let id = id_from_query(query.as_deref())?;
     let request = state.channels.open_hls(&id, &viewer(&peer, &headers))?;
     // Segment requests from other devices need the LAN token too.
-    let query = state
-        .lan_token
-        .as_deref()
-        .map(|token| format!("?token={token}"))
-        .unwrap_or_default();
+    let query = token_query(state.lan_token.as_deref(), '?');
     let playlist = request
         .channel()
         .playlist(&query, state.channels.settings().start_timeout)
@@ -102,11 +99,15 @@ pub async fn segment(
     headers: HeaderMap,
     Path((id, file)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let id =
-        ContentId::parse(&id).map_err(|err| ApiError::bad_request(format!("invalid id: {err}")))?;
+    // An infohash channel's segments say so (see `ChannelKey::segment_prefix`).
+    let id = match id.strip_prefix("infohash:") {
+        Some(hex) => ContentId::parse_infohash(hex),
+        None => ContentId::parse(&id),
+    }
+    .map_err(|err| ApiError::bad_request(format!("invalid id: {err}")))?;
     let request = state
         .channels
-        .find_hls(id.as_hex(), &viewer(&peer, &headers))
+        .find_hls(&ChannelKey::Id(id), &viewer(&peer, &headers))
         .ok_or_else(|| {
             ApiError::not_found("this channel is not playing: open its manifest.m3u8 first")
         })??;
@@ -178,19 +179,17 @@ pub(super) async fn saved_channel(
     state: &AppState,
     key: &str,
 ) -> Result<(ChannelKey, Vec<ContentId>), ApiError> {
-    let settings = state.store.get().await;
-    let saved = settings
-        .channels
-        .iter()
-        .find(|saved| channel_key(saved) == key.to_ascii_lowercase())
-        .ok_or_else(|| ApiError::not_found(format!("no saved channel {key:?}")))?;
-    let ids = saved_ids(saved);
-    if ids.is_empty() {
-        return Err(ApiError::not_found(format!(
-            "saved channel {key:?} has no valid id"
-        )));
-    }
-    Ok((ChannelKey::Saved(channel_key(saved)), ids))
+    state
+        .store
+        .read(|settings| {
+            let saved = find_by_key(settings, key)?;
+            Some((
+                ChannelKey::Saved(saved.key().to_owned()),
+                saved.play_order(),
+            ))
+        })
+        .await
+        .ok_or_else(|| ApiError::not_found(format!("no saved channel {key:?}")))
 }
 
 /// How long a player of a saved channel waits for its first data: a start
@@ -227,11 +226,7 @@ pub async fn channel(
             let request = state
                 .channels
                 .open_hls_channel(key, ids, &viewer(&peer, &headers))?;
-            let query = state
-                .lan_token
-                .as_deref()
-                .map(|token| format!("?token={token}"))
-                .unwrap_or_default();
+            let query = token_query(state.lan_token.as_deref(), '?');
             let playlist = request.channel().playlist(&query, timeout).await?;
             Ok((PLAYLIST_HEADERS, playlist).into_response())
         }
@@ -270,7 +265,10 @@ pub async fn channel_segment(
 ) -> Result<Response, ApiError> {
     let request = state
         .channels
-        .find_hls_channel(&key.to_ascii_lowercase(), &viewer(&peer, &headers))
+        .find_hls(
+            &ChannelKey::Saved(key.to_ascii_lowercase()),
+            &viewer(&peer, &headers),
+        )
         .ok_or_else(|| {
             ApiError::not_found("this channel is not playing: open its .m3u8 first")
         })??;

@@ -7,30 +7,31 @@
 //! what manages the proxy ([`manage_routes`]; this computer only). Which
 //! group a route joins is its only security decision.
 
-mod alternates;
 mod api;
 pub mod engine_api;
 mod error;
 mod events;
 mod guard;
 pub mod listener;
-pub mod manage;
+mod manage;
 mod manage_routes;
 mod media;
 mod play_routes;
+mod playlists;
 mod tuner;
 mod ui;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::Router;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 pub use error::ApiError;
 
 use crate::channel::Hub;
+use crate::player_urls::PlayerUrls;
 use crate::store::Store;
 
 /// What every handler can reach.
@@ -57,7 +58,7 @@ pub struct AppState {
 /// that manage the proxy, each behind its audience's guard, both behind the
 /// checks every request passes.
 pub fn router(state: AppState) -> Router {
-    let guard = guard::Guard::new(state.local_addr, [])
+    let guard = guard::Guard::new(state.local_addr)
         .with_token(state.lan_token.clone(), state.trust_loopback);
     Router::new()
         .merge(play_routes::routes(guard.clone()))
@@ -72,6 +73,22 @@ pub fn router(state: AppState) -> Router {
             HeaderValue::from_static("nosniff"),
         ))
         .with_state(state)
+}
+
+/// The URLs players should use for this server: on the request's `Host` (so
+/// URLs work however the user reached us), falling back to the listen
+/// address, with the LAN token when sharing is on (so they work from other
+/// devices).
+fn base_url(state: &AppState, headers: &HeaderMap) -> PlayerUrls {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|value| value.to_str().ok())
+        .filter(|host| !host.contains('@') && host.parse::<axum::http::uri::Authority>().is_ok());
+    let origin = match host {
+        Some(host) => format!("http://{host}"),
+        None => format!("http://{}", state.local_addr),
+    };
+    PlayerUrls::new(origin, state.lan_token.as_deref())
 }
 
 async fn not_found() -> ApiError {

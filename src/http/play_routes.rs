@@ -10,7 +10,7 @@ use axum::routing::{get, post};
 use axum::Router;
 
 use super::guard::{self, Guard};
-use super::{engine_api, manage, media, method_not_allowed, tuner, AppState};
+use super::{engine_api, media, method_not_allowed, playlists, tuner, AppState};
 
 pub(super) fn routes(guard: Guard) -> Router<AppState> {
     Router::new()
@@ -28,8 +28,8 @@ pub(super) fn routes(guard: Guard) -> Router<AppState> {
             get(media::channel).head(media::channel_head),
         )
         .route("/channel/{key}/segment/{file}", get(media::channel_segment))
-        .route("/playlist.m3u", get(manage::playlist))
-        .route("/api/channels/{id}/play.m3u", get(manage::play_m3u))
+        .route("/playlist.m3u", get(playlists::playlist))
+        .route("/api/channels/{id}/play.m3u", get(playlists::play_m3u))
         .route("/ace/r/{id}/{session}", get(engine_api::playback_ts))
         .route("/ace/m/{id}/{file}", get(engine_api::playback_hls))
         .route("/ace/stat/{id}/{session}", get(engine_api::stat))

@@ -22,12 +22,12 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
-use super::manage::{base_url, channel_urls, title, Base};
+use super::base_url;
 use super::media::{channel_start_timeout, saved_channel, ts_response};
 use super::{ApiError, AppState};
 use crate::channel::ChannelKey;
 use crate::content_id::ContentId;
-use crate::store::{channel_key, saved_id};
+use crate::player_urls::{Format, PlayerUrls};
 use crate::tuner::documents::{self, TunerChannel, TunerInfo};
 use crate::tuner::{self, TuneError};
 
@@ -72,7 +72,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Prefix {
     }
 }
 
-fn info(state: &AppState, base: &Base, prefix: &Prefix) -> TunerInfo {
+fn info(state: &AppState, base: &PlayerUrls, prefix: &Prefix) -> TunerInfo {
     TunerInfo {
         device_id: state.tuner.device_id(),
         tuner_count: state.tuner.tuner_count(),
@@ -93,19 +93,22 @@ pub async fn discover(
 /// `GET /lineup.json`: the saved channels that can play, in the user's order.
 pub async fn lineup(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let base = base_url(&state, &headers);
-    let settings = state.store.get().await;
-    let channels: Vec<TunerChannel> = tuner::numbered(&settings.channels)
-        .filter(|(_, saved)| saved_id(saved).is_some())
-        .map(|(number, saved)| {
-            let (ts_url, _) = channel_urls(&base, saved);
-            let separator = if ts_url.contains('?') { '&' } else { '?' };
-            TunerChannel {
-                number,
-                name: title(saved),
-                url: format!("{ts_url}{separator}{LINEUP_MARK}=1"),
-            }
+    let channels: Vec<TunerChannel> = state
+        .store
+        .read(|settings| {
+            tuner::numbered(&settings.channels)
+                .map(|(number, saved)| {
+                    let ts_url = base.channel(saved, Format::Ts);
+                    let separator = if ts_url.contains('?') { '&' } else { '?' };
+                    TunerChannel {
+                        number,
+                        name: saved.title(),
+                        url: format!("{ts_url}{separator}{LINEUP_MARK}=1"),
+                    }
+                })
+                .collect()
         })
-        .collect();
+        .await;
     Json(documents::lineup(&channels)).into_response()
 }
 
@@ -148,12 +151,13 @@ pub async fn auto(
     let number = channel.strip_prefix('v').ok_or_else(|| {
         ApiError::not_found(format!("no channel {channel:?}: expected v<GuideNumber>"))
     })?;
-    let key = {
-        let settings = state.store.get().await;
-        let saved = tuner::by_number(&settings.channels, number)
-            .ok_or_else(|| ApiError::not_found(format!("no channel number {number}")))?;
-        channel_key(saved)
-    };
+    let key = state
+        .store
+        .read(|settings| {
+            tuner::by_number(&settings.channels, number).map(|saved| saved.key().to_owned())
+        })
+        .await
+        .ok_or_else(|| ApiError::not_found(format!("no channel number {number}")))?;
     let (key, ids) = saved_channel(&state, &key).await?;
     play(&state, key, ids).await
 }

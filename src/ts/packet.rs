@@ -3,12 +3,17 @@
 //! forwarded, tracks PAT/PMT to learn the video PID, marks where a video
 //! keyframe starts so joiners can begin there, and notes the presentation
 //! timestamp at the start of each chunk so HLS segments get their durations.
+//! Where one upstream ends and the next begins it applies [`super::seam`].
 //!
 //! Hand-written on purpose: the TS crates on crates.io parse full tables into
 //! owned structures per packet; the proxy needs only a few header bits per
 //! packet on the hot path and zero-copy `Bytes` output.
 
+use std::collections::VecDeque;
+
 use bytes::{Buf, Bytes, BytesMut};
+
+use super::seam::{announce_discontinuity, Admit, OpenPes, Seam, SectionCounters};
 
 pub const PACKET_SIZE: usize = 188;
 const SYNC: u8 = 0x47;
@@ -78,6 +83,12 @@ fn header(packet: &[u8]) -> Option<Header> {
         random_access,
         payload_offset: payload_offset.min(PACKET_SIZE),
     })
+}
+
+impl Header {
+    fn has_payload(&self) -> bool {
+        self.payload_offset < PACKET_SIZE
+    }
 }
 
 /// What PAT and PMT told us, plus their latest packets for joiners.
@@ -244,10 +255,44 @@ fn pes_pts(packet: &[u8], head: &Header) -> Option<u64> {
     )
 }
 
-/// Turns upstream reads into chunks of whole packets, each keyframe starting a chunk.
+/// Bytes of packets held back at most, whatever PES is still open: a stream
+/// whose PES never ends must not stall; a keyframe of a high-bitrate
+/// stream fits.
+const MAX_HOLD: usize = 2 * 1024 * 1024;
+
+/// Where a chunk boundary or a timestamp was found, by packet index.
+#[derive(Debug)]
+struct Mark {
+    at: u64,
+    kind: MarkKind,
+}
+
+#[derive(Debug)]
+enum MarkKind {
+    /// A join point, with the tables that stood before it.
+    Join(Option<Bytes>),
+    /// The PTS of a PES on the clock PID.
+    Pts(u64),
+}
+
+/// Turns upstream reads into chunks of whole packets, each keyframe starting
+/// a chunk. Packets are held back until the PES they belong to is whole
+/// (about a frame), so that the end of an upstream can be cut clean (see
+/// [`super::seam`]).
 #[derive(Debug, Default)]
 pub struct Splitter {
+    /// Upstream bytes not scanned yet: a packet awaiting the next sync byte.
     pending: BytesMut,
+    /// Whole packets scanned and held back.
+    held: BytesMut,
+    /// Index (in packets since the splitter began) of the first held packet.
+    held_from: u64,
+    /// Join points and timestamps among the held packets, in order.
+    marks: VecDeque<Mark>,
+    open: OpenPes,
+    sections: SectionCounters,
+    /// Set from the end of one upstream until the next has started afresh.
+    seam: Option<Seam>,
     psi: Psi,
     dropped_bytes: u64,
 }
@@ -258,67 +303,189 @@ impl Splitter {
     }
 
     /// Feeds upstream bytes and appends the chunks now complete to `out`. The
-    /// last packet is held back until the next sync byte confirms it is whole.
+    /// last packet waits until the next sync byte confirms it is whole, and
+    /// the PES in flight until it ends.
     pub fn push(&mut self, input: &[u8], out: &mut Vec<Chunk>) {
         self.pending.extend_from_slice(input);
         let mut pos = 0;
-        let mut gathering = Gathering::default();
         while pos + PACKET_SIZE < self.pending.len() {
-            let buf = &self.pending[..];
-            if buf[pos] != SYNC || buf[pos + PACKET_SIZE] != SYNC {
-                // Torn packet or garbage: emit what is good, drop up to the next
-                // position where two sync bytes one packet apart agree.
-                self.emit(pos, std::mem::take(&mut gathering), out);
+            if self.pending[pos] != SYNC || self.pending[pos + PACKET_SIZE] != SYNC {
+                // Torn packet or garbage: drop up to the next position where
+                // two sync bytes one packet apart agree.
+                self.pending.advance(pos);
+                pos = 0;
                 let skip = resync_offset(&self.pending[1..]).map_or(self.pending.len(), |o| o + 1);
                 let skip = skip.min(self.pending.len());
                 self.dropped_bytes += skip as u64;
                 self.pending.advance(skip);
-                pos = 0;
                 continue;
             }
-            let packet = &buf[pos..pos + PACKET_SIZE];
-            if let Some(head) = header(packet) {
-                self.psi.observe(packet, &head);
-                let join = self.psi.is_join_point(packet, &head);
-                let pts = (head.payload_start && Some(head.pid) == self.psi.clock_pid())
-                    .then(|| pes_pts(packet, &head))
-                    .flatten();
-                if (join && pos > 0) || pos >= MAX_CHUNK {
-                    self.emit(pos, std::mem::take(&mut gathering), out);
-                    pos = 0;
-                }
-                if join && !gathering.keyframe {
-                    gathering.keyframe = true;
-                    gathering.psi = self.psi_packets();
-                }
-                gathering.pts = gathering.pts.or(pts);
-            }
+            let mut packet = [0; PACKET_SIZE];
+            packet.copy_from_slice(&self.pending[pos..pos + PACKET_SIZE]);
+            self.scan(packet);
             pos += PACKET_SIZE;
         }
-        self.emit(pos, gathering, out);
+        self.pending.advance(pos);
+        let end = self.next_index();
+        let max_hold = (MAX_HOLD / PACKET_SIZE) as u64;
+        let release = self
+            .open
+            .first_unfinished(end)
+            .unwrap_or(end)
+            .max(end.saturating_sub(max_hold));
+        self.release(release, out);
     }
 
-    /// Moves `pending[..end]` out as a chunk.
-    fn emit(&mut self, end: usize, gathering: Gathering, out: &mut Vec<Chunk>) {
-        if end > 0 {
+    fn next_index(&self) -> u64 {
+        self.held_from + (self.held.len() / PACKET_SIZE) as u64
+    }
+
+    /// Takes one whole packet in: notes what it starts, holds it.
+    fn scan(&mut self, mut packet: [u8; PACKET_SIZE]) {
+        let Some(mut head) = header(&packet) else {
+            return;
+        };
+        // A table is never a join point: the tables learnt from this very
+        // packet are not needed to decide.
+        let join = self.psi.is_join_point(&packet, &head);
+        let at = self.next_index();
+        let mut admit = Admit::Pass;
+        if let Some(seam) = &mut self.seam {
+            let resume_here = join && self.psi.pat.is_some() && self.psi.pmt.is_some();
+            admit = seam.admit(
+                head.pid,
+                head.payload_start,
+                head.has_payload(),
+                resume_here,
+            );
+            if seam.is_over() {
+                self.seam = None;
+            }
+        }
+        if admit == Admit::Drop {
+            // Not sent, but it tells which tables the keyframe comes after.
+            self.psi.observe(&packet, &head);
+            self.dropped_bytes += PACKET_SIZE as u64;
+            return;
+        }
+        let continued = self.sections.renumber(&mut packet, head.has_payload());
+        if admit == Admit::Announce && !continued {
+            if let Some(before) = announce_discontinuity(&mut packet) {
+                self.held.extend_from_slice(&before);
+            }
+            head = header(&packet).unwrap_or(head);
+        }
+        // Stored as sent: copies sent ahead continue into the next real ones.
+        self.psi.observe(&packet, &head);
+        if join {
+            let mut psi = self.psi_packets();
+            if admit == Admit::Announce {
+                // The seam's keyframe: its tables come from the new upstream.
+                psi = psi.map(|psi| self.sections.copies_at_seam(&psi));
+            }
+            self.marks.push_back(Mark {
+                at,
+                kind: MarkKind::Join(psi),
+            });
+        }
+        if head.payload_start && Some(head.pid) == self.psi.clock_pid() {
+            if let Some(pts) = pes_pts(&packet, &head) {
+                self.marks.push_back(Mark {
+                    at,
+                    kind: MarkKind::Pts(pts),
+                });
+            }
+        }
+        let index = self.next_index();
+        if head.has_payload() {
+            let payload = &packet[head.payload_offset..];
+            self.open
+                .observe(index, head.pid, head.payload_start, payload);
+        }
+        self.held.extend_from_slice(&packet);
+    }
+
+    /// Moves the held packets before index `until` out as chunks, cut at join
+    /// points and at [`MAX_CHUNK`].
+    fn release(&mut self, until: u64, out: &mut Vec<Chunk>) {
+        let max_packets = (MAX_CHUNK / PACKET_SIZE) as u64;
+        while self.held_from < until {
+            let start = self.held_from;
+            let next_join = self
+                .marks
+                .iter()
+                .find(|mark| mark.at > start && matches!(mark.kind, MarkKind::Join(_)))
+                .map_or(u64::MAX, |mark| mark.at);
+            let end = until.min(start + max_packets).min(next_join);
+            let mut gathering = Gathering::default();
+            while let Some(mark) = self.marks.front() {
+                if mark.at >= end {
+                    break;
+                }
+                let Some(mark) = self.marks.pop_front() else {
+                    break;
+                };
+                match mark.kind {
+                    MarkKind::Join(psi) if mark.at == start => {
+                        gathering.keyframe = true;
+                        gathering.psi = psi;
+                    }
+                    MarkKind::Join(_) => {}
+                    MarkKind::Pts(pts) => {
+                        gathering.pts = gathering.pts.or(Some(pts));
+                    }
+                }
+            }
+            let len = (end - start) as usize * PACKET_SIZE;
             // Copied into an allocation of its own rather than split off
-            // `pending`: a split chunk would pin the whole block it came from,
+            // `held`: a split chunk would pin the whole block it came from,
             // so the ring would hold far more memory than it counts.
             out.push(Chunk {
-                data: Bytes::copy_from_slice(&self.pending[..end]),
+                data: Bytes::copy_from_slice(&self.held[..len]),
                 keyframe: gathering.keyframe,
                 pts: gathering.pts,
                 psi: gathering.psi,
             });
-            self.pending.advance(end);
+            self.held.advance(len);
+            self.held_from = end;
         }
     }
 
-    /// Forgets buffered bytes, e.g. when the upstream connection was replaced:
-    /// a packet torn by the old connection must not be glued to the new one.
-    pub fn reset(&mut self) {
+    /// The upstream connection ended (a drop, a switch): publishes what it
+    /// sent whole, never the PES packets it tore or a torn packet, and makes
+    /// the next upstream start afresh on a keyframe.
+    pub fn end_upstream(&mut self, out: &mut Vec<Chunk>) {
         self.dropped_bytes += self.pending.len() as u64;
         self.pending.clear();
+        let held = std::mem::take(&mut self.held);
+        let marks = std::mem::take(&mut self.marks);
+        let mut marks = marks.into_iter().peekable();
+        let mut index = self.held_from;
+        for (offset, packet) in held.chunks_exact(PACKET_SIZE).enumerate() {
+            let was = self.held_from + offset as u64;
+            let torn = header(packet)
+                .is_some_and(|head| head.has_payload() && self.open.is_torn(head.pid, was));
+            while let Some(mark) = marks.next_if(|mark| mark.at == was) {
+                if !torn {
+                    self.marks.push_back(Mark { at: index, ..mark });
+                }
+            }
+            if torn {
+                self.dropped_bytes += PACKET_SIZE as u64;
+            } else {
+                self.held.extend_from_slice(packet);
+                index += 1;
+            }
+        }
+        // The index goes on where the kept packets end.
+        let end = self.next_index();
+        self.release(end, out);
+        self.open.clear();
+        // The next upstream's own tables announce it, not these.
+        self.psi.pat = None;
+        self.psi.pmt = None;
+        self.sections.seam();
+        self.seam = Some(Seam::new());
     }
 
     /// The latest PAT and PMT packets, to send a joiner before its first keyframe.
@@ -330,7 +497,7 @@ impl Splitter {
         Some(both.freeze())
     }
 
-    /// Bytes discarded while resyncing, for the logs and stats.
+    /// Bytes discarded while resyncing since the splitter began, for the logs.
     pub fn dropped_bytes(&self) -> u64 {
         self.dropped_bytes
     }
@@ -423,9 +590,26 @@ mod tests {
     fn idr_without_random_access_indicator_is_a_keyframe() {
         let mut pes = vec![0, 0, 1, 0xe0, 0, 0, 0x80, 0x80, 5, 0, 0, 0, 0, 0];
         pes.extend([0, 0, 0, 1, 0x09, 0xf0, 0, 0, 0, 1, 0x67]);
-        let input = stream(&[pat(), pmt(), packet(VIDEO_PID, true, false, &pes), pat()]);
+        let input = stream(&[
+            pat(),
+            pmt(),
+            packet(VIDEO_PID, true, false, &pes),
+            next_frame(),
+            pat(),
+        ]);
         let (chunks, _) = split_all(&input, 188);
         assert!(chunks.iter().any(|c| c.keyframe));
+    }
+
+    /// The start of a frame that is no keyframe: what ends the PES before it,
+    /// so that the splitter lets it go.
+    fn next_frame() -> Vec<u8> {
+        packet(
+            VIDEO_PID,
+            true,
+            false,
+            &[0, 0, 1, 0xe0, 0, 0, 0x80, 0, 0, 0, 0, 0, 1, 0x41],
+        )
     }
 
     /// A PES header with a PTS, as the video PID's first packet carries it.
@@ -452,6 +636,8 @@ mod tests {
             packet(VIDEO_PID, false, false, &[]),
             packet(VIDEO_PID, true, true, &pes_with_pts(180_000)),
             packet(VIDEO_PID, false, false, &[]),
+            next_frame(),
+            pat(),
         ]);
         let (chunks, _) = split_all(&input, 100);
         let keyframes: Vec<_> = chunks
@@ -475,12 +661,119 @@ mod tests {
             packet(VIDEO_PID, true, true, &pes_with_pts(0)),
             later_pat,
             packet(VIDEO_PID, false, false, &[]),
+            next_frame(),
             packet(VIDEO_PID, false, false, &[]),
         ]);
         let (chunks, splitter) = split_all(&input, input.len());
         let keyframe = chunks.iter().find(|c| c.keyframe).expect("keyframe chunk");
         assert_eq!(keyframe.psi.as_deref(), Some(&[pat(), pmt()].concat()[..]));
         assert_ne!(splitter.psi_packets(), keyframe.psi, "the latest differ");
+    }
+
+    /// An audio PES start whose header says `len` bytes follow it.
+    fn audio_start(len: u16) -> Vec<u8> {
+        let [high, low] = len.to_be_bytes();
+        packet(
+            AUDIO_PID,
+            true,
+            false,
+            &[0, 0, 1, 0xc0, high, low, 0x80, 0, 0],
+        )
+    }
+
+    #[test]
+    fn a_drop_publishes_what_ended_and_never_the_frame_it_tore() {
+        let whole_audio = audio_start(100);
+        let torn_audio = audio_start(1000);
+        let torn_frame = next_frame();
+        let input = stream(&[
+            pat(),
+            pmt(),
+            packet(VIDEO_PID, true, true, &pes_with_pts(0)),
+            whole_audio.clone(),
+            packet(VIDEO_PID, false, false, &[]),
+            torn_audio.clone(),
+            torn_frame.clone(),
+            packet(AUDIO_PID, false, false, &[]),
+            pat(),
+        ]);
+        let mut splitter = Splitter::new();
+        let mut out = Vec::new();
+        splitter.push(&input, &mut out);
+        splitter.push(&pat()[..100], &mut out);
+        splitter.end_upstream(&mut out);
+        let sent: Vec<u8> = out.iter().flat_map(|c| c.data.to_vec()).collect();
+        let sent: Vec<&[u8]> = sent.chunks(PACKET_SIZE).collect();
+        assert!(sent.contains(&&whole_audio[..]));
+        assert!(!sent.contains(&&torn_audio[..]));
+        assert!(!sent.contains(&&torn_frame[..]));
+        assert_eq!(
+            sent.len(),
+            6,
+            "tables, the keyframe's PES, the whole audio, a table"
+        );
+    }
+
+    fn discontinuity(packet: &[u8]) -> bool {
+        packet[3] & 0x20 != 0 && packet[4] > 0 && packet[5] & 0x80 != 0
+    }
+
+    #[test]
+    fn the_next_upstream_starts_on_a_keyframe_with_each_pid_announced() {
+        let mut splitter = Splitter::new();
+        let mut out = Vec::new();
+        let first = stream(&[
+            pat(),
+            pmt(),
+            packet(VIDEO_PID, true, true, &pes_with_pts(0)),
+        ]);
+        splitter.push(&first, &mut out);
+        splitter.end_upstream(&mut out);
+        out.clear();
+        let audio_tail = packet(AUDIO_PID, false, false, &[]);
+        let next = stream(&[
+            packet(VIDEO_PID, false, false, &[]),
+            pat(),
+            pmt(),
+            packet(VIDEO_PID, true, true, &pes_with_pts(9000)),
+            audio_tail.clone(),
+            audio_start(10),
+            pat(),
+            next_frame(),
+            pat(),
+        ]);
+        splitter.push(&next, &mut out);
+        let keyframe = &out[0];
+        assert!(keyframe.keyframe);
+        let tables = keyframe.psi.as_deref().expect("tables");
+        assert!(
+            tables.chunks(PACKET_SIZE).all(discontinuity),
+            "copies announced"
+        );
+        let sent: Vec<u8> = out.iter().flat_map(|c| c.data.to_vec()).collect();
+        let sent: Vec<&[u8]> = sent.chunks(PACKET_SIZE).collect();
+        assert!(discontinuity(sent[0]), "the keyframe announces the jump");
+        assert!(
+            !sent.contains(&&audio_tail[..]),
+            "no PES tail without its start"
+        );
+        // The audio start has no room for the flag: a packet before it says it.
+        assert!(discontinuity(sent[1]) && header(sent[1]).is_some_and(|h| !h.has_payload()));
+        assert_eq!(sent[2], &audio_start(10)[..]);
+        assert!(!discontinuity(sent[3]), "a table needs no announcement:");
+        assert_eq!(
+            sent[3][3] & 0x0f,
+            1,
+            "its count runs on from the last one sent"
+        );
+        assert_eq!(sent.len(), 4, "the frame in flight waits until it ends");
+        out.clear();
+        splitter.push(&stream(&[next_frame(), pat()]), &mut out);
+        assert_eq!(
+            out[0].data[..PACKET_SIZE],
+            next_frame()[..],
+            "then goes on as it came"
+        );
     }
 
     #[test]

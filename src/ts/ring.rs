@@ -40,6 +40,7 @@ struct Inner {
     /// Sequence number of `chunks[0]`.
     first_seq: u64,
     bytes: usize,
+    /// The latest program tables, for a keyframe that came without its own.
     psi: Option<Bytes>,
     /// Set after an upstream reconnect: drop data until the new upstream's first keyframe.
     resyncing: bool,
@@ -151,14 +152,20 @@ impl Ring {
             Some(next) if next >= inner.first_seq => next,
             behind => {
                 // Joining, or fell off the tail: restart at the newest keyframe,
-                // announced by the program tables so the decoder can start there.
+                // announced by the program tables so the decoder can start there:
+                // the copies that stood right before it, so that the next real
+                // PAT and PMT continue their continuity counters.
                 let Some(keyframe) = inner.newest_keyframe() else {
                     return Read::Pending;
                 };
                 if behind.is_some() {
                     cursor.skips += 1;
                 }
-                out.extend(inner.psi.clone());
+                let tables = inner.chunks[(keyframe - inner.first_seq) as usize]
+                    .psi
+                    .as_ref()
+                    .or(inner.psi.as_ref());
+                out.extend(tables.cloned());
                 keyframe
             }
         };
@@ -220,6 +227,21 @@ mod tests {
         assert!(matches!(ring.read(&mut cursor, 1 << 20), Read::Pending));
         ring.append([chunk(5, 10, false)], None);
         assert_eq!(tags(ring.read(&mut cursor, 1 << 20)), vec![5]);
+    }
+
+    /// Regression: a joiner got the tables of the latest read, whose
+    /// continuity counters did not follow on to the next real ones.
+    #[test]
+    fn joiner_gets_the_tables_that_stood_before_its_keyframe() {
+        let ring = Ring::new(1 << 20);
+        let mut keyframe = chunk(1, 10, true);
+        keyframe.psi = Some(Bytes::from_static(&[0xbb]));
+        ring.append(
+            [keyframe, chunk(2, 10, false)],
+            Some(Bytes::from_static(&[0xaa])),
+        );
+        let mut cursor = Cursor::default();
+        assert_eq!(tags(ring.read(&mut cursor, 1 << 20)), vec![0xbb, 1, 2]);
     }
 
     #[test]

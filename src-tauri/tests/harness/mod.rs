@@ -290,16 +290,59 @@ impl Desktop {
         self.xdotool(&["search", "--onlyvisible", "--name", title])
     }
 
+    /// Answers the dialog titled `title` with `key` until `done` holds (the
+    /// app acted on the answer). A press is sent only while the dialog shows,
+    /// and again only if it still shows a while later: a press sent before
+    /// the dialog takes input is lost, and a stream of presses would land
+    /// in whatever window comes next. Panics with `what` after
+    /// [`DIALOG_PATIENCE`].
+    pub async fn answer_dialog<F, Fut>(&self, title: &str, key: &str, what: &str, mut done: F)
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        let answer = async {
+            let mut pressed: Option<Instant> = None;
+            while !done().await {
+                let due = pressed.is_none_or(|at| at.elapsed() >= PRESS_AGAIN_AFTER);
+                if due && self.window_visible(title) {
+                    self.press_in_window(title, key);
+                    pressed = Some(Instant::now());
+                }
+                tokio::time::sleep(LOOK_EVERY).await;
+            }
+        };
+        if tokio::time::timeout(DIALOG_PATIENCE, answer).await.is_err() {
+            panic!("timed out after {DIALOG_PATIENCE:?} waiting for: {what}");
+        }
+    }
+
     fn xdotool(&self, args: &[&str]) -> bool {
-        Command::new("xdotool")
+        let child = Command::new("xdotool")
             .args(args)
             .env("DISPLAY", &self.display)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|status| status.success())
+            .spawn();
+        let Ok(child) = child else {
+            return false;
+        };
+        // A focus request that never completes must not stall the test.
+        let mut child = Reaped(child);
+        exit_within(&mut child.0, XDOTOOL_LIMIT).is_some_and(|status| status.success())
     }
 }
+
+/// How long the app, a debug build on a machine loaded with other builds,
+/// may take to show a dialog and to act on its answer: the tests check what
+/// it does, not how fast.
+pub const DIALOG_PATIENCE: Duration = Duration::from_secs(180);
+/// See [`Desktop::answer_dialog`].
+const PRESS_AGAIN_AFTER: Duration = Duration::from_secs(2);
+/// How often [`Desktop::answer_dialog`] looks at the dialog and the app.
+const LOOK_EVERY: Duration = Duration::from_millis(200);
+/// The longest one `xdotool` call may take.
+const XDOTOOL_LIMIT: Duration = Duration::from_secs(10);
 
 /// TCP sockets in the LISTEN state that process `pid` holds: a proxy it runs.
 pub fn listening_sockets(pid: u32) -> usize {

@@ -64,6 +64,14 @@ impl<'a> Packet<'a> {
         self.bytes.get(5..5 + len).unwrap_or(&[])
     }
 
+    /// The discontinuity indicator of the adaptation field: the continuity
+    /// counter (and, on the PCR PID, the clock) starts afresh here.
+    pub fn discontinuity(&self) -> bool {
+        self.adaptation_field()
+            .first()
+            .is_some_and(|flags| flags & 0x80 != 0)
+    }
+
     /// The random access indicator of the adaptation field.
     pub fn random_access(&self) -> bool {
         self.adaptation_field()
@@ -377,8 +385,9 @@ pub fn pat_pmt_before_first_video(bytes: &[u8]) -> bool {
 
 /// Continuity counter errors: per PID (null packets aside), each packet with
 /// a payload must count up by one (mod 16), and each packet without one must
-/// repeat the last counter. The first packet of each PID is free, and so is
-/// one duplicate (the same packet again, which ISO/IEC 13818-1 allows).
+/// repeat the last counter. The first packet of each PID is free, and so are
+/// one duplicate (the same packet again, which ISO/IEC 13818-1 allows) and a
+/// packet that announces the jump with the discontinuity indicator.
 pub fn continuity_errors(bytes: &[u8]) -> usize {
     // PID → (last packet, whether it was a duplicate already).
     let mut last: std::collections::HashMap<u16, (&[u8], bool)> = std::collections::HashMap::new();
@@ -398,13 +407,43 @@ pub fn continuity_errors(bytes: &[u8]) -> usize {
                 prev
             };
             duplicate = packet.has_payload() && !prev_duplicate && packet.bytes() == prev_bytes;
-            if cc != expected && !duplicate {
+            if cc != expected && !duplicate && !packet.discontinuity() {
                 errors += 1;
             }
         }
         last.insert(pid, (packet.bytes(), duplicate));
     }
     errors
+}
+
+/// `bytes` without the PES packet each PID was in the middle of at the end
+/// (its last one, from its start), so a capture cut at an arbitrary byte
+/// ends on whole frames: a decoder reports a truncated frame at the end of a
+/// file as an error. Packets of other PIDs between them are kept, and so is
+/// everything when the capture holds no PES.
+pub fn whole_pes_prefix(bytes: &[u8]) -> Vec<u8> {
+    let slots: Vec<&[u8]> = bytes.chunks_exact(PACKET_SIZE).collect();
+    // PID → index of the packet where its last PES starts.
+    let mut last_start = std::collections::HashMap::new();
+    for (index, slot) in slots.iter().enumerate() {
+        if let Some(packet) = Packet::new(slot) {
+            if packet.payload_unit_start() && packet.payload().starts_with(&[0, 0, 1]) {
+                last_start.insert(packet.pid(), index);
+            }
+        }
+    }
+    slots
+        .iter()
+        .enumerate()
+        .filter(|(index, slot)| {
+            Packet::new(slot).is_none_or(|packet| {
+                last_start
+                    .get(&packet.pid())
+                    .is_none_or(|start| index < start || !packet.has_payload())
+            })
+        })
+        .flat_map(|(_, slot)| slot.iter().copied())
+        .collect()
 }
 
 /// PES timestamps on `pid`, in stream order.

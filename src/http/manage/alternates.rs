@@ -11,10 +11,11 @@ use axum::http::HeaderMap;
 use axum::Json;
 use serde::Deserialize;
 
-use super::manage::{base_url, channel_views, parse_id, store_error, ApiJson, ChannelList};
-use super::{ApiError, AppState};
+use super::channels::{channel_views, ChannelList};
+use super::{parse_id, ApiJson};
 use crate::config::Settings;
-use crate::store::{self, find_saved, AlternatesError};
+use crate::http::{base_url, ApiError, AppState};
+use crate::store::{self, find_saved};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -37,15 +38,6 @@ pub struct MergeFrom {
     from: String,
 }
 
-fn refused(error: AlternatesError) -> ApiError {
-    match error {
-        AlternatesError::Taken { .. } => {
-            ApiError::new(axum::http::StatusCode::CONFLICT, error.to_string())
-        }
-        _ => ApiError::bad_request(error.to_string()),
-    }
-}
-
 /// Applies `change` to the saved channel `id` under the store's lock and saves.
 async fn change_channel(
     state: &AppState,
@@ -58,7 +50,7 @@ async fn change_channel(
     let index = find_saved(guard.settings(), &id)
         .ok_or_else(|| ApiError::not_found("no such saved channel"))?;
     let next = change(guard.settings(), index)?;
-    guard.save(next).await.map_err(store_error)?;
+    guard.save(next).await?;
     Ok(Json(ChannelList {
         channels: channel_views(&base_url(state, headers), guard.settings()),
     }))
@@ -73,7 +65,7 @@ pub async fn add(
 ) -> Result<Json<ChannelList>, ApiError> {
     let added = parse_id(&request.id)?;
     change_channel(&state, &headers, &id, |settings, index| {
-        store::add_alternate(settings, index, &added).map_err(refused)
+        store::add_alternate(settings, index, &added).map_err(ApiError::from)
     })
     .await
 }
@@ -91,7 +83,7 @@ pub async fn reorder(
         .map(|text| parse_id(text))
         .collect::<Result<Vec<_>, _>>()?;
     change_channel(&state, &headers, &id, |settings, index| {
-        store::reorder_alternates(settings, index, &order).map_err(refused)
+        store::reorder_alternates(settings, index, &order).map_err(ApiError::from)
     })
     .await
 }
@@ -105,7 +97,7 @@ pub async fn split(
 ) -> Result<Json<ChannelList>, ApiError> {
     let taken = parse_id(&request.id)?;
     change_channel(&state, &headers, &id, |settings, index| {
-        store::split_alternate(settings, index, &taken).map_err(refused)
+        store::split_alternate(settings, index, &taken).map_err(ApiError::from)
     })
     .await
 }
@@ -122,7 +114,7 @@ pub async fn merge(
     change_channel(&state, &headers, &id, |settings, index| {
         let from = find_saved(settings, &from)
             .ok_or_else(|| ApiError::not_found("no such saved channel to merge from"))?;
-        store::merge_into(settings, index, from).map_err(refused)
+        store::merge_into(settings, index, from).map_err(ApiError::from)
     })
     .await
 }

@@ -1,0 +1,223 @@
+//! Saved channels (persisted in the settings file): list them with their
+//! proxy URLs, add pasted ones (merged into channels with alternates),
+//! rename or regroup one, forget one. The channel list as the API shows it
+//! is built here for the event stream and the alternates API too.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+
+use super::{clean_name, kind_label, parse_id, ApiJson};
+use crate::config::Settings;
+use crate::content_id::ContentId;
+use crate::http::{base_url, ApiError, AppState};
+use crate::import;
+use crate::player_urls::{Format, PlayerUrls};
+use crate::saved::SavedChannel;
+use crate::store::{self, find_saved, MAX_SAVED_CHANNELS};
+
+#[derive(Debug, Serialize)]
+pub struct ChannelList {
+    pub(super) channels: Vec<ChannelView>,
+}
+
+/// A saved channel as the API shows it.
+#[derive(Debug, Serialize)]
+pub struct ChannelView {
+    id: String,
+    kind: &'static str,
+    name: Option<String>,
+    /// The name, or the readable default ("Channel d5869d…") when there is none.
+    title: String,
+    /// The channel's stable URLs: they play whichever alternate works.
+    ts_url: String,
+    hls_url: String,
+    /// The URLs of its own id alone (no failover).
+    id_ts_url: String,
+    id_hls_url: String,
+    /// Every id of the channel in the order they are tried (`id` alone when it has no alternates).
+    alternates: Vec<String>,
+    /// The kind of each of `alternates` (`content` or `infohash`), in the same order.
+    alternate_kinds: Vec<&'static str>,
+    /// The alternate that last played; tried first.
+    last_good: Option<String>,
+    group: Option<String>,
+    tvg_logo: Option<String>,
+    tvg_id: Option<String>,
+    tvg_name: Option<String>,
+    /// The imported list it came from, if any.
+    source: Option<String>,
+}
+
+fn channel_view(urls: &PlayerUrls, saved: &SavedChannel) -> ChannelView {
+    let hex = |id: &ContentId| id.as_hex().to_owned();
+    ChannelView {
+        id: saved.key().to_owned(),
+        kind: kind_label(saved.id().kind()),
+        name: saved.name.clone(),
+        title: saved.title(),
+        ts_url: urls.channel(saved, Format::Ts),
+        hls_url: urls.channel(saved, Format::Hls),
+        id_ts_url: urls.id(saved.id(), Format::Ts),
+        id_hls_url: urls.id(saved.id(), Format::Hls),
+        alternates: saved.ids().iter().map(hex).collect(),
+        alternate_kinds: saved.ids().iter().map(|id| kind_label(id.kind())).collect(),
+        last_good: saved.last_good().map(hex),
+        group: saved.group.clone(),
+        tvg_logo: saved.logo.clone(),
+        tvg_id: saved.tvg_id.clone(),
+        tvg_name: saved.tvg_name.clone(),
+        source: saved.source.clone(),
+    }
+}
+
+pub(super) fn channel_views(urls: &PlayerUrls, settings: &Settings) -> Vec<ChannelView> {
+    settings
+        .channels
+        .iter()
+        .map(|saved| channel_view(urls, saved))
+        .collect()
+}
+
+/// The saved channels as the API and the event stream show them.
+pub(crate) async fn channel_list(state: &AppState, headers: &HeaderMap) -> ChannelList {
+    let settings = state.store.get().await;
+    ChannelList {
+        channels: channel_views(&base_url(state, headers), &settings),
+    }
+}
+
+/// `GET /api/channels`: the saved channels with their proxy URLs.
+pub async fn list_channels(State(state): State<AppState>, headers: HeaderMap) -> Json<ChannelList> {
+    Json(channel_list(&state, &headers).await)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AddChannels {
+    channels: Vec<NewChannel>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewChannel {
+    /// Any pasted form of an id.
+    id: String,
+    /// `"infohash"` when a bare 40-hex `id` is a torrent infohash (as `/api/parse` reports it).
+    #[serde(default)]
+    kind: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    group: Option<String>,
+    #[serde(default)]
+    tvg_logo: Option<String>,
+    #[serde(default)]
+    tvg_id: Option<String>,
+    #[serde(default)]
+    tvg_name: Option<String>,
+}
+
+/// `POST /api/channels {"channels":[{"id","name"}]}`: saves channels (all or
+/// none: one bad id is a 400 naming it). Entries of one channel (the same
+/// `tvg-id`, `tvg-name` or name but for quality tags) are saved as one
+/// channel with alternates. A channel already saved keeps its place; it only
+/// takes what it lacks.
+pub async fn add_channels(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ApiJson(request): ApiJson<AddChannels>,
+) -> Result<Json<ChannelList>, ApiError> {
+    let mut new = Vec::with_capacity(request.channels.len().min(MAX_SAVED_CHANNELS));
+    for (index, channel) in request.channels.iter().enumerate() {
+        let parsed = match channel.kind.as_deref() {
+            None | Some("content") => ContentId::parse(&channel.id),
+            Some("infohash") => ContentId::parse_infohash(&channel.id),
+            Some(other) => {
+                return Err(ApiError::bad_request(format!(
+                    "channel {}: unknown kind {other:?} (expected \"content\" or \"infohash\")",
+                    index + 1
+                )))
+            }
+        };
+        let id = parsed.map_err(|err| {
+            ApiError::bad_request(format!("channel {}: invalid id: {err}", index + 1))
+        })?;
+        let mut saved = SavedChannel::new(id);
+        saved.name = clean_name(channel.name.as_deref());
+        saved.group = clean_name(channel.group.as_deref());
+        saved.logo = clean_name(channel.tvg_logo.as_deref());
+        saved.tvg_id = clean_name(channel.tvg_id.as_deref());
+        saved.tvg_name = clean_name(channel.tvg_name.as_deref());
+        new.push(saved);
+    }
+    // Entries of one channel become one channel with alternates, as when
+    // the same list is imported from a URL.
+    let new = import::group_alternates(new);
+    let mut guard = state.store.lock().await;
+    let next = store::merge_saved(guard.settings(), new)?;
+    if next != *guard.settings() {
+        guard.save(next).await?;
+    }
+    Ok(Json(ChannelList {
+        channels: channel_views(&base_url(&state, &headers), guard.settings()),
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelChange {
+    /// Absent: unchanged; `null` or `""`: cleared.
+    #[serde(default, deserialize_with = "present")]
+    name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    group: Option<Option<String>>,
+}
+
+/// Tells a field sent as `null` (`Some(None)`) from one not sent (`None`).
+fn present<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(deserializer).map(Some)
+}
+
+/// `PUT /api/channels/{id} {"name"?: …, "group"?: …}`: renames a saved
+/// channel or moves it to another group (empty or null clears either).
+pub async fn rename_channel(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    ApiJson(request): ApiJson<ChannelChange>,
+) -> Result<Json<ChannelView>, ApiError> {
+    let id = parse_id(&id)?;
+    let mut guard = state.store.lock().await;
+    let mut next = guard.settings().clone();
+    let index =
+        find_saved(&next, &id).ok_or_else(|| ApiError::not_found("no such saved channel"))?;
+    let channel = &mut next.channels[index];
+    if let Some(name) = request.name {
+        channel.name = clean_name(name.as_deref());
+    }
+    if let Some(group) = request.group {
+        channel.group = clean_name(group.as_deref());
+    }
+    guard.save(next).await?;
+    let saved = &guard.settings().channels[index];
+    Ok(Json(channel_view(&base_url(&state, &headers), saved)))
+}
+
+/// `DELETE /api/channels/{id}`: forgets a saved channel. 204, or 404 if not saved.
+pub async fn delete_channel(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let id = parse_id(&id)?;
+    let mut guard = state.store.lock().await;
+    let mut next = guard.settings().clone();
+    let index =
+        find_saved(&next, &id).ok_or_else(|| ApiError::not_found("no such saved channel"))?;
+    next.channels.remove(index);
+    guard.save(next).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,81 @@
+//! `POST /api/parse`: the channels in text a user pasted (ids, links, lines
+//! with names, M3U), with the URLs each would play at, and the lines that
+//! are not channels. Nothing is saved.
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+
+use super::{clean_name, kind_label, ApiJson};
+use crate::content_id;
+use crate::http::{base_url, ApiError, AppState};
+use crate::player_urls::Format;
+
+/// Most entries one paste may produce.
+pub const MAX_PARSE_ENTRIES: usize = 1000;
+/// Most invalid lines reported back for one paste; the rest are only counted.
+pub const MAX_PARSE_ERRORS: usize = 100;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ParseRequest {
+    text: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ParseResponse {
+    entries: Vec<ParsedEntry>,
+    errors: Vec<content_id::ListError>,
+    /// Invalid lines beyond the ones listed in `errors`.
+    more_errors: usize,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ParsedEntry {
+    id: String,
+    kind: &'static str,
+    name: Option<String>,
+    line: usize,
+    ts_url: String,
+    hls_url: String,
+    #[serde(flatten)]
+    attributes: content_id::M3uAttributes,
+}
+
+/// `POST /api/parse {"text": …}`: the channels in pasted text, and the lines that are not.
+pub async fn parse(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ApiJson(request): ApiJson<ParseRequest>,
+) -> Result<Json<ParseResponse>, ApiError> {
+    let parsed = content_id::parse_list(&request.text);
+    if parsed.entries.len() > MAX_PARSE_ENTRIES {
+        return Err(ApiError::bad_request(format!(
+            "too many channels ({}): paste at most {MAX_PARSE_ENTRIES} at once",
+            parsed.entries.len()
+        )));
+    }
+    let urls = base_url(&state, &headers);
+    let entries = parsed
+        .entries
+        .into_iter()
+        .map(|entry| ParsedEntry {
+            id: entry.id.as_hex().to_owned(),
+            kind: kind_label(entry.id.kind()),
+            name: clean_name(entry.name.as_deref()),
+            line: entry.line,
+            ts_url: urls.id(&entry.id, Format::Ts),
+            hls_url: urls.id(&entry.id, Format::Hls),
+            attributes: entry.attributes,
+        })
+        .collect();
+    let mut errors = parsed.errors;
+    let more_errors = errors.len().saturating_sub(MAX_PARSE_ERRORS);
+    errors.truncate(MAX_PARSE_ERRORS);
+    Ok(Json(ParseResponse {
+        entries,
+        errors,
+        more_errors,
+    }))
+}

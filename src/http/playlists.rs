@@ -1,0 +1,122 @@
+//! The M3U playlists players and IPTV apps read: `/playlist.m3u` with every
+//! saved channel, and one channel's `play.m3u` ("Open in player"). Play
+//! routes: a LAN device with the token may read them.
+
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap};
+use axum::response::{IntoResponse, Response};
+
+use super::manage::parse_id;
+use super::{base_url, ApiError, AppState};
+use crate::content_id;
+use crate::player_urls::Format;
+use crate::saved::SavedChannel;
+use crate::store::find_saved;
+
+/// One `#EXTINF` entry of an M3U playlist, with the channel's attributes.
+/// Every text was cleaned when saved; it is cleaned again here because the
+/// file may have been edited by hand, and quotes would end an attribute.
+fn m3u_entry(out: &mut String, saved: &SavedChannel, url: &str) {
+    out.push_str("#EXTINF:-1");
+    for (key, value) in [
+        ("tvg-id", &saved.tvg_id),
+        ("tvg-name", &saved.tvg_name),
+        ("tvg-logo", &saved.logo),
+        ("group-title", &saved.group),
+    ] {
+        if let Some(value) = value.as_deref().and_then(content_id::clean_text) {
+            out.push_str(&format!(" {key}=\"{}\"", value.replace('"', "'")));
+        }
+    }
+    out.push(',');
+    let name = content_id::clean_text(&saved.title()).unwrap_or_default();
+    out.push_str(&name);
+    out.push('\n');
+    out.push_str(url);
+    out.push('\n');
+}
+
+const M3U_TYPE: &str = "audio/x-mpegurl";
+
+/// `GET /playlist.m3u`: the saved channels as an M3U for IPTV apps, with
+/// their stable TS URLs (which fail over between alternates).
+pub async fn playlist(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let settings = state.store.get().await;
+    let urls = base_url(&state, &headers);
+    let mut body = String::from("#EXTM3U\n");
+    for saved in &settings.channels {
+        m3u_entry(&mut body, saved, &urls.channel(saved, Format::Ts));
+    }
+    (
+        [
+            (header::CONTENT_TYPE, M3U_TYPE),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// `GET /api/channels/{id}/play.m3u`: a one-entry M3U of a saved channel, as a
+/// download, so the OS hands it to the user's player ("Open in player").
+pub async fn play_m3u(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = parse_id(&id)?;
+    let settings = state.store.get().await;
+    let index =
+        find_saved(&settings, &id).ok_or_else(|| ApiError::not_found("no such saved channel"))?;
+    let saved = &settings.channels[index];
+    let ts_url = base_url(&state, &headers).channel(saved, Format::Ts);
+    let name = saved.title();
+    let mut body = String::from("#EXTM3U\n");
+    m3u_entry(&mut body, saved, &ts_url);
+    // The file name is ASCII-only and quote-free, whatever the channel is called.
+    let stem: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(60)
+        .collect();
+    let disposition = format!("attachment; filename=\"{stem}.m3u\"");
+    Ok((
+        [
+            (header::CONTENT_TYPE, M3U_TYPE.to_owned()),
+            (header::CONTENT_DISPOSITION, disposition),
+            (header::CACHE_CONTROL, "no-cache".to_owned()),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::content_id::ContentId;
+
+    #[test]
+    fn playlist_lines_survive_hand_edited_names() {
+        let id = ContentId::parse(&"d5869d".repeat(7)[..40]).expect("id");
+        let mut saved = SavedChannel::new(id.clone());
+        saved.name = Some("News\u{2028}#EXTINF:-1,evil".into());
+        saved.group = Some("Sp\"ort".into());
+        let mut out = String::new();
+        m3u_entry(&mut out, &saved, "http://h/x");
+        assert_eq!(
+            out,
+            "#EXTINF:-1 group-title=\"Sp'ort\",News #EXTINF:-1,evil\nhttp://h/x\n"
+        );
+        let unnamed = SavedChannel::new(id);
+        let mut out = String::new();
+        m3u_entry(&mut out, &unnamed, "http://h/x");
+        assert_eq!(out, "#EXTINF:-1,Channel d5869d\u{2026}\nhttp://h/x\n");
+    }
+}
