@@ -108,6 +108,11 @@ pub struct SessionStat {
     pub speed_up: Option<u64>,
     #[serde(default)]
     pub downloaded: Option<u64>,
+    #[serde(default)]
+    pub uploaded: Option<u64>,
+    /// Percent of a finite content fetched; 0 for live streams.
+    #[serde(default)]
+    pub total_progress: Option<u64>,
 }
 
 /// The engine's answer shape in `format=json` mode and for stats.

@@ -16,6 +16,7 @@
 //! - [`import`]: channel lists imported from a URL and kept in step with it.
 //! - [`control`]: in-process control of a running server for the tray app.
 //! - [`taken_port`]: a taken listen port: is acebridge already there, which port is free.
+//! - [`tuner`]: acebridge as an HDHomeRun network tuner for media centres: identity, discovery, documents.
 //!
 //! [`Server`] ties them together; the CLI (`src/main.rs`) and the tray app both
 //! run the server through it, so there is exactly one way the proxy is served.
@@ -35,10 +36,13 @@ mod saved;
 pub(crate) mod store;
 pub mod taken_port;
 pub(crate) mod ts;
+pub mod tuner;
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
 
 pub use config::{Config, UpstreamMode};
 pub use engine::EngineError;
@@ -48,6 +52,7 @@ use crate::engine::{EngineClient, SharedEngine};
 use crate::engine_process::{EngineProcess, ProcessSettings};
 use crate::http::listener::GuardedListener;
 use crate::store::Store;
+use crate::tuner::Tuner;
 
 /// A bound server, ready to run. Binding first lets callers learn the port
 /// (tests bind port 0; the tray app reports a port in use before starting).
@@ -57,6 +62,7 @@ pub struct Server {
     hub: Hub,
     store: Store,
     lan_token: Option<Arc<str>>,
+    tuner: Arc<Tuner>,
     config: Config,
 }
 
@@ -78,11 +84,13 @@ impl Server {
         } else {
             Some(lan_token(&store).await?)
         };
+        let tuner = Arc::new(Tuner::load(&store, config.channels.max_channels).await?);
         Ok(Self {
             listener,
             hub,
             store,
             lan_token,
+            tuner,
             config,
         })
     }
@@ -110,12 +118,19 @@ impl Server {
         let hub = self.hub.clone();
         let store = self.store.clone();
         let refresher = tokio::spawn(import::refresh_lists(self.store.clone()));
+        let discovery = CancellationToken::new();
+        if let Some(port) = self.config.discovery_port {
+            let token = self.lan_token.as_deref();
+            spawn_discovery(&self.tuner, addr, token, port, discovery.clone()).await;
+        }
         let app = http::router(http::AppState {
             channels: self.hub,
             store: self.store,
             local_addr: addr,
             lan_token: self.lan_token,
             trust_loopback: self.config.trust_loopback,
+            tuner: self.tuner,
+            engine_clients: Default::default(),
         });
         tracing::info!(%addr, engine = %hub.engine().base(), "acebridge listening");
         let listener = GuardedListener::new(self.listener, self.config.write_stall)
@@ -135,9 +150,47 @@ impl Server {
         })
         .await;
         refresher.abort();
+        discovery.cancel();
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// Answers HDHomeRun discovery for the tuner served at `http`: on this
+/// machine only, unless LAN sharing is on, when the tuner is shared under
+/// `/hdhr/<token>` and every device on the LAN may discover it (as a real
+/// HDHomeRun); the replies then point there.
+async fn spawn_discovery(
+    tuner: &Tuner,
+    http: SocketAddr,
+    lan_token: Option<&str>,
+    port: u16,
+    stop: CancellationToken,
+) {
+    use std::net::{IpAddr, Ipv4Addr};
+    let (ip, path) = match lan_token {
+        Some(token) => (
+            IpAddr::from(Ipv4Addr::UNSPECIFIED),
+            format!("/hdhr/{token}"),
+        ),
+        None => (IpAddr::from(Ipv4Addr::LOCALHOST), String::new()),
+    };
+    let Some(socket) = tuner::discovery::bind(ip, port).await else {
+        return;
+    };
+    let api = tuner::discovery::HttpApi {
+        // A server bound to one address is reachable there only.
+        ip: Some(http.ip()).filter(|ip| !ip.is_unspecified()),
+        port: http.port(),
+        path,
+    };
+    tokio::spawn(tuner::discovery::respond(
+        socket,
+        tuner.device_id(),
+        tuner.tuner_count(),
+        api,
+        stop,
+    ));
 }
 
 /// How the engine process is managed: an explicit command always; detected

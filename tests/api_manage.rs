@@ -413,6 +413,8 @@ async fn settings_validate_persist_and_switch_the_engine() {
     assert_eq!(body["settings_file"], path.display().to_string());
     let (_, health) = proxy.get("/api/health").await;
     assert_eq!(health["engine"]["reachable"], false);
+    // What the server wrote at start (the tuner's id), if anything.
+    let at_start = std::fs::read_to_string(&path).ok();
 
     // Bad URLs: 400 with the reason, nothing saved.
     for bad in [
@@ -430,8 +432,9 @@ async fn settings_validate_persist_and_switch_the_engine() {
             "{body}"
         );
     }
-    assert!(
-        !path.exists(),
+    assert_eq!(
+        std::fs::read_to_string(&path).ok(),
+        at_start,
         "nothing may be written for a rejected change"
     );
 

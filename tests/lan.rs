@@ -58,12 +58,7 @@ async fn other_devices_need_the_token_that_the_urls_carry() {
     );
 
     // The token is in the settings file (readable by the user only) and nowhere else.
-    let text = std::fs::read_to_string(&path).expect("settings file");
-    let token = text
-        .lines()
-        .find_map(|line| line.strip_prefix("lan_token = "))
-        .map(|value| value.trim_matches('"').to_owned())
-        .expect("token saved");
+    let token = common::lan_token(&path);
     assert_eq!(token.len(), 32, "128 random bits in hex");
     #[cfg(unix)]
     {
@@ -163,12 +158,7 @@ async fn the_lan_token_grants_playing_only_not_managing() {
     let engine = SimEngine::start().await;
     let path = settings_file();
     let proxy = lan_proxy(&engine.url(), &path).await;
-    let text = std::fs::read_to_string(&path).expect("settings file");
-    let token = text
-        .lines()
-        .find_map(|line| line.strip_prefix("lan_token = "))
-        .map(|value| value.trim_matches('"').to_owned())
-        .expect("token saved");
+    let token = common::lan_token(&path);
     let client = http();
     // Every route here, with the token, as another device would send it.
     let url = |path: &str| proxy.url(&format!("{path}?token={token}"));

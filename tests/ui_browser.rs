@@ -515,6 +515,15 @@ async fn web_ui_in_headless_chromium() {
     )
     .await;
     assert_eq!(playlist_url, json!(proxy.url("/playlist.m3u")));
+    // The media centres' section: the tuner address and its tuner count.
+    let tuner = wait_js(
+        &client,
+        "const n = document.getElementById('tuner-count').textContent; \
+         return /^[0-9]+$/.test(n) && [document.getElementById('tuner-url').value, n]",
+        "the tuner section",
+    )
+    .await;
+    assert_eq!(tuner, json!([proxy.url(""), "4"]));
     let expected_playlist = |proxy: &Proxy| {
         format!(
             "#EXTM3U\n#EXTINF:-1,First\n{}\n#EXTINF:-1,News One\n{}\n#EXTINF:-1 tvg-id=\"x\",Sport Two\n{}\n",

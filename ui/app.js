@@ -991,6 +991,20 @@ function focusEngineIfAsked() {
   field.select();
 }
 
+/* ------------------------------------------------------------------ tuner */
+
+/** The tuner count, from the tuner's own discover.json (what media centres read). */
+async function loadTuner() {
+  try {
+    const response = await fetch("/discover.json" + location.search, { cache: "no-store" });
+    if (!response.ok) return;
+    const tuner = await response.json();
+    if (Number.isInteger(tuner.TunerCount)) $("tuner-count").textContent = String(tuner.TunerCount);
+  } catch (_) {
+    // The section keeps its wording without a number.
+  }
+}
+
 /* ------------------------------------------------------------------ settings */
 
 async function loadSettings() {
@@ -1001,6 +1015,10 @@ async function loadSettings() {
       $("lan-token").textContent = `?${query}`;
       $("lan").hidden = false;
       $("playlist-url").value = `${location.origin}/playlist.m3u?${query}`;
+      const port = location.port ? `:${location.port}` : "";
+      $("tuner-lan-url").textContent =
+        `http://<LAN address>${port}/hdhr/${encodeURIComponent(settings.lan_token)}`;
+      $("tuner-lan").hidden = false;
     }
     const warnings = settings.warnings || [];
     const banner = $("settings-banner");
@@ -1053,6 +1071,9 @@ function start() {
     sessionStorage.setItem(`acebridge.dismissed.${banner.dataset.key}`, "1");
     banner.hidden = true;
   });
+  $("tuner-url").value = location.origin;
+  $("tuner-copy").addEventListener("click", () =>
+    copyWithFeedback($("tuner-url").value, $("tuner-copy"), "tuner address", () => $("tuner-url").select()));
   $("playlist-url").value = `${location.origin}/playlist.m3u`;
   $("playlist-copy").addEventListener("click", () =>
     copyWithFeedback($("playlist-url").value, $("playlist-copy"), "playlist URL", () => $("playlist-url").select()));
@@ -1087,6 +1108,7 @@ function start() {
   window.addEventListener("hashchange", focusEngineIfAsked);
   loadChannels();
   loadSettings();
+  loadTuner();
   connectEvents();
   refreshHealth().then(focusEngineIfAsked);
   focusEngineIfAsked();

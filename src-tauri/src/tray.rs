@@ -75,6 +75,7 @@ pub fn create(app: &AppHandle) -> tauri::Result<()> {
     let no_shortcut = None::<&str>;
     let show = MenuItem::with_id(app, "show", "Open acebridge", true, no_shortcut)?;
     let copy = MenuItem::with_id(app, "copy", "Copy last stream URL", false, no_shortcut)?;
+    let tuner = MenuItem::with_id(app, "tuner", "Copy tuner address", true, no_shortcut)?;
     let players = Submenu::with_id(app, "players", "Open in player", true)?;
     // Clickable while the engine does not answer: they open its settings.
     let engine = MenuItem::with_id(app, "engine", "Engine: checking…", false, no_shortcut)?;
@@ -106,9 +107,10 @@ pub fn create(app: &AppHandle) -> tauri::Result<()> {
         no_shortcut,
     )?;
     let quit = MenuItem::with_id(app, "quit", "Quit", true, no_shortcut)?;
-    let items: [&dyn IsMenuItem<Wry>; 13] = [
+    let items: [&dyn IsMenuItem<Wry>; 14] = [
         &show,
         &copy,
+        &tuner,
         &players,
         &PredefinedMenuItem::separator(app)?,
         &engine,
@@ -300,6 +302,16 @@ fn fill_players(app: &AppHandle, menu: &Submenu<Wry>, view: &View) -> tauri::Res
     menu.append(&saved)
 }
 
+/// Puts `text` on the clipboard, from the desktop thread.
+async fn copy_text(app: AppHandle, text: String) {
+    state::on_desktop(move || {
+        if let Err(error) = app.clipboard().write_text(text) {
+            tracing::warn!(%error, "cannot write the clipboard");
+        }
+    })
+    .await;
+}
+
 fn on_menu(app: &AppHandle, id: &str) {
     match id {
         "show" => window::show(app),
@@ -309,11 +321,12 @@ fn on_menu(app: &AppHandle, id: &str) {
                 return;
             };
             let url = control.play_url(&id).await;
-            state::on_desktop(move || match app.clipboard().write_text(url) {
-                Ok(()) => tracing::info!(channel = %id, "stream URL copied"),
-                Err(error) => tracing::warn!(%error, "cannot write the clipboard"),
-            })
-            .await;
+            tracing::info!(channel = %id, "copying the stream URL");
+            copy_text(app, url).await;
+        }),
+        "tuner" => state::spawn_with_control(app, |app, control| async move {
+            // What media centres on this computer are given (see the web UI's Media centres).
+            copy_text(app, control.origin().to_owned()).await;
         }),
         "engine_action" => state::spawn_with_control(app, |app, control| async move {
             // Decided on what the engine is now, not on the label clicked.

@@ -163,6 +163,16 @@ async fn click(bus: &zbus::Connection, item: &Item, menu_path: &str, label: &str
 }
 
 /// The X clipboard of `display`, as another application would paste it.
+/// Waits (bounded) until the clipboard of `display` holds `expected`.
+async fn wait_for_clipboard(display: &str, expected: &str) {
+    wait_until_sync(
+        Duration::from_secs(10),
+        &format!("the clipboard holds {expected}"),
+        || clipboard_text(display).is_some_and(|text| text == expected),
+    )
+    .await;
+}
+
 fn clipboard_text(display: &str) -> Option<String> {
     let output = std::process::Command::new("xclip")
         .args(["-o", "-selection", "clipboard"])
@@ -266,6 +276,7 @@ async fn tray_menu_shows_the_engine_and_its_quit_stops_every_session() {
     for expected in [
         "Open acebridge",
         "Copy last stream URL",
+        "Copy tuner address",
         "Open in player",
         "Nothing playing",
         "Start at login",
@@ -335,18 +346,12 @@ async fn tray_menu_shows_the_engine_and_its_quit_stops_every_session() {
     )
     .await;
     click(bus, item, &menu_path, "Copy last stream URL").await;
-    let expected = format!("http://127.0.0.1:{port}/ace/getstream?id={ID}");
-    let display = desktop.display.clone();
-    wait_until(
-        Duration::from_secs(10),
-        "the clipboard holds the URL",
-        || {
-            let display = display.clone();
-            let expected = expected.clone();
-            async move { clipboard_text(&display).is_some_and(|text| text == expected) }
-        },
-    )
-    .await;
+    let stream_url = format!("http://127.0.0.1:{port}/ace/getstream?id={ID}");
+    wait_for_clipboard(&desktop.display, &stream_url).await;
+
+    // Copy tuner address: what media centres on this computer are given.
+    click(bus, item, &menu_path, "Copy tuner address").await;
+    wait_for_clipboard(&desktop.display, &format!("http://127.0.0.1:{port}")).await;
 
     // Start at login: an XDG autostart entry that starts minimized.
     click(bus, item, &menu_path, "Start at login").await;

@@ -47,6 +47,11 @@ pub struct ConfigArgs {
         help = format!("Channels that may play at once (each costs the engine a P2P swarm) \
             [default: {}]", defaults().max_channels))]
     pub max_channels: Option<usize>,
+    #[arg(long, env = "ACEBRIDGE_DISCOVERY_PORT", value_name = "PORT",
+        help = format!("UDP port to answer HDHomeRun discovery on, so media centres find \
+            the tuner by themselves; 0 turns it off [default: {}]",
+            crate::tuner::discovery::DISCOVERY_PORT))]
+    pub discovery_port: Option<u16>,
     #[arg(long, env = "ACEBRIDGE_MAX_PLAYERS", value_name = "N",
         help = format!("Players that may watch one channel at once [default: {}]",
             defaults().max_players))]

@@ -26,6 +26,14 @@ pub struct Settings {
     /// The LAN sharing token, generated the first time the proxy listens beyond
     /// this machine; kept here (a 0600 file), never in argv or logs.
     pub lan_token: Option<String>,
+    /// The network tuner's HDHomeRun DeviceID (8 hex digits), made once:
+    /// media centres know the tuner and its channel mapping by it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device_id: Option<String>,
+    /// Channels that may play at once through the network tuner (its
+    /// `TunerCount`); at most the channel limit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tuner_count: Option<usize>,
     /// The engine command acebridge starts the engine with when it does not
     /// answer: program and arguments, as a TOML array (no shell).
     #[serde(skip_serializing_if = "Vec::is_empty")]

@@ -14,6 +14,7 @@ use super::args::ConfigArgs;
 use super::file::{default_settings_path, load_settings, Settings};
 use super::ConfigError;
 use crate::channel::ChannelSettings;
+use crate::tuner::discovery::DISCOVERY_PORT;
 
 /// The engine's own default address.
 pub const DEFAULT_ENGINE: &str = "http://127.0.0.1:6878";
@@ -53,6 +54,9 @@ pub struct Config {
     pub engine_idle_stop: Option<Duration>,
     /// Bounds on starting and stopping the engine (tests shorten them).
     pub engine_timeouts: crate::engine_process::ProcessTimeouts,
+    /// The UDP port HDHomeRun discovery is answered on; `None`: not at all
+    /// (the default of [`Config::new`], so embedders and tests opt in).
+    pub discovery_port: Option<u16>,
 }
 
 impl Config {
@@ -69,6 +73,7 @@ impl Config {
             engine_autostart: false,
             engine_idle_stop: None,
             engine_timeouts: Default::default(),
+            discovery_port: None,
         }
     }
 }
@@ -132,6 +137,7 @@ impl ConfigArgs {
             settings_path,
             engine_command,
             engine_idle_stop,
+            discovery_port: Some(self.discovery_port.unwrap_or(DISCOVERY_PORT)).filter(|p| *p != 0),
             ..Config::new(parse_engine_url(&engine_text)?, listen)
         })
     }

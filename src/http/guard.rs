@@ -5,16 +5,18 @@
 //! With LAN sharing on, it also owns who may do what: other devices may only
 //! play (with the token); managing the proxy is for this computer only.
 //!
-//! Three middlewares, one per audience, none knowing any path: [`every_request`]
+//! Four middlewares, one per audience, none knowing any path: [`every_request`]
 //! (well-formed requests addressed to this server) wraps the whole router,
-//! [`play`] the routes players use, [`manage`] the rest; the router decides
-//! which route belongs to which audience.
+//! [`play`] the routes players use, [`shared_tuner`] the tuner shared on the
+//! LAN (its token is a path parameter), [`manage`] the rest; the router
+//! decides which route belongs to which audience.
 
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{ConnectInfo, Path, Request, State};
 use axum::http::{header, HeaderMap, HeaderName, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -187,12 +189,38 @@ pub async fn play(State(guard): State<Guard>, request: Request<Body>, next: Next
         )
         .into_response();
     }
-    if is_unsafe(request.method()) {
-        if let Err(refused) = same_origin_change(&guard, request.headers()) {
-            return forbidden(refused);
-        }
-    } else if from_other_site(request.headers()) {
-        return forbidden("streams may not be embedded by other sites");
+    if let Err(refused) = player_request(&guard, &request) {
+        return forbidden(refused);
+    }
+    next.run(request).await
+}
+
+/// For the network tuner shared on the LAN: media centres cannot add a
+/// `?token=` to the URLs they build, so the token is the route's `{token}`
+/// path parameter, checked from every client alike. It grants what the play
+/// routes grant; with LAN sharing off there is no shared tuner (404).
+pub async fn shared_tuner(
+    State(guard): State<Guard>,
+    Path(params): Path<HashMap<String, String>>,
+    request: Request<Body>,
+    next: Next,
+) -> Response {
+    let Some(expected) = guard.token.as_deref() else {
+        return ApiError::not_found("the tuner is not shared: LAN sharing is off").into_response();
+    };
+    let given = params
+        .get("token")
+        .map(String::as_bytes)
+        .unwrap_or_default();
+    if !constant_time_eq(given, expected.as_bytes()) {
+        return ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "wrong token in the tuner address: copy it from the acebridge window",
+        )
+        .into_response();
+    }
+    if let Err(refused) = player_request(&guard, &request) {
+        return forbidden(refused);
     }
     next.run(request).await
 }
@@ -211,6 +239,18 @@ pub async fn manage(State(guard): State<Guard>, request: Request<Body>, next: Ne
         }
     }
     next.run(request).await
+}
+
+/// What a player's request must be: a change only from this server's own
+/// pages, and no media for another site's page.
+fn player_request(guard: &Guard, request: &Request<Body>) -> Result<(), &'static str> {
+    if is_unsafe(request.method()) {
+        same_origin_change(guard, request.headers())
+    } else if from_other_site(request.headers()) {
+        Err("streams may not be embedded by other sites")
+    } else {
+        Ok(())
+    }
 }
 
 fn is_unsafe(method: &Method) -> bool {

@@ -16,6 +16,7 @@ use axum::http::{header, HeaderMap, HeaderName};
 use axum::response::{IntoResponse, Response};
 use futures_util::stream;
 
+use super::engine_api::{self, View};
 use super::listener::PeerAddr;
 use super::{ApiError, AppState};
 use crate::channel::{ChannelKey, Viewer};
@@ -23,26 +24,29 @@ use crate::content_id::ContentId;
 use crate::player_urls::token_query;
 use crate::store::find_by_key;
 
-const TS_HEADERS: [(HeaderName, &str); 2] = [
+pub(super) const TS_HEADERS: [(HeaderName, &str); 2] = [
     (header::CONTENT_TYPE, "video/mp2t"),
     (header::CACHE_CONTROL, "no-cache, no-store"),
 ];
-const PLAYLIST_HEADERS: [(HeaderName, &str); 2] = [
+pub(super) const PLAYLIST_HEADERS: [(HeaderName, &str); 2] = [
     (header::CONTENT_TYPE, "application/vnd.apple.mpegurl"),
     (header::CACHE_CONTROL, "no-cache, no-store"),
 ];
 
-/// `GET /ace/getstream?id=…` (or `content_id=` / `infohash=`): the channel as MPEG-TS.
+/// `GET /ace/getstream?id=…` (or `content_id=` / `infohash=`): the channel
+/// as MPEG-TS; with `format=json`, the engine's JSON (see `engine_api`).
 pub async fn getstream(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<PeerAddr>,
+    headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
+    if engine_api::wants_json(query.as_deref()) {
+        return Ok(engine_api::start(&state, &peer, &headers, query.as_deref(), View::Ts).await);
+    }
     let id = id_from_query(query.as_deref())?;
     let player = state.channels.join_ts(&id)?;
-    player
-        .ready(state.channels.settings().start_timeout)
-        .await?;
-    Ok((TS_HEADERS, Body::from_stream(player.into_stream())).into_response())
+    ts_response(player, state.channels.settings().start_timeout).await
 }
 
 /// `HEAD /ace/getstream?id=…`: what a player would get, without starting the channel.
@@ -51,13 +55,17 @@ pub async fn getstream_head(RawQuery(query): RawQuery) -> Result<Response, ApiEr
     Ok(TS_HEADERS.into_response())
 }
 
-/// `GET /ace/manifest.m3u8?id=…`: the channel's live HLS playlist, written by the proxy.
+/// `GET /ace/manifest.m3u8?id=…`: the channel's live HLS playlist, written
+/// by the proxy; with `format=json`, the engine's JSON (see `engine_api`).
 pub async fn manifest(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<PeerAddr>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
+    if engine_api::wants_json(query.as_deref()) {
+        return Ok(engine_api::start(&state, &peer, &headers, query.as_deref(), View::Hls).await);
+    }
     let id = id_from_query(query.as_deref())?;
     let request = state.channels.open_hls(&id, &viewer(&peer, &headers))?;
     // Segment requests from other devices need the LAN token too.
@@ -77,7 +85,7 @@ pub async fn manifest_head(RawQuery(query): RawQuery) -> Result<Response, ApiErr
 
 /// Who an HLS request comes from: one player sends the same address and
 /// `User-Agent` on every connection it opens.
-fn viewer(peer: &PeerAddr, headers: &HeaderMap) -> Viewer {
+pub(super) fn viewer(peer: &PeerAddr, headers: &HeaderMap) -> Viewer {
     let agent = headers
         .get(header::USER_AGENT)
         .and_then(|agent| agent.to_str().ok());
@@ -167,7 +175,7 @@ fn channel_file(file: &str) -> Result<ChannelFile<'_>, ApiError> {
 }
 
 /// The table key and the ids, in the order to try them, of the saved channel `key`.
-async fn saved_channel(
+pub(super) async fn saved_channel(
     state: &AppState,
     key: &str,
 ) -> Result<(ChannelKey, Vec<ContentId>), ApiError> {
@@ -186,27 +194,33 @@ async fn saved_channel(
 
 /// How long a player of a saved channel waits for its first data: a start
 /// may fail over through every alternate.
-fn channel_start_timeout(state: &AppState, alternates: usize) -> std::time::Duration {
+pub(super) fn channel_start_timeout(state: &AppState, alternates: usize) -> std::time::Duration {
     let per_start = state.channels.settings().start_timeout;
     per_start.saturating_mul(u32::try_from(alternates).unwrap_or(u32::MAX).clamp(1, 10))
 }
 
-/// `GET /channel/<key>.ts` or `/channel/<key>.m3u8`: a saved channel, failing over between its alternates.
+/// `GET /channel/<key>.ts` or `/channel/<key>.m3u8`: a saved channel,
+/// failing over between its alternates. Other query parameters (media
+/// centres add `transcode=…`) are ignored; a TS URL from the tuner's lineup
+/// (`?tuner=1`) counts against the tuner count.
 pub async fn channel(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<PeerAddr>,
     headers: HeaderMap,
     Path(file): Path<String>,
+    RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
     let file = channel_file(&file)?;
     let (ChannelFile::Ts(key) | ChannelFile::Hls(key)) = file;
     let (key, ids) = saved_channel(&state, key).await?;
     let timeout = channel_start_timeout(&state, ids.len());
     match file {
+        ChannelFile::Ts(_) if super::tuner::from_lineup(query.as_deref()) => {
+            super::tuner::play(&state, key, ids).await
+        }
         ChannelFile::Ts(_) => {
             let player = state.channels.join_ts_channel(key, ids)?;
-            player.ready(timeout).await?;
-            Ok((TS_HEADERS, Body::from_stream(player.into_stream())).into_response())
+            ts_response(player, timeout).await
         }
         ChannelFile::Hls(_) => {
             let request = state
@@ -217,6 +231,15 @@ pub async fn channel(
             Ok((PLAYLIST_HEADERS, playlist).into_response())
         }
     }
+}
+
+/// A TS player's response, once its channel has a keyframe to start it with.
+pub(super) async fn ts_response(
+    player: crate::channel::TsPlayer,
+    timeout: std::time::Duration,
+) -> Result<Response, ApiError> {
+    player.ready(timeout).await?;
+    Ok((TS_HEADERS, Body::from_stream(player.into_stream())).into_response())
 }
 
 /// `HEAD /channel/<key>.ts|.m3u8`: what a player would get, without starting the channel.

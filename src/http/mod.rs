@@ -8,6 +8,7 @@
 //! group a route joins is its only security decision.
 
 mod api;
+pub mod engine_api;
 mod error;
 mod events;
 mod guard;
@@ -17,6 +18,7 @@ mod manage_routes;
 mod media;
 mod play_routes;
 mod playlists;
+mod tuner;
 mod ui;
 
 use std::net::SocketAddr;
@@ -46,6 +48,10 @@ pub struct AppState {
     /// Whether loopback clients may skip the token (false only in tests, to
     /// stand in for LAN clients).
     pub trust_loopback: bool,
+    /// The network tuner media centres see (`/discover.json` and the rest).
+    pub tuner: Arc<crate::tuner::Tuner>,
+    /// The client sessions of the engine's API (`format=json`).
+    pub engine_clients: engine_api::EngineClients,
 }
 
 /// The whole application router: the routes players use and the routes
@@ -56,6 +62,7 @@ pub fn router(state: AppState) -> Router {
         .with_token(state.lan_token.clone(), state.trust_loopback);
     Router::new()
         .merge(play_routes::routes(guard.clone()))
+        .merge(play_routes::shared_tuner_routes(guard.clone()))
         .merge(manage_routes::routes(guard.clone()))
         .layer(axum::middleware::from_fn_with_state(
             guard,
@@ -127,6 +134,11 @@ mod tests {
             local_addr: LISTEN.parse().expect("addr"),
             lan_token: Some(TOKEN.into()),
             trust_loopback: true,
+            tuner: Arc::new(crate::tuner::Tuner::new(
+                crate::tuner::DeviceId::parse("10311E80").expect("id"),
+                2,
+            )),
+            engine_clients: Default::default(),
         })
     }
 
@@ -168,6 +180,10 @@ mod tests {
             format!("/channel/{HEX}.ts?token={TOKEN}"),
             format!("/playlist.m3u?token={TOKEN}"),
             format!("/api/channels/{HEX}/play.m3u?token={TOKEN}"),
+            format!("/discover.json?token={TOKEN}"),
+            format!("/lineup.json?token={TOKEN}"),
+            format!("/auto/v1?token={TOKEN}"),
+            format!("/webui/api/service?method=get_version&token={TOKEN}"),
         ];
         for uri in &play {
             let (status, error) = send(LAN, get(uri)).await;
@@ -197,6 +213,13 @@ mod tests {
                 error.contains("only possible from this computer"),
                 "{uri}: {error}"
             );
+        }
+        // The shared tuner's token is its path: the same from every device.
+        for peer in [LAN, LOCAL] {
+            let (status, error) = send(peer, get(&format!("/hdhr/{TOKEN}/discover.json"))).await;
+            assert_eq!(status, StatusCode::OK, "{peer}: {error}");
+            let (status, _) = send(peer, get("/hdhr/wrong/discover.json")).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{peer}");
         }
         // This computer needs no token for either.
         for uri in ["/playlist.m3u", "/api/settings"] {

@@ -162,6 +162,15 @@ impl Player {
     }
 }
 
+/// The LAN token a server sharing on the LAN saved in its settings file.
+pub fn lan_token(settings: &std::path::Path) -> String {
+    let text = std::fs::read_to_string(settings).expect("settings file");
+    text.lines()
+        .find_map(|line| line.strip_prefix("lan_token = "))
+        .map(|value| value.trim_matches('"').to_owned())
+        .expect("token saved")
+}
+
 /// `GET url` and return status and JSON body (the error shape every route shares).
 pub async fn get_json(url: &str) -> (u16, serde_json::Value) {
     let response = http().get(url).send().await.expect("request");
