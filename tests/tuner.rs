@@ -393,14 +393,7 @@ async fn the_tuner_shared_on_the_lan_lives_under_its_token_and_hands_it_out() {
             proxy.url(&format!("/channel/{id}.ts?token={token}&tuner=1"))
         );
     }
-    let xml = http()
-        .get(format!("{base}/capability"))
-        .send()
-        .await
-        .expect("capability")
-        .text()
-        .await
-        .expect("xml");
+    let xml = common::get_text(&format!("{base}/capability")).await;
     assert!(xml.contains(&format!("<URLBase>{base}</URLBase>")), "{xml}");
     let scan = http()
         .post(format!("{base}/lineup.post?scan=start"))
@@ -476,14 +469,7 @@ async fn channel_numbers_survive_adding_removing_and_a_restart() {
     assert_eq!(added.status(), 200);
     let expected = pairs(&[("2", "Two"), ("101", "Three"), ("102", "Four")]);
     assert_eq!(numbers(&first).await, expected, "nobody renumbered");
-    let playlist = http()
-        .get(first.url("/playlist.m3u"))
-        .send()
-        .await
-        .expect("playlist")
-        .text()
-        .await
-        .expect("text");
+    let playlist = common::get_text(&first.url("/playlist.m3u")).await;
     assert!(
         playlist.contains("#EXTINF:-1 tvg-chno=\"101\",Three"),
         "{playlist}"
