@@ -158,6 +158,9 @@ pub struct M3uAttributes {
     pub tvg_id: Option<String>,
     pub tvg_name: Option<String>,
     pub tvg_logo: Option<String>,
+    /// `tvg-chno`: the channel's number in guides and media centres.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tvg_chno: Option<String>,
     /// `group-title` (or a preceding `#EXTGRP:` line).
     pub group: Option<String>,
 }
@@ -384,6 +387,7 @@ fn parse_extinf(info: &str) -> (Option<String>, M3uAttributes) {
             "tvg-id" => attributes.tvg_id = value,
             "tvg-name" => attributes.tvg_name = value,
             "tvg-logo" => attributes.tvg_logo = value,
+            "tvg-chno" => attributes.tvg_chno = value,
             "group-title" => attributes.group = value,
             _ => {}
         }

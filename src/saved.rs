@@ -45,6 +45,9 @@ pub struct SavedChannel {
     /// The URL of the imported list this channel came from; a refresh of that
     /// list may rename or remove it. `None`: added by hand.
     pub source: Option<String>,
+    /// The channel's number (`GuideNumber` for media centres): from
+    /// `tvg-chno`, else given when saved (see [`number_channels`]), then kept.
+    pub number: Option<u32>,
 }
 
 impl SavedChannel {
@@ -60,6 +63,7 @@ impl SavedChannel {
             tvg_id: None,
             tvg_name: None,
             source: None,
+            number: None,
         }
     }
 
@@ -73,6 +77,11 @@ impl SavedChannel {
             logo: clean(&entry.attributes.tvg_logo),
             tvg_id: clean(&entry.attributes.tvg_id),
             tvg_name: clean(&entry.attributes.tvg_name),
+            number: entry
+                .attributes
+                .tvg_chno
+                .as_deref()
+                .and_then(channel_number),
             ..Self::new(entry.id.clone())
         }
     }
@@ -83,6 +92,8 @@ impl SavedChannel {
             ids: vec![id.clone()],
             id,
             last_good: None,
+            // A number belongs to one channel: the new one gets its own.
+            number: None,
             ..self.clone()
         }
     }
@@ -208,6 +219,7 @@ impl SavedChannel {
                 *mine = theirs;
             }
         }
+        self.number = self.number.or(other.number);
     }
 
     /// Reads an entry of the settings file: `Err` when its own id is not an
@@ -251,6 +263,7 @@ impl SavedChannel {
             tvg_id: clean(entry.tvg_id),
             tvg_name: clean(entry.tvg_name),
             source: entry.source,
+            number: entry.number.filter(|n| *n > 0),
             ..Self::new(id.clone())
         };
         channel.set_ids(ids);
@@ -311,6 +324,9 @@ pub struct SavedEntry {
     /// The alternate that last played.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_good: Option<String>,
+    /// The channel's number (media centres' `GuideNumber`, `tvg-chno`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub number: Option<u32>,
 }
 
 impl TryFrom<SavedEntry> for SavedChannel {
@@ -339,7 +355,34 @@ impl From<SavedChannel> for SavedEntry {
             tvg_id: channel.tvg_id,
             tvg_name: channel.tvg_name,
             source: channel.source,
+            number: channel.number,
         }
+    }
+}
+
+/// A channel number as `tvg-chno` writes it: a positive whole number
+/// (`"101"`); sub-channels (`"5.1"`) and words are not numbers here.
+pub fn channel_number(text: &str) -> Option<u32> {
+    text.trim().parse().ok().filter(|n| *n > 0)
+}
+
+/// Gives every channel a number, keeping those they have: a channel
+/// without one, or whose number an earlier channel of the list already has,
+/// gets the next after the highest. So adding or removing a channel never
+/// renumbers the others, and media centres keep their mapping.
+pub fn number_channels(channels: &mut [SavedChannel]) {
+    let mut taken = std::collections::HashSet::new();
+    for channel in channels.iter_mut() {
+        if let Some(number) = channel.number {
+            if !taken.insert(number) {
+                channel.number = None;
+            }
+        }
+    }
+    let mut next = taken.iter().copied().max().unwrap_or(0);
+    for channel in channels.iter_mut().filter(|c| c.number.is_none()) {
+        next = next.saturating_add(1);
+        channel.number = Some(next);
     }
 }
 

@@ -120,7 +120,8 @@ impl StoreGuard<'_> {
 
     /// Writes `next` to the settings file, then makes it current. On a write
     /// error nothing changes, in memory or on disk.
-    pub async fn save(&mut self, next: Settings) -> Result<(), ConfigError> {
+    pub async fn save(&mut self, mut next: Settings) -> Result<(), ConfigError> {
+        crate::saved::number_channels(&mut next.channels);
         if let Some(path) = self.path {
             let path = path.to_owned();
             let copy = next.clone();

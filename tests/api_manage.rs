@@ -376,7 +376,7 @@ async fn playlist_lists_saved_channels_with_names_and_channel_urls() {
         .await;
     let host = proxy.addr;
     let expected = format!(
-        "#EXTM3U\n#EXTINF:-1,News\nhttp://{host}/channel/{ID_A}.ts\n#EXTINF:-1,Channel bbbbbb\u{2026}\nhttp://{host}/channel/{ID_B}.ts\n"
+        "#EXTM3U\n#EXTINF:-1 tvg-chno=\"1\",News\nhttp://{host}/channel/{ID_A}.ts\n#EXTINF:-1 tvg-chno=\"2\",Channel bbbbbb\u{2026}\nhttp://{host}/channel/{ID_B}.ts\n"
     );
     let (_, _, body) = proxy.text("/playlist.m3u").await;
     assert_eq!(body, expected);
@@ -395,7 +395,7 @@ async fn playlist_lists_saved_channels_with_names_and_channel_urls() {
     );
     assert_eq!(
         response.text().await.expect("body"),
-        format!("#EXTM3U\n#EXTINF:-1,News\nhttp://{host}/channel/{ID_A}.ts\n")
+        format!("#EXTM3U\n#EXTINF:-1 tvg-chno=\"1\",News\nhttp://{host}/channel/{ID_A}.ts\n")
     );
     let (status, _) = proxy.get(&format!("/api/channels/{ID_C}/play.m3u")).await;
     assert_eq!(status, 404);
@@ -672,7 +672,9 @@ async fn import_from_a_url_adds_renames_and_removes_as_the_list_says() {
     );
     let (_, _, playlist) = proxy.text("/playlist.m3u").await;
     assert!(
-        playlist.contains("#EXTINF:-1 tvg-id=\"Three.tv\" group-title=\"Sport\",Three\n"),
+        playlist.contains(
+            "#EXTINF:-1 tvg-chno=\"3\" tvg-id=\"Three.tv\" group-title=\"Sport\",Three\n"
+        ),
         "{playlist}"
     );
 
@@ -777,8 +779,8 @@ async fn m3u_attributes_and_groups_round_trip_to_the_playlist() {
     assert_eq!(
         playlist,
         format!(
-            "#EXTM3U\n#EXTINF:-1 tvg-id=\"sky.uk\" tvg-name=\"Sky UK\" tvg-logo=\"http://logos/sky.png\" group-title=\"Sport\",Sky Sports\nhttp://{host}/channel/{ID_A}.ts\n\
-             #EXTINF:-1 group-title=\"News 24\",BBC News\nhttp://{host}/channel/{ID_B}.ts\n"
+            "#EXTM3U\n#EXTINF:-1 tvg-chno=\"1\" tvg-id=\"sky.uk\" tvg-name=\"Sky UK\" tvg-logo=\"http://logos/sky.png\" group-title=\"Sport\",Sky Sports\nhttp://{host}/channel/{ID_A}.ts\n\
+             #EXTINF:-1 tvg-chno=\"2\" group-title=\"News 24\",BBC News\nhttp://{host}/channel/{ID_B}.ts\n"
         )
     );
     proxy.stop().await;

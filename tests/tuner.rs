@@ -393,14 +393,7 @@ async fn the_tuner_shared_on_the_lan_lives_under_its_token_and_hands_it_out() {
             proxy.url(&format!("/channel/{id}.ts?token={token}&tuner=1"))
         );
     }
-    let xml = http()
-        .get(format!("{base}/capability"))
-        .send()
-        .await
-        .expect("capability")
-        .text()
-        .await
-        .expect("xml");
+    let xml = common::get_text(&format!("{base}/capability")).await;
     assert!(xml.contains(&format!("<URLBase>{base}</URLBase>")), "{xml}");
     let scan = http()
         .post(format!("{base}/lineup.post?scan=start"))
@@ -428,4 +421,70 @@ async fn without_lan_sharing_there_is_no_shared_tuner() {
     let (status, _) = get_json(&proxy.url("/hdhr/abc/discover.json")).await;
     assert_eq!(status, 404);
     proxy.stop().await;
+}
+
+/// `(GuideNumber, GuideName)` of the lineup.
+async fn numbers(proxy: &Proxy) -> Vec<(String, String)> {
+    lineup_json(proxy)
+        .await
+        .into_iter()
+        .map(|entry| (entry.guide_number, entry.guide_name))
+        .collect()
+}
+
+fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+    list.iter()
+        .map(|(n, name)| (n.to_string(), name.to_string()))
+        .collect()
+}
+
+#[tokio::test]
+async fn channel_numbers_survive_adding_removing_and_a_restart() {
+    let engine = SimEngine::start().await;
+    let (_dir, settings) = settings_with("", &[(ID_A, "One"), (ID_B, "Two")]);
+    let first = proxy(&engine, &settings, false).await;
+    assert_eq!(numbers(&first).await, pairs(&[("1", "One"), ("2", "Two")]));
+    let add = |body: serde_json::Value| {
+        http()
+            .post(first.url("/api/channels"))
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+    };
+    let added = add(serde_json::json!({"channels": [
+        {"id": ID_C, "name": "Three", "tvg_chno": "101"}
+    ]}))
+    .await
+    .expect("add");
+    assert_eq!(added.status(), 200);
+    let removed = http()
+        .delete(first.url(&format!("/api/channels/{ID_A}")))
+        .send()
+        .await
+        .expect("delete");
+    assert!(removed.status().is_success(), "{}", removed.status());
+    let added = add(serde_json::json!({"channels": [{"id": "d".repeat(40), "name": "Four"}]}))
+        .await
+        .expect("add");
+    assert_eq!(added.status(), 200);
+    let expected = pairs(&[("2", "Two"), ("101", "Three"), ("102", "Four")]);
+    assert_eq!(numbers(&first).await, expected, "nobody renumbered");
+    let playlist = common::get_text(&first.url("/playlist.m3u")).await;
+    assert!(
+        playlist.contains("#EXTINF:-1 tvg-chno=\"101\",Three"),
+        "{playlist}"
+    );
+    first.stop().await;
+
+    let again = proxy(&engine, &settings, false).await;
+    assert_eq!(numbers(&again).await, expected, "the same after a restart");
+    let mut by_number = Player::open(&again.url("/auto/v101")).await;
+    by_number.read_until(10_000, Duration::from_secs(10)).await;
+    assert_eq!(
+        engine.sessions_started(ID_C),
+        1,
+        "/auto/v101 plays channel 101"
+    );
+    drop(by_number);
+    again.stop().await;
 }

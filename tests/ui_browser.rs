@@ -526,7 +526,7 @@ async fn web_ui_in_headless_chromium() {
     assert_eq!(tuner, json!([proxy.url(""), "4"]));
     let expected_playlist = |proxy: &Proxy| {
         format!(
-            "#EXTM3U\n#EXTINF:-1,First\n{}\n#EXTINF:-1,News One\n{}\n#EXTINF:-1 tvg-id=\"x\",Sport Two\n{}\n",
+            "#EXTM3U\n#EXTINF:-1 tvg-chno=\"1\",First\n{}\n#EXTINF:-1 tvg-chno=\"2\",News One\n{}\n#EXTINF:-1 tvg-chno=\"3\" tvg-id=\"x\",Sport Two\n{}\n",
             proxy.url(&format!("/channel/{ID_A}.ts")),
             proxy.url(&format!("/channel/{ID_B}.ts")),
             proxy.url(&format!("/channel/{ID_C}.ts")),
@@ -951,8 +951,8 @@ async fn m3u_attributes_and_an_edited_group_round_trip_to_the_playlist() {
     assert_eq!(
         page.proxy.get_text("/playlist.m3u").await,
         format!(
-            "#EXTM3U\n#EXTINF:-1 tvg-id=\"sky.uk\" tvg-name=\"Sky UK\" tvg-logo=\"{logo}\" group-title=\"Sport\",Sky Sports\n{base}/channel/{ID_A}.ts\n\
-             #EXTINF:-1 group-title=\"World News\",BBC News\n{base}/channel/{ID_B}.ts\n"
+            "#EXTM3U\n#EXTINF:-1 tvg-chno=\"1\" tvg-id=\"sky.uk\" tvg-name=\"Sky UK\" tvg-logo=\"{logo}\" group-title=\"Sport\",Sky Sports\n{base}/channel/{ID_A}.ts\n\
+             #EXTINF:-1 tvg-chno=\"2\" group-title=\"World News\",BBC News\n{base}/channel/{ID_B}.ts\n"
         )
     );
     page.close().await;

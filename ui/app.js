@@ -569,7 +569,7 @@ async function addChannels(event) {
     const saved = await api("POST", "/api/channels", {
       channels: parsed.entries.map((e) => ({
         id: e.id, kind: e.kind, name: e.name,
-        group: e.group, tvg_logo: e.tvg_logo, tvg_id: e.tvg_id, tvg_name: e.tvg_name,
+        group: e.group, tvg_logo: e.tvg_logo, tvg_id: e.tvg_id, tvg_name: e.tvg_name, tvg_chno: e.tvg_chno,
       })),
     });
     applyChannels(saved.channels);

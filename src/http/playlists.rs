@@ -18,6 +18,10 @@ use crate::store::find_saved;
 /// file may have been edited by hand, and quotes would end an attribute.
 fn m3u_entry(out: &mut String, saved: &SavedChannel, url: &str) {
     out.push_str("#EXTINF:-1");
+    if let Some(number) = saved.number {
+        // The number media centres show (`GuideNumber` in the tuner's lineup).
+        out.push_str(&format!(" tvg-chno=\"{number}\""));
+    }
     for (key, value) in [
         ("tvg-id", &saved.tvg_id),
         ("tvg-name", &saved.tvg_name),

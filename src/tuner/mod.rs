@@ -18,6 +18,7 @@ use std::sync::Mutex;
 pub use self::device_id::{DeviceId, DeviceIdError};
 
 use crate::channel::{ChannelError, Hub};
+use crate::config::SavedChannel;
 use crate::content_id::ContentId;
 use crate::store::Store;
 
@@ -81,6 +82,17 @@ impl Tuner {
                 id
             }
         };
+        if settings
+            .settings()
+            .channels
+            .iter()
+            .any(|c| c.number.is_none())
+        {
+            // Saving numbers them: channels saved before numbers existed
+            // get theirs now, in list order, and keep them.
+            let next = settings.settings().clone();
+            settings.save(next).await.map_err(std::io::Error::other)?;
+        }
         let tuner_count = settings
             .settings()
             .tuner_count
@@ -127,15 +139,17 @@ impl Tuner {
     }
 }
 
-/// The lineup's numbers: a channel's position in the user's list, from 1.
-/// Position in the full list, so a channel that cannot play (and is left
-/// out of the lineup) does not shift the numbers of those after it.
-pub fn numbered<T>(channels: &[T]) -> impl Iterator<Item = (u32, &T)> {
-    (1u32..).zip(channels)
+/// The saved channels with their numbers (kept in the settings, see
+/// [`crate::saved::number_channels`]); a channel not numbered yet gets its
+/// position in the list, from 1.
+pub fn numbered(channels: &[SavedChannel]) -> impl Iterator<Item = (u32, &SavedChannel)> {
+    (1u32..)
+        .zip(channels)
+        .map(|(position, saved)| (saved.number.unwrap_or(position), saved))
 }
 
 /// The channel numbered `number` (as `/auto/v<number>` gives it).
-pub fn by_number<'a, T>(channels: &'a [T], number: &str) -> Option<&'a T> {
+pub fn by_number<'a>(channels: &'a [SavedChannel], number: &str) -> Option<&'a SavedChannel> {
     let number: u32 = number.trim().parse().ok()?;
     numbered(channels)
         .find(|(n, _)| *n == number)
@@ -146,15 +160,76 @@ pub fn by_number<'a, T>(channels: &'a [T], number: &str) -> Option<&'a T> {
 mod tests {
     use super::*;
 
+    fn channel(hex: char, number: Option<u32>) -> SavedChannel {
+        let id = ContentId::parse(&hex.to_string().repeat(40)).expect("id");
+        let mut saved = SavedChannel::new(id);
+        saved.number = number;
+        saved
+    }
+
     #[test]
-    fn numbers_follow_the_list_from_one() {
-        let list = ["a", "b", "c"];
-        let numbers: Vec<_> = numbered(&list).collect();
-        assert_eq!(numbers, vec![(1, &"a"), (2, &"b"), (3, &"c")]);
-        assert_eq!(by_number(&list, "2"), Some(&"b"));
-        for missing in ["0", "4", "", "x", "-1", "2.1"] {
-            assert_eq!(by_number(&list, missing), None, "{missing}");
+    fn numbers_are_the_kept_ones_else_the_position() {
+        let list = [
+            channel('a', Some(7)),
+            channel('b', None),
+            channel('c', Some(3)),
+        ];
+        let numbers: Vec<_> = numbered(&list).map(|(n, c)| (n, c.key())).collect();
+        assert_eq!(
+            numbers,
+            [(7, list[0].key()), (2, list[1].key()), (3, list[2].key())]
+        );
+        assert_eq!(
+            by_number(&list, "7").map(SavedChannel::key),
+            Some(list[0].key())
+        );
+        for missing in ["0", "1", "4", "", "x", "-1", "2.1"] {
+            assert!(by_number(&list, missing).is_none(), "{missing}");
         }
+    }
+
+    #[test]
+    fn tvg_chno_of_a_pasted_list_is_the_channel_number() {
+        let text = format!(
+            "#EXTM3U\n#EXTINF:-1 tvg-chno=\"101\",News\nacestream://{a}\n\
+             #EXTINF:-1 tvg-chno=\"5.1\",Sub\nacestream://{b}\n",
+            a = "a".repeat(40),
+            b = "b".repeat(40)
+        );
+        let parsed = crate::content_id::parse_list(&text);
+        let saved: Vec<_> = parsed
+            .entries
+            .iter()
+            .map(SavedChannel::from_list_entry)
+            .collect();
+        assert_eq!(saved[0].number, Some(101));
+        assert_eq!(saved[1].number, None, "a sub-channel is no number here");
+    }
+
+    #[test]
+    fn numbering_keeps_numbers_and_gives_the_rest_the_next_ones() {
+        let mut list = vec![
+            channel('a', Some(5)),
+            channel('b', None),
+            channel('c', Some(5)),
+            channel('d', Some(2)),
+        ];
+        crate::saved::number_channels(&mut list);
+        let numbers: Vec<_> = list.iter().map(|c| c.number).collect();
+        assert_eq!(
+            numbers,
+            [Some(5), Some(6), Some(7), Some(2)],
+            "a duplicate is renumbered"
+        );
+        list.remove(1);
+        list.push(channel('e', None));
+        crate::saved::number_channels(&mut list);
+        let numbers: Vec<_> = list.iter().map(|c| c.number).collect();
+        assert_eq!(
+            numbers,
+            [Some(5), Some(7), Some(2), Some(8)],
+            "no renumbering"
+        );
     }
 
     #[tokio::test]

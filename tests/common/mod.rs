@@ -162,6 +162,13 @@ impl Player {
     }
 }
 
+/// `GET url`, expecting 200: the body as text.
+pub async fn get_text(url: &str) -> String {
+    let response = http().get(url).send().await.expect("request");
+    assert_eq!(response.status(), 200, "{url}");
+    response.text().await.expect("text body")
+}
+
 /// The LAN token a server sharing on the LAN saved in its settings file.
 pub fn lan_token(settings: &std::path::Path) -> String {
     let text = std::fs::read_to_string(settings).expect("settings file");

@@ -117,6 +117,9 @@ pub struct NewChannel {
     tvg_id: Option<String>,
     #[serde(default)]
     tvg_name: Option<String>,
+    /// The channel's number, as `tvg-chno` gives it (`"101"`).
+    #[serde(default)]
+    tvg_chno: Option<String>,
 }
 
 /// `POST /api/channels {"channels":[{"id","name"}]}`: saves channels (all or
@@ -150,6 +153,10 @@ pub async fn add_channels(
         saved.logo = clean_name(channel.tvg_logo.as_deref());
         saved.tvg_id = clean_name(channel.tvg_id.as_deref());
         saved.tvg_name = clean_name(channel.tvg_name.as_deref());
+        saved.number = channel
+            .tvg_chno
+            .as_deref()
+            .and_then(crate::saved::channel_number);
         new.push(saved);
     }
     // Entries of one channel become one channel with alternates, as when
