@@ -147,7 +147,7 @@ impl Problems {
             channel: None,
             at_unix: outage.since_unix,
             error: format!(
-                "the engine did not answer for {lasted:?} ({}); {} of {} {} waiting for it resumed",
+                "the engine was unreachable for {lasted:?} ({}); {} of {} {} waiting for it resumed",
                 outage.reason,
                 outage.resumed,
                 outage.affected,
@@ -199,7 +199,7 @@ mod tests {
         let list = problems.list();
         assert_eq!(list.len(), 1, "{list:?}");
         assert!(
-            list[0].error.contains("did not answer for 31s")
+            list[0].error.contains("unreachable for 31s")
                 && list[0]
                     .error
                     .contains("2 of 3 channels waiting for it resumed"),
