@@ -31,7 +31,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::base_url;
 use super::listener::PeerAddr;
-use super::media::{id_from_query, viewer, PLAYLIST_HEADERS, TS_HEADERS};
+use super::media::{id_from_query, viewer, TS_HEADERS};
 use super::{ApiError, AppState};
 use crate::channel::{ChannelInfo, HlsRequest};
 use crate::content_id::ContentId;
@@ -302,12 +302,8 @@ pub async fn playback_hls(
         .touch(&hex, session)
         .ok_or_else(unknown_session)?;
     let request = state.channels.open_hls(&id, &viewer(&peer, &headers))?;
-    let query = token_query(state.lan_token.as_deref(), '?');
-    let playlist = request
-        .channel()
-        .playlist(&query, state.channels.settings().start_timeout)
-        .await?;
-    Ok((PLAYLIST_HEADERS, playlist).into_response())
+    let timeout = state.channels.settings().start_timeout;
+    super::media::playlist_response(&state, request, timeout).await
 }
 
 /// What `stat_url` answers: the engine's stat fields for the channel.

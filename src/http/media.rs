@@ -19,7 +19,7 @@ use futures_util::stream;
 use super::engine_api::{self, View};
 use super::listener::PeerAddr;
 use super::{ApiError, AppState};
-use crate::channel::{ChannelKey, Viewer};
+use crate::channel::{ChannelKey, HlsRequest, Viewer};
 use crate::content_id::ContentId;
 use crate::player_urls::token_query;
 use crate::store::find_by_key;
@@ -68,13 +68,8 @@ pub async fn manifest(
     }
     let id = id_from_query(query.as_deref())?;
     let request = state.channels.open_hls(&id, &viewer(&peer, &headers))?;
-    // Segment requests from other devices need the LAN token too.
-    let query = token_query(state.lan_token.as_deref(), '?');
-    let playlist = request
-        .channel()
-        .playlist(&query, state.channels.settings().start_timeout)
-        .await?;
-    Ok((PLAYLIST_HEADERS, playlist).into_response())
+    let timeout = state.channels.settings().start_timeout;
+    playlist_response(&state, request, timeout).await
 }
 
 /// `HEAD /ace/manifest.m3u8?id=…`: what a player would get, without starting the channel.
@@ -226,9 +221,7 @@ pub async fn channel(
             let request = state
                 .channels
                 .open_hls_channel(key, ids, &viewer(&peer, &headers))?;
-            let query = token_query(state.lan_token.as_deref(), '?');
-            let playlist = request.channel().playlist(&query, timeout).await?;
-            Ok((PLAYLIST_HEADERS, playlist).into_response())
+            playlist_response(&state, request, timeout).await
         }
     }
 }
@@ -273,4 +266,17 @@ pub async fn channel_segment(
             ApiError::not_found("this channel is not playing: open its .m3u8 first")
         })??;
     serve_segment(request, &file).await
+}
+
+/// The proxy's playlist for an HLS request, once the channel holds a
+/// segment (waiting at most `timeout`). Segment URLs carry the LAN token,
+/// since segment requests from other devices need it too.
+pub(super) async fn playlist_response(
+    state: &AppState,
+    request: HlsRequest,
+    timeout: std::time::Duration,
+) -> Result<Response, ApiError> {
+    let query = token_query(state.lan_token.as_deref(), '?');
+    let playlist = request.channel().playlist(&query, timeout).await?;
+    Ok((PLAYLIST_HEADERS, playlist).into_response())
 }
