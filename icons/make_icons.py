@@ -87,6 +87,11 @@ def main() -> None:
         ("icon.png", 512),
     ]:
         draw(size, app).save(HERE / name)
+    # Windows wants a multi-size .ico (tauri-build embeds it in the .exe's
+    # resources), macOS an .icns; both are cut from one large drawing.
+    large = draw(1024, app)
+    large.save(HERE / "icon.ico", sizes=[(s, s) for s in (16, 24, 32, 48, 64, 128, 256)])
+    large.save(HERE / "icon.icns")
     draw(64, STATES["tray-idle"]).save(HERE / "tray-idle.png")
     draw(64, STATES["tray-streaming"], live=True).save(HERE / "tray-streaming.png")
     draw_warning(64, STATES["tray-engine-down"]).save(HERE / "tray-engine-down.png")

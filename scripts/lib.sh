@@ -9,6 +9,10 @@ DESKTOP_PACKAGES=(libwebkit2gtk-4.1-dev libgtk-3-dev libayatana-appindicator3-de
 # headless X server with its own session bus for the tray app (and `kill`,
 # from procps, which minimal images lack, to send it SIGTERM).
 TEST_PACKAGES=(ffmpeg chromium chromium-driver xvfb dbus xclip xdotool procps hdhomerun-config)
+# What scripts/test-windows needs: Debian's Rust with the standard library's
+# sources (to build std for Windows and macOS), its clippy, the MinGW linker
+# and Wine to run the Windows binary.
+CROSS_PACKAGES=(rustc-web cargo-web rust-web-src rust-web-clippy binutils-mingw-w64-x86-64 gcc-mingw-w64-x86-64 wine64)
 
 as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi

@@ -71,6 +71,7 @@ pub struct ProcessSettings {
 
 /// Bounds on the engine process's start and stop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "test-config", derive(serde::Serialize, serde::Deserialize))]
 pub struct ProcessTimeouts {
     /// A started engine whose version does not answer within this is stopped.
     pub ready: Duration,
@@ -970,17 +971,15 @@ pub fn is_loopback(url: &Url) -> bool {
 }
 
 /// The usual engine installs: `acestreamengine --client-console` on `PATH`,
-/// the snap's `acestreamplayer.engine`, or (Windows) the engine under
-/// `%APPDATA%\ACEStream\engine\`.
+/// the snap's `acestreamplayer.engine`, or (Windows) `ace_engine.exe` where
+/// AceStream's Windows installers put it (see [`windows_installs`]).
 fn detect_installed() -> Option<Vec<String>> {
     #[cfg(windows)]
     {
-        let appdata = std::env::var_os("APPDATA")?;
-        let engine = Path::new(&appdata)
-            .join("ACEStream")
-            .join("engine")
-            .join("ace_engine.exe");
-        engine.is_file().then(|| vec![engine.display().to_string()])
+        windows_installs(|name| std::env::var_os(name))
+            .into_iter()
+            .find(|engine| engine.is_file())
+            .map(|engine| vec![engine.display().to_string()])
     }
     #[cfg(not(windows))]
     {
@@ -995,9 +994,48 @@ fn detect_installed() -> Option<Vec<String>> {
     }
 }
 
+/// Where AceStream's Windows installers put the engine, most usual first:
+/// the per-user install under `%APPDATA%` (Ace Stream Media's default), then
+/// `%LOCALAPPDATA%` and the machine-wide Program Files folders. `env` reads
+/// an environment variable (injected, so the paths are tested on any OS).
+#[cfg_attr(not(windows), allow(dead_code))]
+fn windows_installs(env: impl Fn(&str) -> Option<std::ffi::OsString>) -> Vec<PathBuf> {
+    [
+        "APPDATA",
+        "LOCALAPPDATA",
+        "ProgramFiles(x86)",
+        "ProgramFiles",
+    ]
+    .into_iter()
+    .filter_map(|name| env(name))
+    .map(|base| {
+        Path::new(&base)
+            .join("ACEStream")
+            .join("engine")
+            .join("ace_engine.exe")
+    })
+    .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_windows_engine_is_looked_for_where_its_installers_put_it() {
+        let env = |name: &str| match name {
+            "APPDATA" => Some("C:/Users/u/AppData/Roaming".into()),
+            "ProgramFiles" => Some("C:/Program Files".into()),
+            _ => None,
+        };
+        assert_eq!(
+            windows_installs(env),
+            [
+                Path::new("C:/Users/u/AppData/Roaming/ACEStream/engine/ace_engine.exe"),
+                Path::new("C:/Program Files/ACEStream/engine/ace_engine.exe"),
+            ]
+        );
+    }
 
     #[test]
     fn only_engines_on_this_machine_are_managed() {

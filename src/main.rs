@@ -40,6 +40,14 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    #[cfg(feature = "test-config")]
+    let config = match acebridge::config::test_hook::from_env() {
+        Ok(tests) => tests.unwrap_or(config),
+        Err(error) => {
+            eprintln!("acebridge: {error}");
+            return ExitCode::from(2);
+        }
+    };
     let runtime = match acebridge::runtime() {
         Ok(runtime) => runtime,
         Err(error) => {

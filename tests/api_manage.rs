@@ -847,7 +847,7 @@ async fn events_push_channel_changes_within_a_second_and_end_at_shutdown() {
     // A channel saved the way the tray app saves a link arrives at once.
     let id = acebridge::content_id::ContentId::parse(ID_C).expect("id");
     let saved_at = tokio::time::Instant::now();
-    assert!(proxy.control.save_channel(&id).await.expect("save"));
+    assert!(proxy.control().save_channel(&id).await.expect("save"));
     let (name, data) = next_event(&mut events, &mut buffer).await;
     assert_eq!(name, "channels");
     assert_eq!(data["channels"][0]["id"], ID_C);

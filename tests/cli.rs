@@ -10,8 +10,6 @@ use std::time::Duration;
 use common::{kit, Player, ID_A};
 use kit::engine::SimEngine;
 
-const BIN: &str = env!("CARGO_BIN_EXE_acebridge");
-
 /// A running `acebridge serve` and the address it logged.
 struct Cli {
     child: Child,
@@ -25,7 +23,7 @@ impl Cli {
     fn start(args: &[&str], envs: &[(&str, &str)]) -> Self {
         let settings =
             std::env::temp_dir().join(format!("acebridge-cli-{}.toml", uuid::Uuid::new_v4()));
-        let mut command = Command::new(BIN);
+        let mut command = Command::new(common::process::acebridge_bin());
         command
             .arg("serve")
             .arg("--settings")
@@ -111,7 +109,7 @@ impl Drop for Cli {
 
 #[test]
 fn help_explains_every_flag() {
-    let output = Command::new(BIN)
+    let output = Command::new(common::process::acebridge_bin())
         .args(["serve", "--help"])
         .output()
         .expect("run");
@@ -136,7 +134,7 @@ fn help_explains_every_flag() {
 
 #[test]
 fn bad_engine_url_is_a_clear_error_and_exit_code_2() {
-    let output = Command::new(BIN)
+    let output = Command::new(common::process::acebridge_bin())
         .args([
             "serve",
             "--engine",
@@ -232,7 +230,7 @@ async fn port_taken_by_acebridge_points_at_the_running_one() {
     let running = Cli::start(&["--engine", &engine.url()], &[]);
     let addr = running.addr.clone();
     let output = tokio::task::spawn_blocking(move || {
-        Command::new(BIN)
+        Command::new(common::process::acebridge_bin())
             .args(["serve", "--listen", &addr, "--engine", "http://127.0.0.1:9"])
             .env(
                 "ACEBRIDGE_SETTINGS",
@@ -261,7 +259,7 @@ async fn port_taken_by_acebridge_points_at_the_running_one() {
 fn port_taken_by_another_program_offers_a_free_port() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = taken.local_addr().expect("addr").to_string();
-    let output = Command::new(BIN)
+    let output = Command::new(common::process::acebridge_bin())
         .args(["serve", "--listen", &addr, "--engine", "http://127.0.0.1:9"])
         .env(
             "ACEBRIDGE_SETTINGS",

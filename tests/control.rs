@@ -18,7 +18,7 @@ fn id(hex: &str) -> ContentId {
 async fn saved_channels_are_the_web_uis_channels() {
     let engine = SimEngine::start().await;
     let proxy = Proxy::start(&engine.url()).await;
-    let control = &proxy.control;
+    let control = proxy.control();
 
     assert_eq!(control.last_stream().await, None);
     assert!(control.save_channel(&id(ID_A)).await.expect("save"));
@@ -51,7 +51,7 @@ async fn saved_channels_are_the_web_uis_channels() {
 async fn last_stream_is_the_newest_playing_channel() {
     let engine = SimEngine::start().await;
     let proxy = Proxy::start(&engine.url()).await;
-    let control = &proxy.control;
+    let control = proxy.control();
     control.save_channel(&id(ID_B)).await.expect("save");
 
     let mut player = Player::open(&proxy.stream_url(ID_A)).await;
@@ -73,11 +73,11 @@ async fn engine_status_says_whether_the_engine_answers() {
     let engine = SimEngine::start().await;
     let proxy = Proxy::start(&engine.url()).await;
     assert_eq!(
-        proxy.control.engine_status().await.version,
+        proxy.control().engine_status().await.version,
         Ok("3.2.3".to_owned())
     );
     engine.set_down(true);
-    assert!(proxy.control.engine_status().await.version.is_err());
+    assert!(proxy.control().engine_status().await.version.is_err());
     proxy.stop().await;
 }
 
@@ -92,14 +92,14 @@ async fn desktop_preferences_are_saved_with_the_other_settings() {
     })
     .await;
     proxy
-        .control
+        .control()
         .update_desktop(|desktop| {
             desktop.play_links = true;
             desktop.player = Some("mpv".into());
         })
         .await
         .expect("save");
-    proxy.control.save_channel(&id(ID_A)).await.expect("save");
+    proxy.control().save_channel(&id(ID_A)).await.expect("save");
     let reloaded = acebridge::config::load_settings(&path).expect("load");
     assert!(reloaded.desktop.play_links);
     assert_eq!(reloaded.desktop.player.as_deref(), Some("mpv"));
@@ -110,7 +110,7 @@ async fn desktop_preferences_are_saved_with_the_other_settings() {
 #[tokio::test]
 async fn channel_titles_are_the_saved_name_or_a_readable_default() {
     let proxy = Proxy::start("http://127.0.0.1:9").await;
-    let control = &proxy.control;
+    let control = proxy.control();
     assert_eq!(
         control.channel_title(&id(ID_A)).await,
         "Channel aaaaaa\u{2026}"
@@ -140,7 +140,7 @@ async fn failed_over(engine: &SimEngine, proxy: &Proxy, alternate: &str) -> Play
         ID_A,
         kit::engine::Fault::EngineError("failed to load content".into()),
     );
-    proxy.control.save_channel(&id(ID_A)).await.expect("save");
+    proxy.control().save_channel(&id(ID_A)).await.expect("save");
     let http = common::http();
     for (method, path, body) in [
         (
@@ -176,7 +176,7 @@ async fn a_failed_over_channel_keeps_its_name_in_the_tray() {
     let engine = SimEngine::start().await;
     let proxy = Proxy::start(&engine.url()).await;
     let player = failed_over(&engine, &proxy, ID_B).await;
-    let control = &proxy.control;
+    let control = proxy.control();
     let playing = control.last_stream().await.expect("a stream plays");
     assert_eq!(playing, id(ID_B), "it failed over to the alternate");
     assert_eq!(control.channel_title(&playing).await, "News");

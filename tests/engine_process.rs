@@ -6,7 +6,6 @@
 
 mod common;
 
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -14,18 +13,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use acebridge::engine_process::{ProcessTimeouts, MAX_ATTEMPTS};
-use common::{http, kit, sim_engine, Player, Proxy, ID_A, ID_B};
+use common::{
+    engine_answers as answers, free_port, http, kit, sim_engine, Player, Proxy, ID_A, ID_B,
+};
 use kit::wait::wait_until;
 use serde_json::{json, Value};
 
 /// A port nobody listens on now (the engine acebridge starts binds it).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("free port")
-        .port()
-}
-
 /// The simulated engine's command line for `port`.
 fn sim_command(port: u16) -> Vec<String> {
     vec![
@@ -66,12 +60,6 @@ async fn post(proxy: &Proxy, path: &str) -> (u16, Value) {
         .expect("post");
     let status = response.status().as_u16();
     (status, response.json().await.unwrap_or(Value::Null))
-}
-
-/// Whether the engine at `port` answers its version call.
-async fn answers(port: u16) -> bool {
-    let url = format!("http://127.0.0.1:{port}/webui/api/service?method=get_version");
-    matches!(http().get(url).send().await, Ok(response) if response.status().is_success())
 }
 
 fn pid_alive(pid: u32) -> bool {
@@ -174,11 +162,13 @@ async fn a_player_starts_a_cold_engine_and_plays() {
 async fn players_see_starting_engine_and_share_one_start() {
     let port = free_port();
     let dir = settings_dir();
-    // The engine takes a second to come up, as a real one takes several.
+    // The engine takes a few seconds to come up, as a real one does: long
+    // enough that a loaded machine still sees it starting (with one second,
+    // the engine was up before the checks below ran under a load of 14).
     let command = vec![
         "sh".into(),
         "-c".into(),
-        "sleep 1 && exec \"$0\" --listen \"$1\"".into(),
+        "sleep 3 && exec \"$0\" --listen \"$1\"".into(),
         sim_engine().display().to_string(),
         format!("127.0.0.1:{port}"),
     ];
@@ -538,7 +528,7 @@ fn serve(
     env_command: Option<&str>,
 ) -> (Child, String) {
     use std::io::{BufRead, BufReader};
-    let mut command = Command::new(env!("CARGO_BIN_EXE_acebridge"));
+    let mut command = Command::new(common::process::acebridge_bin());
     command
         .arg("serve")
         .args(["--listen", "127.0.0.1:0"])
@@ -643,7 +633,7 @@ async fn headless_serve_starts_the_engine_only_with_an_engine_command() {
 
 #[test]
 fn an_engine_command_with_unbalanced_quotes_is_refused_at_start() {
-    let output = Command::new(env!("CARGO_BIN_EXE_acebridge"))
+    let output = Command::new(common::process::acebridge_bin())
         .args([
             "serve",
             "--listen",
@@ -685,7 +675,7 @@ async fn the_tray_control_starts_and_stops_the_engine() {
     let port = free_port();
     let dir = settings_dir();
     let proxy = managed_proxy(port, sim_command(port), &dir).await;
-    let control = &proxy.control;
+    let control = proxy.control();
     assert_eq!(control.engine_process().await.state, ProcessState::Stopped);
     control.ensure_engine().await.expect("ensure at launch");
     let status = control.engine_process().await;
@@ -836,7 +826,12 @@ async fn another_device_cannot_set_the_engine_command_even_with_the_token() {
         config.settings_path = Some(settings);
     })
     .await;
-    let token = proxy.control.settings().await.lan_token.expect("LAN token");
+    let token = proxy
+        .control()
+        .settings()
+        .await
+        .lan_token
+        .expect("LAN token");
     let put = |body: Value| {
         let url = proxy.url(&format!("/api/settings?token={token}"));
         async move {
@@ -859,11 +854,11 @@ async fn another_device_cannot_set_the_engine_command_even_with_the_token() {
         "{body}"
     );
     assert_eq!(
-        proxy.control.engine_process().await.command,
+        proxy.control().engine_process().await.command,
         None,
         "nothing was set"
     );
-    assert!(proxy.control.settings().await.engine_command.is_empty());
+    assert!(proxy.control().settings().await.engine_command.is_empty());
     // Management as a whole is this computer's (see the README's Security).
     let (code, body) = put(json!({"engine": "http://127.0.0.1:6878"})).await;
     assert_eq!(code, 403, "{body}");

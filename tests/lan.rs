@@ -70,7 +70,7 @@ async fn other_devices_need_the_token_that_the_urls_carry() {
     // A channel saved on this computer (as the tray app does) is in the
     // playlist another device gets with the token, its URL carrying the token.
     let id = ContentId::parse(ID_A).expect("id");
-    proxy.control.save_channel(&id).await.expect("save");
+    proxy.control().save_channel(&id).await.expect("save");
     let playlist = http()
         .get(proxy.url(&format!("/playlist.m3u?token={token}")))
         .send()
@@ -198,7 +198,7 @@ async fn the_lan_token_grants_playing_only_not_managing() {
         );
     }
     // Nothing changed: the engine is still the one configured.
-    let settings = proxy.control.settings().await;
+    let settings = proxy.control().settings().await;
     assert_eq!(settings.engine, None, "{settings:?}");
     proxy.stop().await;
     if let Some(dir) = path.parent() {

@@ -40,7 +40,7 @@ async fn a_bad_field_or_channel_costs_only_itself_and_the_user_is_told() {
         .collect();
     assert_eq!(ids, [ID_A, ID_B]);
 
-    let warnings = proxy.control.settings_warnings().await;
+    let warnings = proxy.control().settings_warnings().await;
     let settings = proxy.json("/api/settings").await;
     assert_eq!(settings["warnings"], serde_json::json!(warnings));
     let all = warnings.join("\n");
@@ -85,7 +85,7 @@ async fn a_bad_field_or_channel_costs_only_itself_and_the_user_is_told() {
     // A second bad start (another bad file) keeps the first copy and adds one.
     std::fs::write(&path, "engine = [broken\n").expect("write");
     let proxy = start(&path).await;
-    assert!(!proxy.control.settings_warnings().await.is_empty());
+    assert!(!proxy.control().settings_warnings().await.is_empty());
     proxy.stop().await;
     let count = std::fs::read_dir(dir.path())
         .expect("dir")
@@ -113,7 +113,7 @@ async fn the_settings_directory_is_private_even_under_umask_000() {
         .join("settings.toml");
     let proxy = start(&path).await;
     let id = acebridge::content_id::ContentId::parse(ID_A).expect("id");
-    proxy.control.save_channel(&id).await.expect("save");
+    proxy.control().save_channel(&id).await.expect("save");
     proxy.stop().await;
     unsafe { libc::umask(previous) };
     for dir in [

@@ -1112,7 +1112,7 @@ async fn live_updates_keep_focus_and_copied_and_push_a_new_channel_without_a_rel
     js(client, "window.channelFetches = 0; const fetchBefore = window.fetch; window.fetch = (url, ...rest) => { if (String(url).includes('/api/channels')) window.channelFetches += 1; return fetchBefore(url, ...rest); };").await;
     let id = acebridge::content_id::ContentId::parse(ID_C).expect("id");
     let saved_at = std::time::Instant::now();
-    page.proxy.control.save_channel(&id).await.expect("save");
+    page.proxy.control().save_channel(&id).await.expect("save");
     let arrival = wait_js(client, "return window.arrival", "the new row").await;
     let elapsed = saved_at.elapsed();
     eprintln!("a channel saved through Control appeared after {elapsed:?}");

@@ -68,6 +68,7 @@ pub enum UpstreamMode {
 
 /// Tunables of channels.
 #[derive(Debug, Clone)]
+#[cfg_attr(feature = "test-config", derive(Serialize, Deserialize))]
 pub struct ChannelSettings {
     /// What the engine session is.
     pub upstream: UpstreamMode,

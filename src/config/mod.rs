@@ -11,6 +11,8 @@ mod args;
 mod file;
 mod repair;
 mod resolve;
+#[cfg(feature = "test-config")]
+pub mod test_hook;
 
 use std::path::PathBuf;
 

@@ -33,6 +33,7 @@ const MIB: usize = 1024 * 1024;
 
 /// The resolved configuration a server runs with.
 #[derive(Debug, Clone)]
+#[cfg_attr(feature = "test-config", derive(serde::Serialize, serde::Deserialize))]
 pub struct Config {
     pub engine: Url,
     pub listen: SocketAddr,

@@ -20,12 +20,24 @@ pub const ID_B: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
 pub const ID_C: &str = "cccccccccccccccccccccccccccccccccccccccc";
 
 /// A running proxy; stops (and waits for a clean shutdown) on [`Proxy::stop`].
+///
+/// In-process by default; with `ACEBRIDGE_TEST_BIN` set, the binary it names
+/// runs with the same tuned [`Config`] (see `acebridge::config::test_hook`),
+/// so the tests that only speak HTTP to it drive that build, such as the
+/// Windows `.exe` under Wine.
 pub struct Proxy {
     pub addr: SocketAddr,
-    /// The in-process handle the tray app uses.
-    pub control: acebridge::control::Control,
-    shutdown: Option<oneshot::Sender<()>>,
-    task: JoinHandle<std::io::Result<()>>,
+    running: Running,
+}
+
+enum Running {
+    InProcess {
+        /// The in-process handle the tray app uses.
+        control: acebridge::control::Control,
+        shutdown: Option<oneshot::Sender<()>>,
+        task: JoinHandle<std::io::Result<()>>,
+    },
+    External(std::process::Child),
 }
 
 impl Proxy {
@@ -38,6 +50,9 @@ impl Proxy {
         config.channels.upstream_idle_timeout = Duration::from_secs(5);
         config.channels.stat_interval = Duration::from_millis(500);
         tune(&mut config);
+        if process::external_binary() {
+            return Self::start_external(&config);
+        }
         let server = Server::bind(config).await.expect("bind");
         let addr = server.local_addr().expect("addr");
         let control = server.control().expect("control");
@@ -47,14 +62,38 @@ impl Proxy {
         }));
         Self {
             addr,
-            control,
-            shutdown: Some(tx),
-            task,
+            running: Running::InProcess {
+                control,
+                shutdown: Some(tx),
+                task,
+            },
+        }
+    }
+
+    fn start_external(config: &Config) -> Self {
+        use acebridge::config::test_hook;
+        let mut command = std::process::Command::new(process::acebridge_bin());
+        command
+            .arg("serve")
+            .env(test_hook::TEST_CONFIG_ENV, test_hook::to_json(config));
+        let (child, addr) = process::spawn_serving(&mut command);
+        Self {
+            addr: addr.parse().expect("listening address"),
+            running: Running::External(child),
         }
     }
 
     pub async fn start(engine_url: &str) -> Self {
         Self::start_with(engine_url, |_| {}).await
+    }
+
+    /// The in-process handle the tray app uses; tests that need it cannot
+    /// run against another build of the binary (`scripts/test-windows` skips them).
+    pub fn control(&self) -> &acebridge::control::Control {
+        match &self.running {
+            Running::InProcess { control, .. } => control,
+            Running::External(_) => panic!("this test needs the in-process proxy's Control"),
+        }
     }
 
     pub fn url(&self, path_and_query: &str) -> String {
@@ -65,16 +104,25 @@ impl Proxy {
         self.url(&format!("/ace/getstream?id={id}"))
     }
 
-    /// Shuts the proxy down and waits until it has stopped (bounded).
+    /// Shuts the proxy down and waits until it has stopped (bounded). Another
+    /// build of the binary is killed: Wine has no SIGTERM for a Windows process.
     pub async fn stop(mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
+        match &mut self.running {
+            Running::InProcess { shutdown, task, .. } => {
+                if let Some(tx) = shutdown.take() {
+                    let _ = tx.send(());
+                }
+                tokio::time::timeout(Duration::from_secs(15), task)
+                    .await
+                    .expect("proxy did not shut down in time")
+                    .expect("proxy task panicked")
+                    .expect("proxy failed");
+            }
+            Running::External(child) => {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
         }
-        tokio::time::timeout(Duration::from_secs(15), &mut self.task)
-            .await
-            .expect("proxy did not shut down in time")
-            .expect("proxy task panicked")
-            .expect("proxy failed");
     }
 
     /// `GET` a JSON document.
@@ -160,6 +208,29 @@ impl Player {
             .expect("stream did not end in time");
         self.received.len()
     }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        if let Running::External(child) = &mut self.running {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A TCP port free on 127.0.0.1 just now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("free port")
+        .port()
+}
+
+/// Whether the engine at `port` answers its version call.
+pub async fn engine_answers(port: u16) -> bool {
+    let url = format!("http://127.0.0.1:{port}/webui/api/service?method=get_version");
+    matches!(http().get(url).send().await, Ok(response) if response.status().is_success())
 }
 
 /// `GET url`, expecting 200: the body as text.

@@ -10,7 +10,49 @@ use std::time::{Duration, Instant};
 
 use super::{http, kit};
 
-const BIN: &str = env!("CARGO_BIN_EXE_acebridge");
+/// The `acebridge` binary the tests run: this build's own, or the one
+/// `ACEBRIDGE_TEST_BIN` names (a wrapper running the Windows `.exe` under
+/// Wine, say: `scripts/test-windows`).
+pub fn acebridge_bin() -> std::path::PathBuf {
+    std::env::var_os("ACEBRIDGE_TEST_BIN")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_acebridge").into())
+}
+
+/// Whether the tests run another build of the binary (`ACEBRIDGE_TEST_BIN`).
+pub fn external_binary() -> bool {
+    std::env::var_os("ACEBRIDGE_TEST_BIN").is_some()
+}
+
+/// Spawns `acebridge serve` as `command` describes (logs on stderr, drained
+/// for ever after) and returns it with the address it logged it listens on.
+pub fn spawn_serving(command: &mut Command) -> (Child, String) {
+    let mut child = command
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("spawn acebridge");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut sent = false;
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if !sent {
+                if let Some(rest) = line.split("addr=").nth(1) {
+                    let addr = rest.split_whitespace().next().unwrap_or_default();
+                    sent = tx.send(addr.to_owned()).is_ok();
+                }
+            }
+        }
+    });
+    // Wine's first start in a fresh prefix is slow.
+    let addr = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("acebridge logged no listening line");
+    (child, addr)
+}
 /// The proxy's peak RSS must stay under this against a hostile engine. It
 /// idles at ~13 MiB (debug build); one HLS segment is bounded at 16 MiB, and
 /// reading it may briefly hold twice that.
@@ -40,36 +82,16 @@ impl ProxyProcess {
     pub fn start_with(engine: &str, listen: &str, flags: &[&str]) -> Self {
         let settings =
             std::env::temp_dir().join(format!("acebridge-hostile-{}.toml", uuid::Uuid::new_v4()));
-        let mut child = Command::new(BIN)
+        let mut command = Command::new(acebridge_bin());
+        command
             .args(["serve", "--listen", listen, "--engine", engine])
             // A linger longer than the start timeout: an HLS channel whose first
             // segment never comes times out (504) before it idles out.
             .args(["--start-timeout", "10", "--linger", "10"])
             .args(flags)
             .arg("--settings")
-            .arg(&settings)
-            .env("RUST_LOG", "info")
-            .env("NO_COLOR", "1")
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("spawn acebridge");
-        let stderr = child.stderr.take().expect("stderr");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut sent = false;
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if !sent {
-                    if let Some(rest) = line.split("addr=").nth(1) {
-                        let addr = rest.split_whitespace().next().unwrap_or_default();
-                        sent = tx.send(addr.to_owned()).is_ok();
-                    }
-                }
-            }
-        });
-        let addr = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("acebridge logged no listening line");
+            .arg(&settings);
+        let (child, addr) = spawn_serving(&mut command);
         Self {
             child,
             addr,

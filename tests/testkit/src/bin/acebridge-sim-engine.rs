@@ -15,8 +15,13 @@ use clap::Parser;
     about = "Simulated AceStream engine serving a looped test clip"
 )]
 struct Args {
-    /// Address to listen on (port 0 picks a free one).
-    #[arg(long, default_value = "127.0.0.1:6878")]
+    /// Address to listen on (port 0 picks a free one). The env var lets a
+    /// test start it as a detected engine install, which gets no flags.
+    #[arg(
+        long,
+        env = "ACEBRIDGE_SIM_ENGINE_LISTEN",
+        default_value = "127.0.0.1:6878"
+    )]
     listen: SocketAddr,
     /// Playback bitrate in bits per second (default: the clip's own, ~400 kbit/s).
     #[arg(long)]
