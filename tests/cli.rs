@@ -80,10 +80,10 @@ impl Cli {
         format!("http://{}{}", self.addr, path)
     }
 
-    /// Sends SIGTERM and waits for the exit status.
+    /// Sends SIGTERM (Ctrl-C under Wine) and waits for the exit status.
     fn terminate(mut self) -> (std::process::ExitStatus, Vec<String>) {
         Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
+            .args([common::process::stop_signal(), &self.child.id().to_string()])
             .status()
             .expect("kill");
         let deadline = std::time::Instant::now() + Duration::from_secs(15);

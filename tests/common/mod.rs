@@ -105,7 +105,7 @@ impl Proxy {
     }
 
     /// Shuts the proxy down and waits until it has stopped (bounded). Another
-    /// build of the binary is killed: Wine has no SIGTERM for a Windows process.
+    /// build of the binary gets its platform's stop signal ([`process::stop_signal`]).
     pub async fn stop(mut self) {
         match &mut self.running {
             Running::InProcess { shutdown, task, .. } => {
@@ -119,8 +119,19 @@ impl Proxy {
                     .expect("proxy failed");
             }
             Running::External(child) => {
-                let _ = child.kill();
-                let _ = child.wait();
+                let signalled = std::process::Command::new("kill")
+                    .args([process::stop_signal(), &child.id().to_string()])
+                    .status()
+                    .expect("kill");
+                assert!(signalled.success(), "kill failed");
+                let started = std::time::Instant::now();
+                while child.try_wait().expect("try_wait").is_none() {
+                    assert!(
+                        started.elapsed() < Duration::from_secs(15),
+                        "proxy did not shut down in time"
+                    );
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
             }
         }
     }
