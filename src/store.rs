@@ -672,6 +672,30 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_settings_file_with_101_bad_lines_keeps_its_channels_across_a_save() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("settings.toml");
+        let mut text = String::new();
+        for n in 1..=3 {
+            text.push_str(&format!("[[channels]]\nid = \"{n:040x}\"\n"));
+            for _ in 0..101 {
+                text.push_str("a hand edit gone wrong\n");
+            }
+        }
+        std::fs::write(&path, text).expect("write");
+        let store = Store::open(Some(path.clone())).expect("open");
+        assert_eq!(store.get().await.channels.len(), 3);
+        let mut guard = store.lock().await;
+        let mut next = guard.settings().clone();
+        next.engine = Some("http://127.0.0.1:1".into());
+        guard.save(next).await.expect("save");
+        drop(guard);
+        let on_disk = config::load_settings(&path).expect("load");
+        assert_eq!(on_disk.channels.len(), 3);
+        assert_eq!(on_disk.engine.as_deref(), Some("http://127.0.0.1:1"));
+    }
+
+    #[tokio::test]
     async fn failed_write_changes_nothing() {
         let dir = tempfile::tempdir().expect("temp dir");
         // A directory where the file should be: the rename fails.
