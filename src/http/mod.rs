@@ -268,6 +268,50 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn duplicate_sec_fetch_site_or_origin_headers_are_refused() {
+        let twice = |method: &str, uri: &str, name: &'static str, values: [&'static str; 2]| {
+            let mut request = Request::builder()
+                .method(method)
+                .uri(uri)
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from("{}"))
+                .expect("request");
+            for value in values {
+                request.headers_mut().append(
+                    HeaderName::from_static(name),
+                    HeaderValue::from_static(value),
+                );
+            }
+            request
+        };
+        let origins = ["http://127.0.0.1:6880", "http://evil.example"];
+        for request in [
+            twice(
+                "GET",
+                &format!("/ace/getstream?id={HEX}"),
+                "sec-fetch-site",
+                ["none", "cross-site"],
+            ),
+            twice(
+                "GET",
+                "/playlist.m3u",
+                "sec-fetch-site",
+                ["same-origin", "cross-site"],
+            ),
+            twice("PUT", "/api/settings", "origin", origins),
+            twice("POST", "/api/channels", "origin", origins),
+        ] {
+            let uri = request.uri().clone();
+            let (status, error) = send(LOCAL, request).await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "{uri}");
+            assert!(
+                error.contains("repeats a security header"),
+                "{uri}: {error}"
+            );
+        }
+    }
+
+    #[tokio::test]
     async fn every_route_checks_host_and_form_before_its_audience() {
         let foreign = |uri: &str| {
             Request::get(uri)
