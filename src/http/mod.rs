@@ -8,6 +8,7 @@
 //! group a route joins is its only security decision.
 
 mod api;
+mod body_budget;
 pub mod engine_api;
 mod error;
 mod events;
@@ -64,6 +65,10 @@ pub fn router(state: AppState) -> Router {
         .merge(play_routes::routes(guard.clone()))
         .merge(play_routes::shared_tuner_routes(guard.clone()))
         .merge(manage_routes::routes(guard.clone()))
+        .layer(axum::middleware::from_fn_with_state(
+            body_budget::BodyBudget::default(),
+            body_budget::reserve,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             guard,
             guard::every_request,
