@@ -100,18 +100,21 @@ async fn big_imports_and_pastes_never_pause_another_channels_player() {
         .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn stalled_bodies_and_unfinished_heads_keep_memory_bounded() {
+/// A proxy about to be flooded from this computer (the open files limit
+/// raised for thousands of sockets).
+async fn flooded_proxy() -> (SimEngine, ProxyProcess, SocketAddr) {
     let limit = raise_open_files_limit(8192);
     assert!(limit >= 4096, "open files limit {limit}");
     let engine = SimEngine::start().await;
     let proxy = ProxyProcess::start(&engine.url());
-    let watcher = GapWatcher::start(proxy.url(&format!("/ace/getstream?id={ID_B}"))).await;
     let target = SocketAddr::from((LOCALHOST, proxy.port()));
-    let health = tokio::spawn(slowest_health(
-        proxy.url("/api/health"),
-        Duration::from_secs(12),
-    ));
+    (engine, proxy, target)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_bodies_and_unfinished_heads_keep_memory_bounded() {
+    let (_engine, proxy, target) = flooded_proxy().await;
+    let watcher = GapWatcher::start(proxy.url(&format!("/ace/getstream?id={ID_B}"))).await;
 
     // 1500 connections each announcing a 1 MB body and sending 64 KiB of it.
     let mut post = format!(
@@ -125,17 +128,18 @@ async fn stalled_bodies_and_unfinished_heads_keep_memory_bounded() {
     head.resize(head.len() + 387 * 1024, b'a');
     let heads = stall_connections(LOCALHOST, target, 2000, head).await;
 
-    let slowest = health.await.expect("health probe");
     eprintln!(
-        "{} stalled bodies, {} unfinished heads still open: slowest health {slowest:?}",
+        "{} stalled bodies, {} unfinished heads connected",
         bodies.len(),
         heads.len()
     );
+    // Let the proxy's read deadlines run out with the connections held.
+    tokio::time::sleep(Duration::from_secs(12)).await;
     proxy.assert_peak_rss_under("stalled bodies and unfinished heads", PEAK_RSS_BOUND_KIB);
-    // Health answered throughout and the other channel kept playing; how
-    // fast, while the proxy reads ~900 MB of refused requests on one
-    // thread, is reported, not bounded to MAX_HEALTH and MAX_PAUSE here:
-    // that is CPU time, not memory (the other tests bound them).
+    // The other channel kept playing; its pauses while the proxy reads
+    // ~900 MB of refused requests on one thread are CPU time, not memory,
+    // and are reported, not bounded to MAX_PAUSE here (the other tests
+    // bound pauses and health).
     watcher
         .assert_no_gap_over(
             "stalled bodies and unfinished heads",
@@ -147,11 +151,7 @@ async fn stalled_bodies_and_unfinished_heads_keep_memory_bounded() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_of_slow_connections_cannot_delay_health() {
-    let limit = raise_open_files_limit(8192);
-    assert!(limit >= 4096, "open files limit {limit}");
-    let engine = SimEngine::start().await;
-    let proxy = ProxyProcess::start(&engine.url());
-    let target = SocketAddr::from((LOCALHOST, proxy.port()));
+    let (_engine, proxy, target) = flooded_proxy().await;
     let health = tokio::spawn(slowest_health(
         proxy.url("/api/health"),
         Duration::from_secs(12),
