@@ -207,9 +207,27 @@ pub const NO_ID_IN_LINE: &str = "no content id found in this line";
 /// `DAZN: <40 hex>`), and the rest of the line is the name. Other `#` lines
 /// and blank lines are ignored; duplicates keep their first occurrence.
 pub fn parse_list(text: &str) -> ParsedList {
+    match parse_list_at_most(text, usize::MAX) {
+        Ok(parsed) | Err(TooManyIds { parsed, .. }) => parsed,
+    }
+}
+
+/// A list with more ids than the caller takes: parsing stopped there.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("too many ids in the list: at most {limit}")]
+pub struct TooManyIds {
+    pub limit: usize,
+    /// What was parsed before the limit was reached.
+    pub parsed: ParsedList,
+}
+
+/// [`parse_list`] that stops as soon as the list has more than `limit`
+/// distinct ids, so an oversized list costs no more than `limit` entries.
+pub fn parse_list_at_most(text: &str, limit: usize) -> Result<ParsedList, TooManyIds> {
     /// Longest line echoed back in an error, so a pasted blob is not reflected whole.
     const MAX_ECHO: usize = 120;
     let mut parsed = ParsedList::default();
+    let mut seen = std::collections::HashSet::new();
     let mut pending: Option<(Option<String>, M3uAttributes)> = None;
     let mut pending_group: Option<String> = None;
     for (index, raw) in text.lines().enumerate() {
@@ -234,7 +252,10 @@ pub fn parse_list(text: &str) -> ParsedList {
         }
         match find_id(line) {
             Ok((id, rest)) => {
-                if !parsed.entries.iter().any(|entry| entry.id == id) {
+                if seen.insert(id.clone()) {
+                    if parsed.entries.len() == limit {
+                        return Err(TooManyIds { limit, parsed });
+                    }
                     parsed.entries.push(ListEntry {
                         name: extinf_name.or(rest),
                         id,
@@ -250,7 +271,7 @@ pub fn parse_list(text: &str) -> ParsedList {
             }),
         }
     }
-    parsed
+    Ok(parsed)
 }
 
 /// The channel id in one pasted line and the name the rest of the line gives.

@@ -15,6 +15,11 @@
 //! keeps the user's order of the ids still listed. A list whose server is
 //! down is tried again after [`RETRY_AFTER_FAILURE`] (or its interval, if
 //! shorter), not at every check.
+//!
+//! A list is parsed, grouped and merged off the runtime, never under the
+//! settings' lock (see [`Store::update`]), in time linear in its size; its
+//! limits ([`MAX_LIST_ENTRIES`], [`store::MAX_ALTERNATES`]) are checked as it
+//! is read, so an oversized list is refused before any other work.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -22,12 +27,14 @@ use serde::Serialize;
 use url::Url;
 
 use crate::config::{ImportedList, Settings};
-use crate::content_id::{self, ContentId, ListError};
+use crate::content_id::{self, ContentId, ListError, TooManyIds};
 use crate::saved::SavedChannel;
-use crate::store::{self, Store, TooManyChannels};
+use crate::store::{self, Owners, Store, TooManyChannels};
 
 /// Largest list read: ~20 000 channels of a typical M3U.
 pub const MAX_LIST_BYTES: usize = 4 * 1024 * 1024;
+/// Most ids one list (or paste) may have.
+pub const MAX_LIST_ENTRIES: usize = 20_000;
 /// Longest a whole read may take, connecting included.
 pub const FETCH_TIMEOUT: Duration = Duration::from_secs(20);
 /// Shortest refresh interval accepted, in minutes.
@@ -56,6 +63,8 @@ pub enum ImportError {
     NoChannels(usize),
     #[error(transparent)]
     TooMany(#[from] TooManyChannels),
+    #[error("too many ids in the list: at most {MAX_LIST_ENTRIES}")]
+    TooManyIds,
     #[error("too many imported lists: at most {MAX_IMPORTS}")]
     TooManyLists,
     #[error(transparent)]
@@ -128,40 +137,77 @@ async fn fetch_list(url: &Url) -> Result<String, ImportError> {
         .map_err(|_| ImportError::Timeout)?
 }
 
+/// A list read and grouped into channels, before it meets the settings.
+#[derive(Debug, Clone)]
+pub struct ListedChannels {
+    url: String,
+    channels: Vec<SavedChannel>,
+    /// Entries in the list.
+    entries: usize,
+    errors: Vec<ListError>,
+}
+
+/// The channels of the list at `url` whose text is `text`: parsed and
+/// grouped, its limits checked as it is read.
+pub fn read_list(url: &str, text: &str) -> Result<ListedChannels, ImportError> {
+    let parsed = content_id::parse_list_at_most(text, MAX_LIST_ENTRIES)
+        .map_err(|_: TooManyIds| ImportError::TooManyIds)?;
+    if parsed.entries.is_empty() {
+        return Err(ImportError::NoChannels(parsed.errors.len()));
+    }
+    let entries = parsed.entries.iter().map(|entry| {
+        let mut channel = SavedChannel::from_list_entry(entry);
+        channel.source = Some(url.to_owned());
+        channel
+    });
+    Ok(ListedChannels {
+        url: url.to_owned(),
+        channels: group_alternates(entries)?,
+        entries: parsed.entries.len(),
+        errors: parsed.errors.into_iter().take(20).collect(),
+    })
+}
+
 /// `settings` with the channels of the list at `url` as `text` says they are.
 pub fn sync(
     settings: &Settings,
     url: &str,
     text: &str,
 ) -> Result<(Settings, SyncReport), ImportError> {
-    let parsed = content_id::parse_list(text);
-    if parsed.entries.is_empty() {
-        return Err(ImportError::NoChannels(parsed.errors.len()));
-    }
+    sync_listed(settings, &read_list(url, text)?)
+}
+
+/// `settings` with the channels of a list read by [`read_list`].
+pub fn sync_listed(
+    settings: &Settings,
+    list: &ListedChannels,
+) -> Result<(Settings, SyncReport), ImportError> {
+    let url = list.url.as_str();
     let mut report = SyncReport {
         url: url.to_owned(),
-        channels: parsed.entries.len(),
-        errors: parsed.errors.into_iter().take(20).collect(),
+        channels: list.entries,
+        errors: list.errors.clone(),
         ..SyncReport::default()
     };
     let mut next = settings.clone();
-    let entries = parsed.entries.iter().map(|entry| {
-        let mut channel = SavedChannel::from_list_entry(entry);
-        channel.source = Some(url.to_owned());
-        channel
-    });
-    let listed = group_alternates(entries);
+    let listed_ids: std::collections::HashSet<&str> = list
+        .channels
+        .iter()
+        .flat_map(|channel| channel.ids().iter().map(ContentId::as_hex))
+        .collect();
     let before = next.channels.len();
     next.channels.retain(|saved| {
-        saved.source.as_deref() != Some(url) || listed.iter().any(|new| shares_an_id(new, saved))
+        saved.source.as_deref() != Some(url)
+            || saved
+                .ids()
+                .iter()
+                .any(|id| listed_ids.contains(id.as_hex()))
     });
     report.removed = before - next.channels.len();
+    let mut owners = Owners::of(&next);
     let mut fresh = Vec::new();
-    for new in listed {
-        let existing = new
-            .ids()
-            .iter()
-            .find_map(|id| store::owner_of(&next, id.as_hex()));
+    for new in list.channels.iter().cloned() {
+        let existing = new.ids().iter().find_map(|id| owners.get(id.as_hex()));
         let Some(index) = existing else {
             fresh.push(new);
             report.added += 1;
@@ -170,24 +216,24 @@ pub fn sync(
         if next.channels[index].source.as_deref() != Some(url) {
             // Saved by hand or from another list: the user's entry stays,
             // and only gains what it lacks.
-            store::absorb(&mut next, index, new);
+            store::absorb(&mut next, &mut owners, index, new)?;
             continue;
         }
         // Ids another saved channel has stay there.
         let ids: Vec<ContentId> = keep_order(next.channels[index].ids(), new.ids())
             .into_iter()
-            .filter(|id| store::owner_of(&next, id.as_hex()).is_none_or(|owner| owner == index))
+            .filter(|id| owners.get(id.as_hex()).is_none_or(|owner| owner == index))
             .collect();
-        let saved = &mut next.channels[index];
-        let mut updated = saved.clone();
-        updated.set_ids(ids);
+        let mut updated = next.channels[index].clone();
+        updated.set_ids(ids.clone());
         updated.name = new.name;
         updated.group = new.group;
         updated.logo = new.logo;
         updated.tvg_id = new.tvg_id;
         updated.tvg_name = new.tvg_name;
-        if *saved != updated {
-            *saved = updated;
+        if next.channels[index] != updated {
+            owners.set_ids(&mut next, index, ids);
+            next.channels[index] = updated;
             report.updated += 1;
         }
     }
@@ -195,24 +241,23 @@ pub fn sync(
     Ok((next, report))
 }
 
-/// Whether two channels have an id in common.
-fn shares_an_id(a: &SavedChannel, b: &SavedChannel) -> bool {
-    a.ids().iter().any(|id| b.has_hex(id.as_hex()))
-}
-
 /// `ours` (the user's order) without what `listed` dropped, then what it added.
 fn keep_order(ours: &[ContentId], listed: &[ContentId]) -> Vec<ContentId> {
-    let same = |a: &ContentId, b: &ContentId| a.as_hex() == b.as_hex();
+    let listed_hex: std::collections::HashSet<&str> =
+        listed.iter().map(ContentId::as_hex).collect();
     let mut ids: Vec<ContentId> = ours
         .iter()
-        .filter(|id| listed.iter().any(|other| same(id, other)))
+        .filter(|id| listed_hex.contains(id.as_hex()))
         .cloned()
         .collect();
-    for id in listed {
-        if !ids.iter().any(|other| same(id, other)) {
-            ids.push(id.clone());
-        }
-    }
+    let kept: std::collections::HashSet<String> =
+        ids.iter().map(|id| id.as_hex().to_owned()).collect();
+    ids.extend(
+        listed
+            .iter()
+            .filter(|id| !kept.contains(id.as_hex()))
+            .cloned(),
+    );
     ids
 }
 
@@ -279,27 +324,48 @@ fn normalised_name(name: &str) -> String {
 
 /// Entries of one channel (see [`group_key`]) as one saved channel whose
 /// alternates are their ids in list order; the first entry gives the name
-/// and attributes, later ones fill what it lacks.
-pub fn group_alternates(entries: impl IntoIterator<Item = SavedChannel>) -> Vec<SavedChannel> {
-    let mut grouped: Vec<SavedChannel> = Vec::new();
+/// and attributes, later ones fill what it lacks. A channel with more than
+/// [`store::MAX_ALTERNATES`] ids is refused as soon as it has them.
+pub fn group_alternates(
+    entries: impl IntoIterator<Item = SavedChannel>,
+) -> Result<Vec<SavedChannel>, TooManyChannels> {
+    // Each group's ids are collected first and given to it once: handing a
+    // channel its ids one entry at a time would check them all every time.
+    let mut grouped: Vec<(SavedChannel, Vec<ContentId>)> = Vec::new();
     let mut by_key: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     for entry in entries {
-        let Some(key) = group_key(&entry) else {
-            grouped.push(entry);
-            continue;
+        let index = match group_key(&entry) {
+            Some(key) => match by_key.get(&key) {
+                Some(&index) => index,
+                None => {
+                    by_key.insert(key, grouped.len());
+                    grouped.push((entry, Vec::new()));
+                    continue;
+                }
+            },
+            None => {
+                grouped.push((entry, Vec::new()));
+                continue;
+            }
         };
-        let Some(&index) = by_key.get(&key) else {
-            by_key.insert(key, grouped.len());
-            grouped.push(entry);
-            continue;
-        };
-        let channel = &mut grouped[index];
-        let mut ids = channel.ids().to_vec();
-        ids.extend(entry.ids().iter().cloned());
-        channel.set_ids(ids);
+        let (channel, more) = &mut grouped[index];
+        more.extend(entry.ids().iter().cloned());
+        if channel.ids().len() + more.len() > store::MAX_ALTERNATES {
+            return Err(TooManyChannels::Alternates(channel.title()));
+        }
         channel.fill_from(entry);
     }
-    grouped
+    Ok(grouped
+        .into_iter()
+        .map(|(mut channel, more)| {
+            if !more.is_empty() {
+                let mut ids = channel.ids().to_vec();
+                ids.extend(more);
+                channel.set_ids(ids);
+            }
+            channel
+        })
+        .collect())
 }
 
 fn now_unix() -> u64 {
@@ -326,49 +392,72 @@ async fn import_at(
     refresh_mins: Option<u64>,
     now: u64,
 ) -> Result<SyncReport, ImportError> {
-    let fetched = fetch_list(url).await;
-    let key = url.as_str();
-    let mut guard = store.lock().await;
-    let mut next = guard.settings().clone();
-    let position = next.imports.iter().position(|list| list.url == key);
-    if position.is_none() && next.imports.len() >= MAX_IMPORTS {
-        return Err(ImportError::TooManyLists);
-    }
-    let outcome = fetched.and_then(|text| sync(&next, key, &text));
-    let result = match outcome {
-        Ok((synced, report)) => {
-            next = synced;
-            Ok(report)
+    let key = url.as_str().to_owned();
+    let listed = match fetch_list(url).await {
+        Ok(text) => {
+            let key = key.clone();
+            tokio::task::spawn_blocking(move || read_list(&key, &text))
+                .await
+                .unwrap_or_else(|join| Err(ImportError::Network(join.to_string())))
         }
         Err(error) => Err(error),
     };
-    let index = position.unwrap_or_else(|| {
-        next.imports.push(ImportedList {
-            url: key.to_owned(),
-            ..ImportedList::default()
-        });
-        next.imports.len() - 1
+    let (listed, failure) = match listed {
+        Ok(listed) => (Some(listed), None),
+        Err(error) => (None, Some(error)),
+    };
+    let failure_text = failure.as_ref().map(ToString::to_string);
+    let list_url = key.clone();
+    let recorded = store
+        .update(move |settings| {
+            let mut next = settings.clone();
+            let position = next.imports.iter().position(|list| list.url == list_url);
+            if position.is_none() && next.imports.len() >= MAX_IMPORTS {
+                return Err(ImportError::TooManyLists);
+            }
+            // `None`: the read failed (with `failure`).
+            let result = match &listed {
+                Some(list) => match sync_listed(&next, list) {
+                    Ok((synced, report)) => {
+                        next = synced;
+                        Ok(report)
+                    }
+                    Err(error) => Err(Some(error)),
+                },
+                None => Err(None),
+            };
+            let index = position.unwrap_or_else(|| {
+                next.imports.push(ImportedList {
+                    url: list_url.clone(),
+                    ..ImportedList::default()
+                });
+                next.imports.len() - 1
+            });
+            let list = &mut next.imports[index];
+            if let Some(mins) = refresh_mins {
+                list.refresh_mins = (mins > 0).then(|| mins.max(MIN_REFRESH_MINS));
+            }
+            list.last_attempt_unix = Some(now);
+            match &result {
+                Ok(_) => {
+                    list.last_read_unix = Some(now);
+                    list.last_error = None;
+                }
+                Err(Some(error)) => list.last_error = Some(error.to_string()),
+                Err(None) => list.last_error.clone_from(&failure_text),
+            }
+            // A first import that failed is not remembered: nothing was added.
+            if position.is_none() && result.is_err() {
+                next.imports.pop();
+            }
+            Ok((next, result))
+        })
+        .await?;
+    let result = recorded.map_err(|error| {
+        error
+            .or(failure)
+            .unwrap_or_else(|| ImportError::Network("the list could not be read".into()))
     });
-    let list = &mut next.imports[index];
-    if let Some(mins) = refresh_mins {
-        list.refresh_mins = (mins > 0).then(|| mins.max(MIN_REFRESH_MINS));
-    }
-    list.last_attempt_unix = Some(now);
-    match &result {
-        Ok(_) => {
-            list.last_read_unix = Some(now);
-            list.last_error = None;
-        }
-        Err(error) => list.last_error = Some(error.to_string()),
-    }
-    // A first import that failed is not remembered: nothing was added.
-    if position.is_none() && result.is_err() {
-        next.imports.pop();
-    }
-    if next != *guard.settings() {
-        guard.save(next).await?;
-    }
-    drop(guard);
     match &result {
         Ok(report) => tracing::info!(
             list = %key, added = report.added, updated = report.updated,
@@ -681,6 +770,70 @@ mod tests {
         ] {
             assert_eq!(is_quality_tag(word), tag, "{word}");
         }
+    }
+
+    /// `count` distinct ids, one M3U entry each, named by `name(n)`.
+    fn numbered_list(count: usize, name: impl Fn(usize) -> String) -> String {
+        let mut text = String::from("#EXTM3U\n");
+        for n in 0..count {
+            text.push_str(&format!("#EXTINF:-1,{}\nacestream://{n:040x}\n", name(n)));
+        }
+        text
+    }
+
+    #[test]
+    fn a_list_of_100k_ids_is_refused_before_it_is_grouped_or_merged() {
+        let text: String = (0..100_000).map(|n| format!("{n:040x}\n")).collect();
+        let refused = within(Duration::from_secs(2), || {
+            sync(&Settings::default(), URL, &text)
+        });
+        assert!(
+            matches!(refused, Err(ImportError::TooManyIds)),
+            "{refused:?}"
+        );
+    }
+
+    #[test]
+    fn twenty_thousand_ids_under_one_name_stop_at_the_alternates_limit() {
+        let text = numbered_list(MAX_LIST_ENTRIES, |_| "DAZN 1".into());
+        let refused = within(Duration::from_secs(2), || {
+            sync(&Settings::default(), URL, &text)
+        });
+        assert!(
+            matches!(refused, Err(ImportError::TooMany(TooManyChannels::Alternates(ref name))) if name == "DAZN 1"),
+            "{refused:?}"
+        );
+        // At the limit, the channel is saved with all its ids.
+        let text = numbered_list(store::MAX_ALTERNATES, |_| "DAZN 1".into());
+        let (settings, _) = sync(&Settings::default(), URL, &text).expect("sync");
+        assert_eq!(settings.channels[0].ids().len(), store::MAX_ALTERNATES);
+    }
+
+    #[test]
+    fn rereading_a_list_of_full_channels_is_linear() {
+        // As many channels and ids as the limits allow a list, read twice
+        // (the second read finds every id saved).
+        let per_channel = MAX_LIST_ENTRIES / store::MAX_SAVED_CHANNELS;
+        let text = numbered_list(MAX_LIST_ENTRIES, |n| {
+            format!("Channel {} Sport", n / per_channel)
+        });
+        // The bound is far above linear time, far below quadratic time.
+        let (first, second) = within(Duration::from_secs(10), || {
+            let (first, report) = sync(&Settings::default(), URL, &text).expect("first read");
+            assert_eq!(report.added, store::MAX_SAVED_CHANNELS);
+            let (second, report) = sync(&first, URL, &text).expect("re-read");
+            assert_eq!((report.added, report.updated, report.removed), (0, 0, 0));
+            (first, second)
+        });
+        assert_eq!(first, second);
+    }
+
+    /// What `work` answers, failing when it took longer than `bound`.
+    fn within<T>(bound: Duration, work: impl FnOnce() -> T) -> T {
+        let started = std::time::Instant::now();
+        let answer = work();
+        assert!(started.elapsed() < bound, "took {:?}", started.elapsed());
+        answer
     }
 
     #[test]

@@ -70,7 +70,7 @@ impl Server {
     /// Binds the listen address of `config`.
     pub async fn bind(config: Config) -> std::io::Result<Self> {
         let store = Store::open(config.settings_path.clone()).map_err(std::io::Error::other)?;
-        let listener = tokio::net::TcpListener::bind(config.listen).await?;
+        let listener = http::listener::bind(config.listen)?;
         let engine = SharedEngine::new(EngineClient::new(config.engine.clone()));
         let engine_process = EngineProcess::new(process_settings(&config)).await;
         let hub = Hub::with_engine_process(engine, config.channels.clone(), engine_process);

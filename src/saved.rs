@@ -178,12 +178,11 @@ impl SavedChannel {
     /// own id is no longer among them, the first one becomes its id (and key);
     /// a last good id that is gone is forgotten. Empty `ids` change nothing.
     pub fn set_ids(&mut self, ids: Vec<ContentId>) {
-        let mut unique: Vec<ContentId> = Vec::with_capacity(ids.len());
-        for id in ids {
-            if !unique.iter().any(|kept| kept.as_hex() == id.as_hex()) {
-                unique.push(id);
-            }
-        }
+        let mut seen = std::collections::HashSet::with_capacity(ids.len());
+        let unique: Vec<ContentId> = ids
+            .into_iter()
+            .filter(|id| seen.insert(id.as_hex().to_owned()))
+            .collect();
         let Some(first) = unique.first().cloned() else {
             return;
         };

@@ -7,11 +7,20 @@
 //! writes. Files are written atomically by [`config::save_settings`]; the
 //! in-memory copy only changes once the write succeeded.
 //!
+//! Work that takes time (a list of thousands of ids parsed, grouped and
+//! merged) never runs on the runtime or under that mutex: [`Store::update`]
+//! computes the change off the runtime from a copy, then takes the mutex only
+//! to put the result in place (computing again if another change came first).
+//! The merge itself looks ids up in an index ([`Owners`]), never by scanning
+//! every channel for every id.
+//!
 //! It also owns telling others about changes: every save bumps a watch
 //! counter ([`Store::subscribe`]) that live views (the web UI's event stream)
 //! wait on, and it keeps the warnings from reading the file, for the user.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use tokio::sync::{watch, Mutex, MutexGuard};
@@ -31,6 +40,9 @@ struct Inner {
     /// `None`: memory only (tests, embedding), nothing is written.
     path: Option<PathBuf>,
     settings: Mutex<Settings>,
+    /// Counts saved changes; only changed with `settings` locked, so read
+    /// with it locked it tells whether the settings changed since.
+    generation: AtomicU64,
     /// Bumped after every saved change; `None` once the server is shutting down.
     changes: watch::Sender<Option<u64>>,
     /// What was wrong with the settings file when it was read.
@@ -54,6 +66,7 @@ impl Store {
             inner: Arc::new(Inner {
                 path,
                 settings: Mutex::new(settings),
+                generation: AtomicU64::new(0),
                 changes: watch::Sender::new(Some(0)),
                 warnings,
             }),
@@ -99,7 +112,72 @@ impl Store {
         StoreGuard {
             path: self.inner.path.as_deref(),
             settings: self.inner.settings.lock().await,
+            generation: &self.inner.generation,
             changes: &self.inner.changes,
+        }
+    }
+
+    /// Saves what `change` makes of the settings, and answers what else it
+    /// gave. `change` runs off the runtime on a copy, without the lock, so
+    /// players and other requests never wait for it; the lock is taken only
+    /// to put the result in place. When another change was saved meanwhile,
+    /// `change` runs again on the new settings (the last time under the lock,
+    /// so a busy store cannot starve it). Nothing is written when the
+    /// settings come out the same.
+    pub async fn update<T, E>(
+        &self,
+        change: impl Fn(&Settings) -> Result<(Settings, T), E> + Send + Sync + 'static,
+    ) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<ConfigError> + Send + 'static,
+    {
+        /// Tries without the lock before computing under it.
+        const ATTEMPTS: usize = 3;
+        let change = Arc::new(change);
+        for attempt in 1..=ATTEMPTS {
+            let (current, generation) = {
+                let guard = self.inner.settings.lock().await;
+                (guard.clone(), self.inner.generation.load(Ordering::Acquire))
+            };
+            let computed = self.off_runtime(&change, current).await?;
+            let mut guard = self.lock().await;
+            let (next, answer) = if guard.generation() == generation {
+                computed?
+            } else if attempt == ATTEMPTS {
+                self.off_runtime(&change, guard.settings().clone())
+                    .await??
+            } else {
+                continue;
+            };
+            if next != *guard.settings() {
+                guard.save(next).await?;
+            }
+            return Ok(answer);
+        }
+        unreachable!("the last attempt always answers")
+    }
+
+    /// Runs `change` on `current` on tokio's blocking threads.
+    async fn off_runtime<T, E>(
+        &self,
+        change: &Arc<impl Fn(&Settings) -> Result<(Settings, T), E> + Send + Sync + 'static>,
+        current: Settings,
+    ) -> Result<Result<(Settings, T), E>, ConfigError>
+    where
+        T: Send + 'static,
+        E: Send + 'static,
+    {
+        let change = Arc::clone(change);
+        tokio::task::spawn_blocking(move || change(&current))
+            .await
+            .map_err(|join| self.write_error(join))
+    }
+
+    fn write_error(&self, join: tokio::task::JoinError) -> ConfigError {
+        ConfigError::Write {
+            path: self.inner.path.clone().unwrap_or_default(),
+            source: std::io::Error::other(join.to_string()),
         }
     }
 }
@@ -109,6 +187,7 @@ impl Store {
 pub struct StoreGuard<'a> {
     path: Option<&'a Path>,
     settings: MutexGuard<'a, Settings>,
+    generation: &'a AtomicU64,
     changes: &'a watch::Sender<Option<u64>>,
 }
 
@@ -116,6 +195,11 @@ impl StoreGuard<'_> {
     /// The current settings.
     pub fn settings(&self) -> &Settings {
         &self.settings
+    }
+
+    /// How many changes were saved before this guard's settings.
+    fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
     }
 
     /// Writes `next` to the settings file, then makes it current. On a write
@@ -133,6 +217,7 @@ impl StoreGuard<'_> {
                 })??;
         }
         *self.settings = next;
+        self.generation.fetch_add(1, Ordering::AcqRel);
         self.changes
             .send_modify(|version| *version = version.map(|v| v.wrapping_add(1)));
         Ok(())
@@ -141,10 +226,64 @@ impl StoreGuard<'_> {
 
 /// Most channels the settings file keeps.
 pub const MAX_SAVED_CHANNELS: usize = 1000;
+/// Most ids one saved channel has (its own and its alternates).
+pub const MAX_ALTERNATES: usize = 64;
 
+/// A change that would take the saved channels over their limits.
 #[derive(Debug, thiserror::Error)]
-#[error("too many saved channels: at most {MAX_SAVED_CHANNELS}")]
-pub struct TooManyChannels;
+pub enum TooManyChannels {
+    #[error("too many saved channels: at most {MAX_SAVED_CHANNELS}")]
+    Channels,
+    #[error("too many ids for the channel {0:?}: at most {MAX_ALTERNATES}")]
+    Alternates(String),
+}
+
+/// Which saved channel has which id (by hex), so a merge looks each id up
+/// once instead of scanning every channel.
+#[derive(Debug, Default)]
+pub struct Owners(HashMap<String, usize>);
+
+impl Owners {
+    /// The owners of the ids of `settings`' channels (the first, should two share one).
+    pub fn of(settings: &Settings) -> Self {
+        let mut owners = Self::default();
+        for (index, saved) in settings.channels.iter().enumerate() {
+            owners.add(index, saved.ids());
+        }
+        owners
+    }
+
+    /// Index of the saved channel that has `hex` among its ids.
+    pub fn get(&self, hex: &str) -> Option<usize> {
+        self.0.get(&hex.to_ascii_lowercase()).copied()
+    }
+
+    /// Records that channel `index` has `ids` (those no other channel has).
+    fn add(&mut self, index: usize, ids: &[ContentId]) {
+        for id in ids {
+            self.0.entry(id.as_hex().to_owned()).or_insert(index);
+        }
+    }
+
+    /// Gives channel `index` of `settings` these ids (see
+    /// [`SavedChannel::set_ids`]), keeping the index in step.
+    pub fn set_ids(&mut self, settings: &mut Settings, index: usize, ids: Vec<ContentId>) {
+        let saved = &mut settings.channels[index];
+        for id in saved.ids() {
+            if self.0.get(id.as_hex()) == Some(&index) {
+                self.0.remove(id.as_hex());
+            }
+        }
+        saved.set_ids(ids);
+        self.add(index, saved.ids());
+    }
+
+    /// Appends `channel` to `settings`.
+    fn push(&mut self, settings: &mut Settings, channel: SavedChannel) {
+        self.add(settings.channels.len(), channel.ids());
+        settings.channels.push(channel);
+    }
+}
 
 /// `settings` with `new` channels saved after the existing ones (see [`merge_saved`]).
 pub fn merge_channels(
@@ -169,18 +308,19 @@ pub fn merge_saved(
     new: impl IntoIterator<Item = SavedChannel>,
 ) -> Result<Settings, TooManyChannels> {
     let mut next = settings.clone();
+    let mut owners = Owners::of(&next);
     for channel in new {
-        let existing = channel
-            .ids()
-            .iter()
-            .find_map(|id| owner_of(&next, id.as_hex()));
+        let existing = channel.ids().iter().find_map(|id| owners.get(id.as_hex()));
         match existing {
-            Some(index) => absorb(&mut next, index, channel),
-            None => next.channels.push(channel),
+            Some(index) => absorb(&mut next, &mut owners, index, channel)?,
+            None if channel.ids().len() > MAX_ALTERNATES => {
+                return Err(TooManyChannels::Alternates(channel.title()))
+            }
+            None => owners.push(&mut next, channel),
         }
-    }
-    if next.channels.len() > MAX_SAVED_CHANNELS {
-        return Err(TooManyChannels);
+        if next.channels.len() > MAX_SAVED_CHANNELS {
+            return Err(TooManyChannels::Channels);
+        }
     }
     Ok(next)
 }
@@ -188,16 +328,28 @@ pub fn merge_saved(
 /// Channel `index` takes what `other` (an entry for the same channel) has
 /// and it lacks: the ids no other saved channel has, tried after its own,
 /// and the name and attributes it has none of.
-pub fn absorb(settings: &mut Settings, index: usize, other: SavedChannel) {
+pub fn absorb(
+    settings: &mut Settings,
+    owners: &mut Owners,
+    index: usize,
+    other: SavedChannel,
+) -> Result<(), TooManyChannels> {
     let mut ids = settings.channels[index].ids().to_vec();
-    for id in other.ids() {
-        if owner_of(settings, id.as_hex()).is_none() {
-            ids.push(id.clone());
-        }
+    ids.extend(
+        other
+            .ids()
+            .iter()
+            .filter(|id| owners.get(id.as_hex()).is_none())
+            .cloned(),
+    );
+    if ids.len() > MAX_ALTERNATES {
+        return Err(TooManyChannels::Alternates(
+            settings.channels[index].title(),
+        ));
     }
-    let saved = &mut settings.channels[index];
-    saved.set_ids(ids);
-    saved.fill_from(other);
+    owners.set_ids(settings, index, ids);
+    settings.channels[index].fill_from(other);
+    Ok(())
 }
 
 /// Records that `id` played well for the saved channel `key`, so it is
@@ -471,6 +623,76 @@ mod tests {
         assert_eq!(on_disk, store.get().await);
         let reopened = Store::open(Some(path)).expect("reopen");
         assert_eq!(reopened.get().await.channels.len(), 32);
+    }
+
+    #[tokio::test]
+    async fn a_slow_change_holds_no_lock_and_keeps_a_change_saved_meanwhile() {
+        let store = Store::open(None).expect("open");
+        let (go_on, wait) = std::sync::mpsc::channel::<()>();
+        let wait = std::sync::Mutex::new(wait);
+        let calls = Arc::new(AtomicU64::new(0));
+        let counted = Arc::clone(&calls);
+        let slow = tokio::spawn({
+            let store = store.clone();
+            async move {
+                store
+                    .update(move |settings| {
+                        // The first run waits until another change is saved.
+                        if counted.fetch_add(1, Ordering::SeqCst) == 0 {
+                            let _ = wait.lock().map(|wait| wait.recv());
+                        }
+                        let mut next = settings.clone();
+                        next.channels.push(channel(1));
+                        Ok::<_, ConfigError>((next, ()))
+                    })
+                    .await
+            }
+        });
+        while calls.load(Ordering::SeqCst) == 0 {
+            tokio::task::yield_now().await;
+        }
+        // While it runs, readers and other writers go on.
+        let read = tokio::time::timeout(std::time::Duration::from_secs(1), store.get()).await;
+        assert!(read.is_ok(), "a reader waited for a change being computed");
+        let mut guard = store.lock().await;
+        let mut next = guard.settings().clone();
+        next.engine = Some("http://127.0.0.1:1".into());
+        guard.save(next).await.expect("save");
+        drop(guard);
+        go_on.send(()).expect("send");
+        slow.await.expect("task").expect("update");
+        let settings = store.get().await;
+        assert_eq!(settings.engine.as_deref(), Some("http://127.0.0.1:1"));
+        assert_eq!(settings.channels.len(), 1);
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            2,
+            "computed again on the new settings"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_settings_file_with_101_bad_lines_keeps_its_channels_across_a_save() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("settings.toml");
+        let mut text = String::new();
+        for n in 1..=3 {
+            text.push_str(&format!("[[channels]]\nid = \"{n:040x}\"\n"));
+            for _ in 0..101 {
+                text.push_str("a hand edit gone wrong\n");
+            }
+        }
+        std::fs::write(&path, text).expect("write");
+        let store = Store::open(Some(path.clone())).expect("open");
+        assert_eq!(store.get().await.channels.len(), 3);
+        let mut guard = store.lock().await;
+        let mut next = guard.settings().clone();
+        next.engine = Some("http://127.0.0.1:1".into());
+        guard.save(next).await.expect("save");
+        drop(guard);
+        let on_disk = config::load_settings(&path).expect("load");
+        assert_eq!(on_disk.channels.len(), 3);
+        assert_eq!(on_disk.engine.as_deref(), Some("http://127.0.0.1:1"));
     }
 
     #[tokio::test]

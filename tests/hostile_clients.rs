@@ -7,12 +7,12 @@
 mod common;
 
 use std::net::{IpAddr, SocketAddr};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use common::floods::{slowest_health, stall_connections};
 use common::process::{GapWatcher, ProxyProcess};
-use common::{http, kit, ID_B};
+use common::{kit, ID_B};
 use kit::engine::SimEngine;
-use tokio::io::AsyncWriteExt;
 
 /// As many as filled the connection cap in the issue.
 const STALLED_POSTS: usize = 2177;
@@ -21,50 +21,13 @@ const STALLED_POSTS: usize = 2177;
 const PEAK_RSS_BOUND_KIB: u64 = 96 * 1024;
 
 /// Opens `count` connections from `from`, each sending the head of a POST
-/// and part of its body, then nothing. Connections the proxy refuses or the
-/// kernel's backlog drops are not retried.
+/// and part of its body, then nothing.
 async fn stall_posts(from: IpAddr, to: SocketAddr, count: usize) -> Vec<tokio::net::TcpStream> {
     let head = format!(
         "POST /api/parse HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{\"text\": ",
         to.port()
     );
-    let attempts = (0..count).map(|_| {
-        let head = head.clone();
-        tokio::spawn(async move {
-            let socket = tokio::net::TcpSocket::new_v4().ok()?;
-            socket.bind(SocketAddr::new(from, 0)).ok()?;
-            let mut stream = tokio::time::timeout(Duration::from_secs(5), socket.connect(to))
-                .await
-                .ok()?
-                .ok()?;
-            stream.write_all(head.as_bytes()).await.ok()?;
-            Some(stream)
-        })
-    });
-    let mut open = Vec::new();
-    for attempt in attempts.collect::<Vec<_>>() {
-        if let Ok(Some(stream)) = attempt.await {
-            open.push(stream);
-        }
-    }
-    open
-}
-
-/// Asks `/api/health` every 200 ms for `during`; returns the slowest answer.
-async fn slowest_health(url: String, during: Duration) -> Duration {
-    let until = Instant::now() + during;
-    let mut slowest = Duration::ZERO;
-    while Instant::now() < until {
-        let started = Instant::now();
-        let answered = tokio::time::timeout(Duration::from_secs(30), http().get(&url).send()).await;
-        assert!(
-            answered.is_ok_and(|r| r.is_ok_and(|r| r.status() == 200)),
-            "health did not answer"
-        );
-        slowest = slowest.max(started.elapsed());
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    slowest
+    stall_connections(from, to, count, head.into_bytes()).await
 }
 
 /// This machine's address on its LAN (the one a default route would use), if any.

@@ -131,23 +131,15 @@ pub fn load_settings_checked(path: &Path) -> Result<(Settings, Vec<String>), Con
     Ok((settings, warnings))
 }
 
+/// Largest settings file read: a thousand channels with all their
+/// alternates take a few MiB.
+pub const MAX_SETTINGS_BYTES: u64 = 16 * 1024 * 1024;
+
 fn read_settings(path: &Path) -> Result<(Settings, Vec<String>), ConfigError> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
+    let bytes = match read_bounded(path) {
+        Ok(bytes) => bytes,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
             return Ok((Settings::default(), Vec::new()))
-        }
-        Err(err) if err.kind() == std::io::ErrorKind::InvalidData => {
-            // Not UTF-8: read what is, the bad bytes cost their lines.
-            match std::fs::read(path) {
-                Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
-                Err(source) => {
-                    return Err(ConfigError::Read {
-                        path: path.to_owned(),
-                        source,
-                    })
-                }
-            }
         }
         Err(source) => {
             return Err(ConfigError::Read {
@@ -156,7 +148,46 @@ fn read_settings(path: &Path) -> Result<(Settings, Vec<String>), ConfigError> {
             })
         }
     };
+    // Not UTF-8: read what is, the bad bytes cost their lines.
+    let text = String::from_utf8(bytes)
+        .unwrap_or_else(|err| String::from_utf8_lossy(err.as_bytes()).into_owned());
     Ok(super::repair::keep_what_parses(path, &text))
+}
+
+/// The bytes of the regular file at `path`, at most [`MAX_SETTINGS_BYTES`].
+/// Anything else (a FIFO, a device such as `/dev/zero`, a directory), even
+/// behind a symlink, is an error, never a wait or an endless read: it is
+/// opened without blocking and checked before a byte is read.
+pub(super) fn read_bounded(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NONBLOCK);
+    let file = options.open(path)?;
+    let metadata = file.metadata()?;
+    if !metadata.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    let too_large = || {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("larger than {} MiB", MAX_SETTINGS_BYTES / (1024 * 1024)),
+        )
+    };
+    if metadata.len() > MAX_SETTINGS_BYTES {
+        return Err(too_large());
+    }
+    let mut bytes = Vec::with_capacity(metadata.len() as usize);
+    // A file growing while it is read is bounded all the same.
+    file.take(MAX_SETTINGS_BYTES + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_SETTINGS_BYTES {
+        return Err(too_large());
+    }
+    Ok(bytes)
 }
 
 /// Creates the settings directory readable by the user only (the file holds
@@ -230,6 +261,31 @@ mod tests {
         }
         save_settings(&path, &settings).expect("save");
         assert_eq!(std::fs::read_to_string(&path).expect("read"), old);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_settings_file_that_is_a_fifo_or_dev_zero_is_an_error_not_a_hang() {
+        let temp = tempfile::tempdir().expect("temp dir");
+        let zero = temp.path().join("zero.toml");
+        std::os::unix::fs::symlink("/dev/zero", &zero).expect("symlink");
+        let fifo = temp.path().join("fifo.toml");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .expect("mkfifo");
+        assert!(made.success());
+        let big = temp.path().join("big.toml");
+        let file = std::fs::File::create(&big).expect("create");
+        file.set_len(MAX_SETTINGS_BYTES + 1).expect("grow");
+        for path in [zero, fifo, big] {
+            let error = load_settings(&path).expect_err("refused");
+            let text = error.to_string();
+            assert!(
+                text.contains("not a regular file") || text.contains("larger than"),
+                "{text}"
+            );
+        }
     }
 
     #[test]

@@ -83,26 +83,104 @@ fn parse_forgiving(text: &str) -> (Settings, Vec<Problem>) {
 }
 
 /// The TOML table of `text`; each line that stops it from parsing is skipped
-/// (and reported), so one typo costs one line.
+/// (and reported), so one typo costs one line, however many there are.
+///
+/// Lines that are not TOML even alone (each statement is tried on its own:
+/// one line, or the lines a multi-line value spans) are dropped first, in one
+/// pass. What is left almost always parses at once; when it does not (a key
+/// set twice, a table defined twice), each table header's section is parsed
+/// on its own, so a section that cannot be mended costs only itself.
 fn parse_skipping_bad_lines(text: &str, problems: &mut Vec<Problem>) -> toml::Table {
-    /// Past this many broken lines the file is not TOML at all (and each retry
-    /// parses the whole file again): it is set aside whole.
-    const MAX_SKIPPED_LINES: usize = 100;
-    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
-    for skipped in 0..=lines.len() {
-        if skipped == MAX_SKIPPED_LINES {
-            problems.push(Problem {
-                line: None,
-                message: format!(
-                    "more than {MAX_SKIPPED_LINES} lines are not valid TOML; \
-                     nothing in the file was used"
-                ),
-            });
-            break;
+    let lines = lines_that_parse(text, problems);
+    if let Ok(table) = lines.join("\n").parse::<toml::Table>() {
+        return table;
+    }
+    let mut table = toml::Table::new();
+    let mut start = 0;
+    while start < lines.len() {
+        let end = (start + 1..lines.len())
+            .find(|&index| lines[index].trim_start().starts_with('['))
+            .unwrap_or(lines.len());
+        if let Some(section) = parse_section(&lines[start..end], start, problems) {
+            merge_section(&mut table, section, start + 1, problems);
         }
+        start = end;
+    }
+    table
+}
+
+/// The lines of `text` with each one that is not TOML blanked (and
+/// reported); a statement spanning lines (a multi-line array or string) is
+/// kept whole when it parses whole.
+fn lines_that_parse(text: &str, problems: &mut Vec<Problem>) -> Vec<String> {
+    /// Longest statement looked for across lines.
+    const MAX_STATEMENT_LINES: usize = 64;
+    let lines: Vec<&str> = text.lines().collect();
+    let mut kept = Vec::with_capacity(lines.len());
+    let mut index = 0;
+    while index < lines.len() {
+        let mut statement = lines[index].to_owned();
+        let mut last = index;
+        let parsed = loop {
+            match statement.parse::<toml::Table>() {
+                Ok(_) => break Ok(()),
+                Err(err) => {
+                    // An error at the very end is a value still open: it may
+                    // close on a later line.
+                    let open = err.span().is_some_and(|span| span.start >= statement.len());
+                    if !open || last + 1 >= lines.len() || last - index + 1 >= MAX_STATEMENT_LINES {
+                        break Err(err);
+                    }
+                    last += 1;
+                    statement.push('\n');
+                    statement.push_str(lines[last]);
+                }
+            }
+        };
+        match parsed {
+            Ok(()) => {
+                kept.extend(lines[index..=last].iter().map(|line| (*line).to_owned()));
+                index = last + 1;
+            }
+            Err(err) => {
+                problems.push(skipped_line(index, lines[index], &err));
+                kept.push(String::new());
+                index += 1;
+            }
+        }
+    }
+    kept
+}
+
+/// The problem of line `index` (0-based), skipped for `err`.
+fn skipped_line(index: usize, line: &str, err: &toml::de::Error) -> Problem {
+    Problem {
+        line: Some(index + 1),
+        message: format!(
+            "`{}` is not valid TOML ({}); the line was skipped",
+            line.trim().chars().take(80).collect::<String>(),
+            err.message().trim()
+        ),
+    }
+}
+
+/// One section of the file (a table header and its keys, or the keys before
+/// the first header), starting at line `first` (0-based), as a TOML
+/// document; each line that stops it from parsing is skipped. A section
+/// that cannot be mended is dropped whole.
+fn parse_section(
+    section: &[String],
+    first: usize,
+    problems: &mut Vec<Problem>,
+) -> Option<toml::Table> {
+    /// Past this many skipped lines, the section is dropped (each retry
+    /// parses the section again).
+    const MAX_SKIPPED_LINES: usize = 100;
+    let mut lines = section.to_vec();
+    for _ in 0..MAX_SKIPPED_LINES {
         let current = lines.join("\n");
         let err = match current.parse::<toml::Table>() {
-            Ok(table) => return table,
+            Ok(table) => return Some(table),
             Err(err) => err,
         };
         // Bytes, not a str slice: a span inside a multi-byte character must not panic.
@@ -112,24 +190,51 @@ fn parse_skipping_bad_lines(text: &str, problems: &mut Vec<Problem>) -> toml::Ta
                 .filter(|&&byte| byte == b'\n')
                 .count()
         });
-        // An error at the end (an unclosed array) belongs to the last line with text.
-        let Some(index) = (0..=at.min(lines.len().saturating_sub(1)))
+        // An error at the end belongs to the last line with text.
+        let index = (0..=at.min(lines.len().saturating_sub(1)))
             .rev()
-            .find(|&index| !lines[index].trim().is_empty())
-        else {
+            .find(|&index| !lines[index].trim().is_empty())?;
+        problems.push(skipped_line(first + index, &lines[index], &err));
+        if index == 0 && first > 0 {
+            // The section's header itself: its keys belong nowhere.
             break;
-        };
-        problems.push(Problem {
-            line: Some(index + 1),
-            message: format!(
-                "`{}` is not valid TOML ({}); the line was skipped",
-                lines[index].trim().chars().take(80).collect::<String>(),
-                err.message().trim()
-            ),
-        });
+        }
         lines[index].clear();
     }
-    toml::Table::new()
+    problems.push(Problem {
+        line: Some(first + 1),
+        message: "this section could not be read; it was skipped".into(),
+    });
+    None
+}
+
+/// Adds a section parsed alone to the file's table: tables are merged,
+/// arrays of tables extended; a key already set keeps its first value.
+fn merge_section(
+    table: &mut toml::Table,
+    section: toml::Table,
+    line: usize,
+    problems: &mut Vec<Problem>,
+) {
+    for (key, value) in section {
+        match (table.get_mut(&key), value) {
+            (None, value) => {
+                table.insert(key, value);
+            }
+            (Some(toml::Value::Table(mine)), toml::Value::Table(theirs)) => {
+                merge_section(mine, theirs, line, problems);
+            }
+            (Some(toml::Value::Array(mine)), toml::Value::Array(theirs))
+                if theirs.iter().all(toml::Value::is_table) =>
+            {
+                mine.extend(theirs);
+            }
+            (Some(_), _) => problems.push(Problem {
+                line: Some(line),
+                message: format!("{key} is set twice; the first value is kept"),
+            }),
+        }
+    }
 }
 
 /// The fields of `table` that deserialize as part of a `T`, one at a time, so
@@ -269,7 +374,7 @@ fn line_of_table(text: &str, key: &str, index: usize) -> Option<usize> {
 /// earlier copy; a copy with the same contents already there is reused, so
 /// reading the same bad file twice keeps one copy.
 fn set_aside(path: &Path) -> std::io::Result<PathBuf> {
-    let original = std::fs::read(path)?;
+    let original = super::file::read_bounded(path)?;
     let dir = path.parent().unwrap_or(Path::new("."));
     let file_name = path
         .file_name()
@@ -279,7 +384,9 @@ fn set_aside(path: &Path) -> std::io::Result<PathBuf> {
     if let Ok(entries) = std::fs::read_dir(dir) {
         for entry in entries.flatten() {
             let same_name = entry.file_name().to_string_lossy().starts_with(&prefix);
-            if same_name && std::fs::read(entry.path()).is_ok_and(|copy| copy == original) {
+            if same_name
+                && super::file::read_bounded(&entry.path()).is_ok_and(|copy| copy == original)
+            {
                 return Ok(entry.path());
             }
         }
@@ -409,13 +516,47 @@ mod tests {
     }
 
     #[test]
-    fn a_file_that_is_not_toml_at_all_is_set_aside_whole() {
+    fn a_file_that_is_not_toml_at_all_gives_defaults_and_a_problem_per_line() {
         let text = "\u{0}garbage ]]\n".repeat(500);
         let (settings, problems) = parse_forgiving(&text);
         assert_eq!(settings, Settings::default());
-        assert!(problems
-            .last()
-            .is_some_and(|p| p.message.contains("nothing in the file was used")));
+        assert_eq!(problems.len(), 500);
+        assert_eq!(problems[499].line, Some(500));
+    }
+
+    #[test]
+    fn hundreds_of_bad_lines_cost_only_themselves() {
+        let hex = |n: usize| format!("{n:040x}");
+        let mut text = String::from("engine = \"http://10.0.0.2:6878\"\n");
+        for n in 1..=3 {
+            text.push_str(&format!(
+                "\n[[channels]]\nid = \"{}\"\nname = \"Kept {n}\"\n",
+                hex(n)
+            ));
+            for _ in 0..101 {
+                text.push_str("this line is not toml\n");
+            }
+        }
+        text.push_str("\n[desktop]\nplayer_command = [\n  \"mpv\",\n  \"{url}\",\n]\n");
+        let (settings, problems) = parse_forgiving(&text);
+        assert_eq!(settings.engine.as_deref(), Some("http://10.0.0.2:6878"));
+        assert_eq!(settings.channels.len(), 3, "{problems:?}");
+        assert_eq!(settings.channels[2].name.as_deref(), Some("Kept 3"));
+        assert_eq!(settings.desktop.player_command, ["mpv", "{url}"]);
+        assert_eq!(problems.len(), 303);
+    }
+
+    #[test]
+    fn a_key_set_twice_costs_its_section_line_not_the_file() {
+        let a = "a".repeat(40);
+        let text = format!(
+            "linger_secs = 4\nlinger_secs = 5\n\n[[channels]]\nid = \"{a}\"\n\n[desktop]\nplayer = \"mpv\"\n\n[desktop]\nplayer = \"vlc\"\n"
+        );
+        let (settings, problems) = parse_forgiving(&text);
+        assert_eq!(settings.linger_secs, Some(4));
+        assert_eq!(settings.channels.len(), 1);
+        assert_eq!(settings.desktop.player.as_deref(), Some("mpv"));
+        assert!(!problems.is_empty());
     }
 
     #[test]

@@ -131,9 +131,10 @@ impl From<ConfigError> for ApiError {
 impl From<ImportError> for ApiError {
     fn from(error: ImportError) -> Self {
         match error {
-            ImportError::BadUrl(_) | ImportError::TooMany(_) | ImportError::TooManyLists => {
-                Self::bad_request(error.to_string())
-            }
+            ImportError::BadUrl(_)
+            | ImportError::TooMany(_)
+            | ImportError::TooManyIds
+            | ImportError::TooManyLists => Self::bad_request(error.to_string()),
             ImportError::Settings(error) => error.into(),
             ImportError::Status(_)
             | ImportError::TooLarge

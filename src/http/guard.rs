@@ -175,7 +175,29 @@ pub async fn every_request(
             );
         }
     }
+    if let Err(message) = security_headers_are_single(request.headers()) {
+        return forbidden(message);
+    }
     next.run(request).await
+}
+
+/// `Origin` and `Sec-Fetch-Site` at most once each, and readable, as every
+/// browser sends them: the checks read one value, and a second one (`none`,
+/// then `cross-site`) or an unreadable one must not slip past them.
+fn security_headers_are_single(headers: &HeaderMap) -> Result<(), &'static str> {
+    for name in [header::ORIGIN, HeaderName::from_static("sec-fetch-site")] {
+        let mut values = headers.get_all(&name).iter();
+        match (values.next(), values.next()) {
+            (Some(_), Some(_)) => {
+                return Err("the request repeats a security header (Origin or Sec-Fetch-Site)")
+            }
+            (Some(value), None) if value.to_str().is_err() => {
+                return Err("the request has an unreadable Origin or Sec-Fetch-Site header")
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// For the routes players use (streams and the playlists that lead to

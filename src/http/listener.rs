@@ -7,6 +7,12 @@
 //! requests, 414, 431), graceful shutdown, and a write-stall guard: a
 //! connection whose socket has accepted no bytes for a while is closed.
 //!
+//! A flood of connections cannot crowd out the ones that ask something: the
+//! listen backlog holds a burst, connections that have not sent a whole
+//! request head yet are few at once (the oldest is closed for a new one,
+//! see [`WaitingHeads`]), hyper's read buffer is small, and request bodies
+//! in flight share one budget (`body_budget`).
+//!
 //! hyper offers no hook for the answers it writes itself, so they are
 //! recognised in the bytes written (an empty 4xx head, which our own errors
 //! never are) and replaced; this module's tests send every kind of request
@@ -18,7 +24,7 @@
 //! timeout for a streaming response. Idle keep-alive connections are not
 //! affected: the timer only runs while a write is pending.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -36,8 +42,8 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
 use tokio::time::{Instant, Sleep};
 use tower::ServiceExt as _;
 
@@ -49,6 +55,7 @@ pub struct GuardedListener {
     inner: TcpListener,
     write_stall: Duration,
     slots: Arc<Semaphore>,
+    heads: Arc<WaitingHeads>,
     remote: RemoteBudget,
     trust_loopback: bool,
 }
@@ -69,10 +76,89 @@ pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// with 431, however it arrives: on its own, hyper bounds only the buffered
 /// part of a head still incomplete, and a whole head read at once would pass
 /// whatever its size. Players and browsers send a few KiB; the bound is above
-/// hyper's own bound on the URI, so a long URL still gets its 414.
-const MAX_REQUEST_HEAD: usize = 128 * 1024;
+/// hyper's own bound on the URI (64 KiB), so a long URL still gets its 414.
+/// It is also the size of hyper's read buffer, what each connection may
+/// hold of a request before it is handled.
+const MAX_REQUEST_HEAD: usize = 72 * 1024;
+/// Connections accepted before the kernel refuses more (a burst waits there).
+const LISTEN_BACKLOG: u32 = 1024;
+/// Connections that may wait for their first request head at once: a
+/// client sends its head right after connecting, so only clients that
+/// trickle it in wait long; past this, the one waiting longest is closed
+/// (once it has had [`HEAD_GRACE`] to send its head), and so it is when
+/// every connection slot is taken.
+const MAX_WAITING_HEADS: usize = 256;
+/// A connection is not closed for a newer one before this: in a burst of
+/// connections, a client's head may take a moment to arrive.
+const HEAD_GRACE: Duration = Duration::from_millis(500);
+/// How often a listener whose slots are all taken looks again for a
+/// connection that has waited out its grace.
+const SLOT_RETRY: Duration = Duration::from_millis(100);
 /// Bound on waiting for connections to finish at shutdown.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Binds `addr` with a listen backlog of [`LISTEN_BACKLOG`] (the OS
+/// default of 128 drops a burst of connections).
+pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    // As std's bind does, so a restart finds the port free at once.
+    #[cfg(unix)]
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
+/// The connections still waiting for their first request head, oldest
+/// first, each with the way to close it.
+#[derive(Debug, Default)]
+struct WaitingHeads {
+    /// The last number given, and the waiting connections by number.
+    waiting: Mutex<(u64, Waiting)>,
+}
+
+/// Waiting connections by number (oldest first): since when, and the way to close it.
+type Waiting = BTreeMap<u64, (Instant, oneshot::Sender<()>)>;
+
+impl WaitingHeads {
+    /// A new connection waits; when [`MAX_WAITING_HEADS`] already do, the
+    /// oldest is told to close. Answers its number and what tells it to close.
+    fn admit(&self) -> (u64, oneshot::Receiver<()>) {
+        let mut guard = self.waiting.lock().unwrap_or_else(|p| p.into_inner());
+        let (last, waiting) = &mut *guard;
+        *last += 1;
+        while waiting.len() >= MAX_WAITING_HEADS && Self::pop_older(waiting, HEAD_GRACE) {}
+        let (close, closing) = oneshot::channel();
+        waiting.insert(*last, (Instant::now(), close));
+        (*last, closing)
+    }
+
+    /// Closes the connection waiting longest, if it has waited `age`.
+    fn close_oldest(&self, age: Duration) {
+        let mut guard = self.waiting.lock().unwrap_or_else(|p| p.into_inner());
+        Self::pop_older(&mut guard.1, age);
+    }
+
+    /// Tells the oldest of `waiting` to close if it waited `age`; whether it did.
+    fn pop_older(waiting: &mut Waiting, age: Duration) -> bool {
+        match waiting.first_entry() {
+            Some(oldest) if oldest.get().0.elapsed() >= age => {
+                let _ = oldest.remove().1.send(());
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Connection `id` sent a request head, or closed: it waits no more.
+    fn done(&self, id: u64) {
+        let mut guard = self.waiting.lock().unwrap_or_else(|p| p.into_inner());
+        guard.1.remove(&id);
+    }
+}
 
 impl GuardedListener {
     pub fn new(inner: TcpListener, write_stall: Duration) -> Self {
@@ -80,6 +166,7 @@ impl GuardedListener {
             inner,
             write_stall,
             slots: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
+            heads: Arc::default(),
             remote: RemoteBudget::new(MAX_REMOTE_CONNECTIONS, MAX_CONNECTIONS_PER_PEER),
             trust_loopback: true,
         }
@@ -95,8 +182,19 @@ impl GuardedListener {
     async fn accept(&self) -> (StallGuard<TcpStream>, SocketAddr) {
         // A local slot is held before accepting, so local clients always find
         // one; other devices' connections then trade it for one of theirs.
-        // The semaphore is never closed, so acquiring only waits.
-        let mut local = Arc::clone(&self.slots).acquire_owned().await.ok();
+        // The semaphore is never closed, so acquiring only waits. Slots all
+        // taken: the connection waiting longest for its head gives its own.
+        // (Connections that closed meanwhile give theirs back anyway.)
+        let mut local = loop {
+            if let Ok(slot) = Arc::clone(&self.slots).try_acquire_owned() {
+                break Some(slot);
+            }
+            self.heads.close_oldest(HEAD_GRACE);
+            let freed = Arc::clone(&self.slots).acquire_owned();
+            if let Ok(slot) = tokio::time::timeout(SLOT_RETRY, freed).await {
+                break slot.ok();
+            }
+        };
         loop {
             match self.inner.accept().await {
                 Ok((stream, addr)) => {
@@ -264,13 +362,17 @@ pub async fn serve(
 ) {
     let graceful = GracefulShutdown::new();
     let http = http1();
+    let heads = Arc::clone(&listener.heads);
     tokio::pin!(shutdown);
     loop {
         let (io, addr) = tokio::select! {
             accepted = listener.accept() => accepted,
             () = &mut shutdown => break,
         };
+        let (id, closing) = heads.admit();
+        let arrived = Arc::clone(&heads);
         let service = app.clone().map_request(move |request: Request<Incoming>| {
+            arrived.done(id);
             let mut request =
                 request.map(|body| Body::new(DeadlineBody::new(body, BODY_READ_TIMEOUT)));
             request.extensions_mut().insert(ConnectInfo(PeerAddr(addr)));
@@ -278,10 +380,19 @@ pub async fn serve(
         });
         let connection = http.serve_connection(TokioIo::new(io), TowerToHyperService::new(service));
         let connection = graceful.watch(connection);
+        let ended = Arc::clone(&heads);
         tokio::spawn(async move {
-            if let Err(error) = connection.await {
-                tracing::debug!(%addr, %error, "connection ended with an error");
+            tokio::select! {
+                result = connection => {
+                    if let Err(error) = result {
+                        tracing::debug!(%addr, %error, "connection ended with an error");
+                    }
+                }
+                Ok(()) = closing => {
+                    tracing::debug!(%addr, "closed: too many connections waiting for a request");
+                }
             }
+            ended.done(id);
         });
     }
     drop(listener);
@@ -298,7 +409,8 @@ fn http1() -> hyper::server::conn::http1::Builder {
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT)
-        .max_header_size(MAX_REQUEST_HEAD);
+        .max_header_size(MAX_REQUEST_HEAD)
+        .max_buf_size(MAX_REQUEST_HEAD);
     http
 }
 

@@ -8,6 +8,7 @@
 //! group a route joins is its only security decision.
 
 mod api;
+mod body_budget;
 pub mod engine_api;
 mod error;
 mod events;
@@ -64,6 +65,10 @@ pub fn router(state: AppState) -> Router {
         .merge(play_routes::routes(guard.clone()))
         .merge(play_routes::shared_tuner_routes(guard.clone()))
         .merge(manage_routes::routes(guard.clone()))
+        .layer(axum::middleware::from_fn_with_state(
+            body_budget::BodyBudget::default(),
+            body_budget::reserve,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             guard,
             guard::every_request,
@@ -265,6 +270,50 @@ mod tests {
         assert!(error.contains("cross-site"), "{error}");
         let (status, error) = send(LOCAL, put(Some("http://localhost:6880"))).await;
         assert_eq!(status, StatusCode::OK, "{error}");
+    }
+
+    #[tokio::test]
+    async fn duplicate_sec_fetch_site_or_origin_headers_are_refused() {
+        let twice = |method: &str, uri: &str, name: &'static str, values: [&'static str; 2]| {
+            let mut request = Request::builder()
+                .method(method)
+                .uri(uri)
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from("{}"))
+                .expect("request");
+            for value in values {
+                request.headers_mut().append(
+                    HeaderName::from_static(name),
+                    HeaderValue::from_static(value),
+                );
+            }
+            request
+        };
+        let origins = ["http://127.0.0.1:6880", "http://evil.example"];
+        for request in [
+            twice(
+                "GET",
+                &format!("/ace/getstream?id={HEX}"),
+                "sec-fetch-site",
+                ["none", "cross-site"],
+            ),
+            twice(
+                "GET",
+                "/playlist.m3u",
+                "sec-fetch-site",
+                ["same-origin", "cross-site"],
+            ),
+            twice("PUT", "/api/settings", "origin", origins),
+            twice("POST", "/api/channels", "origin", origins),
+        ] {
+            let uri = request.uri().clone();
+            let (status, error) = send(LOCAL, request).await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "{uri}");
+            assert!(
+                error.contains("repeats a security header"),
+                "{uri}: {error}"
+            );
+        }
     }
 
     #[tokio::test]

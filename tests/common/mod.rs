@@ -12,6 +12,7 @@ use tokio::task::JoinHandle;
 
 pub use acebridge_testkit as kit;
 
+pub mod floods;
 pub mod process;
 
 /// Channel ids used across tests: 40 hex characters.

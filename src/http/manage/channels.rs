@@ -132,6 +132,32 @@ pub async fn add_channels(
     headers: HeaderMap,
     ApiJson(request): ApiJson<AddChannels>,
 ) -> Result<Json<ChannelList>, ApiError> {
+    if request.channels.len() > import::MAX_LIST_ENTRIES {
+        return Err(ApiError::bad_request(format!(
+            "too many channels ({}): at most {} at once",
+            request.channels.len(),
+            import::MAX_LIST_ENTRIES
+        )));
+    }
+    // Reading thousands of entries is work for a blocking thread, not the
+    // runtime every player shares.
+    let new = tokio::task::spawn_blocking(move || read_new_channels(&request))
+        .await
+        .map_err(|join| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, join.to_string()))??;
+    state
+        .store
+        .update(move |settings| {
+            store::merge_saved(settings, new.iter().cloned())
+                .map(|next| (next, ()))
+                .map_err(ApiError::from)
+        })
+        .await?;
+    Ok(Json(channel_list(&state, &headers).await))
+}
+
+/// The channels of a request, entries of one channel grouped as one with
+/// alternates (as when the same list is imported from a URL).
+fn read_new_channels(request: &AddChannels) -> Result<Vec<SavedChannel>, ApiError> {
     let mut new = Vec::with_capacity(request.channels.len().min(MAX_SAVED_CHANNELS));
     for (index, channel) in request.channels.iter().enumerate() {
         let parsed = match channel.kind.as_deref() {
@@ -159,17 +185,7 @@ pub async fn add_channels(
             .and_then(crate::saved::channel_number);
         new.push(saved);
     }
-    // Entries of one channel become one channel with alternates, as when
-    // the same list is imported from a URL.
-    let new = import::group_alternates(new);
-    let mut guard = state.store.lock().await;
-    let next = store::merge_saved(guard.settings(), new)?;
-    if next != *guard.settings() {
-        guard.save(next).await?;
-    }
-    Ok(Json(ChannelList {
-        channels: channel_views(&base_url(&state, &headers), guard.settings()),
-    }))
+    Ok(import::group_alternates(new)?)
 }
 
 #[derive(Debug, Deserialize)]

@@ -3,7 +3,7 @@
 //! are not channels. Nothing is saved.
 
 use axum::extract::State;
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 
@@ -49,13 +49,18 @@ pub async fn parse(
     headers: HeaderMap,
     ApiJson(request): ApiJson<ParseRequest>,
 ) -> Result<Json<ParseResponse>, ApiError> {
-    let parsed = content_id::parse_list(&request.text);
-    if parsed.entries.len() > MAX_PARSE_ENTRIES {
-        return Err(ApiError::bad_request(format!(
-            "too many channels ({}): paste at most {MAX_PARSE_ENTRIES} at once",
-            parsed.entries.len()
-        )));
-    }
+    // Thousands of lines are work for a blocking thread, not the runtime
+    // every player shares; parsing stops at the limit.
+    let parsed = tokio::task::spawn_blocking(move || {
+        content_id::parse_list_at_most(&request.text, MAX_PARSE_ENTRIES)
+    })
+    .await
+    .map_err(|join| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, join.to_string()))?
+    .map_err(|_| {
+        ApiError::bad_request(format!(
+            "too many channels: paste at most {MAX_PARSE_ENTRIES} at once"
+        ))
+    })?;
     let urls = base_url(&state, &headers);
     let entries = parsed
         .entries
