@@ -1007,7 +1007,7 @@ fn windows_installs(env: impl Fn(&str) -> Option<std::ffi::OsString>) -> Vec<Pat
         "ProgramFiles",
     ]
     .into_iter()
-    .filter_map(|name| env(name))
+    .filter_map(env)
     .map(|base| {
         Path::new(&base)
             .join("ACEStream")

@@ -91,10 +91,11 @@ async fn serve(config: acebridge::Config) -> ExitCode {
     }
 }
 
-/// Completes on Ctrl-C or SIGTERM, so service managers stop us cleanly too.
-/// The handlers are installed now, not when the future is first polled
-/// (after the listening line): a SIGTERM right after start killed the
-/// process outright, with no engine session stopped.
+/// Completes on Ctrl-C or SIGTERM (on Windows: Ctrl-C, or the console window
+/// closed), so service managers stop us cleanly too. The handlers are
+/// installed now, not when the future is first polled (after the listening
+/// line): a SIGTERM right after start killed the process outright, with no
+/// engine session stopped.
 fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     let (interrupt, terminate) = {
@@ -103,6 +104,11 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> {
             signal(SignalKind::interrupt()).ok(),
             signal(SignalKind::terminate()).ok(),
         )
+    };
+    #[cfg(windows)]
+    let (interrupt, close) = {
+        use tokio::signal::windows::{ctrl_c, ctrl_close};
+        (ctrl_c().ok(), ctrl_close().ok())
     };
     async move {
         #[cfg(unix)]
@@ -118,9 +124,24 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> {
                 _ = received(terminate) => {}
             }
         }
-        #[cfg(not(unix))]
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
+        #[cfg(windows)]
+        {
+            let interrupted = async move {
+                match interrupt {
+                    Some(mut signal) => signal.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            let closed = async move {
+                match close {
+                    Some(mut signal) => signal.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = interrupted => {}
+                _ = closed => {}
+            }
         }
     }
 }

@@ -6,7 +6,6 @@
 
 mod common;
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use common::{Proxy, ID_A, ID_B};
@@ -99,8 +98,11 @@ async fn a_bad_field_or_channel_costs_only_itself_and_the_user_is_told() {
     assert_eq!(count, 2);
 }
 
+/// Unix modes and umask; on Windows the per-user `%APPDATA%` is private already.
+#[cfg(unix)]
 #[tokio::test]
 async fn the_settings_directory_is_private_even_under_umask_000() {
+    use std::os::unix::fs::PermissionsExt;
     // SAFETY: umask only changes this process's file-creation mask (which is
     // why this is its own test binary; the other test here only loses the
     // mask's protection for its own temp files meanwhile).

@@ -98,16 +98,21 @@ const SLOT_RETRY: Duration = Duration::from_millis(100);
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Binds `addr` with a listen backlog of [`LISTEN_BACKLOG`] (the OS
-/// default of 128 drops a burst of connections).
+/// default of 128 drops a burst of connections). The IPv6 wildcard (`[::]`)
+/// takes IPv4 clients too on every OS: Linux does by default, Windows does
+/// not (its `IPV6_V6ONLY` is on unless turned off, as here), and tokio's
+/// socket cannot set it, hence socket2.
 pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
-    let socket = if addr.is_ipv4() {
-        TcpSocket::new_v4()?
-    } else {
-        TcpSocket::new_v6()?
-    };
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    if addr.is_ipv6() && addr.ip().is_unspecified() {
+        socket.set_only_v6(false)?;
+    }
     // As std's bind does, so a restart finds the port free at once.
     #[cfg(unix)]
-    socket.set_reuseaddr(true)?;
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    let socket = TcpSocket::from_std_stream(std::net::TcpStream::from(socket));
     socket.bind(addr)?;
     socket.listen(LISTEN_BACKLOG)
 }

@@ -67,7 +67,15 @@ pub async fn slowest_health(url: String, during: Duration) -> Duration {
 
 /// Raises this process's soft limit on open files to `wanted` (or the hard
 /// limit, if lower), so a flood of thousands of sockets fits; the proxy
-/// started afterwards inherits it. Answers the soft limit in force.
+/// started afterwards inherits it. Answers the soft limit in force. (Windows
+/// has no such limit on sockets.)
+#[cfg(not(unix))]
+pub fn raise_open_files_limit(wanted: u64) -> u64 {
+    wanted
+}
+
+/// See the other target's.
+#[cfg(unix)]
 pub fn raise_open_files_limit(wanted: u64) -> u64 {
     let mut limit = libc::rlimit {
         rlim_cur: 0,
