@@ -194,6 +194,11 @@ impl GapWatcher {
 
     /// Asserts the stream kept flowing with no gap over [`MAX_GAP`].
     pub async fn assert_no_gap(self, what: &str) {
+        self.assert_no_gap_over(what, MAX_GAP).await;
+    }
+
+    /// Asserts the stream kept flowing with no gap over `max_gap`.
+    pub async fn assert_no_gap_over(self, what: &str, max_gap: Duration) {
         let before = self.bytes.load(Ordering::Relaxed);
         // One more chunk must arrive: the stream did not die quietly.
         kit::wait::wait_until(
@@ -206,7 +211,7 @@ impl GapWatcher {
         let longest = Duration::from_millis(self.longest_ms.load(Ordering::Relaxed));
         eprintln!("{what}: longest gap on the other channel {longest:?}");
         assert!(
-            longest <= MAX_GAP,
+            longest <= max_gap,
             "{what}: the other channel's player saw a {longest:?} gap"
         );
     }
