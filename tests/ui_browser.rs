@@ -1309,13 +1309,7 @@ async fn docs_screenshots() {
         });
         wait_js(client, "const s = document.querySelector('li.stream'); return s && /^\\d+$/.test(s.querySelector('.peers').textContent)", "a stream in Now playing").await;
         for (width, dark) in [(1280u32, false), (1280, true), (420, false), (420, true)] {
-            client
-                .issue_cmd(SessionPost {
-                    path: "goog/cdp/execute",
-                    body: json!({"cmd": "Emulation.setEmulatedMedia", "params": {"features": [{"name": "prefers-color-scheme", "value": if dark { "dark" } else { "light" }}]}}),
-                })
-                .await
-                .expect("emulate the color scheme");
+            color_scheme(client, dark).await;
             client.set_window_size(width, 900).await.expect("resize");
             let height = js(client, "document.activeElement.blur(); window.scrollTo(0, 0); return document.documentElement.scrollHeight").await;
             let height = height.as_u64().expect("height");
@@ -1334,13 +1328,7 @@ async fn docs_screenshots() {
         }
         if count == 5 {
             // A row's menu open, at the tray window's size.
-            client
-                .issue_cmd(SessionPost {
-                    path: "goog/cdp/execute",
-                    body: json!({"cmd": "Emulation.setEmulatedMedia", "params": {"features": [{"name": "prefers-color-scheme", "value": "light"}]}}),
-                })
-                .await
-                .expect("emulate the color scheme");
+            color_scheme(client, false).await;
             client.set_window_size(420, 900).await.expect("resize");
             client
                 .execute(OPEN_MENU, vec![json!(screenshot_id(1))])
@@ -1371,6 +1359,18 @@ async fn docs_screenshots() {
     let png = page.client.screenshot().await.expect("screenshot");
     std::fs::write(out.join("ui-engine-down-420.png"), png).expect("write screenshot");
     page.close().await;
+}
+
+/// Shows the page in the dark or the light colour scheme, as the OS would ask.
+async fn color_scheme(client: &Client, dark: bool) {
+    let value = if dark { "dark" } else { "light" };
+    client
+        .issue_cmd(SessionPost {
+            path: "goog/cdp/execute",
+            body: json!({"cmd": "Emulation.setEmulatedMedia", "params": {"features": [{"name": "prefers-color-scheme", "value": value}]}}),
+        })
+        .await
+        .expect("emulate the color scheme");
 }
 
 /// Ids that differ from their first characters, as real ones do ("d5869d…" for the first).
@@ -1498,13 +1498,7 @@ async fn record_on_a_row_shows_the_recording_in_now_playing_and_recordings() {
         let out = Path::new(env!("CARGO_MANIFEST_DIR")).join(out);
         std::fs::create_dir_all(&out).expect("screenshot dir");
         for (width, dark) in [(1280u32, false), (420, true)] {
-            client
-                .issue_cmd(SessionPost {
-                    path: "goog/cdp/execute",
-                    body: json!({"cmd": "Emulation.setEmulatedMedia", "params": {"features": [{"name": "prefers-color-scheme", "value": if dark { "dark" } else { "light" }}]}}),
-                })
-                .await
-                .expect("emulate the color scheme");
+            color_scheme(client, dark).await;
             client.set_window_size(width, 1100).await.expect("resize");
             js(
                 client,

@@ -16,6 +16,7 @@ pub mod names;
 pub mod schedule;
 pub mod writer;
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -244,7 +245,13 @@ struct Inner {
     shutdown: CancellationToken,
     /// Woken when the schedules change.
     rescheduled: Notify,
+    /// Channels opened ahead of a schedule's start, by schedule id.
+    warming: Mutex<HashMap<String, TsPlayer>>,
 }
+
+/// How long before a schedule's start its channel is opened: an engine
+/// start and the first keyframe take a while, and the file is to begin on time.
+const WARM_UP_SECS: u64 = 10;
 
 fn now_unix() -> u64 {
     SystemTime::now()
@@ -293,6 +300,7 @@ impl Recordings {
                 tasks: TaskTracker::new(),
                 shutdown: CancellationToken::new(),
                 rescheduled: Notify::new(),
+                warming: Mutex::default(),
             }),
         }
     }
@@ -642,6 +650,7 @@ impl Recordings {
     pub async fn run_schedules(self) {
         loop {
             let now = now_unix();
+            self.warm_up(now).await;
             for due in self.take_due(now).await {
                 self.start_scheduled(due).await;
             }
@@ -652,7 +661,7 @@ impl Recordings {
                 .await;
             let wait = until_second_after(now).min(match wait {
                 Some(0) | None => Duration::from_secs(1),
-                Some(secs) => Duration::from_secs(secs),
+                Some(secs) => Duration::from_secs(secs.saturating_sub(WARM_UP_SECS).max(1)),
             });
             tokio::select! {
                 () = tokio::time::sleep(wait) => {}
@@ -687,6 +696,44 @@ impl Recordings {
         due.into_iter().filter(|s| now < s.end_unix).collect()
     }
 
+    /// Opens the channels of schedules starting soon, so their files
+    /// begin on time; lets go of those whose schedule went away.
+    async fn warm_up(&self, now: u64) {
+        let soon: Vec<ScheduledRecording> = self
+            .inner
+            .store
+            .read(|settings| {
+                settings
+                    .scheduled_recordings
+                    .iter()
+                    .filter(|s| !s.missed && s.start_unix <= now + WARM_UP_SECS)
+                    .cloned()
+                    .collect()
+            })
+            .await;
+        let mut targets = Vec::new();
+        for schedule in &soon {
+            let warm = self.warming().contains_key(&schedule.id);
+            if !warm {
+                if let Ok(target) = self.resolve(&schedule.channel).await {
+                    targets.push((schedule.id.clone(), target));
+                }
+            }
+        }
+        let mut warming = self.warming();
+        warming.retain(|id, _| soon.iter().any(|s| &s.id == id));
+        for (id, target) in targets {
+            // A channel that cannot open now is tried again at the start, which reports why.
+            if let Ok(player) = self.inner.hub.join_ts_channel(target.key, target.ids) {
+                warming.insert(id, player);
+            }
+        }
+    }
+
+    fn warming(&self) -> MutexGuard<'_, HashMap<String, TsPlayer>> {
+        self.inner.warming.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     async fn start_scheduled(&self, due: ScheduledRecording) {
         let request = Request {
             channel: due.channel.clone(),
@@ -697,6 +744,8 @@ impl Recordings {
             Ok(target) => self.start_target(due.id.clone(), target, request).await,
             Err(error) => Err(error),
         };
+        // The recording holds the channel now (or it failed): the warm-up lets go.
+        self.warming().remove(&due.id);
         if let Err(error) = started {
             tracing::warn!(recording = %due.id, %error, "scheduled recording could not start");
             let title = self
