@@ -253,6 +253,9 @@ struct Inner {
 /// start and the first keyframe take a while, and the file is to begin on time.
 const WARM_UP_SECS: u64 = 10;
 
+/// Ended recordings the list keeps showing in one run.
+const KEPT_ENDED: usize = 100;
+
 fn now_unix() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -307,6 +310,20 @@ impl Recordings {
 
     fn live(&self) -> MutexGuard<'_, Vec<Arc<Live>>> {
         self.inner.live.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Adds a recording to this run's list; the oldest ended ones are
+    /// forgotten past [`KEPT_ENDED`] (their files stay).
+    fn remember(&self, live: Arc<Live>) {
+        let mut list = self.live();
+        list.push(live);
+        let ended = list.iter().filter(|live| !live.running()).count();
+        let mut excess = ended.saturating_sub(KEPT_ENDED);
+        list.retain(|live| {
+            let forget = excess > 0 && !live.running();
+            excess -= usize::from(forget);
+            !forget
+        });
     }
 
     /// Where recordings are written.
@@ -399,7 +416,7 @@ impl Recordings {
             stop: CancellationToken::new(),
             done: CancellationToken::new(),
         });
-        self.live().push(Arc::clone(&live));
+        self.remember(Arc::clone(&live));
         tracing::info!(recording = %live.id, channel = %live.target.key, file = %file.0.display(), dir = %dir.display(), "recording starting");
         let this = self.clone();
         let task = Arc::clone(&live);
@@ -753,7 +770,7 @@ impl Recordings {
                 .store
                 .read(|settings| schedule_view(settings, &due).title)
                 .await;
-            self.live().push(Arc::new(Live {
+            self.remember(Arc::new(Live {
                 id: due.id.clone(),
                 target: Target {
                     key: ChannelKey::Saved(due.channel.clone()),
