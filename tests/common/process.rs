@@ -197,8 +197,8 @@ impl GapWatcher {
         self.assert_no_gap_over(what, MAX_GAP).await;
     }
 
-    /// Asserts the stream kept flowing with no gap over `max_gap`.
-    pub async fn assert_no_gap_over(self, what: &str, max_gap: Duration) {
+    /// Asserts the stream kept flowing with no gap over `bound`.
+    pub async fn assert_no_gap_over(self, what: &str, bound: Duration) {
         let before = self.bytes.load(Ordering::Relaxed);
         // One more chunk must arrive: the stream did not die quietly.
         kit::wait::wait_until(
@@ -211,7 +211,7 @@ impl GapWatcher {
         let longest = Duration::from_millis(self.longest_ms.load(Ordering::Relaxed));
         eprintln!("{what}: longest gap on the other channel {longest:?}");
         assert!(
-            longest <= max_gap,
+            longest <= bound,
             "{what}: the other channel's player saw a {longest:?} gap"
         );
     }
