@@ -16,6 +16,7 @@
 //! - [`import`]: channel lists imported from a URL and kept in step with it.
 //! - [`control`]: in-process control of a running server for the tray app.
 //! - [`taken_port`]: a taken listen port: is acebridge already there, which port is free.
+//! - [`recording`]: channels written to `.ts` files, now, for a time or scheduled.
 //! - [`tuner`]: acebridge as an HDHomeRun network tuner for media centres: identity, discovery, documents.
 //!
 //! [`Server`] ties them together; the CLI (`src/main.rs`) and the tray app both
@@ -32,6 +33,7 @@ pub mod http;
 pub mod import;
 mod memory;
 mod player_urls;
+pub mod recording;
 mod saved;
 pub(crate) mod store;
 pub mod taken_port;
@@ -51,6 +53,7 @@ use crate::channel::Hub;
 use crate::engine::{EngineClient, SharedEngine};
 use crate::engine_process::{EngineProcess, ProcessSettings};
 use crate::http::listener::GuardedListener;
+use crate::recording::Recordings;
 use crate::store::Store;
 use crate::tuner::Tuner;
 
@@ -63,6 +66,7 @@ pub struct Server {
     store: Store,
     lan_token: Option<Arc<str>>,
     tuner: Arc<Tuner>,
+    recordings: Recordings,
     config: Config,
 }
 
@@ -85,12 +89,15 @@ impl Server {
             Some(lan_token(&store).await?)
         };
         let tuner = Arc::new(Tuner::load(&store, config.channels.max_channels).await?);
+        let recordings =
+            Recordings::load(hub.clone(), store.clone(), config.recordings.clone()).await;
         Ok(Self {
             listener,
             hub,
             store,
             lan_token,
             tuner,
+            recordings,
             config,
         })
     }
@@ -118,6 +125,8 @@ impl Server {
         let hub = self.hub.clone();
         let store = self.store.clone();
         let refresher = tokio::spawn(import::refresh_lists(self.store.clone()));
+        let scheduler = tokio::spawn(self.recordings.clone().run_schedules());
+        let recordings = self.recordings.clone();
         let discovery = CancellationToken::new();
         if let Some(port) = self.config.discovery_port {
             let token = self.lan_token.as_deref();
@@ -131,6 +140,7 @@ impl Server {
             trust_loopback: self.config.trust_loopback,
             tuner: self.tuner,
             engine_clients: Default::default(),
+            recordings: self.recordings,
         });
         tracing::info!(%addr, engine = %hub.engine().base(), "acebridge listening");
         let listener = GuardedListener::new(self.listener, self.config.write_stall)
@@ -142,6 +152,8 @@ impl Server {
         http::listener::serve(listener, app, async move {
             shutdown.await;
             tracing::info!("shutting down");
+            // First, while their channels still play: every file is finished cleanly.
+            recordings.shutdown().await;
             // Ends the web UI's event streams and the list refresher.
             store.close();
             stopping.shutdown().await;
@@ -150,6 +162,7 @@ impl Server {
         })
         .await;
         refresher.abort();
+        scheduler.abort();
         discovery.cancel();
         tracing::info!("stopped");
         Ok(())

@@ -89,7 +89,8 @@ impl Cli {
         let deadline = std::time::Instant::now() + Duration::from_secs(15);
         loop {
             if let Some(status) = self.child.try_wait().expect("wait") {
-                let log = self.log.try_iter().collect();
+                // Every line: the reader thread ends at the closed pipe.
+                let log = self.log.iter().collect();
                 return (status, log);
             }
             assert!(
@@ -272,4 +273,50 @@ fn port_taken_by_another_program_offers_a_free_port() {
     assert!(stderr.contains("does not answer as acebridge"), "{stderr}");
     assert!(stderr.contains("--listen 127.0.0.1:"), "{stderr}");
     assert!(!stderr.contains('`'), "{stderr}");
+}
+
+#[tokio::test]
+async fn sigterm_finishes_a_running_recordings_file() {
+    let engine = SimEngine::start().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let recordings = dir.path().to_str().expect("utf-8").to_owned();
+    let cli = Cli::start(
+        &["--engine", &engine.url(), "--recordings-dir", &recordings],
+        &[],
+    );
+    let response = common::http()
+        .post(cli.url("/api/recordings"))
+        .json(&serde_json::json!({ "channel": ID_A }))
+        .send()
+        .await
+        .expect("record");
+    assert_eq!(response.status(), 201);
+    let recording: serde_json::Value = response.json().await.expect("json");
+    let file = std::path::PathBuf::from(recording["file"].as_str().expect("file"));
+    assert!(
+        file.starts_with(dir.path()),
+        "--recordings-dir: {}",
+        file.display()
+    );
+    kit::wait::wait_until_sync(Duration::from_secs(20), "the recording has data", || {
+        std::fs::metadata(&file).is_ok_and(|meta| meta.len() > 200_000)
+    })
+    .await;
+    let (status, log) = tokio::task::spawn_blocking(move || cli.terminate())
+        .await
+        .expect("join");
+    assert!(status.success(), "exit status {status:?}");
+    assert_eq!(engine.active_sessions(), 0);
+    assert!(
+        log.iter()
+            .any(|line| line.contains("recording ended") && line.contains("state=Finished")),
+        "finished as asked, before its channel stopped: {log:?}"
+    );
+    let bytes = std::fs::read(&file).expect("the file stays");
+    assert_eq!(bytes.len() % 188, 0, "whole packets only");
+    if kit::ffmpeg::available() {
+        kit::ffmpeg::decode_without_warnings(file.to_str().expect("utf-8"))
+            .await
+            .unwrap_or_else(|error| panic!("{error}"));
+    }
 }

@@ -42,6 +42,9 @@ async fn start(engine: &str, settings: &Path) -> Proxy {
         config.channels.linger = Duration::from_secs(1);
         config.channels.stat_interval = Duration::from_millis(500);
         config.settings_path = Some(settings.to_owned());
+        // Never the user's Videos folder.
+        config.recordings.dir = settings.with_file_name("recordings");
+        config.recordings.min_free_bytes = 0;
     })
     .await
 }
@@ -1306,13 +1309,7 @@ async fn docs_screenshots() {
         });
         wait_js(client, "const s = document.querySelector('li.stream'); return s && /^\\d+$/.test(s.querySelector('.peers').textContent)", "a stream in Now playing").await;
         for (width, dark) in [(1280u32, false), (1280, true), (420, false), (420, true)] {
-            client
-                .issue_cmd(SessionPost {
-                    path: "goog/cdp/execute",
-                    body: json!({"cmd": "Emulation.setEmulatedMedia", "params": {"features": [{"name": "prefers-color-scheme", "value": if dark { "dark" } else { "light" }}]}}),
-                })
-                .await
-                .expect("emulate the color scheme");
+            color_scheme(client, dark).await;
             client.set_window_size(width, 900).await.expect("resize");
             let height = js(client, "document.activeElement.blur(); window.scrollTo(0, 0); return document.documentElement.scrollHeight").await;
             let height = height.as_u64().expect("height");
@@ -1331,13 +1328,7 @@ async fn docs_screenshots() {
         }
         if count == 5 {
             // A row's menu open, at the tray window's size.
-            client
-                .issue_cmd(SessionPost {
-                    path: "goog/cdp/execute",
-                    body: json!({"cmd": "Emulation.setEmulatedMedia", "params": {"features": [{"name": "prefers-color-scheme", "value": "light"}]}}),
-                })
-                .await
-                .expect("emulate the color scheme");
+            color_scheme(client, false).await;
             client.set_window_size(420, 900).await.expect("resize");
             client
                 .execute(OPEN_MENU, vec![json!(screenshot_id(1))])
@@ -1368,6 +1359,18 @@ async fn docs_screenshots() {
     let png = page.client.screenshot().await.expect("screenshot");
     std::fs::write(out.join("ui-engine-down-420.png"), png).expect("write screenshot");
     page.close().await;
+}
+
+/// Shows the page in the dark or the light colour scheme, as the OS would ask.
+async fn color_scheme(client: &Client, dark: bool) {
+    let value = if dark { "dark" } else { "light" };
+    client
+        .issue_cmd(SessionPost {
+            path: "goog/cdp/execute",
+            body: json!({"cmd": "Emulation.setEmulatedMedia", "params": {"features": [{"name": "prefers-color-scheme", "value": value}]}}),
+        })
+        .await
+        .expect("emulate the color scheme");
 }
 
 /// Ids that differ from their first characters, as real ones do ("d5869d…" for the first).
@@ -1434,5 +1437,96 @@ async fn the_banner_starts_the_engine_when_a_command_is_known() {
         "the engine stopped, Start offered again",
     )
     .await;
+    page.close().await;
+}
+
+/// Record on a channel row starts a recording: Now playing shows
+/// "● Recording" with its time and size, the Recordings section its state,
+/// size and file, and its Stop ends it (the file stays).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn record_on_a_row_shows_the_recording_in_now_playing_and_recordings() {
+    let engine = SimEngine::start().await;
+    let settings = format!("[[channels]]\nid = \"{ID_A}\"\nname = \"Sports\"\n");
+    let Some(page) = Page::open(&engine.url(), Some(&settings)).await else {
+        return;
+    };
+    let client = &page.client;
+    assert!(truthy(
+        &js(
+            client,
+            "return document.getElementById('recordings').hidden"
+        )
+        .await
+    ));
+    let label = js(
+        client,
+        &format!("return document.querySelector(`li.channel[data-id='{ID_A}'] .record`).getAttribute('aria-label')"),
+    )
+    .await;
+    assert_eq!(label, "Record Sports to a file");
+    js(
+        client,
+        &format!("document.querySelector(`li.channel[data-id='{ID_A}'] .record`).click()"),
+    )
+    .await;
+    wait_js(
+        client,
+        "const li = document.querySelector('#recording-list li'); return li && li.querySelector('.badge').textContent === '● recording' && /MB|kB/.test(li.querySelector('.rec-meta').textContent)",
+        "the recording in the Recordings section",
+    )
+    .await;
+    let file = js(
+        client,
+        "return document.querySelector('#recording-list .rec-file').textContent",
+    )
+    .await;
+    let file = PathBuf::from(file.as_str().expect("file"));
+    assert!(
+        file.file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with("Sports – ")),
+        "{}",
+        file.display()
+    );
+    wait_js(
+        client,
+        "const b = document.querySelector('li.stream .badge.rec'); return b && !b.hidden && /^● Recording \\d+:\\d\\d · /.test(b.textContent)",
+        "● Recording in Now playing",
+    )
+    .await;
+    if let Some(out) = std::env::var_os("ACEBRIDGE_UI_SCREENSHOTS") {
+        let out = Path::new(env!("CARGO_MANIFEST_DIR")).join(out);
+        std::fs::create_dir_all(&out).expect("screenshot dir");
+        for (width, dark) in [(1280u32, false), (420, true)] {
+            color_scheme(client, dark).await;
+            client.set_window_size(width, 1100).await.expect("resize");
+            js(
+                client,
+                "document.activeElement.blur(); window.scrollTo(0, 0)",
+            )
+            .await;
+            let png = client.screenshot().await.expect("screenshot");
+            let name = format!(
+                "ui-recording-{width}-{}.png",
+                if dark { "dark" } else { "light" }
+            );
+            std::fs::write(out.join(name), png).expect("write screenshot");
+        }
+    }
+    js(
+        client,
+        "document.querySelector('#recording-list .rec-stop').click()",
+    )
+    .await;
+    wait_js(
+        client,
+        "const li = document.querySelector('#recording-list li'); return li.querySelector('.badge').textContent === 'finished' && li.querySelector('.rec-stop').hidden",
+        "the recording finished",
+    )
+    .await;
+    assert!(
+        std::fs::metadata(&file).is_ok_and(|meta| meta.len() > 0),
+        "the file stays"
+    );
     page.close().await;
 }

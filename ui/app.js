@@ -171,6 +171,7 @@ function fillRow(row, channel) {
   open.href = withToken(`/api/channels/${channel.id}/play.m3u`);
   open.download = `${fileStem(title)}.m3u`;
   open.setAttribute("aria-label", `Play ${title} in your player (downloads a playlist file)`);
+  row.querySelector(".record").setAttribute("aria-label", `Record ${title} to a file`);
   row.querySelector(".more").setAttribute("aria-label", `More for ${title}: rename, group, URLs, remove`);
   row.dataset.search = `${title} ${channel.group || ""} ${channel.tvg_name || ""} ${channel.id}`.toLowerCase();
   const menu = row.querySelector(".menu");
@@ -699,6 +700,7 @@ function fillStream(card, stream) {
   card.querySelector(".uptime").textContent = formatUptime(stream.uptime_secs || 0);
   card.querySelector(".engine-state").textContent = engine.status ? ENGINE_STATUS[engine.status] || engine.status : "—";
   card.querySelector(".stop").setAttribute("aria-label", `Stop ${title} for everyone watching it`);
+  card.querySelector(".record").setAttribute("aria-label", `Record ${title} to a file`);
 }
 
 function streamCard(stream) {
@@ -1049,6 +1051,158 @@ async function loadSettings() {
 
 /* ------------------------------------------------------------------ start */
 
+/* ------------------------------------------------------------------ recordings */
+
+const RECORDING_POLL_MS = 2000;
+const RUNNING = new Set(["starting", "recording"]);
+const recordingItems = new Map();
+let recordingsTimer = 0;
+
+function formatSize(bytes) {
+  if (bytes >= 1e9) return `${(bytes / 1e9).toFixed(2)} GB`;
+  if (bytes >= 1e6) return `${(bytes / 1e6).toFixed(1)} MB`;
+  return `${Math.round(bytes / 1e3)} kB`;
+}
+
+/** "0:42 · 12.3 MB", and the drops when the disk was too slow. */
+function recordingMeta(rec) {
+  if (rec.state === "scheduled" || rec.state === "missed") {
+    const from = new Date(rec.start_unix * 1000);
+    const to = new Date(rec.ends_at * 1000);
+    return `${from.toLocaleString()} – ${to.toLocaleTimeString()}`;
+  }
+  const drops = rec.dropped ? ` · ${rec.dropped} ${rec.dropped === 1 ? "drop" : "drops"}` : "";
+  return `${formatUptime(rec.duration_secs || 0)} · ${formatSize(rec.bytes || 0)}${drops}`;
+}
+
+function recordingItem(rec) {
+  const li = document.createElement("li");
+  li.dataset.id = rec.id;
+  const title = document.createElement("strong");
+  title.className = "rec-title";
+  const state = document.createElement("span");
+  const meta = document.createElement("span");
+  meta.className = "rec-meta";
+  const stop = document.createElement("button");
+  stop.type = "button";
+  stop.className = "rec-stop";
+  const file = document.createElement("code");
+  file.className = "rec-file";
+  const error = document.createElement("span");
+  error.className = "rec-error";
+  stop.addEventListener("click", async () => {
+    stop.disabled = true;
+    try {
+      await api("DELETE", `/api/recordings/${encodeURIComponent(li.dataset.id)}`);
+      announce("Recording stopped; the file stays");
+    } catch (failure) {
+      error.hidden = false;
+      error.textContent = `Could not stop: ${failure.message}`;
+    }
+    stop.disabled = false;
+    loadRecordings(false);
+  });
+  li.append(title, state, meta, stop, file, error);
+  return li;
+}
+
+function fillRecording(li, rec) {
+  li.querySelector(".rec-title").textContent = rec.title || rec.channel;
+  const state = li.children[1];
+  state.className = `badge ${rec.state}`;
+  state.textContent = rec.state === "recording" ? "● recording" : rec.state;
+  li.querySelector(".rec-meta").textContent = recordingMeta(rec);
+  const stop = li.querySelector(".rec-stop");
+  const scheduled = rec.state === "scheduled" || rec.state === "missed";
+  stop.hidden = !(RUNNING.has(rec.state) || scheduled);
+  stop.textContent = scheduled ? "Cancel" : "Stop";
+  stop.setAttribute("aria-label", `${stop.textContent} the recording of ${rec.title || rec.channel}`);
+  const file = li.querySelector(".rec-file");
+  file.hidden = !rec.file;
+  file.textContent = rec.file || "";
+  const error = li.querySelector(".rec-error");
+  if (!error.textContent.startsWith("Could not stop")) {
+    error.hidden = !rec.error;
+    error.textContent = rec.error || "";
+  }
+}
+
+/** The Recordings section, and "● Recording" on the Now playing cards. */
+function showRecordings(data) {
+  const list = $("recording-list");
+  $("recordings").hidden = data.recordings.length === 0;
+  $("recordings-dir").textContent = data.dir;
+  const seen = new Set();
+  data.recordings.forEach((rec, index) => {
+    seen.add(rec.id);
+    let li = recordingItems.get(rec.id);
+    if (!li) {
+      li = recordingItem(rec);
+      recordingItems.set(rec.id, li);
+    }
+    if (list.children[index] !== li) list.insertBefore(li, list.children[index] || null);
+    fillRecording(li, rec);
+  });
+  for (const [id, li] of recordingItems) {
+    if (!seen.has(id)) {
+      li.remove();
+      recordingItems.delete(id);
+    }
+  }
+  const running = data.recordings.filter((rec) => rec.state === "recording");
+  for (const [key, card] of streamCards) {
+    const mine = running.filter((rec) => rec.channel === key || rec.channel === card.dataset.id);
+    const badge = card.querySelector(".badge.rec");
+    badge.hidden = mine.length === 0;
+    if (mine.length) {
+      const longest = mine.reduce((a, b) => (a.duration_secs >= b.duration_secs ? a : b));
+      const bytes = mine.reduce((sum, rec) => sum + (rec.bytes || 0), 0);
+      badge.textContent = `● Recording ${formatUptime(longest.duration_secs || 0)} · ${formatSize(bytes)}`;
+    }
+  }
+  return data.recordings.some((rec) => RUNNING.has(rec.state) || rec.state === "scheduled");
+}
+
+async function loadRecordings(schedule = true) {
+  let busy = false;
+  try {
+    busy = showRecordings(await api("GET", "/api/recordings"));
+  } catch (_) {
+    /* the streams view reports an unreachable server */
+  }
+  if (schedule) {
+    clearTimeout(recordingsTimer);
+    recordingsTimer = setTimeout(loadRecordings, busy ? RECORDING_POLL_MS : POLL_EVERY_MS);
+  }
+}
+
+/** Record on a channel row or a Now playing card: the channel's key, or the id playing. */
+async function onRecordClick(event) {
+  const button = event.target.closest("button.record");
+  if (!button) return;
+  const row = button.closest("li.channel");
+  const card = button.closest("li.stream");
+  const channel = row ? row.dataset.id : card && card.dataset.key;
+  const status = row ? row.querySelector(".channel-status") : card.querySelector(".stream-status");
+  if (!channel) return;
+  button.disabled = true;
+  setStatus(status, "Starting the recording…");
+  try {
+    const rec = await api("POST", "/api/recordings", { channel });
+    setStatus(status, `Recording to ${rec.file}`, "ok");
+  } catch (error) {
+    setStatus(status, `Could not record: ${error.message}`, "bad");
+  }
+  button.disabled = false;
+  loadRecordings(false);
+}
+
+function startRecordings() {
+  $("channel-groups").addEventListener("click", onRecordClick);
+  $("stream-list").addEventListener("click", onRecordClick);
+  loadRecordings();
+}
+
 function start() {
   $("add-form").addEventListener("submit", addChannels);
   $("paste").addEventListener("keydown", (event) => {
@@ -1109,6 +1263,7 @@ function start() {
   loadChannels();
   loadSettings();
   loadTuner();
+  startRecordings();
   connectEvents();
   refreshHealth().then(focusEngineIfAsked);
   focusEngineIfAsked();

@@ -45,6 +45,10 @@ struct Cli {
     /// Sequential joins on the warm channel for time to first byte
     #[arg(long, default_value_t = 50)]
     joins: usize,
+    /// Each proxy run also records the channel to a file (its bytes count as
+    /// delivered): run with and without to see what a recording costs
+    #[arg(long)]
+    record: bool,
     /// CI mode: assert only what cannot be flaky (all players got data, one engine session)
     #[arg(long)]
     check: bool,
@@ -73,6 +77,9 @@ enum Internal {
         /// Seconds a channel without players lingers
         #[arg(long, default_value_t = 10)]
         linger: u64,
+        /// Where recordings go (the bench's own temp folder)
+        #[arg(long)]
+        recordings_dir: Option<std::path::PathBuf>,
     },
     /// (internal) run the reference copier
     #[command(hide = true)]
@@ -119,7 +126,8 @@ fn main() -> ExitCode {
             engine,
             listen,
             linger,
-        }) => runtime.block_on(run_proxy(engine, listen, linger)),
+            recordings_dir,
+        }) => runtime.block_on(run_proxy(engine, listen, linger, recordings_dir)),
         Some(Internal::Copier {
             upstream,
             listen,
@@ -138,7 +146,12 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run_proxy(engine: String, listen: SocketAddr, linger: u64) -> ExitCode {
+async fn run_proxy(
+    engine: String,
+    listen: SocketAddr,
+    linger: u64,
+    recordings_dir: Option<std::path::PathBuf>,
+) -> ExitCode {
     let Ok(engine) = acebridge::config::parse_engine_url(&engine) else {
         return ExitCode::from(2);
     };
@@ -146,6 +159,10 @@ async fn run_proxy(engine: String, listen: SocketAddr, linger: u64) -> ExitCode 
     // The bench is the one place where hundreds of players on a channel are wanted.
     config.channels.max_players = 10_000;
     config.channels.linger = Duration::from_secs(linger);
+    if let Some(dir) = recordings_dir {
+        config.recordings.dir = dir;
+        config.recordings.min_free_bytes = 0;
+    }
     match acebridge::serve(config, std::future::pending()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -174,6 +191,28 @@ async fn run_copier(
             ExitCode::FAILURE
         }
     }
+}
+
+/// Starts recording the channel on the proxy at `base`: the file's path.
+async fn start_recording(base: &str) -> Result<std::path::PathBuf, String> {
+    let response = reqwest::Client::new()
+        .post(format!("{base}/api/recordings"))
+        .json(&serde_json::json!({ "channel": CHANNEL }))
+        .send()
+        .await
+        .map_err(|e| format!("start the recording: {e}"))?;
+    if response.status() != reqwest::StatusCode::CREATED {
+        return Err(format!("start the recording: HTTP {}", response.status()));
+    }
+    let recording: serde_json::Value = response.json().await.map_err(|e| e.to_string())?;
+    recording["file"]
+        .as_str()
+        .map(std::path::PathBuf::from)
+        .ok_or_else(|| "the recording has no file".to_owned())
+}
+
+fn file_size(path: &std::path::Path) -> u64 {
+    std::fs::metadata(path).map_or(0, |meta| meta.len())
 }
 
 /// Kills the child process when dropped.
@@ -221,6 +260,9 @@ async fn bench(cli: &Cli) -> ExitCode {
         acebridge::channel::COALESCE_BYTES / 1024,
         acebridge::channel::COALESCE_DELAY.as_millis()
     );
+    if cli.record {
+        println!("(--record: every proxy run also records the channel; its file's bytes count as delivered)");
+    }
     println!(
         "{:>7} {:>8} | {:>10} {:>9} {:>8} {:>8} {:>8} {:>9} {:>9} {:>8}",
         "players",
@@ -350,11 +392,16 @@ async fn measure(cli: &Cli, players: usize, subject: Subject) -> Result<Figures,
     })
     .await;
     let addr = free_addr().map_err(|e| e.to_string())?;
+    let recordings = (cli.record && subject.is_proxy())
+        .then(|| std::env::temp_dir().join(format!("acebridge-bench-rec-{}", addr.port())));
     let (args, path) = match subject {
-        Subject::Proxy | Subject::Hls | Subject::Mixed => (
-            vec!["proxy".to_owned(), engine.url(), addr.to_string()],
-            format!("/ace/getstream?id={CHANNEL}"),
-        ),
+        Subject::Proxy | Subject::Hls | Subject::Mixed => {
+            let mut args = vec!["proxy".to_owned(), engine.url(), addr.to_string()];
+            if let Some(dir) = &recordings {
+                args.extend(["--recordings-dir".to_owned(), dir.display().to_string()]);
+            }
+            (args, format!("/ace/getstream?id={CHANNEL}"))
+        }
         Subject::Copier | Subject::Batched => {
             let upstream = start_playback(&engine.url()).await?;
             let mut args = vec!["copier".to_owned(), upstream, addr.to_string()];
@@ -391,6 +438,12 @@ async fn measure(cli: &Cli, players: usize, subject: Subject) -> Result<Figures,
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 
+    let recording = match &recordings {
+        Some(_) => Some(start_recording(&base).await?),
+        None => None,
+    };
+    let recorded = || recording.as_ref().map_or(0, |file| file_size(file));
+
     let _stalled = players::stalled(addr, &path)
         .await
         .map_err(|e| e.to_string())?;
@@ -414,6 +467,7 @@ async fn measure(cli: &Cli, players: usize, subject: Subject) -> Result<Figures,
     tokio::time::sleep(Duration::from_secs(2)).await;
     let start_bytes: Vec<u64> = counters.iter().map(|c| c.load(Ordering::Relaxed)).collect();
     let warm_start = warm.load(Ordering::Relaxed);
+    let recorded_start = recorded();
     let cpu_before = measure::cpu_time(pid).ok_or("no /proc for the child")?;
     let started = Instant::now();
     tokio::time::sleep(Duration::from_secs(cli.seconds)).await;
@@ -426,6 +480,8 @@ async fn measure(cli: &Cli, players: usize, subject: Subject) -> Result<Figures,
         .collect();
     // The warm-up player is a live player too: the child's CPU went into its bytes as well.
     let warm_delivered = warm.load(Ordering::Relaxed) - warm_start;
+    // A recording's bytes are delivered too, to the disk.
+    let recorded_delivered = recorded().saturating_sub(recorded_start);
 
     let mut ttfb = Vec::new();
     for _ in 0..cli.joins {
@@ -443,7 +499,10 @@ async fn measure(cli: &Cli, players: usize, subject: Subject) -> Result<Figures,
     warm_task.abort();
     drop(child);
 
-    let total: u64 = delivered.iter().sum::<u64>() + warm_delivered;
+    if let Some(dir) = &recordings {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    let total: u64 = delivered.iter().sum::<u64>() + warm_delivered + recorded_delivered;
     let expected = cli.bitrate as f64 / 8.0 * elapsed;
     let pct: Vec<u64> = delivered
         .iter()

@@ -145,6 +145,11 @@ impl Channel {
         }
     }
 
+    /// What the channel is in the hub's table.
+    pub fn key(&self) -> &ChannelKey {
+        &self.key
+    }
+
     /// The content id playing now, or the one last played during a switch.
     pub fn id(&self) -> ContentId {
         self.playing

@@ -478,6 +478,12 @@ impl Hub {
         self.inner.problems.list()
     }
 
+    /// Something that happened to a reader of the channel of `key` playing
+    /// `id` (a recording's disk failing), for the problems list.
+    pub fn report_problem(&self, key: &ChannelKey, id: &ContentId, error: String) {
+        self.inner.problems.record(key, id, error);
+    }
+
     /// `GET /metrics`: counters since start and the table as it is now.
     pub fn metrics(&self) -> String {
         let mut snapshot = Snapshot::default();

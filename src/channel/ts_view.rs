@@ -54,29 +54,42 @@ impl TsPlayer {
             .await
     }
 
-    /// The player's bytes: PAT/PMT, then from the newest keyframe on, until the channel ends.
-    pub fn into_stream(self) -> impl Stream<Item = Result<Bytes, Infallible>> + Send {
-        futures_util::stream::unfold(self, |mut player| async move {
-            loop {
-                if let Some(bytes) = player.pending.pop_front() {
-                    player.channel().count_bytes_out(bytes.len());
-                    return Some((Ok(bytes), player));
-                }
-                match player
-                    .attachment
-                    .channel()
-                    .ring
-                    .read(&mut player.cursor, PLAYER_BATCH)
-                {
-                    Read::Data(chunks) => player.pending.extend(chunks),
-                    Read::Closed => return None,
-                    Read::Pending => {
-                        if player.head.changed().await.is_err() {
-                            return None;
-                        }
+    /// The player's next bytes: PAT/PMT, then from the newest keyframe on;
+    /// `None` once the channel ended. A reader that calls this too seldom
+    /// falls off the ring's tail and resumes at its newest keyframe.
+    pub async fn next(&mut self) -> Option<Bytes> {
+        loop {
+            if let Some(bytes) = self.pending.pop_front() {
+                self.channel().count_bytes_out(bytes.len());
+                return Some(bytes);
+            }
+            match self
+                .attachment
+                .channel()
+                .ring
+                .read(&mut self.cursor, PLAYER_BATCH)
+            {
+                Read::Data(chunks) => self.pending.extend(chunks),
+                Read::Closed => return None,
+                Read::Pending => {
+                    if self.head.changed().await.is_err() {
+                        return None;
                     }
                 }
             }
+        }
+    }
+
+    /// Times this player fell behind the ring's tail and skipped to its newest keyframe.
+    pub fn skips(&self) -> u64 {
+        self.cursor.skips
+    }
+
+    /// The player's bytes (see [`TsPlayer::next`]), until the channel ends.
+    pub fn into_stream(self) -> impl Stream<Item = Result<Bytes, Infallible>> + Send {
+        futures_util::stream::unfold(self, |mut player| async move {
+            let bytes = player.next().await?;
+            Some((Ok(bytes), player))
         })
     }
 }

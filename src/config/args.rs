@@ -82,6 +82,9 @@ pub struct ConfigArgs {
     /// channel [default: keep it running while acebridge runs]
     #[arg(long, env = "ACEBRIDGE_ENGINE_IDLE_STOP", value_name = "SECONDS")]
     pub engine_idle_stop: Option<u64>,
+    /// Folder recordings are written to [default: acebridge/ in your Videos folder]
+    #[arg(long, env = "ACEBRIDGE_RECORDINGS_DIR", value_name = "DIR")]
+    pub recordings_dir: Option<PathBuf>,
 }
 
 fn defaults() -> ChannelSettings {

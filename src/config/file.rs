@@ -41,12 +41,21 @@ pub struct Settings {
     /// Seconds without a channel after which the engine acebridge started is stopped.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub engine_idle_stop_secs: Option<u64>,
+    /// Where recordings are written [default: `acebridge/` in the Videos folder].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recordings_dir: Option<PathBuf>,
+    /// No recording starts below this much free space, in MiB [default: 1024].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recordings_min_free_mib: Option<u64>,
     /// Preferences of the tray app; the headless CLI ignores them.
     #[serde(skip_serializing_if = "DesktopSettings::is_default")]
     pub desktop: DesktopSettings,
     /// Lists imported from a URL, re-read to keep their channels current.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub imports: Vec<ImportedList>,
+    /// Recordings planned for later, kept until they start.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub scheduled_recordings: Vec<crate::recording::ScheduledRecording>,
     /// Channels the user saved in the web UI, in the order they were added.
     /// Kept last: TOML writes these as `[[channels]]` tables after the plain keys.
     #[serde(skip_serializing_if = "Vec::is_empty")]

@@ -58,6 +58,8 @@ pub struct Config {
     /// The UDP port HDHomeRun discovery is answered on; `None`: not at all
     /// (the default of [`Config::new`], so embedders and tests opt in).
     pub discovery_port: Option<u16>,
+    /// Where and how recordings are written.
+    pub recordings: crate::recording::RecordingSettings,
 }
 
 impl Config {
@@ -75,6 +77,7 @@ impl Config {
             engine_idle_stop: None,
             engine_timeouts: Default::default(),
             discovery_port: None,
+            recordings: Default::default(),
         }
     }
 }
@@ -133,8 +136,22 @@ impl ConfigArgs {
             }),
             ..defaults
         };
+        let recordings = crate::recording::RecordingSettings {
+            dir: self
+                .recordings_dir
+                .clone()
+                .or(file.recordings_dir)
+                .unwrap_or_else(crate::recording::default_dir),
+            min_free_bytes: file
+                .recordings_min_free_mib
+                .map_or(crate::recording::DEFAULT_MIN_FREE_BYTES, |mib| {
+                    mib.saturating_mul(MIB as u64)
+                }),
+            fail_writes_after: None,
+        };
         Ok(Config {
             channels,
+            recordings,
             settings_path,
             engine_command,
             engine_idle_stop,

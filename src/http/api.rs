@@ -8,7 +8,7 @@ use axum::Json;
 use serde::Serialize;
 
 use super::AppState;
-use crate::channel::{ChannelInfo, Problem};
+use crate::channel::{ChannelInfo, ChannelKey, Problem};
 use crate::config::{SavedChannel, Settings};
 use crate::content_id::ContentId;
 use crate::engine_process::ProcessStatus;
@@ -79,21 +79,35 @@ pub struct StreamView {
     #[serde(flatten)]
     info: ChannelInfo,
     title: String,
+    /// Recordings among its TS players.
+    recordings: usize,
 }
 
 /// What `GET /api/streams` answers and the event stream sends (one place
 /// computes it): every active channel and the recent problems.
 pub async fn streams_snapshot(state: &AppState) -> Streams {
     let (streams, problems) = (state.channels.list(), state.channels.problems());
+    let recordings: Vec<usize> = streams
+        .iter()
+        .map(|info| {
+            let key = match &info.channel {
+                Some(key) => ChannelKey::Saved(key.clone()),
+                None => ChannelKey::Id(info.id.clone()),
+            };
+            state.recordings.running_on(&key)
+        })
+        .collect();
     state
         .store
         .read(|settings| Streams {
             streams: streams
                 .into_iter()
-                .map(|info| StreamView {
+                .zip(recordings)
+                .map(|(info, recordings)| StreamView {
                     title: title(settings, info.channel.as_deref(), Some(&info.id))
                         .unwrap_or_default(),
                     info,
+                    recordings,
                 })
                 .collect(),
             problems: problems

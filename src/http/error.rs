@@ -14,6 +14,7 @@ use crate::config::ConfigError;
 use crate::engine::EngineError;
 use crate::engine_process::ProcessError;
 use crate::import::ImportError;
+use crate::recording::RecordingError;
 use crate::store::{AlternatesError, TooManyChannels};
 
 /// An error answer: status and a message meant for the user.
@@ -84,6 +85,26 @@ fn channel_status(error: &ChannelError) -> StatusCode {
 impl From<EngineError> for ApiError {
     fn from(error: EngineError) -> Self {
         Self::new(engine_status(&error), error.to_string())
+    }
+}
+
+/// A recording: bad input a 400, an unknown channel or recording a 404, a
+/// schedule over the channel limit a 409, a disk without room a 507; a
+/// channel that cannot play answers as any player's would.
+impl From<RecordingError> for ApiError {
+    fn from(error: RecordingError) -> Self {
+        let status = match &error {
+            RecordingError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            RecordingError::NoChannel(_) | RecordingError::NotFound(_) => StatusCode::NOT_FOUND,
+            RecordingError::NoRoom(_) => StatusCode::CONFLICT,
+            RecordingError::LowDisk { .. } => StatusCode::INSUFFICIENT_STORAGE,
+            RecordingError::Disk { .. } | RecordingError::Settings(_) => {
+                tracing::warn!(%error, "recording failed");
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+            RecordingError::Channel(channel) => channel_status(channel),
+        };
+        Self::new(status, error.to_string())
     }
 }
 

@@ -9,7 +9,9 @@ use axum::routing::{delete, get, post, put};
 use axum::Router;
 
 use super::guard::{self, Guard};
-use super::manage::{self, alternates, channels, engine, imports, parse, settings, streams};
+use super::manage::{
+    self, alternates, channels, engine, imports, parse, recordings, settings, streams,
+};
 use super::{api, events, method_not_allowed, not_found, ui, AppState};
 
 pub(super) fn routes(guard: Guard) -> Router<AppState> {
@@ -24,6 +26,11 @@ pub(super) fn routes(guard: Guard) -> Router<AppState> {
         )
         .route("/api/streams/{id}", delete(streams::stop_stream))
         .route("/api/parse", post(parse::parse))
+        .route(
+            "/api/recordings",
+            get(recordings::list).post(recordings::start),
+        )
+        .route("/api/recordings/{id}", delete(recordings::stop))
         .route(
             "/api/channels",
             get(channels::list_channels).post(channels::add_channels),

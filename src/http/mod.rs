@@ -53,6 +53,8 @@ pub struct AppState {
     pub tuner: Arc<crate::tuner::Tuner>,
     /// The client sessions of the engine's API (`format=json`).
     pub engine_clients: engine_api::EngineClients,
+    /// Recordings of this run and the schedules.
+    pub recordings: crate::recording::Recordings,
 }
 
 /// The whole application router: the routes players use and the routes
@@ -130,12 +132,20 @@ mod tests {
     /// The router of a server sharing on the LAN with [`TOKEN`].
     fn lan_router() -> Router {
         let engine = url::Url::parse("http://127.0.0.1:9").expect("url");
+        let hub = Hub::new(
+            SharedEngine::new(EngineClient::new(engine)),
+            ChannelSettings::default(),
+        );
+        let store = Store::open(None).expect("store");
+        let recordings = crate::recording::Recordings::new(
+            hub.clone(),
+            store.clone(),
+            crate::recording::RecordingSettings::default(),
+        );
         router(AppState {
-            channels: Hub::new(
-                SharedEngine::new(EngineClient::new(engine)),
-                ChannelSettings::default(),
-            ),
-            store: Store::open(None).expect("store"),
+            channels: hub,
+            store,
+            recordings,
             local_addr: LISTEN.parse().expect("addr"),
             lan_token: Some(TOKEN.into()),
             trust_loopback: true,

@@ -2,7 +2,7 @@
 //! text ([`parse`]), saved channels ([`channels`]) and their alternates
 //! ([`alternates`]), imported lists ([`imports`]), settings ([`settings`]),
 //! the engine ([`engine`]: test, start, stop) and active streams
-//! ([`streams`]: stop one). This module owns what they share: the JSON
+//! ([`streams`]: stop one), recordings ([`recordings`]). This module owns what they share: the JSON
 //! body extractor and the reading of ids and names.
 //!
 //! Bodies are JSON only, read through [`ApiJson`], so a malformed body, a wrong
@@ -15,6 +15,7 @@ pub(super) mod channels;
 pub(super) mod engine;
 pub(super) mod imports;
 pub(super) mod parse;
+pub(super) mod recordings;
 pub(super) mod settings;
 pub(super) mod streams;
 

@@ -121,3 +121,25 @@ async fn decode_at_level(
         ))
     }
 }
+
+/// The duration of `input` in seconds, as ffprobe reads it from the container.
+pub async fn probe_duration(input: &str) -> Result<f64, String> {
+    let mut command = tool("ffprobe");
+    command.args([
+        "-v",
+        "error",
+        "-show_entries",
+        "format=duration",
+        "-of",
+        "default=noprint_wrappers=1:nokey=1",
+        input,
+    ]);
+    let (ok, stdout, stderr) = run(command, Duration::from_secs(60)).await?;
+    if !ok {
+        return Err(format!("ffprobe failed on {input}: {stderr}"));
+    }
+    stdout
+        .trim()
+        .parse()
+        .map_err(|err| format!("ffprobe duration {stdout:?}: {err}"))
+}
