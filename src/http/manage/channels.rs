@@ -48,6 +48,8 @@ pub struct ChannelView {
     tvg_name: Option<String>,
     /// The imported list it came from, if any.
     source: Option<String>,
+    /// The channel's number (`tvg-chno`, the tuner's `GuideNumber`).
+    number: Option<u32>,
 }
 
 fn channel_view(urls: &PlayerUrls, saved: &SavedChannel) -> ChannelView {
@@ -69,6 +71,7 @@ fn channel_view(urls: &PlayerUrls, saved: &SavedChannel) -> ChannelView {
         tvg_id: saved.tvg_id.clone(),
         tvg_name: saved.tvg_name.clone(),
         source: saved.source.clone(),
+        number: saved.number,
     }
 }
 
@@ -180,17 +183,36 @@ pub struct ChannelChange {
     name: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
     group: Option<Option<String>>,
+    /// A whole number from 1 (`101` or `"101"`); absent: unchanged.
+    #[serde(default, deserialize_with = "present")]
+    number: Option<serde_json::Value>,
 }
 
-/// Tells a field sent as `null` (`Some(None)`) from one not sent (`None`).
-fn present<'de, D: serde::Deserializer<'de>>(
+/// The channel number a request gave, or a 400 saying what a number is.
+fn requested_number(value: &serde_json::Value) -> Result<u32, ApiError> {
+    let number = match value {
+        serde_json::Value::Number(n) => n.as_u64().and_then(|n| u32::try_from(n).ok()),
+        serde_json::Value::String(text) => crate::saved::channel_number(text),
+        _ => None,
+    };
+    number.filter(|n| *n > 0).ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "a channel number is a whole number from 1 up, not {value}"
+        ))
+    })
+}
+
+/// Tells a field sent as `null` (`Some(None)` or `Some(Value::Null)`) from
+/// one not sent (`None`).
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
     deserializer: D,
-) -> Result<Option<Option<String>>, D::Error> {
-    Option::<String>::deserialize(deserializer).map(Some)
+) -> Result<Option<T>, D::Error> {
+    T::deserialize(deserializer).map(Some)
 }
 
-/// `PUT /api/channels/{id} {"name"?: …, "group"?: …}`: renames a saved
-/// channel or moves it to another group (empty or null clears either).
+/// `PUT /api/channels/{id} {"name"?: …, "group"?: …, "number"?: …}`:
+/// renames a saved channel, moves it to another group (empty or null clears
+/// either) or gives it another number (409 when another channel has it).
 pub async fn rename_channel(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -202,6 +224,21 @@ pub async fn rename_channel(
     let mut next = guard.settings().clone();
     let index =
         find_saved(&next, &id).ok_or_else(|| ApiError::not_found("no such saved channel"))?;
+    if let Some(value) = &request.number {
+        let number = requested_number(value)?;
+        if let Some(other) = next
+            .channels
+            .iter()
+            .enumerate()
+            .find(|(at, other)| *at != index && other.number == Some(number))
+        {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                format!("number {number} is already {}'s", other.1.title()),
+            ));
+        }
+        next.channels[index].number = Some(number);
+    }
     let channel = &mut next.channels[index];
     if let Some(name) = request.name {
         channel.name = clean_name(name.as_deref());
