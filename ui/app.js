@@ -133,6 +133,57 @@ function fileStem(name) {
   return (name || "channel").replace(/[^A-Za-z0-9-]+/g, "_").slice(0, 60) || "channel";
 }
 
+/** Lowercase without accents, so "futbol" finds "Fútbol" and "espana" finds "España". */
+function fold(text) {
+  return String(text || "").normalize("NFD").replace(/\p{M}/gu, "").toLowerCase();
+}
+
+/** The words of `text` as search compares them: folded, split at anything but letters and digits. */
+function searchWords(text) {
+  return fold(text).split(/[^\p{L}\p{N}]+/u).filter(Boolean);
+}
+
+/** A query that can only be (part of) an id: 6 or more hex digits, maybe after "acestream://". */
+function idQuery(text) {
+  const bare = text.trim().replace(/^acestream:\/\//i, "");
+  return /^[0-9a-f]{6,40}$/i.test(bare) ? bare.toLowerCase() : null;
+}
+
+/** Up to two letters or digits from the first words of a name, for the logo's placeholder. */
+function initialsOf(title) {
+  const firsts = String(title).split(/\s+/).map((word) => (word.match(/[\p{L}\p{N}]/u) || [""])[0]).filter(Boolean);
+  return firsts.slice(0, 2).join("").toUpperCase() || "·";
+}
+
+/** Logo URLs that failed once: a row filled again (after any change) does not try them again. */
+const failedLogos = new Set();
+
+/** The logo over its placeholder: the box keeps its size whether the logo loads, fails or is absent. */
+function fillLogo(row, channel, title) {
+  const box = row.querySelector(".logo-box");
+  const initials = initialsOf(title);
+  const placeholder = box.querySelector(".initials");
+  if (placeholder.textContent !== initials) placeholder.textContent = initials;
+  const logo = box.querySelector(".logo");
+  const url = channel.tvg_logo && !failedLogos.has(channel.tvg_logo) ? channel.tvg_logo : null;
+  if (!url) {
+    if (logo.hasAttribute("src")) logo.removeAttribute("src");
+    box.dataset.logo = channel.tvg_logo ? "failed" : "none";
+    return;
+  }
+  if (logo.getAttribute("src") === url) return;
+  box.dataset.logo = "loading";
+  logo.loading = "lazy";
+  logo.referrerPolicy = "no-referrer";
+  logo.onload = () => { box.dataset.logo = "loaded"; };
+  logo.onerror = () => {
+    failedLogos.add(url);
+    logo.removeAttribute("src");
+    box.dataset.logo = "failed";
+  };
+  logo.src = url;
+}
+
 /** The server names every channel (its name, else "Channel d5869d…"): one rule, written once. */
 function titleOf(channel) {
   return channel.title;
@@ -152,27 +203,21 @@ function fillRow(row, channel) {
   const name = row.querySelector(".name");
   if (name.textContent !== title) name.textContent = title;
   name.title = channel.tvg_name && channel.tvg_name !== title ? `${title} (${channel.tvg_name})` : title;
-  const logo = row.querySelector(".logo");
-  if (channel.tvg_logo) {
-    if (logo.getAttribute("src") !== channel.tvg_logo) {
-      logo.loading = "lazy";
-      logo.referrerPolicy = "no-referrer";
-      logo.src = channel.tvg_logo;
-      logo.onerror = () => { logo.hidden = true; };
-    }
-    logo.hidden = false;
-  } else {
-    logo.hidden = true;
-    logo.removeAttribute("src");
-  }
+  fillLogo(row, channel, title);
+  const number = row.querySelector(".number");
+  const numberText = channel.number ? String(channel.number) : "";
+  if (number.textContent !== numberText) number.textContent = numberText;
+  number.title = numberText ? `Channel number ${numberText}` : "";
   row.querySelector(".copy-ts").setAttribute("aria-label", `Copy TS URL of ${title} (VLC, mpv)`);
   row.querySelector(".copy-hls").setAttribute("aria-label", `Copy HLS URL of ${title} (browsers, TVs)`);
   const open = row.querySelector(".open");
   open.href = withToken(`/api/channels/${channel.id}/play.m3u`);
   open.download = `${fileStem(title)}.m3u`;
   open.setAttribute("aria-label", `Play ${title} in your player (downloads a playlist file)`);
-  row.querySelector(".more").setAttribute("aria-label", `More for ${title}: rename, group, URLs, remove`);
-  row.dataset.search = `${title} ${channel.group || ""} ${channel.tvg_name || ""} ${channel.id}`.toLowerCase();
+  row.querySelector(".more").setAttribute("aria-label", `More for ${title}: copy, rename, group, number, remove`);
+  // Leading spaces: a query word matches the start of a word ("f1" finds "Sky Sports F1", not an id's "…f1…").
+  row.dataset.search = ` ${searchWords(`${title} ${channel.group || ""} ${channel.tvg_name || ""}`).join(" ")}`;
+  row.dataset.ids = (channel.alternates && channel.alternates.length ? channel.alternates : [channel.id]).join(" ");
   const menu = row.querySelector(".menu");
   if (menu) fillMenu(menu, channel);
   fillBadge(row, channel.id);
@@ -246,6 +291,7 @@ function applyChannels(list) {
       if (hadFocus) $("search").focus();
     }
   }
+  if (!channelsLoaded && list.length > 0) listFirst();
   layout(list);
   channelsLoaded = true;
   for (const row of arrived) {
@@ -255,6 +301,12 @@ function applyChannels(list) {
     row.dataset.arrived = String(Date.now());
   }
   if (arrived.length === 1) announce(`${titleOf(rows.get(arrived[0].dataset.id).channel)} added`);
+}
+
+/** With channels saved, the list is what people come back for: it comes first and adding folds away. */
+function listFirst() {
+  $("add-fold").open = false;
+  $("add").before($("channels"));
 }
 
 /** Puts rows into their groups in list order, moving only rows not already in place. */
@@ -299,14 +351,21 @@ function layout(list) {
   applySearch();
 }
 
+/** Whether a row matches the search: every word starts a word of its name or group, or the query is part of one of its ids. */
+function rowMatches(row, words, hex) {
+  if (hex && row.dataset.ids.includes(hex)) return true;
+  return words.every((w) => row.dataset.search.includes(` ${w}`));
+}
+
 /** Shows the rows matching the search box; groups with no match are hidden, matching groups open. */
 function applySearch() {
-  const words = searchText.split(/\s+/).filter(Boolean);
+  const words = searchWords(searchText);
+  const hex = idQuery(searchText);
   let shown = 0;
   for (const section of groups.values()) {
     let inGroup = 0;
     for (const row of section.querySelector(".rows").children) {
-      const match = words.every((w) => row.dataset.search.includes(w));
+      const match = rowMatches(row, words, hex);
       if (row.hidden === match) row.hidden = !match;
       if (match) inGroup += 1;
     }
@@ -343,6 +402,11 @@ function fillMenu(menu, channel) {
   if (document.activeElement !== nameInput) nameInput.value = channel.name || "";
   nameInput.placeholder = channel.name ? "" : channel.title;
   if (document.activeElement !== groupInput) groupInput.value = channel.group || "";
+  const numberInput = menu.querySelector(".number-input");
+  if (document.activeElement !== numberInput) numberInput.value = channel.number ? String(channel.number) : "";
+  const title = titleOf(channel);
+  menu.querySelector(".in-menu.copy-ts").setAttribute("aria-label", `Copy TS URL of ${title} (VLC, mpv)`);
+  menu.querySelector(".in-menu.copy-hls").setAttribute("aria-label", `Copy HLS URL of ${title} (browsers, TVs)`);
   menu.querySelector(".ts-url").textContent = channel.ts_url;
   menu.querySelector(".hls-url").textContent = channel.hls_url;
   fillAlternates(menu, channel);
@@ -441,15 +505,18 @@ async function saveMenu(row) {
   const status = row.querySelector(".channel-status");
   const name = menu.querySelector(".name-input").value.trim();
   const group = menu.querySelector(".group-input").value.trim();
+  const change = { name, group };
+  const number = menu.querySelector(".number-input").value.trim();
+  if (number && number !== String(entry.channel.number || "")) change.number = number;
   setStatus(status, "Saving…");
   try {
-    const saved = await api("PUT", `/api/channels/${entry.channel.id}`, { name, group });
-    setStatus(status, "Name saved", "ok");
+    const saved = await api("PUT", `/api/channels/${entry.channel.id}`, change);
+    setStatus(status, "Saved", "ok");
     // The event stream brings the same change; applying it now keeps the page in step without it.
     entry.channel = saved;
     fillRow(row, saved);
     layout([...rows.values()].map((e) => e.channel));
-    setTimeout(() => { if (status.textContent === "Name saved") setStatus(status, ""); }, 3000);
+    setTimeout(() => { if (status.textContent === "Saved") setStatus(status, ""); }, 3000);
   } catch (error) {
     setStatus(status, `Could not save: ${error.message}`, "bad");
   }
@@ -1101,7 +1168,7 @@ function start() {
     }
   });
   $("search").addEventListener("input", (event) => {
-    searchText = event.target.value.trim().toLowerCase();
+    searchText = event.target.value.trim();
     applySearch();
   });
   $("now-title").tabIndex = -1;
