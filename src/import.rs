@@ -3,7 +3,8 @@
 //! minutes.
 //!
 //! Owns the meaning of a channel's `source`: channels that came from a list
-//! are added, renamed, regrouped and removed as the list says on every read;
+//! are added, renamed, regrouped and removed as the list says on every read
+//! (but for what the user changed of them, see [`crate::list_edits`]);
 //! channels the user saved by hand are never removed by a list, only given
 //! what they lack. A read that fails, or finds no channel at all, changes no
 //! channel (a broken server must not empty the user's list).
@@ -192,6 +193,9 @@ pub fn sync(
         }
     }
     next = store::merge_saved(&next, fresh)?;
+    report.added = report
+        .added
+        .saturating_sub(crate::list_edits::apply(&mut next, url));
     Ok((next, report))
 }
 

@@ -30,6 +30,7 @@ pub mod engine_process;
 pub(crate) mod hls;
 pub mod http;
 pub mod import;
+pub mod list_edits;
 mod memory;
 mod player_urls;
 mod saved;

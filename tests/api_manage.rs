@@ -265,19 +265,19 @@ async fn saved_channels_add_rename_delete_and_survive_a_restart() {
              "hls_url": format!("http://{host}/channel/{ID_A}.m3u8"),
              "id_ts_url": format!("http://{host}/ace/getstream?id={ID_A}"),
              "id_hls_url": format!("http://{host}/ace/manifest.m3u8?id={ID_A}"),
-             "alternates": [ID_A], "alternate_kinds": ["content"], "last_good": null, "group": null, "tvg_logo": null, "tvg_id": null, "tvg_name": null, "source": null, "title": "News", "number": 1},
+             "alternates": [ID_A], "alternate_kinds": ["content"], "last_good": null, "group": null, "tvg_logo": null, "tvg_id": null, "tvg_name": null, "source": null, "title": "News", "number": 1, "list_says": null},
             {"id": ID_B, "kind": "content", "name": null,
              "ts_url": format!("http://{host}/channel/{ID_B}.ts"),
              "hls_url": format!("http://{host}/channel/{ID_B}.m3u8"),
              "id_ts_url": format!("http://{host}/ace/getstream?id={ID_B}"),
              "id_hls_url": format!("http://{host}/ace/manifest.m3u8?id={ID_B}"),
-             "alternates": [ID_B], "alternate_kinds": ["content"], "last_good": null, "group": null, "tvg_logo": null, "tvg_id": null, "tvg_name": null, "source": null, "title": "Channel bbbbbb\u{2026}", "number": 2},
+             "alternates": [ID_B], "alternate_kinds": ["content"], "last_good": null, "group": null, "tvg_logo": null, "tvg_id": null, "tvg_name": null, "source": null, "title": "Channel bbbbbb\u{2026}", "number": 2, "list_says": null},
             {"id": ID_C, "kind": "infohash", "name": "Sport #EXTINF:-1,evil",
              "ts_url": format!("http://{host}/channel/{ID_C}.ts"),
              "hls_url": format!("http://{host}/channel/{ID_C}.m3u8"),
              "id_ts_url": format!("http://{host}/ace/getstream?infohash={ID_C}"),
              "id_hls_url": format!("http://{host}/ace/manifest.m3u8?infohash={ID_C}"),
-             "alternates": [ID_C], "alternate_kinds": ["infohash"], "last_good": null, "group": null, "tvg_logo": null, "tvg_id": null, "tvg_name": null, "source": null, "title": "Sport #EXTINF:-1,evil", "number": 3},
+             "alternates": [ID_C], "alternate_kinds": ["infohash"], "last_good": null, "group": null, "tvg_logo": null, "tvg_id": null, "tvg_name": null, "source": null, "title": "Sport #EXTINF:-1,evil", "number": 3, "list_says": null},
         ])
     );
 

@@ -1776,3 +1776,88 @@ async fn channel_numbers_are_shown_on_rows_and_edited_in_the_menu() {
     expected.extend(["(Conflict)", "(Bad Request)"]);
     page.close_allowing(&expected).await;
 }
+
+/// Opens the menu of the row named `name` and saves `fields` (input class → value) in it.
+async fn edit_in_menu(client: &Client, name: &str, fields: &[(&str, &str)]) {
+    client
+        .execute("const row = [...document.querySelectorAll('li.channel')].find(r => r.querySelector('.name').textContent === arguments[0]); if (!row.querySelector('.menu:not([hidden])')) row.querySelector('.more').click(); const menu = row.querySelector('.menu'); for (const [field, value] of arguments[1]) menu.querySelector(`.${field}`).value = value; menu.querySelector('.save').click();", vec![json!(name), json!(fields)])
+        .await
+        .expect("edit in the menu");
+}
+
+/// The row named `name`: its note and group, or null.
+const ROW_BY_NAME: &str = "const row = [...document.querySelectorAll('li.channel')].find(r => r.querySelector('.name').textContent === arguments[0]); return row ? [row.querySelector('.note').hidden ? '' : row.querySelector('.note').textContent, row.closest('.group').dataset.group] : null;";
+
+async fn row_by_name(client: &Client, name: &str) -> Value {
+    client
+        .execute(ROW_BY_NAME, vec![json!(name)])
+        .await
+        .expect("row by name")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edits_of_an_imported_channel_survive_two_rereads_and_reset_to_the_lists() {
+    let Some((page, list)) = page_with_daily_list(DEAD_ENGINE, 1100).await else {
+        return;
+    };
+    let client = &page.client;
+    edit_in_menu(
+        client,
+        "DAZN 1",
+        &[("name-input", "DAZN Uno"), ("group-input", "Favourites")],
+    )
+    .await;
+    wait_js(client, "return [...document.querySelectorAll('li.channel .name')].some(n => n.textContent === 'DAZN Uno')", "the rename").await;
+    js(client, "const row = [...document.querySelectorAll('li.channel')].find(r => r.querySelector('.name').textContent === 'DAZN 2'); row.querySelector('.more').click(); row.querySelector('.remove').click();").await;
+    wait_js(
+        client,
+        "return document.querySelectorAll('li.channel').length === 119",
+        "the removal",
+    )
+    .await;
+
+    // Two re-reads, the second of a list that renamed the channel.
+    let reread = || async {
+        let response = http()
+            .post(page.proxy.url("/api/imports"))
+            .json(&json!({"url": list.url()}))
+            .send()
+            .await
+            .expect("re-read");
+        assert_eq!(response.status(), 200);
+    };
+    reread().await;
+    list.set(
+        DAILY_LIST
+            .replace("tvg-name=\"DAZN 1\" ", "")
+            .replace(",DAZN 1\n", ",DAZN 1 HD\n"),
+    );
+    reread().await;
+    wait_js(client, "return [...document.querySelectorAll('li.channel .note')].some(n => n.textContent.includes('DAZN 1 HD'))", "the list's new name in the note").await;
+    assert_eq!(
+        row_by_name(client, "DAZN Uno").await,
+        json!([
+            "renamed; the list calls it “DAZN 1 HD” · moved; the list puts it in “Sport”",
+            "Favourites"
+        ])
+    );
+    assert_eq!(
+        row_by_name(client, "DAZN 2").await,
+        Value::Null,
+        "a removed channel came back"
+    );
+    assert_eq!(
+        js(
+            client,
+            "return document.querySelectorAll('li.channel').length"
+        )
+        .await,
+        119
+    );
+
+    // Reset to the list's: its name and group again, and no note.
+    js(client, "const row = [...document.querySelectorAll('li.channel')].find(r => r.querySelector('.name').textContent === 'DAZN Uno'); const reset = row.querySelector('.menu .reset'); if (reset.hidden) throw new Error('no reset button'); reset.click();").await;
+    wait_js(client, "return [...document.querySelectorAll('li.channel .name')].some(n => n.textContent === 'DAZN 1 HD')", "the list's name back").await;
+    assert_eq!(row_by_name(client, "DAZN 1 HD").await, json!(["", "Sport"]));
+    page.close_allowing(&DEAD_LOGOS).await;
+}

@@ -204,6 +204,10 @@ function fillRow(row, channel) {
   if (name.textContent !== title) name.textContent = title;
   name.title = channel.tvg_name && channel.tvg_name !== title ? `${title} (${channel.tvg_name})` : title;
   fillLogo(row, channel, title);
+  const note = row.querySelector(".note");
+  const edited = editNote(channel);
+  if (note.textContent !== edited) note.textContent = edited;
+  note.hidden = !edited;
   const number = row.querySelector(".number");
   const numberText = channel.number ? String(channel.number) : "";
   if (number.textContent !== numberText) number.textContent = numberText;
@@ -228,6 +232,17 @@ function fillRow(row, channel) {
     alts.textContent = `${count} ids`;
     alts.title = `${count} ids: when one fails, the next plays`;
   }
+}
+
+/** What the user changed of a channel from a list, and what the list says instead. */
+function editNote(channel) {
+  const says = channel.list_says;
+  if (!says) return "";
+  const parts = [];
+  if ("name" in says) parts.push(says.name ? `renamed; the list calls it “${says.name}”` : "named; the list gives no name");
+  if ("group" in says) parts.push(says.group ? `moved; the list puts it in “${says.group}”` : "grouped; the list gives no group");
+  if ("tvg_logo" in says) parts.push("your logo, not the list's");
+  return parts.join(" · ");
 }
 
 function fillBadge(row, hex) {
@@ -402,6 +417,9 @@ function fillMenu(menu, channel) {
   if (document.activeElement !== nameInput) nameInput.value = channel.name || "";
   nameInput.placeholder = channel.name ? "" : channel.title;
   if (document.activeElement !== groupInput) groupInput.value = channel.group || "";
+  const logoInput = menu.querySelector(".logo-input");
+  if (document.activeElement !== logoInput) logoInput.value = channel.tvg_logo || "";
+  menu.querySelector(".reset").hidden = !channel.list_says;
   const numberInput = menu.querySelector(".number-input");
   if (document.activeElement !== numberInput) numberInput.value = channel.number ? String(channel.number) : "";
   const title = titleOf(channel);
@@ -508,6 +526,8 @@ async function saveMenu(row) {
   const change = { name, group };
   const number = menu.querySelector(".number-input").value.trim();
   if (number && number !== String(entry.channel.number || "")) change.number = number;
+  const logo = menu.querySelector(".logo-input").value.trim();
+  if (logo !== (entry.channel.tvg_logo || "")) change.tvg_logo = logo;
   setStatus(status, "Saving…");
   try {
     const saved = await api("PUT", `/api/channels/${entry.channel.id}`, change);
@@ -519,6 +539,22 @@ async function saveMenu(row) {
     setTimeout(() => { if (status.textContent === "Saved") setStatus(status, ""); }, 3000);
   } catch (error) {
     setStatus(status, `Could not save: ${error.message}`, "bad");
+  }
+}
+
+/** Gives a channel from a list back the list's name, group and logo. */
+async function resetChannel(row) {
+  const entry = rows.get(row.dataset.id);
+  const status = row.querySelector(".channel-status");
+  setStatus(status, "Resetting…");
+  try {
+    const saved = await api("POST", `/api/channels/${entry.channel.id}/reset`);
+    entry.channel = saved;
+    fillRow(row, saved);
+    layout([...rows.values()].map((e) => e.channel));
+    setStatus(status, "As the list says again", "ok");
+  } catch (error) {
+    setStatus(status, `Could not reset: ${error.message}`, "bad");
   }
 }
 
@@ -561,6 +597,8 @@ function onChannelClick(event) {
     toggleMenu(row);
   } else if (button.classList.contains("remove")) {
     removeChannel(row);
+  } else if (button.classList.contains("reset")) {
+    resetChannel(row);
   } else if (button.classList.contains("alt-up") || button.classList.contains("alt-split")) {
     onAlternatesClick(row, button);
   }

@@ -47,6 +47,9 @@ pub struct Settings {
     /// Lists imported from a URL, re-read to keep their channels current.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub imports: Vec<ImportedList>,
+    /// The user's edits of channels from imported lists, kept across re-reads.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub list_edits: Vec<crate::list_edits::ListEdit>,
     /// Channels the user saved in the web UI, in the order they were added.
     /// Kept last: TOML writes these as `[[channels]]` tables after the plain keys.
     #[serde(skip_serializing_if = "Vec::is_empty")]

@@ -36,6 +36,7 @@ pub(super) fn routes(guard: Guard) -> Router<AppState> {
             "/api/channels/{id}/alternates",
             post(alternates::add).put(alternates::reorder),
         )
+        .route("/api/channels/{id}/reset", post(channels::reset_channel))
         .route("/api/channels/{id}/split", post(alternates::split))
         .route("/api/channels/{id}/merge", post(alternates::merge))
         .route(

@@ -13,6 +13,7 @@ use crate::config::Settings;
 use crate::content_id::ContentId;
 use crate::http::{base_url, ApiError, AppState};
 use crate::import;
+use crate::list_edits::{self, Field, ListSays};
 use crate::player_urls::{Format, PlayerUrls};
 use crate::saved::SavedChannel;
 use crate::store::{self, find_saved, MAX_SAVED_CHANNELS};
@@ -50,9 +51,16 @@ pub struct ChannelView {
     source: Option<String>,
     /// The channel's number (`tvg-chno`, the tuner's `GuideNumber`).
     number: Option<u32>,
+    /// For a channel from a list that the user changed: what the list says
+    /// for each changed field.
+    list_says: Option<ListSays>,
 }
 
-fn channel_view(urls: &PlayerUrls, saved: &SavedChannel) -> ChannelView {
+pub(super) fn channel_view(
+    urls: &PlayerUrls,
+    settings: &Settings,
+    saved: &SavedChannel,
+) -> ChannelView {
     let hex = |id: &ContentId| id.as_hex().to_owned();
     ChannelView {
         id: saved.key().to_owned(),
@@ -72,6 +80,7 @@ fn channel_view(urls: &PlayerUrls, saved: &SavedChannel) -> ChannelView {
         tvg_name: saved.tvg_name.clone(),
         source: saved.source.clone(),
         number: saved.number,
+        list_says: list_edits::list_says(settings, saved),
     }
 }
 
@@ -79,7 +88,7 @@ pub(super) fn channel_views(urls: &PlayerUrls, settings: &Settings) -> Vec<Chann
     settings
         .channels
         .iter()
-        .map(|saved| channel_view(urls, saved))
+        .map(|saved| channel_view(urls, settings, saved))
         .collect()
 }
 
@@ -183,6 +192,8 @@ pub struct ChannelChange {
     name: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
     group: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    tvg_logo: Option<Option<String>>,
     /// A whole number from 1 (`101` or `"101"`); absent: unchanged.
     #[serde(default, deserialize_with = "present")]
     number: Option<serde_json::Value>,
@@ -239,16 +250,22 @@ pub async fn rename_channel(
         }
         next.channels[index].number = Some(number);
     }
-    let channel = &mut next.channels[index];
-    if let Some(name) = request.name {
-        channel.name = clean_name(name.as_deref());
-    }
-    if let Some(group) = request.group {
-        channel.group = clean_name(group.as_deref());
+    for (field, value) in [
+        (Field::Name, request.name),
+        (Field::Group, request.group),
+        (Field::Logo, request.tvg_logo),
+    ] {
+        if let Some(value) = value {
+            list_edits::record(&mut next, index, field, clean_name(value.as_deref()));
+        }
     }
     guard.save(next).await?;
-    let saved = &guard.settings().channels[index];
-    Ok(Json(channel_view(&base_url(&state, &headers), saved)))
+    let settings = guard.settings();
+    Ok(Json(channel_view(
+        &base_url(&state, &headers),
+        settings,
+        &settings.channels[index],
+    )))
 }
 
 /// `DELETE /api/channels/{id}`: forgets a saved channel. 204, or 404 if not saved.
@@ -261,7 +278,35 @@ pub async fn delete_channel(
     let mut next = guard.settings().clone();
     let index =
         find_saved(&next, &id).ok_or_else(|| ApiError::not_found("no such saved channel"))?;
+    list_edits::record_removal(&mut next, index);
     next.channels.remove(index);
     guard.save(next).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /api/channels/{id}/reset`: gives a channel from a list back the
+/// list's name, group and logo. 404 when not saved, 409 when not changed.
+pub async fn reset_channel(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<ChannelView>, ApiError> {
+    let id = parse_id(&id)?;
+    let mut guard = state.store.lock().await;
+    let mut next = guard.settings().clone();
+    let index =
+        find_saved(&next, &id).ok_or_else(|| ApiError::not_found("no such saved channel"))?;
+    if !list_edits::reset(&mut next, index) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "this channel is as its list says",
+        ));
+    }
+    guard.save(next).await?;
+    let settings = guard.settings();
+    Ok(Json(channel_view(
+        &base_url(&state, &headers),
+        settings,
+        &settings.channels[index],
+    )))
 }
