@@ -451,7 +451,7 @@ async fn playlist_lists_saved_channels_with_names_and_channel_urls() {
     assert_eq!(response.headers()["content-type"], "audio/x-mpegurl");
     assert_eq!(
         response.headers()["content-disposition"],
-        "attachment; filename=\"News.m3u\""
+        "attachment; filename=\"News.m3u\"; filename*=UTF-8''News.m3u"
     );
     assert_eq!(
         response.text().await.expect("body"),

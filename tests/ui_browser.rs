@@ -1574,7 +1574,7 @@ async fn dead_logos_show_no_broken_image_and_move_no_row_after_change_events() {
     assert_eq!(js(client, BROKEN_LOGOS_SHOWN).await, 0);
 
     // Change events fill every row again: nothing may come back or move.
-    for name in ["Renamed once", "Renamed twice"] {
+    for (name, number) in [("a first change", 901), ("a second change", 902)] {
         let first = js(
             client,
             "return document.querySelectorAll('li.channel')[5].dataset.id",
@@ -1585,12 +1585,12 @@ async fn dead_logos_show_no_broken_image_and_move_no_row_after_change_events() {
                 page.proxy
                     .url(&format!("/api/channels/{}", first.as_str().expect("id"))),
             )
-            .json(&json!({"name": name}))
+            .json(&json!({"number": number}))
             .send()
             .await
-            .expect("rename");
+            .expect("renumber");
         assert_eq!(response.status(), 200);
-        wait_js(client, &format!("return [...document.querySelectorAll('li.channel .name')].some(n => n.textContent === {})", json!(name)), "the change event").await;
+        wait_js(client, &format!("return document.querySelectorAll('li.channel')[5].querySelector('.number').textContent === '{number}'"), "the change event").await;
         assert_eq!(js(client, BROKEN_LOGOS_SHOWN).await, 0, "after {name}");
         assert_eq!(
             js(client, ROW_SHAPES).await,
@@ -1665,7 +1665,7 @@ async fn the_narrow_window_shows_the_list_first_in_one_line_rows_with_actions_in
     )
     .await;
     assert!(
-        first_row.as_i64().is_some_and(|b| b < 450),
+        first_row.as_i64().is_some_and(|b| b < 560),
         "first row ends at {first_row} px"
     );
     assert_eq!(
@@ -1860,4 +1860,119 @@ async fn edits_of_an_imported_channel_survive_two_rereads_and_reset_to_the_lists
     wait_js(client, "return [...document.querySelectorAll('li.channel .name')].some(n => n.textContent === 'DAZN 1 HD')", "the list's name back").await;
     assert_eq!(row_by_name(client, "DAZN 1 HD").await, json!(["", "Sport"]));
     page.close_allowing(&DEAD_LOGOS).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smaller_things_say_what_they_mean() {
+    let Some(page) = Page::open(DEAD_ENGINE, None).await else {
+        return;
+    };
+    let client = &page.client;
+    // The engine's program is named as the README names it, and a missing Start says why.
+    wait_js(client, "return !document.getElementById('engine-banner').hidden && !document.getElementById('banner-why').hidden", "the banner with its reason").await;
+    let banner = js(client, "return [document.querySelector('#engine-banner code').textContent, document.getElementById('banner-why').textContent]").await;
+    assert_eq!(banner[0], "acestreamengine --client-console");
+    assert!(
+        banner[1]
+            .as_str()
+            .is_some_and(|t| t.contains("No engine program found")),
+        "{banner}"
+    );
+
+    // Import errors in plain words.
+    let import = |url: String| {
+        format!("document.getElementById('import').open = true; document.getElementById('import-url').value = {}; document.getElementById('import-button').click();", json!(url))
+    };
+    let import_says = |text: &'static str| {
+        format!(
+            "return document.getElementById('import-status').textContent.includes({})",
+            json!(text)
+        )
+    };
+    js(client, &import("example.com/list.m3u".into())).await;
+    wait_js(
+        client,
+        &import_says("starts with http:// or https://"),
+        "the missing scheme explained",
+    )
+    .await;
+    js(client, &import("http://127.0.0.1:9/list.m3u".into())).await;
+    wait_js(
+        client,
+        &import_says("its server does not answer"),
+        "the dead server explained",
+    )
+    .await;
+
+    // The import report: how many entries became alternates, and the lines skipped.
+    let list = acebridge_testkit::served::ServedText::start(DAILY_LIST).await;
+    js(client, &import(list.url().to_owned())).await;
+    wait_js(
+        client,
+        &import_says("13 entries became second ids of other channels."),
+        "the report's alternates",
+    )
+    .await;
+    let skipped = js(
+        client,
+        "return document.getElementById('import-errors').innerText",
+    )
+    .await;
+    let skipped = skipped.as_str().unwrap_or_default();
+    assert!(
+        skipped.starts_with("4 lines are not channels (they were skipped):"),
+        "{skipped}"
+    );
+    assert!(
+        skipped.contains("“this line is not a channel”"),
+        "{skipped}"
+    );
+    wait_js(
+        client,
+        "return document.querySelectorAll('li.channel').length === 120",
+        "120 rows",
+    )
+    .await;
+
+    // A Cyrillic channel's download keeps its name, in the link and in the server's header.
+    let open = js(client, "const row = [...document.querySelectorAll('li.channel')].find(r => r.querySelector('.name').textContent === 'Первый канал'); const a = row.querySelector('.open'); return [a.download, a.href]").await;
+    assert_eq!(open[0], "Первый_канал.m3u");
+    let response = http()
+        .get(open[1].as_str().expect("href"))
+        .send()
+        .await
+        .expect("play.m3u");
+    let disposition = response.headers()["content-disposition"]
+        .to_str()
+        .expect("ascii header")
+        .to_owned();
+    assert!(disposition.ends_with("filename*=UTF-8''%D0%9F%D0%B5%D1%80%D0%B2%D1%8B%D0%B9_%D0%BA%D0%B0%D0%BD%D0%B0%D0%BB.m3u"), "{disposition}");
+
+    // A channel added under an active search is shown and marked.
+    assert_eq!(search(client, "futbol").await, ["Movistar Fútbol"]);
+    page.paste(&format!("Nuevo canal - acestream://{ID_D}"))
+        .await;
+    wait_js(client, &format!("const row = document.querySelector(\"li.channel[data-id='{ID_D}']\"); return row && row.offsetParent !== null && row.classList.contains('pinned')"), "the new row shown under the search").await;
+    assert_eq!(
+        js(client, "return document.getElementById('search').value").await,
+        "futbol"
+    );
+
+    // "1 switch", not "1 switches".
+    let line = js(client, "const card = streamCard({id: 'a'}); fillStream(card, {title: 'T', id: 'a', alternates: ['a', 'b'], switches: 1, state: 'live', players: 1, uptime_secs: 0}); return card.querySelector('.stream-name').textContent").await;
+    assert_eq!(line, "T · id 1/2, 1 switch");
+
+    // In the dark, a placeholder is dimmer than what is typed.
+    client
+        .issue_cmd(SessionPost {
+            path: "goog/cdp/execute",
+            body: json!({"cmd": "Emulation.setEmulatedMedia", "params": {"features": [{"name": "prefers-color-scheme", "value": "dark"}]}}),
+        })
+        .await
+        .expect("dark");
+    let colours = js(client, "const p = document.getElementById('paste'); return [getComputedStyle(p, '::placeholder').color, getComputedStyle(p).color]").await;
+    assert_eq!(colours, json!(["rgb(110, 118, 129)", "rgb(230, 233, 238)"]));
+    let mut expected = DEAD_LOGOS.to_vec();
+    expected.extend(["(Bad Request)", "(Bad Gateway)"]);
+    page.close_allowing(&expected).await;
 }

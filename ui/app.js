@@ -129,8 +129,9 @@ let channelsLoaded = false;
 let searchText = "";
 const collapsed = new Set(JSON.parse(localStorage.getItem("acebridge.collapsed") || "[]"));
 
+/** A download's name: the channel's letters and digits in any script ("Первый_канал"). */
 function fileStem(name) {
-  return (name || "channel").replace(/[^A-Za-z0-9-]+/g, "_").slice(0, 60) || "channel";
+  return (name || "channel").replace(/[^\p{L}\p{N}-]+/gu, "_").slice(0, 60) || "channel";
 }
 
 /** Lowercase without accents, so "futbol" finds "Fútbol" and "espana" finds "España". */
@@ -154,6 +155,9 @@ function initialsOf(title) {
   const firsts = String(title).split(/\s+/).map((word) => (word.match(/[\p{L}\p{N}]/u) || [""])[0]).filter(Boolean);
   return firsts.slice(0, 2).join("").toUpperCase() || "·";
 }
+
+/** Channels just added: shown (and marked) whatever the search, until the search changes. */
+const pinned = new Set();
 
 /** Logo URLs that failed once: a row filled again (after any change) does not try them again. */
 const failedLogos = new Set();
@@ -315,7 +319,26 @@ function applyChannels(list) {
     row.classList.add("new");
     row.dataset.arrived = String(Date.now());
   }
+  showArrivals(arrived);
   if (arrived.length === 1) announce(`${titleOf(rows.get(arrived[0].dataset.id).channel)} added`);
+}
+
+/** New rows are seen: under an active search they stay shown and marked, a collapsed group opens,
+    and a single new row is scrolled to. */
+function showArrivals(arrived) {
+  if (arrived.length === 0) return;
+  for (const row of arrived) {
+    if (searchText) {
+      pinned.add(row.dataset.id);
+      row.classList.add("pinned");
+    }
+    const section = row.closest(".group");
+    if (section && collapsed.delete(section.dataset.group)) {
+      localStorage.setItem("acebridge.collapsed", JSON.stringify([...collapsed]));
+    }
+  }
+  applySearch();
+  if (arrived.length === 1) arrived[0].scrollIntoView({ block: "nearest" });
 }
 
 /** With channels saved, the list is what people come back for: it comes first and adding folds away. */
@@ -368,6 +391,7 @@ function layout(list) {
 
 /** Whether a row matches the search: every word starts a word of its name or group, or the query is part of one of its ids. */
 function rowMatches(row, words, hex) {
+  if (pinned.has(row.dataset.id)) return true;
   if (hex && row.dataset.ids.includes(hex)) return true;
   return words.every((w) => row.dataset.search.includes(` ${w}`));
 }
@@ -623,7 +647,11 @@ async function loadChannels() {
 /* ------------------------------------------------------------------ add and import */
 
 function showParseErrors(errors, more) {
-  const box = $("parse-errors");
+  showLineErrors($("parse-errors"), errors, more, ["it stays in the box to fix", "they stay in the box to fix"]);
+}
+
+/** Lists the lines of a paste or a list that are not channels, in `box`; `what` says what became of one line and of several. */
+function showLineErrors(box, errors, more, [one, many]) {
   if (errors.length === 0) {
     box.hidden = true;
     box.replaceChildren();
@@ -631,8 +659,8 @@ function showParseErrors(errors, more) {
   }
   const heading = document.createElement("p");
   heading.textContent = errors.length + more === 1
-    ? "1 line is not a channel (it stays in the box to fix):"
-    : `${errors.length + more} lines are not channels (they stay in the box to fix):`;
+    ? `1 line is not a channel (${one}):`
+    : `${errors.length + more} lines are not channels (${many}):`;
   const list = document.createElement("ul");
   for (const error of errors) {
     const item = document.createElement("li");
@@ -709,12 +737,18 @@ async function importList(event, url, refresh) {
   try {
     const report = await api("POST", "/api/imports", { url: target, refresh_mins: minutes });
     let message = `Read ${report.channels} channels: ${report.added} added, ${report.updated} changed, ${report.removed} removed.`;
-    if (report.errors.length) message += ` ${report.errors.length} lines were not channels.`;
+    if (report.alternates) {
+      message += report.alternates === 1
+        ? " 1 entry became a second id of another channel."
+        : ` ${report.alternates} entries became second ids of other channels.`;
+    }
     setStatus(status, message, "ok");
+    showLineErrors($("import-errors"), report.errors, 0, ["it was skipped", "they were skipped"]);
     if (!url) $("import-url").value = "";
     await loadChannels();
   } catch (error) {
     setStatus(status, `Could not import: ${error.message}`, "bad");
+    $("import-errors").hidden = true;
   } finally {
     $("import-button").disabled = false;
     loadSettings();
@@ -788,7 +822,7 @@ function fillStream(card, stream) {
   const alternates = stream.alternates || [];
   // A channel with alternates says which one plays, and how often it switched.
   const which = alternates.length > 1
-    ? ` · id ${alternates.indexOf(stream.id) + 1}/${alternates.length}${stream.switches ? `, ${stream.switches} switches` : ""}`
+    ? ` · id ${alternates.indexOf(stream.id) + 1}/${alternates.length}${stream.switches ? `, ${stream.switches} ${stream.switches === 1 ? "switch" : "switches"}` : ""}`
     : "";
   const nameLine = card.querySelector(".stream-name");
   nameLine.textContent = `${title}${which}`;
@@ -971,6 +1005,11 @@ async function refreshHealth(schedule = true) {
     const canStart = Boolean(process.command) && process.state !== "not managed";
     const ours = Boolean(process.started_by_acebridge);
     $("banner-start").hidden = engine.reachable || !canStart;
+    const why = $("banner-why");
+    why.hidden = engine.reachable || canStart;
+    why.textContent = process.command
+      ? "acebridge starts an engine only on this computer; this URL points elsewhere."
+      : "No engine program found to start here: install AceStream, or set engine_command in the settings.";
     $("banner-start").disabled = starting;
     $("engine-start").hidden = engine.reachable || !canStart;
     $("engine-start").disabled = starting;
@@ -1207,6 +1246,11 @@ function start() {
   });
   $("search").addEventListener("input", (event) => {
     searchText = event.target.value.trim();
+    for (const id of pinned) {
+      const entry = rows.get(id);
+      if (entry) entry.row.classList.remove("pinned");
+    }
+    pinned.clear();
     applySearch();
   });
   $("now-title").tabIndex = -1;
