@@ -33,6 +33,7 @@ pub mod import;
 pub mod list_edits;
 mod memory;
 mod player_urls;
+pub mod recent;
 mod saved;
 pub(crate) mod store;
 pub mod taken_port;

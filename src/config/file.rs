@@ -71,6 +71,9 @@ pub struct DesktopSettings {
     /// Open `acestream://` links in the player at once, not only add them.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub play_links: bool,
+    /// Keys of the channels played lately, most recent first (see `recent`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub recent: Vec<String>,
 }
 
 impl DesktopSettings {
@@ -267,6 +270,7 @@ mod tests {
                 player: Some("custom".into()),
                 player_command: vec!["flatpak".into(), "run".into(), "{url}".into()],
                 play_links: true,
+                recent: vec!["d5869d".repeat(7)[..40].to_owned()],
             },
             ..Settings::default()
         };
