@@ -1859,6 +1859,23 @@ async fn edits_of_an_imported_channel_survive_two_rereads_and_reset_to_the_lists
     js(client, "const row = [...document.querySelectorAll('li.channel')].find(r => r.querySelector('.name').textContent === 'DAZN Uno'); const reset = row.querySelector('.menu .reset'); if (reset.hidden) throw new Error('no reset button'); reset.click();").await;
     wait_js(client, "return [...document.querySelectorAll('li.channel .name')].some(n => n.textContent === 'DAZN 1 HD')", "the list's name back").await;
     assert_eq!(row_by_name(client, "DAZN 1 HD").await, json!(["", "Sport"]));
+
+    // The list's entry offers the removed channel back.
+    js(client, "document.getElementById('import').open = true").await;
+    wait_js(client, "return document.getElementById('import-list').textContent.includes('1 channel removed by you')", "the removal in the list's entry").await;
+    js(
+        client,
+        "document.querySelector('#import-list .bring-back').click()",
+    )
+    .await;
+    wait_js(
+        client,
+        "return document.getElementById('import-status').textContent === 'Brought back 1 channel.'",
+        "the report",
+    )
+    .await;
+    wait_js(client, "return document.querySelectorAll('li.channel').length === 120 && !document.getElementById('import-list').textContent.includes('removed by you')", "the channel back").await;
+    assert_eq!(row_by_name(client, "DAZN 2").await, json!(["", "Sport"]));
     page.close_allowing(&DEAD_LOGOS).await;
 }
 

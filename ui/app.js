@@ -596,6 +596,8 @@ async function removeChannel(row) {
     layout([...rows.values()].map((e) => e.channel));
     (next && next.isConnected ? next.querySelector(".more") : $("paste")).focus();
     announce(`${title} removed`);
+    // A list's channel stays removed across its re-reads: the import list offers to bring it back.
+    if (entry.channel.source) loadSettings();
   } catch (error) {
     setStatus(status, `Could not remove: ${error.message}`, "bad");
   }
@@ -755,7 +757,21 @@ async function importList(event, url, refresh) {
   }
 }
 
-function showImports(imports) {
+/** Brings back the channels of a list that the user removed (the list is read again). */
+async function bringBack(url) {
+  const status = $("import-status");
+  setStatus(status, `Reading ${url}…`);
+  try {
+    const report = await api("POST", "/api/imports/bring-back", { url });
+    setStatus(status, `Brought back ${report.added} ${report.added === 1 ? "channel" : "channels"}.`, "ok");
+    await loadChannels();
+  } catch (error) {
+    setStatus(status, `Could not bring them back: ${error.message}`, "bad");
+  }
+  loadSettings();
+}
+
+function showImports(imports, removals) {
   const list = $("import-list");
   list.replaceChildren(...imports.map((item) => {
     const li = document.createElement("li");
@@ -784,6 +800,19 @@ function showImports(imports) {
       loadSettings();
     });
     li.append(url, info, again, forget);
+    const removed = removals[item.url] || 0;
+    if (removed > 0) {
+      const note = document.createElement("span");
+      note.className = "status";
+      note.textContent = removed === 1 ? "1 channel removed by you" : `${removed} channels removed by you`;
+      const back = document.createElement("button");
+      back.type = "button";
+      back.className = "bring-back";
+      back.textContent = "Bring back";
+      back.setAttribute("aria-label", `Bring back the channels of ${item.url} you removed`);
+      back.addEventListener("click", () => bringBack(item.url));
+      li.append(note, back);
+    }
     return li;
   }));
 }
@@ -1185,7 +1214,7 @@ async function loadSettings() {
       banner.hidden = false;
       banner.dataset.key = warnings[0];
     }
-    showImports(settings.imports || []);
+    showImports(settings.imports || [], settings.list_removals || {});
   } catch (error) {
     // The page works without it; the URLs from the server carry the token anyway.
   }

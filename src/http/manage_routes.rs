@@ -22,6 +22,7 @@ pub(super) fn routes(guard: Guard) -> Router<AppState> {
             "/api/imports",
             post(imports::import_list).delete(imports::forget_list),
         )
+        .route("/api/imports/bring-back", post(imports::bring_back))
         .route("/api/streams/{id}", delete(streams::stop_stream))
         .route("/api/parse", post(parse::parse))
         .route(
