@@ -92,6 +92,20 @@ pub(super) fn channel_views(urls: &PlayerUrls, settings: &Settings) -> Vec<Chann
         .collect()
 }
 
+/// Saved channel `index` as the API shows it, after a change to it.
+fn view_at(
+    state: &AppState,
+    headers: &HeaderMap,
+    settings: &Settings,
+    index: usize,
+) -> Json<ChannelView> {
+    Json(channel_view(
+        &base_url(state, headers),
+        settings,
+        &settings.channels[index],
+    ))
+}
+
 /// The saved channels as the API and the event stream show them.
 pub(crate) async fn channel_list(state: &AppState, headers: &HeaderMap) -> ChannelList {
     let settings = state.store.get().await;
@@ -260,12 +274,7 @@ pub async fn rename_channel(
         }
     }
     guard.save(next).await?;
-    let settings = guard.settings();
-    Ok(Json(channel_view(
-        &base_url(&state, &headers),
-        settings,
-        &settings.channels[index],
-    )))
+    Ok(view_at(&state, &headers, guard.settings(), index))
 }
 
 /// `DELETE /api/channels/{id}`: forgets a saved channel. 204, or 404 if not saved.
@@ -303,10 +312,5 @@ pub async fn reset_channel(
         ));
     }
     guard.save(next).await?;
-    let settings = guard.settings();
-    Ok(Json(channel_view(
-        &base_url(&state, &headers),
-        settings,
-        &settings.channels[index],
-    )))
+    Ok(view_at(&state, &headers, guard.settings(), index))
 }
