@@ -7,7 +7,10 @@
 //! checks, one page each: forgiving paste lines, M3U attributes and an edited
 //! group round-tripping to `/playlist.m3u`, import from a URL served by the
 //! test, 500 channels (each row placed once, filtering rebuilds nothing, groups), live updates
-//! applied in place, and the engine-down and settings banners.
+//! applied in place, and the engine-down and settings banners. Then, with a
+//! list like real ones (`fixtures/daily-list.m3u`): dead logos, search,
+//! the narrow window, channel numbers, edits kept across re-reads, and the
+//! smaller wording and download-name fixes.
 //!
 //! Without chromium/chromedriver the tests print why and pass, unless
 //! `ACEBRIDGE_REQUIRE_BROWSER=1` (set by `scripts/test`). Set
