@@ -107,13 +107,15 @@ impl Control {
     }
 
     /// The channel a "copy/open the last stream" action means: the newest
-    /// active one, else the channel saved last.
+    /// active one, else the one played last.
     pub async fn last_stream(&self) -> Option<ContentId> {
         if let Some(stream) = self.streams().into_iter().next() {
             return Some(stream.id);
         }
         let settings = self.store.get().await;
-        settings.channels.last().map(|saved| saved.id().clone())
+        crate::recent::recent_channels(&settings)
+            .first()
+            .map(|saved| saved.id().clone())
     }
 
     /// The saved channel whose key is `hex` (any case): its own id, with its kind.

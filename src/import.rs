@@ -3,7 +3,8 @@
 //! minutes.
 //!
 //! Owns the meaning of a channel's `source`: channels that came from a list
-//! are added, renamed, regrouped and removed as the list says on every read;
+//! are added, renamed, regrouped and removed as the list says on every read
+//! (but for what the user changed of them, see [`crate::list_edits`]);
 //! channels the user saved by hand are never removed by a list, only given
 //! what they lack. A read that fails, or finds no channel at all, changes no
 //! channel (a broken server must not empty the user's list).
@@ -80,13 +81,22 @@ pub struct SyncReport {
     pub added: usize,
     pub updated: usize,
     pub removed: usize,
+    /// Entries that became another entry's alternate id (the same channel).
+    pub alternates: usize,
     /// Lines of the list that were not channels (at most 20 listed).
     pub errors: Vec<ListError>,
 }
 
 /// Checks a list URL a user typed: http(s) with a host.
 pub fn parse_list_url(text: &str) -> Result<Url, ImportError> {
-    let url = Url::parse(text.trim()).map_err(|err| ImportError::BadUrl(err.to_string()))?;
+    let url = Url::parse(text.trim()).map_err(|err| {
+        ImportError::BadUrl(match err {
+            url::ParseError::RelativeUrlWithoutBase => {
+                "a list's address starts with http:// or https://".into()
+            }
+            other => format!("this is not a web address ({other})"),
+        })
+    })?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(ImportError::BadUrl(
             "only http:// and https:// URLs can be imported".into(),
@@ -109,7 +119,7 @@ async fn fetch_list(url: &Url) -> Result<String, ImportError> {
             .get(url.clone())
             .send()
             .await
-            .map_err(|err| ImportError::Network(err.without_url().to_string()))?;
+            .map_err(|err| ImportError::Network(network_reason(&err)))?;
         if !response.status().is_success() {
             return Err(ImportError::Status(response.status().as_u16()));
         }
@@ -123,7 +133,7 @@ async fn fetch_list(url: &Url) -> Result<String, ImportError> {
         while let Some(chunk) = response
             .chunk()
             .await
-            .map_err(|err| ImportError::Network(err.without_url().to_string()))?
+            .map_err(|err| ImportError::Network(network_reason(&err)))?
         {
             if body.len() + chunk.len() > MAX_LIST_BYTES {
                 return Err(ImportError::TooLarge);
@@ -168,6 +178,26 @@ pub fn read_list(url: &str, text: &str) -> Result<ListedChannels, ImportError> {
     })
 }
 
+/// Why a list's server could not be read, in the user's words rather than
+/// the HTTP client's ("error sending request").
+fn network_reason(err: &reqwest::Error) -> String {
+    let chain = std::iter::successors(Some(err as &dyn std::error::Error), |e| e.source())
+        .map(|e| e.to_string().to_lowercase())
+        .collect::<Vec<_>>()
+        .join(": ");
+    if chain.contains("dns") || chain.contains("lookup") {
+        "no server has that name (check the address)".into()
+    } else if err.is_connect() {
+        "its server does not answer (check the address, or try later)".into()
+    } else if err.is_timeout() {
+        "its server took too long to answer".into()
+    } else if err.is_body() || err.is_decode() {
+        "the connection broke while reading it".into()
+    } else {
+        chain
+    }
+}
+
 /// `settings` with the channels of the list at `url` as `text` says they are.
 pub fn sync(
     settings: &Settings,
@@ -195,6 +225,7 @@ pub fn sync_listed(
         .iter()
         .flat_map(|channel| channel.ids().iter().map(ContentId::as_hex))
         .collect();
+    report.alternates = report.channels - list.channels.len();
     let before = next.channels.len();
     next.channels.retain(|saved| {
         saved.source.as_deref() != Some(url)
@@ -238,6 +269,9 @@ pub fn sync_listed(
         }
     }
     next = store::merge_saved(&next, fresh)?;
+    report.added = report
+        .added
+        .saturating_sub(crate::list_edits::apply(&mut next, url));
     Ok((next, report))
 }
 

@@ -265,19 +265,19 @@ async fn saved_channels_add_rename_delete_and_survive_a_restart() {
              "hls_url": format!("http://{host}/channel/{ID_A}.m3u8"),
              "id_ts_url": format!("http://{host}/ace/getstream?id={ID_A}"),
              "id_hls_url": format!("http://{host}/ace/manifest.m3u8?id={ID_A}"),
-             "alternates": [ID_A], "alternate_kinds": ["content"], "last_good": null, "group": null, "tvg_logo": null, "tvg_id": null, "tvg_name": null, "source": null, "title": "News"},
+             "alternates": [ID_A], "alternate_kinds": ["content"], "last_good": null, "group": null, "tvg_logo": null, "tvg_id": null, "tvg_name": null, "source": null, "title": "News", "number": 1, "list_says": null},
             {"id": ID_B, "kind": "content", "name": null,
              "ts_url": format!("http://{host}/channel/{ID_B}.ts"),
              "hls_url": format!("http://{host}/channel/{ID_B}.m3u8"),
              "id_ts_url": format!("http://{host}/ace/getstream?id={ID_B}"),
              "id_hls_url": format!("http://{host}/ace/manifest.m3u8?id={ID_B}"),
-             "alternates": [ID_B], "alternate_kinds": ["content"], "last_good": null, "group": null, "tvg_logo": null, "tvg_id": null, "tvg_name": null, "source": null, "title": "Channel bbbbbb\u{2026}"},
+             "alternates": [ID_B], "alternate_kinds": ["content"], "last_good": null, "group": null, "tvg_logo": null, "tvg_id": null, "tvg_name": null, "source": null, "title": "Channel bbbbbb\u{2026}", "number": 2, "list_says": null},
             {"id": ID_C, "kind": "infohash", "name": "Sport #EXTINF:-1,evil",
              "ts_url": format!("http://{host}/channel/{ID_C}.ts"),
              "hls_url": format!("http://{host}/channel/{ID_C}.m3u8"),
              "id_ts_url": format!("http://{host}/ace/getstream?infohash={ID_C}"),
              "id_hls_url": format!("http://{host}/ace/manifest.m3u8?infohash={ID_C}"),
-             "alternates": [ID_C], "alternate_kinds": ["infohash"], "last_good": null, "group": null, "tvg_logo": null, "tvg_id": null, "tvg_name": null, "source": null, "title": "Sport #EXTINF:-1,evil"},
+             "alternates": [ID_C], "alternate_kinds": ["infohash"], "last_good": null, "group": null, "tvg_logo": null, "tvg_id": null, "tvg_name": null, "source": null, "title": "Sport #EXTINF:-1,evil", "number": 3, "list_says": null},
         ])
     );
 
@@ -359,6 +359,66 @@ async fn saved_channels_add_rename_delete_and_survive_a_restart() {
     proxy.stop().await;
 }
 
+/// Numbers are edited from the UI: a taken number is a 409, a word a 400,
+/// and neither changes anything.
+#[tokio::test]
+async fn a_channel_number_is_changed_and_taken_numbers_or_words_are_refused() {
+    let (_dir, path) = settings_file();
+    let proxy = start(DEAD_ENGINE, Some(&path)).await;
+    let (status, _) = proxy
+        .post(
+            "/api/channels",
+            json!({"channels": [{"id": ID_A, "name": "One", "tvg_chno": "101"}, {"id": ID_B, "name": "Two"}]}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let numbers = |list: &Value| -> Vec<Value> {
+        list["channels"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|c| c["number"].clone())
+            .collect()
+    };
+    assert_eq!(
+        numbers(&proxy.get("/api/channels").await.1),
+        [json!(101), json!(102)]
+    );
+
+    let (status, body) = proxy
+        .put(&format!("/api/channels/{ID_B}"), json!({"number": 7}))
+        .await;
+    assert_eq!(
+        (status.as_u16(), &body["number"]),
+        (200, &json!(7)),
+        "{body}"
+    );
+    let (status, body) = proxy
+        .put(&format!("/api/channels/{ID_A}"), json!({"number": "7"}))
+        .await;
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body["error"].as_str().is_some_and(|e| e.contains("Two")),
+        "{body}"
+    );
+    for bad in [json!("seven"), json!(0), json!(-3), json!(1.5), json!(null)] {
+        let (status, body) = proxy
+            .put(
+                &format!("/api/channels/{ID_A}"),
+                json!({"number": bad, "name": "Renamed"}),
+            )
+            .await;
+        assert_eq!(status, 400, "{bad}: {body}");
+        assert!(body["error"].is_string(), "{body}");
+    }
+    let list = proxy.get("/api/channels").await.1;
+    assert_eq!(numbers(&list), [json!(101), json!(7)]);
+    assert_eq!(list["channels"][0]["name"], "One");
+    let (_, _, playlist) = proxy.text("/playlist.m3u").await;
+    assert!(playlist.contains("tvg-chno=\"7\""), "{playlist}");
+    proxy.stop().await;
+}
+
 #[tokio::test]
 async fn playlist_lists_saved_channels_with_names_and_channel_urls() {
     let (_dir, path) = settings_file();
@@ -391,7 +451,7 @@ async fn playlist_lists_saved_channels_with_names_and_channel_urls() {
     assert_eq!(response.headers()["content-type"], "audio/x-mpegurl");
     assert_eq!(
         response.headers()["content-disposition"],
-        "attachment; filename=\"News.m3u\""
+        "attachment; filename=\"News.m3u\"; filename*=UTF-8''News.m3u"
     );
     assert_eq!(
         response.text().await.expect("body"),

@@ -32,8 +32,8 @@ async fn saved_channels_are_the_web_uis_channels() {
         .map(|channel| channel["id"].as_str().unwrap_or_default().to_owned())
         .collect();
     assert_eq!(ids, [ID_A, ID_B]);
-    // Nothing plays: the last stream is the channel saved last.
-    assert_eq!(control.last_stream().await, Some(id(ID_B)));
+    // Nothing played yet: no last stream (not the channel saved last).
+    assert_eq!(control.last_stream().await, None);
     assert_eq!(
         control.play_url(&id(ID_A)).await,
         proxy.url(&format!("/channel/{ID_A}.ts")),
@@ -66,6 +66,56 @@ async fn last_stream_is_the_newest_playing_channel() {
     assert_eq!(control.last_stream().await, Some(id(ID_A)));
     drop(player);
     proxy.stop().await;
+}
+
+/// "Last stream" and the tray's recent channels are the channels played,
+/// most recent first, kept after they stop and across a restart; not the
+/// last lines of the saved list.
+#[tokio::test]
+async fn the_last_stream_is_the_channel_played_last_not_the_one_saved_last() {
+    let engine = SimEngine::start().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let settings = dir.path().join("settings.toml");
+    let path = settings.clone();
+    let proxy = Proxy::start_with(&engine.url(), move |config| {
+        config.settings_path = Some(path);
+        config.channels.linger = Duration::from_millis(300);
+    })
+    .await;
+    let control = proxy.control();
+    for hex in [ID_A, ID_B, ID_C] {
+        control.save_channel(&id(hex)).await.expect("save");
+    }
+    for hex in [ID_B, ID_A] {
+        let mut player = Player::open(&proxy.url(&format!("/channel/{hex}.ts"))).await;
+        player.read_until(1, Duration::from_secs(10)).await;
+        wait_until(Duration::from_secs(5), "the play remembered", || async {
+            control
+                .settings()
+                .await
+                .desktop
+                .recent
+                .first()
+                .map(String::as_str)
+                == Some(hex)
+        })
+        .await;
+    }
+    wait_until(Duration::from_secs(10), "nothing plays", || async {
+        control.streams().is_empty()
+    })
+    .await;
+    assert_eq!(control.last_stream().await, Some(id(ID_A)));
+    let recent = |settings: &acebridge::config::Settings| -> Vec<String> {
+        acebridge::recent::recent_channels(settings)
+            .iter()
+            .map(|channel| channel.key().to_owned())
+            .collect()
+    };
+    assert_eq!(recent(&control.settings().await), [ID_A, ID_B]);
+    proxy.stop().await;
+    let reloaded = acebridge::config::load_settings(&settings).expect("settings");
+    assert_eq!(recent(&reloaded), [ID_A, ID_B]);
 }
 
 #[tokio::test]

@@ -7,7 +7,10 @@
 //! checks, one page each: forgiving paste lines, M3U attributes and an edited
 //! group round-tripping to `/playlist.m3u`, import from a URL served by the
 //! test, 500 channels (each row placed once, filtering rebuilds nothing, groups), live updates
-//! applied in place, and the engine-down and settings banners.
+//! applied in place, and the engine-down and settings banners. Then, with a
+//! list like real ones (`fixtures/daily-list.m3u`): dead logos, search,
+//! the narrow window, channel numbers, edits kept across re-reads, and the
+//! smaller wording and download-name fixes.
 //!
 //! Without chromium/chromedriver the tests print why and pass, unless
 //! `ACEBRIDGE_REQUIRE_BROWSER=1` (set by `scripts/test`). Set
@@ -489,7 +492,7 @@ async fn web_ui_in_headless_chromium() {
     name.send_keys(&format!("First{}", key(Key::Enter)))
         .await
         .expect("type name");
-    wait_js(&client, &format!("return document.querySelector(\"li.channel[data-id='{ID_A}'] .channel-status\").textContent === 'Name saved'"), "rename saved").await;
+    wait_js(&client, &format!("return document.querySelector(\"li.channel[data-id='{ID_A}'] .channel-status\").textContent === 'Saved'"), "rename saved").await;
     client
         .execute(OPEN_MENU, vec![json!(ID_D)])
         .await
@@ -744,7 +747,12 @@ impl Page {
     }
 
     async fn close(self) {
-        let errors = console_errors(&self.client, &[]).await;
+        self.close_allowing(&[]).await;
+    }
+
+    /// [`Page::close`], with console errors that mention one of `allowed` expected.
+    async fn close_allowing(self, allowed: &[&str]) {
+        let errors = console_errors(&self.client, allowed).await;
         assert!(errors.is_empty(), "console errors: {errors:#?}");
         let _ = self.client.clone().close().await;
         self.proxy.stop().await;
@@ -1346,6 +1354,56 @@ async fn docs_screenshots() {
         page.close().await;
     }
 
+    // The list like real ones (dead logos, Cyrillic, accents, emoji), one channel playing.
+    if let Some((page, _list)) = page_with_daily_list(&engine.url(), 1280).await {
+        let client = &page.client;
+        let playing = js(
+            client,
+            "return document.querySelector('li.channel').dataset.id",
+        )
+        .await;
+        let player_url = page
+            .proxy
+            .url(&format!("/channel/{}.ts", playing.as_str().expect("id")));
+        let player = tokio::spawn(async move {
+            let mut response = http().get(player_url).send().await.expect("open stream");
+            while let Ok(Some(_)) = response.chunk().await {}
+        });
+        wait_js(
+            client,
+            "return document.querySelector('li.stream')",
+            "a stream in Now playing",
+        )
+        .await;
+        client.refresh().await.expect("reload");
+        wait_js(
+            client,
+            "return document.querySelectorAll('li.channel').length === 120",
+            "rows after the reload",
+        )
+        .await;
+        for (width, dark) in [(1280u32, false), (1280, true), (420, false), (420, true)] {
+            client
+                .issue_cmd(SessionPost {
+                    path: "goog/cdp/execute",
+                    body: json!({"cmd": "Emulation.setEmulatedMedia", "params": {"features": [{"name": "prefers-color-scheme", "value": if dark { "dark" } else { "light" }}]}}),
+                })
+                .await
+                .expect("emulate the color scheme");
+            client.set_window_size(width, 1040).await.expect("resize");
+            js(
+                client,
+                "document.activeElement.blur(); window.scrollTo(0, 0)",
+            )
+            .await;
+            let png = client.screenshot().await.expect("screenshot");
+            let name = format!("ui-120-{width}-{}.png", if dark { "dark" } else { "light" });
+            std::fs::write(out.join(&name), png).expect("write screenshot");
+        }
+        player.abort();
+        page.close_allowing(&DEAD_LOGOS).await;
+    }
+
     // The engine down and a settings file with a bad line, as a new user may meet them.
     let bad = format!(
         "linger_secs = \"ten\"\n\n[[channels]]\nid = \"{}\"\nname = \"Sky Sports F1 HD\"\n",
@@ -1529,4 +1587,506 @@ async fn record_on_a_row_shows_the_recording_in_now_playing_and_recordings() {
         "the file stays"
     );
     page.close().await;
+}
+
+// ------------------------------------------------------------------ daily use with a list like real ones
+
+/// The realistic list: 133 entries making 120 channels in 8 groups.
+const DAILY_LIST: &str = include_str!("fixtures/daily-list.m3u");
+/// The fixture's logo hosts, all dead: the browser logs each failed logo.
+const DEAD_LOGOS: [&str; 3] = [
+    "logos.invalid",
+    "127.0.0.1:9/logo",
+    "dead-logos.example.invalid",
+];
+
+/// A page with [`DAILY_LIST`] imported from a URL served by the test.
+async fn page_with_daily_list(
+    engine: &str,
+    width: u32,
+) -> Option<(Page, acebridge_testkit::served::ServedText)> {
+    let page = Page::open(engine, None).await?;
+    page.client
+        .set_window_size(width, 900)
+        .await
+        .expect("resize");
+    let list = acebridge_testkit::served::ServedText::start(DAILY_LIST).await;
+    let response = http()
+        .post(page.proxy.url("/api/imports"))
+        .json(&json!({"url": list.url()}))
+        .send()
+        .await
+        .expect("import");
+    assert_eq!(response.status(), 200);
+    let report: Value = response.json().await.expect("report");
+    assert_eq!(report["channels"], 133, "{report}");
+    // The page was open before the import: the list arrives as a change event.
+    wait_js(
+        &page.client,
+        "return document.querySelectorAll('li.channel').length === 120",
+        "120 rows",
+    )
+    .await;
+    Some((page, list))
+}
+
+/// Types `query` in the search box; the names of the rows left, in order.
+async fn search(client: &Client, query: &str) -> Vec<String> {
+    let names = client
+        .execute("const s = document.getElementById('search'); s.value = arguments[0]; s.dispatchEvent(new Event('input')); return [...document.querySelectorAll('li.channel')].filter(r => r.offsetParent !== null).map(r => r.querySelector('.name').textContent);", vec![json!(query)])
+        .await
+        .expect("search");
+    serde_json::from_value(names).expect("names")
+}
+
+/// Where each row's name starts and how tall the row is, for the rows on screen.
+const ROW_SHAPES: &str = "return [...document.querySelectorAll('li.channel')].filter(r => { const b = r.getBoundingClientRect(); return r.offsetParent !== null && b.top >= 0 && b.top < innerHeight; }).map(r => [Math.round(r.querySelector('.name').getBoundingClientRect().left), Math.round(r.getBoundingClientRect().height)])";
+/// How many logo images on screen show while broken (failed or not loaded).
+const BROKEN_LOGOS_SHOWN: &str = "return [...document.querySelectorAll('li.channel img')].filter(i => i.offsetParent !== null && i.getBoundingClientRect().top >= 0 && i.getBoundingClientRect().top < innerHeight && getComputedStyle(i).visibility !== 'hidden' && !(i.complete && i.naturalWidth > 0)).length";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_logos_show_no_broken_image_and_move_no_row_after_change_events() {
+    let Some((page, _list)) = page_with_daily_list(DEAD_ENGINE, 440).await else {
+        return;
+    };
+    let client = &page.client;
+    js(
+        client,
+        "document.getElementById('channel-groups').scrollIntoView()",
+    )
+    .await;
+    // Every logo on screen has failed (the hosts do not resolve or refuse).
+    wait_js(client, "const logos = [...document.querySelectorAll('li.channel')].filter(r => { const b = r.getBoundingClientRect(); return b.top >= 0 && b.top < innerHeight; }).map(r => r.querySelector('img')); return logos.length > 5 && logos.every(i => i && i.complete)", "the logos on screen failed").await;
+    let shapes = js(client, ROW_SHAPES).await;
+    let lefts: Vec<&Value> = shapes
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|s| &s[0])
+        .collect();
+    assert!(
+        lefts.windows(2).all(|w| w[0] == w[1]),
+        "names start at one x: {shapes}"
+    );
+    assert_eq!(js(client, BROKEN_LOGOS_SHOWN).await, 0);
+
+    // Change events fill every row again: nothing may come back or move.
+    for (name, number) in [("a first change", 901), ("a second change", 902)] {
+        let first = js(
+            client,
+            "return document.querySelectorAll('li.channel')[5].dataset.id",
+        )
+        .await;
+        let response = http()
+            .put(
+                page.proxy
+                    .url(&format!("/api/channels/{}", first.as_str().expect("id"))),
+            )
+            .json(&json!({"number": number}))
+            .send()
+            .await
+            .expect("renumber");
+        assert_eq!(response.status(), 200);
+        wait_js(client, &format!("return document.querySelectorAll('li.channel')[5].querySelector('.number').textContent === '{number}'"), "the change event").await;
+        assert_eq!(js(client, BROKEN_LOGOS_SHOWN).await, 0, "after {name}");
+        assert_eq!(
+            js(client, ROW_SHAPES).await,
+            shapes,
+            "rows moved after {name}"
+        );
+    }
+    // Each row keeps a placeholder of its logo's size: the channel's initials.
+    let placeholder = js(client, "const box = document.querySelector('li.channel .logo-box'); return [box.textContent, box.getBoundingClientRect().width > 20]").await;
+    assert_eq!(
+        placeholder,
+        json!(["SS", true]),
+        "Sky Sports F1 HD's initials"
+    );
+    page.close_allowing(&DEAD_LOGOS).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_finds_names_and_groups_without_accents_and_ids_only_when_the_query_is_one() {
+    let Some((page, _list)) = page_with_daily_list(DEAD_ENGINE, 1100).await else {
+        return;
+    };
+    let client = &page.client;
+    assert_eq!(
+        search(client, "f1").await,
+        [
+            "Sky Sports F1 HD",
+            "DAZN F1",
+            "Movistar F1",
+            "Sky Sport F1 Italia"
+        ]
+    );
+    assert_eq!(search(client, "bbc 1").await, ["BBC 1 HD"]);
+    assert_eq!(search(client, "futbol").await, ["Movistar Fútbol"]);
+    assert_eq!(search(client, "FÚTBOL").await, ["Movistar Fútbol"]);
+    assert_eq!(search(client, "футбол 2").await, ["Матч! Футбол 2"]);
+    // A group's name finds its channels, accents or not.
+    assert_eq!(search(client, "espana").await.len(), 15);
+    assert_eq!(
+        search(client, "laliga").await,
+        ["⚽ LaLiga TV", "Movistar LaLiga"]
+    );
+    // An id (or its start) finds the channel that has it, among its alternates too.
+    let id = js(client, "return [...rows.values()].find(e => e.channel.title === 'Sky Sports F1 HD').channel.alternates[1]").await;
+    let id = id.as_str().expect("second id");
+    assert_eq!(search(client, &id[..8]).await, ["Sky Sports F1 HD"]);
+    assert_eq!(
+        search(client, &format!("acestream://{id}")).await,
+        ["Sky Sports F1 HD"]
+    );
+    assert_eq!(search(client, "").await.len(), 120);
+    page.close_allowing(&DEAD_LOGOS).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_narrow_window_shows_the_list_first_in_one_line_rows_with_actions_in_the_menu() {
+    let Some((page, _list)) = page_with_daily_list(DEAD_ENGINE, 440).await else {
+        return;
+    };
+    let client = &page.client;
+    // A page opened with channels saved: the list first, adding folded away.
+    client.refresh().await.expect("reload");
+    wait_js(
+        client,
+        "return document.querySelectorAll('li.channel').length === 120",
+        "rows after the reload",
+    )
+    .await;
+    let first_row = js(
+        client,
+        "return Math.round(document.querySelector('li.channel').getBoundingClientRect().bottom)",
+    )
+    .await;
+    assert!(
+        first_row.as_i64().is_some_and(|b| b < 560),
+        "first row ends at {first_row} px"
+    );
+    assert_eq!(
+        js(client, "return document.getElementById('add-fold').open").await,
+        false
+    );
+    assert_eq!(js(client, "return document.getElementById('channels').compareDocumentPosition(document.getElementById('add')) & Node.DOCUMENT_POSITION_FOLLOWING").await, 4);
+    // One line per row: no row is taller than a line of buttons, and names are cut, not wrapped.
+    let tallest = js(client, "return Math.max(...[...document.querySelectorAll('li.channel')].filter(r => r.offsetParent !== null).map(r => r.getBoundingClientRect().height))").await;
+    assert!(
+        tallest.as_f64().is_some_and(|h| h < 46.0),
+        "tallest row {tallest} px"
+    );
+    let overflow = js(
+        client,
+        "return document.documentElement.scrollWidth - document.documentElement.clientWidth",
+    )
+    .await;
+    assert_eq!(overflow, 0, "horizontal overflow at 440 px");
+    // Copying is in the menu at this width.
+    assert_eq!(
+        js(
+            client,
+            "return document.querySelector('li.channel .actions .copy-ts').offsetParent"
+        )
+        .await,
+        Value::Null
+    );
+    let id = js(
+        client,
+        "return document.querySelector('li.channel').dataset.id",
+    )
+    .await;
+    client
+        .execute(OPEN_MENU, vec![id.clone()])
+        .await
+        .expect("open the menu");
+    let in_menu = js(client, "const b = document.querySelector('li.channel .menu .copy-ts'); return b.offsetParent !== null && b.getAttribute('aria-label')").await;
+    assert_eq!(in_menu, "Copy TS URL of Sky Sports F1 HD (VLC, mpv)");
+    // Adding is one click away.
+    js(
+        client,
+        "document.querySelector('#add-fold > summary').click()",
+    )
+    .await;
+    wait_js(
+        client,
+        "return document.getElementById('paste').offsetParent !== null",
+        "the paste box",
+    )
+    .await;
+    page.close_allowing(&DEAD_LOGOS).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn channel_numbers_are_shown_on_rows_and_edited_in_the_menu() {
+    let Some((page, _list)) = page_with_daily_list(DEAD_ENGINE, 1100).await else {
+        return;
+    };
+    let client = &page.client;
+    let numbers = js(client, "return [...document.querySelectorAll('li.channel')].map(r => r.querySelector('.number').textContent)").await;
+    let numbers: Vec<String> = serde_json::from_value(numbers).expect("numbers");
+    // The UK group's tvg-chno (101…115) kept; the others numbered after them, in list order.
+    assert_eq!(numbers[30], "101", "{numbers:?}");
+    assert_eq!(numbers[0], "116", "{numbers:?}");
+    let row = "li.channel:nth-child(2)";
+    let id = js(
+        client,
+        &format!("return document.querySelector('#channel-groups {row}').dataset.id"),
+    )
+    .await;
+    client
+        .execute(OPEN_MENU, vec![id.clone()])
+        .await
+        .expect("open the menu");
+    let row = format!("li.channel[data-id='{}']", id.as_str().expect("id"));
+    // A number another channel has: refused, with its name; a word: refused.
+    for (typed, says) in [("101", "already BBC 1 HD"), ("seven", "whole number")] {
+        js(client, &format!("const m = document.querySelector(\"{row} .menu\"); m.querySelector('.number-input').value = {}; m.querySelector('.save').click();", json!(typed))).await;
+        wait_js(
+            client,
+            &format!(
+                "return document.querySelector(\"{row} .channel-status\").textContent.includes({})",
+                json!(says)
+            ),
+            "the refusal",
+        )
+        .await;
+    }
+    js(client, &format!("const m = document.querySelector(\"{row} .menu\"); m.querySelector('.number-input').value = '7'; m.querySelector('.save').click();")).await;
+    wait_js(
+        client,
+        &format!("return document.querySelector(\"{row} .number\").textContent === '7'"),
+        "the new number on the row",
+    )
+    .await;
+    let playlist = http()
+        .get(page.proxy.url("/playlist.m3u"))
+        .send()
+        .await
+        .expect("playlist")
+        .text()
+        .await
+        .expect("body");
+    assert!(playlist.contains("tvg-chno=\"7\""), "{playlist}");
+    // The two refusals, as the browser logs them.
+    let mut expected = DEAD_LOGOS.to_vec();
+    expected.extend(["(Conflict)", "(Bad Request)"]);
+    page.close_allowing(&expected).await;
+}
+
+/// Opens the menu of the row named `name` and saves `fields` (input class → value) in it.
+async fn edit_in_menu(client: &Client, name: &str, fields: &[(&str, &str)]) {
+    client
+        .execute("const row = [...document.querySelectorAll('li.channel')].find(r => r.querySelector('.name').textContent === arguments[0]); if (!row.querySelector('.menu:not([hidden])')) row.querySelector('.more').click(); const menu = row.querySelector('.menu'); for (const [field, value] of arguments[1]) menu.querySelector(`.${field}`).value = value; menu.querySelector('.save').click();", vec![json!(name), json!(fields)])
+        .await
+        .expect("edit in the menu");
+}
+
+/// The row named `name`: its note and group, or null.
+const ROW_BY_NAME: &str = "const row = [...document.querySelectorAll('li.channel')].find(r => r.querySelector('.name').textContent === arguments[0]); return row ? [row.querySelector('.note').hidden ? '' : row.querySelector('.note').textContent, row.closest('.group').dataset.group] : null;";
+
+async fn row_by_name(client: &Client, name: &str) -> Value {
+    client
+        .execute(ROW_BY_NAME, vec![json!(name)])
+        .await
+        .expect("row by name")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edits_of_an_imported_channel_survive_two_rereads_and_reset_to_the_lists() {
+    let Some((page, list)) = page_with_daily_list(DEAD_ENGINE, 1100).await else {
+        return;
+    };
+    let client = &page.client;
+    edit_in_menu(
+        client,
+        "DAZN 1",
+        &[("name-input", "DAZN Uno"), ("group-input", "Favourites")],
+    )
+    .await;
+    wait_js(client, "return [...document.querySelectorAll('li.channel .name')].some(n => n.textContent === 'DAZN Uno')", "the rename").await;
+    js(client, "const row = [...document.querySelectorAll('li.channel')].find(r => r.querySelector('.name').textContent === 'DAZN 2'); row.querySelector('.more').click(); row.querySelector('.remove').click();").await;
+    wait_js(
+        client,
+        "return document.querySelectorAll('li.channel').length === 119",
+        "the removal",
+    )
+    .await;
+
+    // Two re-reads, the second of a list that renamed the channel.
+    let reread = || async {
+        let response = http()
+            .post(page.proxy.url("/api/imports"))
+            .json(&json!({"url": list.url()}))
+            .send()
+            .await
+            .expect("re-read");
+        assert_eq!(response.status(), 200);
+    };
+    reread().await;
+    list.set(
+        DAILY_LIST
+            .replace("tvg-name=\"DAZN 1\" ", "")
+            .replace(",DAZN 1\n", ",DAZN 1 HD\n"),
+    );
+    reread().await;
+    wait_js(client, "return [...document.querySelectorAll('li.channel .note')].some(n => n.textContent.includes('DAZN 1 HD'))", "the list's new name in the note").await;
+    assert_eq!(
+        row_by_name(client, "DAZN Uno").await,
+        json!([
+            "renamed; the list calls it “DAZN 1 HD” · moved; the list puts it in “Sport”",
+            "Favourites"
+        ])
+    );
+    assert_eq!(
+        row_by_name(client, "DAZN 2").await,
+        Value::Null,
+        "a removed channel came back"
+    );
+    assert_eq!(
+        js(
+            client,
+            "return document.querySelectorAll('li.channel').length"
+        )
+        .await,
+        119
+    );
+
+    // Reset to the list's: its name and group again, and no note.
+    js(client, "const row = [...document.querySelectorAll('li.channel')].find(r => r.querySelector('.name').textContent === 'DAZN Uno'); const reset = row.querySelector('.menu .reset'); if (reset.hidden) throw new Error('no reset button'); reset.click();").await;
+    wait_js(client, "return [...document.querySelectorAll('li.channel .name')].some(n => n.textContent === 'DAZN 1 HD')", "the list's name back").await;
+    assert_eq!(row_by_name(client, "DAZN 1 HD").await, json!(["", "Sport"]));
+
+    // The list's entry offers the removed channel back.
+    js(client, "document.getElementById('import').open = true").await;
+    wait_js(client, "return document.getElementById('import-list').textContent.includes('1 channel removed by you')", "the removal in the list's entry").await;
+    js(
+        client,
+        "document.querySelector('#import-list .bring-back').click()",
+    )
+    .await;
+    wait_js(
+        client,
+        "return document.getElementById('import-status').textContent === 'Brought back 1 channel.'",
+        "the report",
+    )
+    .await;
+    wait_js(client, "return document.querySelectorAll('li.channel').length === 120 && !document.getElementById('import-list').textContent.includes('removed by you')", "the channel back").await;
+    assert_eq!(row_by_name(client, "DAZN 2").await, json!(["", "Sport"]));
+    page.close_allowing(&DEAD_LOGOS).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smaller_things_say_what_they_mean() {
+    let Some(page) = Page::open(DEAD_ENGINE, None).await else {
+        return;
+    };
+    let client = &page.client;
+    // The engine's program is named as the README names it, and a missing Start says why.
+    wait_js(client, "return !document.getElementById('engine-banner').hidden && !document.getElementById('banner-why').hidden", "the banner with its reason").await;
+    let banner = js(client, "return [document.querySelector('#engine-banner code').textContent, document.getElementById('banner-why').textContent]").await;
+    assert_eq!(banner[0], "acestreamengine --client-console");
+    assert!(
+        banner[1]
+            .as_str()
+            .is_some_and(|t| t.contains("No engine program found")),
+        "{banner}"
+    );
+
+    // Import errors in plain words.
+    let import = |url: String| {
+        format!("document.getElementById('import').open = true; document.getElementById('import-url').value = {}; document.getElementById('import-button').click();", json!(url))
+    };
+    let import_says = |text: &'static str| {
+        format!(
+            "return document.getElementById('import-status').textContent.includes({})",
+            json!(text)
+        )
+    };
+    js(client, &import("example.com/list.m3u".into())).await;
+    wait_js(
+        client,
+        &import_says("starts with http:// or https://"),
+        "the missing scheme explained",
+    )
+    .await;
+    js(client, &import("http://127.0.0.1:9/list.m3u".into())).await;
+    wait_js(
+        client,
+        &import_says("its server does not answer"),
+        "the dead server explained",
+    )
+    .await;
+
+    // The import report: how many entries became alternates, and the lines skipped.
+    let list = acebridge_testkit::served::ServedText::start(DAILY_LIST).await;
+    js(client, &import(list.url().to_owned())).await;
+    wait_js(
+        client,
+        &import_says("13 entries became second ids of other channels."),
+        "the report's alternates",
+    )
+    .await;
+    let skipped = js(
+        client,
+        "return document.getElementById('import-errors').innerText",
+    )
+    .await;
+    let skipped = skipped.as_str().unwrap_or_default();
+    assert!(
+        skipped.starts_with("4 lines are not channels (they were skipped):"),
+        "{skipped}"
+    );
+    assert!(
+        skipped.contains("“this line is not a channel”"),
+        "{skipped}"
+    );
+    wait_js(
+        client,
+        "return document.querySelectorAll('li.channel').length === 120",
+        "120 rows",
+    )
+    .await;
+
+    // A Cyrillic channel's download keeps its name, in the link and in the server's header.
+    let open = js(client, "const row = [...document.querySelectorAll('li.channel')].find(r => r.querySelector('.name').textContent === 'Первый канал'); const a = row.querySelector('.open'); return [a.download, a.href]").await;
+    assert_eq!(open[0], "Первый_канал.m3u");
+    let response = http()
+        .get(open[1].as_str().expect("href"))
+        .send()
+        .await
+        .expect("play.m3u");
+    let disposition = response.headers()["content-disposition"]
+        .to_str()
+        .expect("ascii header")
+        .to_owned();
+    assert!(disposition.ends_with("filename*=UTF-8''%D0%9F%D0%B5%D1%80%D0%B2%D1%8B%D0%B9_%D0%BA%D0%B0%D0%BD%D0%B0%D0%BB.m3u"), "{disposition}");
+
+    // A channel added under an active search is shown and marked.
+    assert_eq!(search(client, "futbol").await, ["Movistar Fútbol"]);
+    page.paste(&format!("Nuevo canal - acestream://{ID_D}"))
+        .await;
+    wait_js(client, &format!("const row = document.querySelector(\"li.channel[data-id='{ID_D}']\"); return row && row.offsetParent !== null && row.classList.contains('pinned')"), "the new row shown under the search").await;
+    assert_eq!(
+        js(client, "return document.getElementById('search').value").await,
+        "futbol"
+    );
+
+    // "1 switch", not "1 switches".
+    let line = js(client, "const card = streamCard({id: 'a'}); fillStream(card, {title: 'T', id: 'a', alternates: ['a', 'b'], switches: 1, state: 'live', players: 1, uptime_secs: 0}); return card.querySelector('.stream-name').textContent").await;
+    assert_eq!(line, "T · id 1/2, 1 switch");
+
+    // In the dark, a placeholder is dimmer than what is typed.
+    client
+        .issue_cmd(SessionPost {
+            path: "goog/cdp/execute",
+            body: json!({"cmd": "Emulation.setEmulatedMedia", "params": {"features": [{"name": "prefers-color-scheme", "value": "dark"}]}}),
+        })
+        .await
+        .expect("dark");
+    let colours = js(client, "const p = document.getElementById('paste'); return [getComputedStyle(p, '::placeholder').color, getComputedStyle(p).color]").await;
+    assert_eq!(colours, json!(["rgb(110, 118, 129)", "rgb(230, 233, 238)"]));
+    let mut expected = DEAD_LOGOS.to_vec();
+    expected.extend(["(Bad Request)", "(Bad Gateway)"]);
+    page.close_allowing(&expected).await;
 }

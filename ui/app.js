@@ -129,8 +129,63 @@ let channelsLoaded = false;
 let searchText = "";
 const collapsed = new Set(JSON.parse(localStorage.getItem("acebridge.collapsed") || "[]"));
 
+/** A download's name: the channel's letters and digits in any script ("Первый_канал"). */
 function fileStem(name) {
-  return (name || "channel").replace(/[^A-Za-z0-9-]+/g, "_").slice(0, 60) || "channel";
+  return (name || "channel").replace(/[^\p{L}\p{N}-]+/gu, "_").slice(0, 60) || "channel";
+}
+
+/** Lowercase without accents, so "futbol" finds "Fútbol" and "espana" finds "España". */
+function fold(text) {
+  return String(text || "").normalize("NFD").replace(/\p{M}/gu, "").toLowerCase();
+}
+
+/** The words of `text` as search compares them: folded, split at anything but letters and digits. */
+function searchWords(text) {
+  return fold(text).split(/[^\p{L}\p{N}]+/u).filter(Boolean);
+}
+
+/** A query that can only be (part of) an id: 6 or more hex digits, maybe after "acestream://". */
+function idQuery(text) {
+  const bare = text.trim().replace(/^acestream:\/\//i, "");
+  return /^[0-9a-f]{6,40}$/i.test(bare) ? bare.toLowerCase() : null;
+}
+
+/** Up to two letters or digits from the first words of a name, for the logo's placeholder. */
+function initialsOf(title) {
+  const firsts = String(title).split(/\s+/).map((word) => (word.match(/[\p{L}\p{N}]/u) || [""])[0]).filter(Boolean);
+  return firsts.slice(0, 2).join("").toUpperCase() || "·";
+}
+
+/** Channels just added: shown (and marked) whatever the search, until the search changes. */
+const pinned = new Set();
+
+/** Logo URLs that failed once: a row filled again (after any change) does not try them again. */
+const failedLogos = new Set();
+
+/** The logo over its placeholder: the box keeps its size whether the logo loads, fails or is absent. */
+function fillLogo(row, channel, title) {
+  const box = row.querySelector(".logo-box");
+  const initials = initialsOf(title);
+  const placeholder = box.querySelector(".initials");
+  if (placeholder.textContent !== initials) placeholder.textContent = initials;
+  const logo = box.querySelector(".logo");
+  const url = channel.tvg_logo && !failedLogos.has(channel.tvg_logo) ? channel.tvg_logo : null;
+  if (!url) {
+    if (logo.hasAttribute("src")) logo.removeAttribute("src");
+    box.dataset.logo = channel.tvg_logo ? "failed" : "none";
+    return;
+  }
+  if (logo.getAttribute("src") === url) return;
+  box.dataset.logo = "loading";
+  logo.loading = "lazy";
+  logo.referrerPolicy = "no-referrer";
+  logo.onload = () => { box.dataset.logo = "loaded"; };
+  logo.onerror = () => {
+    failedLogos.add(url);
+    logo.removeAttribute("src");
+    box.dataset.logo = "failed";
+  };
+  logo.src = url;
 }
 
 /** The server names every channel (its name, else "Channel d5869d…"): one rule, written once. */
@@ -152,19 +207,15 @@ function fillRow(row, channel) {
   const name = row.querySelector(".name");
   if (name.textContent !== title) name.textContent = title;
   name.title = channel.tvg_name && channel.tvg_name !== title ? `${title} (${channel.tvg_name})` : title;
-  const logo = row.querySelector(".logo");
-  if (channel.tvg_logo) {
-    if (logo.getAttribute("src") !== channel.tvg_logo) {
-      logo.loading = "lazy";
-      logo.referrerPolicy = "no-referrer";
-      logo.src = channel.tvg_logo;
-      logo.onerror = () => { logo.hidden = true; };
-    }
-    logo.hidden = false;
-  } else {
-    logo.hidden = true;
-    logo.removeAttribute("src");
-  }
+  fillLogo(row, channel, title);
+  const note = row.querySelector(".note");
+  const edited = editNote(channel);
+  if (note.textContent !== edited) note.textContent = edited;
+  note.hidden = !edited;
+  const number = row.querySelector(".number");
+  const numberText = channel.number ? String(channel.number) : "";
+  if (number.textContent !== numberText) number.textContent = numberText;
+  number.title = numberText ? `Channel number ${numberText}` : "";
   row.querySelector(".copy-ts").setAttribute("aria-label", `Copy TS URL of ${title} (VLC, mpv)`);
   row.querySelector(".copy-hls").setAttribute("aria-label", `Copy HLS URL of ${title} (browsers, TVs)`);
   const open = row.querySelector(".open");
@@ -172,8 +223,10 @@ function fillRow(row, channel) {
   open.download = `${fileStem(title)}.m3u`;
   open.setAttribute("aria-label", `Play ${title} in your player (downloads a playlist file)`);
   row.querySelector(".record").setAttribute("aria-label", `Record ${title} to a file`);
-  row.querySelector(".more").setAttribute("aria-label", `More for ${title}: rename, group, URLs, remove`);
-  row.dataset.search = `${title} ${channel.group || ""} ${channel.tvg_name || ""} ${channel.id}`.toLowerCase();
+  row.querySelector(".more").setAttribute("aria-label", `More for ${title}: copy, rename, group, number, remove`);
+  // Leading spaces: a query word matches the start of a word ("f1" finds "Sky Sports F1", not an id's "…f1…").
+  row.dataset.search = ` ${searchWords(`${title} ${channel.group || ""} ${channel.tvg_name || ""}`).join(" ")}`;
+  row.dataset.ids = (channel.alternates && channel.alternates.length ? channel.alternates : [channel.id]).join(" ");
   const menu = row.querySelector(".menu");
   if (menu) fillMenu(menu, channel);
   fillBadge(row, channel.id);
@@ -184,6 +237,17 @@ function fillRow(row, channel) {
     alts.textContent = `${count} ids`;
     alts.title = `${count} ids: when one fails, the next plays`;
   }
+}
+
+/** What the user changed of a channel from a list, and what the list says instead. */
+function editNote(channel) {
+  const says = channel.list_says;
+  if (!says) return "";
+  const parts = [];
+  if ("name" in says) parts.push(says.name ? `renamed; the list calls it “${says.name}”` : "named; the list gives no name");
+  if ("group" in says) parts.push(says.group ? `moved; the list puts it in “${says.group}”` : "grouped; the list gives no group");
+  if ("tvg_logo" in says) parts.push("your logo, not the list's");
+  return parts.join(" · ");
 }
 
 function fillBadge(row, hex) {
@@ -247,6 +311,7 @@ function applyChannels(list) {
       if (hadFocus) $("search").focus();
     }
   }
+  if (!channelsLoaded && list.length > 0) listFirst();
   layout(list);
   channelsLoaded = true;
   for (const row of arrived) {
@@ -255,7 +320,32 @@ function applyChannels(list) {
     row.classList.add("new");
     row.dataset.arrived = String(Date.now());
   }
+  showArrivals(arrived);
   if (arrived.length === 1) announce(`${titleOf(rows.get(arrived[0].dataset.id).channel)} added`);
+}
+
+/** New rows are seen: under an active search they stay shown and marked, a collapsed group opens,
+    and a single new row is scrolled to. */
+function showArrivals(arrived) {
+  if (arrived.length === 0) return;
+  for (const row of arrived) {
+    if (searchText) {
+      pinned.add(row.dataset.id);
+      row.classList.add("pinned");
+    }
+    const section = row.closest(".group");
+    if (section && collapsed.delete(section.dataset.group)) {
+      localStorage.setItem("acebridge.collapsed", JSON.stringify([...collapsed]));
+    }
+  }
+  applySearch();
+  if (arrived.length === 1) arrived[0].scrollIntoView({ block: "nearest" });
+}
+
+/** With channels saved, the list is what people come back for: it comes first and adding folds away. */
+function listFirst() {
+  $("add-fold").open = false;
+  $("add").before($("channels"));
 }
 
 /** Puts rows into their groups in list order, moving only rows not already in place. */
@@ -300,14 +390,22 @@ function layout(list) {
   applySearch();
 }
 
+/** Whether a row matches the search: every word starts a word of its name or group, or the query is part of one of its ids. */
+function rowMatches(row, words, hex) {
+  if (pinned.has(row.dataset.id)) return true;
+  if (hex && row.dataset.ids.includes(hex)) return true;
+  return words.every((w) => row.dataset.search.includes(` ${w}`));
+}
+
 /** Shows the rows matching the search box; groups with no match are hidden, matching groups open. */
 function applySearch() {
-  const words = searchText.split(/\s+/).filter(Boolean);
+  const words = searchWords(searchText);
+  const hex = idQuery(searchText);
   let shown = 0;
   for (const section of groups.values()) {
     let inGroup = 0;
     for (const row of section.querySelector(".rows").children) {
-      const match = words.every((w) => row.dataset.search.includes(w));
+      const match = rowMatches(row, words, hex);
       if (row.hidden === match) row.hidden = !match;
       if (match) inGroup += 1;
     }
@@ -344,6 +442,14 @@ function fillMenu(menu, channel) {
   if (document.activeElement !== nameInput) nameInput.value = channel.name || "";
   nameInput.placeholder = channel.name ? "" : channel.title;
   if (document.activeElement !== groupInput) groupInput.value = channel.group || "";
+  const logoInput = menu.querySelector(".logo-input");
+  if (document.activeElement !== logoInput) logoInput.value = channel.tvg_logo || "";
+  menu.querySelector(".reset").hidden = !channel.list_says;
+  const numberInput = menu.querySelector(".number-input");
+  if (document.activeElement !== numberInput) numberInput.value = channel.number ? String(channel.number) : "";
+  const title = titleOf(channel);
+  menu.querySelector(".in-menu.copy-ts").setAttribute("aria-label", `Copy TS URL of ${title} (VLC, mpv)`);
+  menu.querySelector(".in-menu.copy-hls").setAttribute("aria-label", `Copy HLS URL of ${title} (browsers, TVs)`);
   menu.querySelector(".ts-url").textContent = channel.ts_url;
   menu.querySelector(".hls-url").textContent = channel.hls_url;
   fillAlternates(menu, channel);
@@ -442,17 +548,38 @@ async function saveMenu(row) {
   const status = row.querySelector(".channel-status");
   const name = menu.querySelector(".name-input").value.trim();
   const group = menu.querySelector(".group-input").value.trim();
+  const change = { name, group };
+  const number = menu.querySelector(".number-input").value.trim();
+  if (number && number !== String(entry.channel.number || "")) change.number = number;
+  const logo = menu.querySelector(".logo-input").value.trim();
+  if (logo !== (entry.channel.tvg_logo || "")) change.tvg_logo = logo;
   setStatus(status, "Saving…");
   try {
-    const saved = await api("PUT", `/api/channels/${entry.channel.id}`, { name, group });
-    setStatus(status, "Name saved", "ok");
+    const saved = await api("PUT", `/api/channels/${entry.channel.id}`, change);
+    setStatus(status, "Saved", "ok");
     // The event stream brings the same change; applying it now keeps the page in step without it.
     entry.channel = saved;
     fillRow(row, saved);
     layout([...rows.values()].map((e) => e.channel));
-    setTimeout(() => { if (status.textContent === "Name saved") setStatus(status, ""); }, 3000);
+    setTimeout(() => { if (status.textContent === "Saved") setStatus(status, ""); }, 3000);
   } catch (error) {
     setStatus(status, `Could not save: ${error.message}`, "bad");
+  }
+}
+
+/** Gives a channel from a list back the list's name, group and logo. */
+async function resetChannel(row) {
+  const entry = rows.get(row.dataset.id);
+  const status = row.querySelector(".channel-status");
+  setStatus(status, "Resetting…");
+  try {
+    const saved = await api("POST", `/api/channels/${entry.channel.id}/reset`);
+    entry.channel = saved;
+    fillRow(row, saved);
+    layout([...rows.values()].map((e) => e.channel));
+    setStatus(status, "As the list says again", "ok");
+  } catch (error) {
+    setStatus(status, `Could not reset: ${error.message}`, "bad");
   }
 }
 
@@ -470,6 +597,8 @@ async function removeChannel(row) {
     layout([...rows.values()].map((e) => e.channel));
     (next && next.isConnected ? next.querySelector(".more") : $("paste")).focus();
     announce(`${title} removed`);
+    // A list's channel stays removed across its re-reads: the import list offers to bring it back.
+    if (entry.channel.source) loadSettings();
   } catch (error) {
     setStatus(status, `Could not remove: ${error.message}`, "bad");
   }
@@ -495,6 +624,8 @@ function onChannelClick(event) {
     toggleMenu(row);
   } else if (button.classList.contains("remove")) {
     removeChannel(row);
+  } else if (button.classList.contains("reset")) {
+    resetChannel(row);
   } else if (button.classList.contains("alt-up") || button.classList.contains("alt-split")) {
     onAlternatesClick(row, button);
   }
@@ -519,7 +650,11 @@ async function loadChannels() {
 /* ------------------------------------------------------------------ add and import */
 
 function showParseErrors(errors, more) {
-  const box = $("parse-errors");
+  showLineErrors($("parse-errors"), errors, more, ["it stays in the box to fix", "they stay in the box to fix"]);
+}
+
+/** Lists the lines of a paste or a list that are not channels, in `box`; `what` says what became of one line and of several. */
+function showLineErrors(box, errors, more, [one, many]) {
   if (errors.length === 0) {
     box.hidden = true;
     box.replaceChildren();
@@ -527,8 +662,8 @@ function showParseErrors(errors, more) {
   }
   const heading = document.createElement("p");
   heading.textContent = errors.length + more === 1
-    ? "1 line is not a channel (it stays in the box to fix):"
-    : `${errors.length + more} lines are not channels (they stay in the box to fix):`;
+    ? `1 line is not a channel (${one}):`
+    : `${errors.length + more} lines are not channels (${many}):`;
   const list = document.createElement("ul");
   for (const error of errors) {
     const item = document.createElement("li");
@@ -605,19 +740,39 @@ async function importList(event, url, refresh) {
   try {
     const report = await api("POST", "/api/imports", { url: target, refresh_mins: minutes });
     let message = `Read ${report.channels} channels: ${report.added} added, ${report.updated} changed, ${report.removed} removed.`;
-    if (report.errors.length) message += ` ${report.errors.length} lines were not channels.`;
+    if (report.alternates) {
+      message += report.alternates === 1
+        ? " 1 entry became a second id of another channel."
+        : ` ${report.alternates} entries became second ids of other channels.`;
+    }
     setStatus(status, message, "ok");
+    showLineErrors($("import-errors"), report.errors, 0, ["it was skipped", "they were skipped"]);
     if (!url) $("import-url").value = "";
     await loadChannels();
   } catch (error) {
     setStatus(status, `Could not import: ${error.message}`, "bad");
+    $("import-errors").hidden = true;
   } finally {
     $("import-button").disabled = false;
     loadSettings();
   }
 }
 
-function showImports(imports) {
+/** Brings back the channels of a list that the user removed (the list is read again). */
+async function bringBack(url) {
+  const status = $("import-status");
+  setStatus(status, `Reading ${url}…`);
+  try {
+    const report = await api("POST", "/api/imports/bring-back", { url });
+    setStatus(status, `Brought back ${report.added} ${report.added === 1 ? "channel" : "channels"}.`, "ok");
+    await loadChannels();
+  } catch (error) {
+    setStatus(status, `Could not bring them back: ${error.message}`, "bad");
+  }
+  loadSettings();
+}
+
+function showImports(imports, removals) {
   const list = $("import-list");
   list.replaceChildren(...imports.map((item) => {
     const li = document.createElement("li");
@@ -646,6 +801,19 @@ function showImports(imports) {
       loadSettings();
     });
     li.append(url, info, again, forget);
+    const removed = removals[item.url] || 0;
+    if (removed > 0) {
+      const note = document.createElement("span");
+      note.className = "status";
+      note.textContent = removed === 1 ? "1 channel removed by you" : `${removed} channels removed by you`;
+      const back = document.createElement("button");
+      back.type = "button";
+      back.className = "bring-back";
+      back.textContent = "Bring back";
+      back.setAttribute("aria-label", `Bring back the channels of ${item.url} you removed`);
+      back.addEventListener("click", () => bringBack(item.url));
+      li.append(note, back);
+    }
     return li;
   }));
 }
@@ -684,7 +852,7 @@ function fillStream(card, stream) {
   const alternates = stream.alternates || [];
   // A channel with alternates says which one plays, and how often it switched.
   const which = alternates.length > 1
-    ? ` · id ${alternates.indexOf(stream.id) + 1}/${alternates.length}${stream.switches ? `, ${stream.switches} switches` : ""}`
+    ? ` · id ${alternates.indexOf(stream.id) + 1}/${alternates.length}${stream.switches ? `, ${stream.switches} ${stream.switches === 1 ? "switch" : "switches"}` : ""}`
     : "";
   const nameLine = card.querySelector(".stream-name");
   nameLine.textContent = `${title}${which}`;
@@ -868,6 +1036,11 @@ async function refreshHealth(schedule = true) {
     const canStart = Boolean(process.command) && process.state !== "not managed";
     const ours = Boolean(process.started_by_acebridge);
     $("banner-start").hidden = engine.reachable || !canStart;
+    const why = $("banner-why");
+    why.hidden = engine.reachable || canStart;
+    why.textContent = process.command
+      ? "acebridge starts an engine only on this computer; this URL points elsewhere."
+      : "No engine program found to start here: install AceStream, or set engine_command in the settings.";
     $("banner-start").disabled = starting;
     $("engine-start").hidden = engine.reachable || !canStart;
     $("engine-start").disabled = starting;
@@ -1043,7 +1216,7 @@ async function loadSettings() {
       banner.hidden = false;
       banner.dataset.key = warnings[0];
     }
-    showImports(settings.imports || []);
+    showImports(settings.imports || [], settings.list_removals || {});
   } catch (error) {
     // The page works without it; the URLs from the server carry the token anyway.
   }
@@ -1255,7 +1428,12 @@ function start() {
     }
   });
   $("search").addEventListener("input", (event) => {
-    searchText = event.target.value.trim().toLowerCase();
+    searchText = event.target.value.trim();
+    for (const id of pinned) {
+      const entry = rows.get(id);
+      if (entry) entry.row.classList.remove("pinned");
+    }
+    pinned.clear();
     applySearch();
   });
   $("now-title").tabIndex = -1;

@@ -86,8 +86,9 @@ pub fn open_links(app: &AppHandle, ids: Vec<ContentId>) {
         let desktop = control.settings().await.desktop;
         if desktop.play_links {
             if let Some(id) = ids.first() {
-                if playing::play(&control, id, None).await {
-                    return;
+                match playing::play(&control, id, None).await {
+                    Ok(()) => return,
+                    Err(why) => dialog::tell(&app, Kind::Warning, &why),
                 }
             }
         }

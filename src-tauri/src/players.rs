@@ -3,10 +3,22 @@
 //! started directly with their arguments, never through a shell, so a URL or
 //! a setting can never become a command line. The channel's name goes along
 //! as the window title, instead of the URL the player would show.
+//!
+//! A player that quits within [`QUICK_EXIT`] of starting with a failure
+//! (VLC refuses to run as root, a broken install) did not play: its last
+//! error lines are reported instead of a silent nothing.
 
 use std::ffi::OsString;
+use std::io::Read;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// A player still running after this long counts as started.
+pub const QUICK_EXIT: Duration = Duration::from_secs(1);
+/// The end of a failed player's error output kept for the user.
+const ERROR_TAIL_BYTES: usize = 600;
 
 /// A player that can be started.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,21 +117,70 @@ impl Player {
         command
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null());
+            .stderr(Stdio::piped());
         command
     }
 
-    /// Starts the player on `url` titled `title` and lets it run on its own.
-    pub fn launch(&self, url: &str, title: Option<&str>) -> std::io::Result<()> {
+    /// Starts the player on `url` titled `title` and lets it run on its own;
+    /// [`Launched::confirm`] says whether it kept running.
+    pub fn launch(&self, url: &str, title: Option<&str>) -> std::io::Result<Launched> {
         let mut child = self.command(url, title).spawn()?;
         tracing::info!(player = self.key, pid = child.id(), "player started");
-        // Reap it when it exits, so no zombie is left behind.
+        let mut stderr = child.stderr.take();
+        let (exited, outcome) = mpsc::channel();
+        // Reap it when it exits, so no zombie is left behind; its error
+        // output is drained meanwhile (a full pipe would block it) and only
+        // the end is kept.
         std::thread::Builder::new()
             .name("player-reaper".into())
             .spawn(move || {
-                let _ = child.wait();
+                let mut tail = Vec::new();
+                if let Some(stderr) = stderr.as_mut() {
+                    let mut chunk = [0u8; 4096];
+                    while let Ok(read @ 1..) = stderr.read(&mut chunk) {
+                        tail.extend_from_slice(&chunk[..read]);
+                        let excess = tail.len().saturating_sub(ERROR_TAIL_BYTES);
+                        tail.drain(..excess);
+                    }
+                }
+                let status = child.wait();
+                let _ = exited.send((status, tail));
             })?;
-        Ok(())
+        Ok(Launched {
+            label: self.label.clone(),
+            outcome,
+        })
+    }
+}
+
+/// A player just started, see [`Player::launch`].
+#[derive(Debug)]
+pub struct Launched {
+    label: String,
+    outcome: mpsc::Receiver<(std::io::Result<std::process::ExitStatus>, Vec<u8>)>,
+}
+
+impl Launched {
+    /// Waits up to [`QUICK_EXIT`]: an error saying what the player said when
+    /// it failed at once, `Ok` when it runs on (or handed over and quit well).
+    pub fn confirm(self) -> Result<(), String> {
+        let Ok((status, tail)) = self.outcome.recv_timeout(QUICK_EXIT) else {
+            return Ok(());
+        };
+        match status {
+            Ok(status) if status.success() => Ok(()),
+            Ok(status) => {
+                let said = String::from_utf8_lossy(&tail);
+                let said = said.trim();
+                let label = &self.label;
+                Err(if said.is_empty() {
+                    format!("{label} quit at once ({status}).")
+                } else {
+                    format!("{label} quit at once ({status}): {said}")
+                })
+            }
+            Err(error) => Err(format!("{} could not be watched: {error}", self.label)),
+        }
     }
 }
 
@@ -210,6 +271,57 @@ mod tests {
             args: vec![URL.into()],
         };
         assert!(player.launch("http://127.0.0.1/", Some("News")).is_err());
+    }
+
+    #[cfg(unix)]
+    fn script(dir: &std::path::Path, body: &str) -> Player {
+        use std::os::unix::fs::PermissionsExt;
+        let path = dir.join("player");
+        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).expect("write");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        Player {
+            key: "custom",
+            label: "VLC".into(),
+            program: path,
+            args: vec![URL.into()],
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_player_that_quits_at_once_is_reported_with_its_message() {
+        let dir = tempfile::tempdir().expect("dir");
+        let root = script(
+            dir.path(),
+            "echo 'VLC is not supposed to be run as root. Sorry.' >&2; exit 1",
+        );
+        let launched = root.launch("http://127.0.0.1/", None).expect("spawn");
+        let error = launched.confirm().expect_err("reported");
+        assert!(
+            error.starts_with(
+                "VLC quit at once (exit status: 1): VLC is not supposed to be run as root."
+            ),
+            "{error}"
+        );
+        // One that keeps running (or hands over and quits well) is started.
+        let running = script(dir.path(), "sleep 3");
+        let started = std::time::Instant::now();
+        assert_eq!(
+            running
+                .launch("http://127.0.0.1/", None)
+                .expect("spawn")
+                .confirm(),
+            Ok(())
+        );
+        assert!(started.elapsed() < QUICK_EXIT * 2);
+        let handed_over = script(dir.path(), "exit 0");
+        assert_eq!(
+            handed_over
+                .launch("http://127.0.0.1/", None)
+                .expect("spawn")
+                .confirm(),
+            Ok(())
+        );
     }
 
     #[cfg(unix)]

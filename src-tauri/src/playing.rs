@@ -34,8 +34,8 @@ pub async fn play_or_explain(
     id: &ContentId,
     key: Option<String>,
 ) {
-    if !play(control, id, key.as_deref()).await {
-        dialog::tell(app, Kind::Warning, NO_PLAYER);
+    if let Err(why) = play(control, id, key.as_deref()).await {
+        dialog::tell(app, Kind::Warning, &why);
         return;
     }
     if let Some(key) = key {
@@ -65,14 +65,26 @@ pub fn play_elsewhere(app: &AppHandle, playlist_url: String) {
                 )
                 .ok()
         });
-        if started.await.flatten().is_none() {
+        let Some(launched) = started.await.flatten() else {
             dialog::tell(&app, Kind::Warning, NO_PLAYER);
+            return;
+        };
+        if let Err(why) = confirmed(launched).await {
+            dialog::tell(&app, Kind::Warning, &why);
         }
     });
 }
 
-/// Opens `id` in the player `key` (or the preferred one); false if none could start.
-pub async fn play(control: &Control, id: &ContentId, key: Option<&str>) -> bool {
+/// Waits (off the desktop thread) to see whether a player just started keeps running.
+async fn confirmed(launched: players::Launched) -> Result<(), String> {
+    tauri::async_runtime::spawn_blocking(move || launched.confirm())
+        .await
+        .unwrap_or(Ok(()))
+}
+
+/// Opens `id` in the player `key` (or the preferred one); why not, in the
+/// user's words, when none could start or it quit at once.
+pub async fn play(control: &Control, id: &ContentId, key: Option<&str>) -> Result<(), String> {
     let title = control.channel_title(id).await;
     let desktop = control.settings().await.desktop;
     let url = control.play_url(id).await;
@@ -81,15 +93,22 @@ pub async fn play(control: &Control, id: &ContentId, key: Option<&str>) -> bool 
         let found = players::available(std::env::var_os("PATH"), &desktop.player_command);
         let Some(player) = players::preferred(&found, key.as_deref()) else {
             tracing::warn!("no player found: install VLC or mpv, or set player_command");
-            return false;
+            return None;
         };
-        match player.launch(&url, Some(&title)) {
-            Ok(()) => true,
-            Err(error) => {
-                tracing::warn!(player = player.key, %error, "cannot start the player");
-                false
-            }
-        }
+        player
+            .launch(&url, Some(&title))
+            .inspect_err(
+                |error| tracing::warn!(player = player.key, %error, "cannot start the player"),
+            )
+            .ok()
     });
-    started.await.unwrap_or(false)
+    let launched = started
+        .await
+        .flatten()
+        .ok_or_else(|| NO_PLAYER.to_owned())?;
+    let outcome = confirmed(launched).await;
+    if let Err(why) = &outcome {
+        tracing::warn!(%why, "the player quit at once");
+    }
+    outcome
 }

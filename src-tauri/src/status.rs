@@ -6,9 +6,9 @@ use acebridge::config::SavedChannel;
 use acebridge::control::{ActiveStream, EngineStatus};
 use acebridge::engine_process::{ProcessState, ProcessStatus};
 
-/// How many saved channels the tray lists (most recent first); the window
-/// has them all.
-pub const SAVED_IN_TRAY: usize = 20;
+/// How many recently played channels the tray lists (most recent first);
+/// the window has every saved channel.
+pub const SAVED_IN_TRAY: usize = acebridge::recent::MAX_RECENT;
 /// Longer names are cut in the menu, which would otherwise grow off screen.
 const MENU_LABEL_CHARS: usize = 48;
 
@@ -124,13 +124,13 @@ impl Snapshot {
     }
 }
 
-/// The saved channels the tray offers, as (key, menu label): the most
-/// recently added first, at most [`SAVED_IN_TRAY`], each labelled with its
-/// title (its name, else "Channel d5869d…").
-pub fn saved_for_tray(saved: &[SavedChannel]) -> Vec<(String, String)> {
-    saved
+/// The channels the tray offers, as (key, menu label): the recently played
+/// ones (see `acebridge::recent`), most recent first, at most
+/// [`SAVED_IN_TRAY`], each labelled with its title (its name, else
+/// "Channel d5869d…").
+pub fn saved_for_tray(recent: &[&SavedChannel]) -> Vec<(String, String)> {
+    recent
         .iter()
-        .rev()
         .take(SAVED_IN_TRAY)
         .map(|channel| (channel.key().to_owned(), menu_label(&channel.title())))
         .collect()
@@ -246,25 +246,26 @@ mod tests {
     fn unnamed_channels_get_a_short_readable_name() {
         let unnamed = ContentId::parse("d5869d0123456789abcdef0123456789abcdef01").expect("id");
         let list = [saved(1, Some("One")), SavedChannel::new(unnamed)];
-        let tray = saved_for_tray(&list);
+        let tray = saved_for_tray(&[&list[1], &list[0]]);
         assert_eq!(tray[0].1, "Channel d5869d…");
         assert_eq!(tray[1].1, "One");
     }
 
     #[test]
-    fn the_tray_lists_recent_channels_first_and_caps_the_list() {
+    fn the_tray_lists_recent_channels_in_order_and_caps_the_list() {
         let list: Vec<_> = (0..30)
             .map(|n| saved(n, Some(&format!("Ch {n}"))))
             .collect();
-        let tray = saved_for_tray(&list);
+        let recent: Vec<&SavedChannel> = list.iter().rev().collect();
+        let tray = saved_for_tray(&recent);
         assert_eq!(tray.len(), SAVED_IN_TRAY);
         assert_eq!(tray[0], (format!("{:040x}", 29), "Ch 29".to_owned()));
-        assert_eq!(tray[19].1, "Ch 10");
+        assert_eq!(tray[SAVED_IN_TRAY - 1].1, "Ch 20");
         let odd = [
             saved(1, Some("Sport & News")),
             saved(2, Some(&"x".repeat(60))),
         ];
-        let tray = saved_for_tray(&odd);
+        let tray = saved_for_tray(&[&odd[1], &odd[0]]);
         assert_eq!(tray[1].1, "Sport && News");
         assert_eq!(tray[0].1, format!("{}…", "x".repeat(48)));
     }

@@ -170,7 +170,7 @@ struct View {
     play_links: bool,
     autostart: Option<bool>,
     players: Vec<Player>,
-    /// Saved channels as (id, label), most recent first.
+    /// Recently played channels as (id, label), most recent first.
     saved: Vec<(String, String)>,
 }
 
@@ -208,7 +208,7 @@ async fn refresh(app: &AppHandle, shown: Option<View>) -> Option<View> {
             play_links: settings.desktop.play_links,
             autostart: app.autolaunch().is_enabled().ok(),
             players: players::available(std::env::var_os("PATH"), &settings.desktop.player_command),
-            saved: status::saved_for_tray(&settings.channels),
+            saved: status::saved_for_tray(&acebridge::recent::recent_channels(&settings)),
         };
         show(&app, &tray, shown.as_ref(), &view);
         Some(view)
@@ -271,10 +271,9 @@ fn fill_players(app: &AppHandle, menu: &Submenu<Wry>, view: &View) -> tauri::Res
         menu.remove(&item)?;
     }
     // Players are greyed out without a last stream: say why, and where else to look.
-    let heading = match (&view.last, view.saved.is_empty()) {
-        (Some(name), _) => format!("Last stream: {}", status::menu_label(name)),
-        (None, false) => "Nothing played yet: pick a saved channel".to_owned(),
-        (None, true) => "Nothing played or saved yet".to_owned(),
+    let heading = match &view.last {
+        Some(name) => format!("Last stream: {}", status::menu_label(name)),
+        None => "Nothing played yet: play a channel from the window".to_owned(),
     };
     menu.append(&MenuItem::with_id(
         app,
@@ -294,7 +293,7 @@ fn fill_players(app: &AppHandle, menu: &Submenu<Wry>, view: &View) -> tauri::Res
         menu.append(&item)?;
     }
     menu.append(&PredefinedMenuItem::separator(app)?)?;
-    let saved = Submenu::with_id(app, "saved", "Saved channels", !view.saved.is_empty())?;
+    let saved = Submenu::with_id(app, "saved", "Recently played", !view.saved.is_empty())?;
     for (hex, label) in &view.saved {
         let id = format!("{SAVED_PREFIX}{hex}");
         saved.append(&MenuItem::with_id(app, id, label, true, no_shortcut)?)?;

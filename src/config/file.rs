@@ -56,6 +56,9 @@ pub struct Settings {
     /// Recordings planned for later, kept until they start.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub scheduled_recordings: Vec<crate::recording::ScheduledRecording>,
+    /// The user's edits of channels from imported lists, kept across re-reads.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub list_edits: Vec<crate::list_edits::ListEdit>,
     /// Channels the user saved in the web UI, in the order they were added.
     /// Kept last: TOML writes these as `[[channels]]` tables after the plain keys.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -77,6 +80,9 @@ pub struct DesktopSettings {
     /// Open `acestream://` links in the player at once, not only add them.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub play_links: bool,
+    /// Keys of the channels played lately, most recent first (see `recent`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub recent: Vec<String>,
 }
 
 impl DesktopSettings {
@@ -329,6 +335,7 @@ mod tests {
                 player: Some("custom".into()),
                 player_command: vec!["flatpak".into(), "run".into(), "{url}".into()],
                 play_links: true,
+                recent: vec!["d5869d".repeat(7)[..40].to_owned()],
             },
             ..Settings::default()
         };

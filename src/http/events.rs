@@ -56,7 +56,9 @@ struct Feed {
 impl Feed {
     async fn next(mut self) -> Option<(Result<Event, Infallible>, Self)> {
         loop {
-            if self.changes.borrow_and_update().is_none() {
+            // `borrow`, not `borrow_and_update`: a change saved while the
+            // last list was being sent must still wake `changed` below.
+            if self.changes.borrow().is_none() {
                 return None;
             }
             if self.channels_due {

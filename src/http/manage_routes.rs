@@ -24,6 +24,7 @@ pub(super) fn routes(guard: Guard) -> Router<AppState> {
             "/api/imports",
             post(imports::import_list).delete(imports::forget_list),
         )
+        .route("/api/imports/bring-back", post(imports::bring_back))
         .route("/api/streams/{id}", delete(streams::stop_stream))
         .route("/api/parse", post(parse::parse))
         .route(
@@ -43,6 +44,7 @@ pub(super) fn routes(guard: Guard) -> Router<AppState> {
             "/api/channels/{id}/alternates",
             post(alternates::add).put(alternates::reorder),
         )
+        .route("/api/channels/{id}/reset", post(channels::reset_channel))
         .route("/api/channels/{id}/split", post(alternates::split))
         .route("/api/channels/{id}/merge", post(alternates::merge))
         .route(

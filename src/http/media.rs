@@ -208,6 +208,10 @@ pub async fn channel(
     let file = channel_file(&file)?;
     let (ChannelFile::Ts(key) | ChannelFile::Hls(key)) = file;
     let (key, ids) = saved_channel(&state, key).await?;
+    if let ChannelKey::Saved(played) = &key {
+        let (store, played) = (state.store.clone(), played.clone());
+        tokio::spawn(async move { crate::recent::remember_played(&store, &played).await });
+    }
     let timeout = channel_start_timeout(&state, ids.len());
     match file {
         ChannelFile::Ts(_) if super::tuner::from_lineup(query.as_deref()) => {

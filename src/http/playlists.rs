@@ -77,19 +77,7 @@ pub async fn play_m3u(
     let name = saved.title();
     let mut body = String::from("#EXTM3U\n");
     m3u_entry(&mut body, saved, &ts_url);
-    // The file name is ASCII-only and quote-free, whatever the channel is called.
-    let stem: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .take(60)
-        .collect();
-    let disposition = format!("attachment; filename=\"{stem}.m3u\"");
+    let disposition = download_disposition(&name);
     Ok((
         [
             (header::CONTENT_TYPE, M3U_TYPE.to_owned()),
@@ -101,9 +89,43 @@ pub async fn play_m3u(
         .into_response())
 }
 
+/// `Content-Disposition` of a download named after `name` (`.m3u`): an
+/// ASCII, quote-free `filename` for old clients, and the name itself as
+/// RFC 5987's `filename*`, so "Первый канал" is not saved as `____________`.
+fn download_disposition(name: &str) -> String {
+    let stem = |keep: fn(char) -> bool| -> String {
+        name.chars()
+            .map(|c| if keep(c) { c } else { '_' })
+            .take(60)
+            .collect()
+    };
+    let ascii = stem(|c| c.is_ascii_alphanumeric() || c == '-');
+    let unicode = stem(|c| c.is_alphanumeric() || c == '-');
+    // RFC 5987's attr-char: letters, digits and a few marks go as they are.
+    const ATTR_CHAR: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.');
+    let encoded = percent_encoding::utf8_percent_encode(&unicode, ATTR_CHAR);
+    format!("attachment; filename=\"{ascii}.m3u\"; filename*=UTF-8''{encoded}.m3u")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn downloads_of_cyrillic_channels_keep_their_names() {
+        assert_eq!(
+            download_disposition("Первый канал"),
+            "attachment; filename=\"____________.m3u\"; \
+             filename*=UTF-8''%D0%9F%D0%B5%D1%80%D0%B2%D1%8B%D0%B9_%D0%BA%D0%B0%D0%BD%D0%B0%D0%BB.m3u"
+        );
+        assert_eq!(
+            download_disposition("Sky \"F1\"; x"),
+            "attachment; filename=\"Sky__F1___x.m3u\"; filename*=UTF-8''Sky__F1___x.m3u"
+        );
+    }
     use crate::content_id::ContentId;
 
     #[test]

@@ -36,6 +36,7 @@ use crate::store::{self, Store};
 
 /// How recordings are made.
 #[derive(Debug, Clone)]
+#[cfg_attr(feature = "test-config", derive(serde::Serialize, serde::Deserialize))]
 pub struct RecordingSettings {
     /// Where files go.
     pub dir: PathBuf,

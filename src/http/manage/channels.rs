@@ -13,6 +13,7 @@ use crate::config::Settings;
 use crate::content_id::ContentId;
 use crate::http::{base_url, ApiError, AppState};
 use crate::import;
+use crate::list_edits::{self, Field, ListSays};
 use crate::player_urls::{Format, PlayerUrls};
 use crate::saved::SavedChannel;
 use crate::store::{self, find_saved, MAX_SAVED_CHANNELS};
@@ -48,9 +49,18 @@ pub struct ChannelView {
     tvg_name: Option<String>,
     /// The imported list it came from, if any.
     source: Option<String>,
+    /// The channel's number (`tvg-chno`, the tuner's `GuideNumber`).
+    number: Option<u32>,
+    /// For a channel from a list that the user changed: what the list says
+    /// for each changed field.
+    list_says: Option<ListSays>,
 }
 
-fn channel_view(urls: &PlayerUrls, saved: &SavedChannel) -> ChannelView {
+pub(super) fn channel_view(
+    urls: &PlayerUrls,
+    settings: &Settings,
+    saved: &SavedChannel,
+) -> ChannelView {
     let hex = |id: &ContentId| id.as_hex().to_owned();
     ChannelView {
         id: saved.key().to_owned(),
@@ -69,6 +79,8 @@ fn channel_view(urls: &PlayerUrls, saved: &SavedChannel) -> ChannelView {
         tvg_id: saved.tvg_id.clone(),
         tvg_name: saved.tvg_name.clone(),
         source: saved.source.clone(),
+        number: saved.number,
+        list_says: list_edits::list_says(settings, saved),
     }
 }
 
@@ -76,8 +88,22 @@ pub(super) fn channel_views(urls: &PlayerUrls, settings: &Settings) -> Vec<Chann
     settings
         .channels
         .iter()
-        .map(|saved| channel_view(urls, saved))
+        .map(|saved| channel_view(urls, settings, saved))
         .collect()
+}
+
+/// Saved channel `index` as the API shows it, after a change to it.
+fn view_at(
+    state: &AppState,
+    headers: &HeaderMap,
+    settings: &Settings,
+    index: usize,
+) -> Json<ChannelView> {
+    Json(channel_view(
+        &base_url(state, headers),
+        settings,
+        &settings.channels[index],
+    ))
 }
 
 /// The saved channels as the API and the event stream show them.
@@ -196,17 +222,38 @@ pub struct ChannelChange {
     name: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
     group: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    tvg_logo: Option<Option<String>>,
+    /// A whole number from 1 (`101` or `"101"`); absent: unchanged.
+    #[serde(default, deserialize_with = "present")]
+    number: Option<serde_json::Value>,
 }
 
-/// Tells a field sent as `null` (`Some(None)`) from one not sent (`None`).
-fn present<'de, D: serde::Deserializer<'de>>(
+/// The channel number a request gave, or a 400 saying what a number is.
+fn requested_number(value: &serde_json::Value) -> Result<u32, ApiError> {
+    let number = match value {
+        serde_json::Value::Number(n) => n.as_u64().and_then(|n| u32::try_from(n).ok()),
+        serde_json::Value::String(text) => crate::saved::channel_number(text),
+        _ => None,
+    };
+    number.filter(|n| *n > 0).ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "a channel number is a whole number from 1 up, not {value}"
+        ))
+    })
+}
+
+/// Tells a field sent as `null` (`Some(None)` or `Some(Value::Null)`) from
+/// one not sent (`None`).
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
     deserializer: D,
-) -> Result<Option<Option<String>>, D::Error> {
-    Option::<String>::deserialize(deserializer).map(Some)
+) -> Result<Option<T>, D::Error> {
+    T::deserialize(deserializer).map(Some)
 }
 
-/// `PUT /api/channels/{id} {"name"?: …, "group"?: …}`: renames a saved
-/// channel or moves it to another group (empty or null clears either).
+/// `PUT /api/channels/{id} {"name"?: …, "group"?: …, "number"?: …}`:
+/// renames a saved channel, moves it to another group (empty or null clears
+/// either) or gives it another number (409 when another channel has it).
 pub async fn rename_channel(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -218,16 +265,32 @@ pub async fn rename_channel(
     let mut next = guard.settings().clone();
     let index =
         find_saved(&next, &id).ok_or_else(|| ApiError::not_found("no such saved channel"))?;
-    let channel = &mut next.channels[index];
-    if let Some(name) = request.name {
-        channel.name = clean_name(name.as_deref());
+    if let Some(value) = &request.number {
+        let number = requested_number(value)?;
+        if let Some(other) = next
+            .channels
+            .iter()
+            .enumerate()
+            .find(|(at, other)| *at != index && other.number == Some(number))
+        {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                format!("number {number} is already {}'s", other.1.title()),
+            ));
+        }
+        next.channels[index].number = Some(number);
     }
-    if let Some(group) = request.group {
-        channel.group = clean_name(group.as_deref());
+    for (field, value) in [
+        (Field::Name, request.name),
+        (Field::Group, request.group),
+        (Field::Logo, request.tvg_logo),
+    ] {
+        if let Some(value) = value {
+            list_edits::record(&mut next, index, field, clean_name(value.as_deref()));
+        }
     }
     guard.save(next).await?;
-    let saved = &guard.settings().channels[index];
-    Ok(Json(channel_view(&base_url(&state, &headers), saved)))
+    Ok(view_at(&state, &headers, guard.settings(), index))
 }
 
 /// `DELETE /api/channels/{id}`: forgets a saved channel. 204, or 404 if not saved.
@@ -240,7 +303,30 @@ pub async fn delete_channel(
     let mut next = guard.settings().clone();
     let index =
         find_saved(&next, &id).ok_or_else(|| ApiError::not_found("no such saved channel"))?;
+    list_edits::record_removal(&mut next, index);
     next.channels.remove(index);
     guard.save(next).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /api/channels/{id}/reset`: gives a channel from a list back the
+/// list's name, group and logo. 404 when not saved, 409 when not changed.
+pub async fn reset_channel(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<ChannelView>, ApiError> {
+    let id = parse_id(&id)?;
+    let mut guard = state.store.lock().await;
+    let mut next = guard.settings().clone();
+    let index =
+        find_saved(&next, &id).ok_or_else(|| ApiError::not_found("no such saved channel"))?;
+    if !list_edits::reset(&mut next, index) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "this channel is as its list says",
+        ));
+    }
+    guard.save(next).await?;
+    Ok(view_at(&state, &headers, guard.settings(), index))
 }

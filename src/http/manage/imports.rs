@@ -51,3 +51,24 @@ pub async fn forget_list(
         Err(ApiError::not_found("no such imported list"))
     }
 }
+
+/// `POST /api/imports/bring-back {"url"}`: forgets which channels of the
+/// list the user removed and reads it now, so they are back. Answers the
+/// read's report; 404 when the list is not imported.
+pub async fn bring_back(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<ForgetList>,
+) -> Result<Json<import::SyncReport>, ApiError> {
+    let url = import::parse_list_url(&request.url)?;
+    {
+        let mut guard = state.store.lock().await;
+        let mut next = guard.settings().clone();
+        if !next.imports.iter().any(|list| list.url == url.as_str()) {
+            return Err(ApiError::not_found("no such imported list"));
+        }
+        if crate::list_edits::bring_back(&mut next, url.as_str()) > 0 {
+            guard.save(next).await?;
+        }
+    }
+    Ok(Json(import::import(&state.store, &url, None).await?))
+}

@@ -29,19 +29,32 @@ pub struct SettingsView {
     warnings: Vec<String>,
     /// Lists imported from a URL, with their refresh interval and last read.
     imports: Vec<config::ImportedList>,
+    /// For each imported list, how many of its channels the user removed
+    /// (kept away from its re-reads); lists with none are left out.
+    list_removals: std::collections::BTreeMap<String, usize>,
     /// The command acebridge starts the engine with (set or detected), if any.
     engine_command: Option<Vec<String>>,
 }
 
 async fn settings_view(state: &AppState) -> SettingsView {
     let engine = state.channels.engine();
+    let settings = state.store.get().await;
     SettingsView {
         engine_command: state
             .channels
             .engine_process()
             .status(&engine, false)
             .command,
-        imports: state.store.get().await.imports,
+        imports: settings.imports.clone(),
+        list_removals: settings
+            .imports
+            .iter()
+            .map(|list| {
+                let count = crate::list_edits::removed_count(&settings, &list.url);
+                (list.url.clone(), count)
+            })
+            .filter(|(_, count)| *count > 0)
+            .collect(),
         engine: engine.base().to_string(),
         listen: state.local_addr.to_string(),
         settings_file: state.store.path().map(|path| path.display().to_string()),
