@@ -9,14 +9,20 @@
 //! upstream into the proxy's chunk sizes: what moving the bytes costs at all.
 //! The proxy runs three times: N TS players (`proxy`), N HLS viewers polling
 //! the playlist and fetching segments at their natural pace (`hls`), and half
-//! of each on one channel (`mixed`).
+//! of each on one channel (`mixed`). With `--before` an earlier build's proxy
+//! runs beside this one's (`before`, `before-hls`), so one run compares them.
+//! `--channels` measures many channels at once, `--cold` how soon a player's
+//! first picture comes on a channel nobody plays (see [`first_picture`]).
 //! The same binary is the child: hidden `proxy` and `copier` subcommands.
 
+mod channels;
 mod copier;
+mod first_picture;
 mod measure;
 mod players;
 
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -59,6 +65,18 @@ struct Cli {
     /// With --churn: print the proxy's memory and the engine's open sessions after every round
     #[arg(long)]
     verbose: bool,
+    /// An earlier build of this bench: its proxy is measured beside this one's
+    /// (rows `before` and `before-hls`)
+    #[arg(long, value_name = "PATH")]
+    before: Option<PathBuf>,
+    /// Instead of the fan-out table: many channels at once, as CHANNELSxPLAYERS
+    /// (players per channel), comma-separated, e.g. 16x4,32x2
+    #[arg(long, value_delimiter = ',', value_name = "CxP")]
+    channels: Vec<channels::Spec>,
+    /// Instead of the fan-out table: this many rounds of first-picture times
+    /// for TS and HLS players on cold and on playing channels
+    #[arg(long, value_name = "ROUNDS")]
+    cold: Option<usize>,
     #[command(subcommand)]
     child: Option<Internal>,
 }
@@ -73,6 +91,9 @@ enum Internal {
         /// Seconds a channel without players lingers
         #[arg(long, default_value_t = 10)]
         linger: u64,
+        /// Channels playing at once
+        #[arg(long, default_value_t = 32)]
+        max_channels: usize,
     },
     /// (internal) run the reference copier
     #[command(hide = true)]
@@ -119,7 +140,8 @@ fn main() -> ExitCode {
             engine,
             listen,
             linger,
-        }) => runtime.block_on(run_proxy(engine, listen, linger)),
+            max_channels,
+        }) => runtime.block_on(run_proxy(engine, listen, linger, max_channels)),
         Some(Internal::Copier {
             upstream,
             listen,
@@ -131,6 +153,8 @@ fn main() -> ExitCode {
             });
             runtime.block_on(run_copier(upstream, listen, batch))
         }
+        None if !cli.channels.is_empty() => runtime.block_on(channels::run(&cli)),
+        None if cli.cold.is_some() => runtime.block_on(first_picture::run(&cli)),
         None => match cli.churn {
             Some(seconds) => runtime.block_on(churn(&cli, seconds)),
             None => runtime.block_on(bench(&cli)),
@@ -138,7 +162,12 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run_proxy(engine: String, listen: SocketAddr, linger: u64) -> ExitCode {
+async fn run_proxy(
+    engine: String,
+    listen: SocketAddr,
+    linger: u64,
+    max_channels: usize,
+) -> ExitCode {
     let Ok(engine) = acebridge::config::parse_engine_url(&engine) else {
         return ExitCode::from(2);
     };
@@ -146,6 +175,7 @@ async fn run_proxy(engine: String, listen: SocketAddr, linger: u64) -> ExitCode 
     // The bench is the one place where hundreds of players on a channel are wanted.
     config.channels.max_players = 10_000;
     config.channels.linger = Duration::from_secs(linger);
+    config.channels.max_channels = max_channels;
     match acebridge::serve(config, std::future::pending()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -190,8 +220,12 @@ fn free_addr() -> std::io::Result<SocketAddr> {
     std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()
 }
 
-fn spawn_child(args: &[String]) -> std::io::Result<ChildGuard> {
-    let exe = std::env::current_exe()?;
+/// Runs `exe` (this bench when `None`) with `args`, its stdout discarded.
+fn spawn_child(exe: Option<&Path>, args: &[String]) -> std::io::Result<ChildGuard> {
+    let exe = match exe {
+        Some(exe) => exe.to_owned(),
+        None => std::env::current_exe()?,
+    };
     let child = Command::new(exe)
         .args(args)
         .env("RUST_LOG", "warn")
@@ -235,9 +269,13 @@ async fn bench(cli: &Cli) -> ExitCode {
         "sessions"
     );
     let mut failed = false;
+    let subjects: Vec<Subject> = Subject::ALL
+        .into_iter()
+        .filter(|subject| cli.before.is_some() || !subject.is_before())
+        .collect();
     for &players in &cli.players {
         let mut row = Vec::new();
-        for subject in Subject::ALL {
+        for &subject in &subjects {
             match measure(cli, players, subject).await {
                 Ok(figures) => {
                     println!(
@@ -263,7 +301,7 @@ async fn bench(cli: &Cli) -> ExitCode {
                         );
                         failed = true;
                     }
-                    row.push(figures);
+                    row.push((subject, figures));
                 }
                 Err(error) => {
                     eprintln!("{} with {players} players failed: {error}", subject.name());
@@ -271,23 +309,33 @@ async fn bench(cli: &Cli) -> ExitCode {
                 }
             }
         }
-        if let [proxy, copier, batched, hls, mixed] = &row[..] {
-            let ratios = [
-                ("proxy/copier", proxy, copier),
-                ("proxy/batched", proxy, batched),
-                ("hls/batched", hls, batched),
-                ("mixed/batched", mixed, batched),
-            ];
-            for (name, subject, reference) in ratios {
-                if reference.cpu_per_gb > 0.0 {
-                    println!(
-                        "{:>7} {:>14} | {:>5.2}x CPU/GB {:>6.2}x RSS",
-                        players,
-                        name,
-                        subject.cpu_per_gb / reference.cpu_per_gb,
-                        subject.peak_rss_mib / reference.peak_rss_mib.max(0.1)
-                    );
-                }
+        let of = |wanted: Subject| {
+            row.iter()
+                .find(|(subject, _)| *subject == wanted)
+                .map(|(_, figures)| figures)
+        };
+        let ratios = [
+            ("proxy/copier", Subject::Proxy, Subject::Copier),
+            ("proxy/batched", Subject::Proxy, Subject::Batched),
+            ("hls/batched", Subject::Hls, Subject::Batched),
+            ("hls/proxy", Subject::Hls, Subject::Proxy),
+            ("mixed/batched", Subject::Mixed, Subject::Batched),
+            ("before/batched", Subject::Before, Subject::Batched),
+            ("before-hls/batched", Subject::BeforeHls, Subject::Batched),
+            ("before-hls/before", Subject::BeforeHls, Subject::Before),
+        ];
+        for (name, subject, reference) in ratios {
+            let (Some(subject), Some(reference)) = (of(subject), of(reference)) else {
+                continue;
+            };
+            if reference.cpu_per_gb > 0.0 {
+                println!(
+                    "{:>7} {:>18} | {:>5.2}x CPU/GB {:>6.2}x RSS",
+                    players,
+                    name,
+                    subject.cpu_per_gb / reference.cpu_per_gb,
+                    subject.peak_rss_mib / reference.peak_rss_mib.max(0.1)
+                );
             }
         }
     }
@@ -308,15 +356,21 @@ enum Subject {
     Hls,
     /// The proxy with N/2 TS players and N/2 HLS viewers on the same channel.
     Mixed,
+    /// `--before`'s proxy with N TS players.
+    Before,
+    /// `--before`'s proxy with N HLS viewers.
+    BeforeHls,
 }
 
 impl Subject {
-    const ALL: [Subject; 5] = [
+    const ALL: [Subject; 7] = [
         Subject::Proxy,
         Subject::Copier,
         Subject::Batched,
         Subject::Hls,
         Subject::Mixed,
+        Subject::Before,
+        Subject::BeforeHls,
     ];
 
     fn name(self) -> &'static str {
@@ -326,17 +380,28 @@ impl Subject {
             Subject::Batched => "batched",
             Subject::Hls => "hls",
             Subject::Mixed => "mixed",
+            Subject::Before => "before",
+            Subject::BeforeHls => "before-hls",
         }
     }
 
     fn is_proxy(self) -> bool {
-        matches!(self, Subject::Proxy | Subject::Hls | Subject::Mixed)
+        !matches!(self, Subject::Copier | Subject::Batched)
+    }
+
+    fn is_before(self) -> bool {
+        matches!(self, Subject::Before | Subject::BeforeHls)
+    }
+
+    /// Only HLS viewers, the warm-up one included.
+    fn is_hls(self) -> bool {
+        matches!(self, Subject::Hls | Subject::BeforeHls)
     }
 
     /// How many of `players` are HLS viewers.
     fn hls_viewers(self, players: usize) -> usize {
         match self {
-            Subject::Hls => players,
+            Subject::Hls | Subject::BeforeHls => players,
             Subject::Mixed => players / 2,
             _ => 0,
         }
@@ -351,7 +416,7 @@ async fn measure(cli: &Cli, players: usize, subject: Subject) -> Result<Figures,
     .await;
     let addr = free_addr().map_err(|e| e.to_string())?;
     let (args, path) = match subject {
-        Subject::Proxy | Subject::Hls | Subject::Mixed => (
+        Subject::Proxy | Subject::Hls | Subject::Mixed | Subject::Before | Subject::BeforeHls => (
             vec!["proxy".to_owned(), engine.url(), addr.to_string()],
             format!("/ace/getstream?id={CHANNEL}"),
         ),
@@ -364,7 +429,8 @@ async fn measure(cli: &Cli, players: usize, subject: Subject) -> Result<Figures,
             (args, "/".to_owned())
         }
     };
-    let child = spawn_child(&args).map_err(|e| e.to_string())?;
+    let exe = cli.before.as_deref().filter(|_| subject.is_before());
+    let child = spawn_child(exe, &args).map_err(|e| e.to_string())?;
     let pid = child.0.id();
     if !wait_listening(addr).await {
         return Err("child did not start listening".into());
@@ -374,7 +440,7 @@ async fn measure(cli: &Cli, players: usize, subject: Subject) -> Result<Figures,
     let hls_viewers = subject.hls_viewers(players);
     // Warm the channel so the measured players join a running stream.
     let warm = Arc::new(AtomicU64::new(0));
-    let warm_task = if subject == Subject::Hls {
+    let warm_task = if subject.is_hls() {
         tokio::spawn(players::watch_hls(
             base.clone(),
             manifest.clone(),
@@ -429,7 +495,7 @@ async fn measure(cli: &Cli, players: usize, subject: Subject) -> Result<Figures,
 
     let mut ttfb = Vec::new();
     for _ in 0..cli.joins {
-        let time = if subject == Subject::Hls {
+        let time = if subject.is_hls() {
             players::hls_time_to_first_byte(&base, &manifest).await
         } else {
             players::time_to_first_byte(addr, &path).await.ok()
@@ -499,7 +565,7 @@ async fn churn(cli: &Cli, seconds: u64) -> ExitCode {
         "--linger".to_owned(),
         "1".to_owned(),
     ];
-    let Ok(child) = spawn_child(&args) else {
+    let Ok(child) = spawn_child(None, &args) else {
         return ExitCode::FAILURE;
     };
     let pid = child.0.id();

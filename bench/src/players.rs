@@ -130,6 +130,20 @@ pub async fn hls_time_to_first_byte(base: &str, playlist: &str) -> Option<Durati
     Some(started.elapsed())
 }
 
+/// Time from asking for the playlist to having the whole of its newest
+/// segment: on a cold channel, when an HLS player could first decode.
+pub async fn hls_first_segment(base: &str, playlist: &str) -> Option<Duration> {
+    let client = reqwest::Client::builder().no_proxy().build().ok()?;
+    let started = Instant::now();
+    let text = get(&client, &format!("{base}{playlist}")).await?;
+    let text = String::from_utf8_lossy(&text);
+    let uri = text
+        .lines()
+        .rfind(|line| !line.starts_with('#') && !line.is_empty())?;
+    get(&client, &format!("{base}{uri}")).await?;
+    Some(started.elapsed())
+}
+
 async fn get(client: &reqwest::Client, url: &str) -> Option<bytes::Bytes> {
     let response = client.get(url).send().await.ok()?.error_for_status().ok()?;
     response.bytes().await.ok()
