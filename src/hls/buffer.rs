@@ -1,7 +1,8 @@
 //! The segment buffer of one channel: its HLS segments (cut by the proxy or
 //! downloaded from the engine) under the proxy's own contiguous sequence
 //! numbers, bounded by count and bytes, with waiting for a segment that is
-//! about to arrive.
+//! about to arrive. While nobody watches the channel as HLS it keeps only its
+//! newest segment (see [`SegmentBuffer::set_watched`]).
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -53,6 +54,19 @@ struct Inner {
     segments: VecDeque<Segment>,
     next_seq: u64,
     bytes: usize,
+    /// Segments kept now: the full window while HLS viewers watch, else [`AT_REST`].
+    keep: usize,
+}
+
+impl Inner {
+    fn evict(&mut self, max_bytes: usize) {
+        while self.segments.len() > self.keep || (self.bytes > max_bytes && self.segments.len() > 1)
+        {
+            if let Some(old) = self.segments.pop_front() {
+                self.bytes -= old.len();
+            }
+        }
+    }
 }
 
 /// Bounded buffer of the newest segments.
@@ -68,10 +82,18 @@ pub struct SegmentBuffer {
 /// How far past the newest segment a request may be and still be waited for.
 const LOOKAHEAD: u64 = 2;
 
+/// Segments kept while nobody watches as HLS: the newest one, which begins on
+/// a keyframe with the program tables, so a first viewer starts on it at once.
+/// The older ones would only hold media past the TS ring's span in memory.
+pub const AT_REST: usize = 1;
+
 impl SegmentBuffer {
     pub fn new(max_segments: usize, max_bytes: usize) -> Self {
         Self {
-            inner: Mutex::new(Inner::default()),
+            inner: Mutex::new(Inner {
+                keep: AT_REST,
+                ..Inner::default()
+            }),
             max_segments: max_segments.max(1),
             max_bytes,
             landed: watch::Sender::new(0),
@@ -105,17 +127,23 @@ impl SegmentBuffer {
                 ..segment
             });
             inner.next_seq += 1;
-            while inner.segments.len() > self.max_segments
-                || (inner.bytes > self.max_bytes && inner.segments.len() > 1)
-            {
-                if let Some(old) = inner.segments.pop_front() {
-                    inner.bytes -= old.len();
-                }
-            }
+            inner.evict(self.max_bytes);
             inner.next_seq
         };
         self.landed.send_replace(next);
         next
+    }
+
+    /// Whether HLS viewers watch: the window grows back to its full length
+    /// from the next segment on; without viewers it shrinks to [`AT_REST`] now.
+    pub fn set_watched(&self, watched: bool) {
+        let mut inner = self.lock();
+        inner.keep = if watched {
+            self.max_segments
+        } else {
+            AT_REST.min(self.max_segments)
+        };
+        inner.evict(self.max_bytes);
     }
 
     fn lookup(&self, seq: u64) -> Lookup {
@@ -186,6 +214,7 @@ mod tests {
     #[test]
     fn bounded_by_count_and_bytes() {
         let buffer = SegmentBuffer::new(3, 25);
+        buffer.set_watched(true);
         for _ in 0..10 {
             buffer.push(2.0, false, vec![Bytes::from(vec![0u8; 10])]);
         }
@@ -198,9 +227,29 @@ mod tests {
         assert!(matches!(buffer.lookup(50), Lookup::Gone));
     }
 
+    #[test]
+    fn at_rest_only_the_newest_segment_is_kept_and_the_window_fills_when_watched() {
+        let buffer = SegmentBuffer::new(4, 1 << 20);
+        let push = |tag: u8| buffer.push(2.0, false, vec![Bytes::from(vec![tag; 10])]);
+        for tag in 0..5 {
+            push(tag);
+        }
+        assert_eq!(buffer.usage(), (1, 10), "at rest: the newest segment only");
+        assert!(matches!(buffer.lookup(4), Lookup::Ready(_)));
+        buffer.set_watched(true);
+        for tag in 5..10 {
+            push(tag);
+        }
+        assert_eq!(buffer.usage(), (4, 40), "watched: the full window");
+        buffer.set_watched(false);
+        assert_eq!(buffer.usage(), (1, 10), "the last viewer left");
+        assert_eq!(buffer.window(6)[0].seq, 9);
+    }
+
     #[tokio::test]
     async fn waiting_request_gets_the_segment_when_it_lands() {
         let buffer = std::sync::Arc::new(SegmentBuffer::new(5, 1 << 20));
+        buffer.set_watched(true);
         let waiter = {
             let buffer = buffer.clone();
             tokio::spawn(async move { buffer.wait_for(0, Duration::from_secs(5)).await })
