@@ -1,8 +1,8 @@
 //! The segment buffer of one channel: its HLS segments (cut by the proxy or
 //! downloaded from the engine) under the proxy's own contiguous sequence
 //! numbers, bounded by count and bytes, with waiting for a segment that is
-//! about to arrive. While nobody watches the channel as HLS it keeps only its
-//! newest segment (see [`SegmentBuffer::set_watched`]).
+//! about to arrive. While nobody watches the channel as HLS it keeps only the
+//! newest few (see [`AT_REST`]).
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -82,10 +82,12 @@ pub struct SegmentBuffer {
 /// How far past the newest segment a request may be and still be waited for.
 const LOOKAHEAD: u64 = 2;
 
-/// Segments kept while nobody watches as HLS: the newest one, which begins on
-/// a keyframe with the program tables, so a first viewer starts on it at once.
-/// The older ones would only hold media past the TS ring's span in memory.
-pub const AT_REST: usize = 1;
+/// Segments kept while nobody watches as HLS: the three target durations a
+/// player starts back from the live edge (RFC 8216, 6.3.3), so a first viewer
+/// starts at once; VLC waits for them when the playlist has fewer. They share
+/// their bytes with the TS ring's newest chunks; an older segment would hold
+/// media the ring has dropped.
+pub const AT_REST: usize = 3;
 
 impl SegmentBuffer {
     pub fn new(max_segments: usize, max_bytes: usize) -> Self {
@@ -228,22 +230,26 @@ mod tests {
     }
 
     #[test]
-    fn at_rest_only_the_newest_segment_is_kept_and_the_window_fills_when_watched() {
-        let buffer = SegmentBuffer::new(4, 1 << 20);
+    fn at_rest_only_the_newest_segments_are_kept_and_the_window_fills_when_watched() {
+        let buffer = SegmentBuffer::new(6, 1 << 20);
         let push = |tag: u8| buffer.push(2.0, false, vec![Bytes::from(vec![tag; 10])]);
         for tag in 0..5 {
             push(tag);
         }
-        assert_eq!(buffer.usage(), (1, 10), "at rest: the newest segment only");
+        assert_eq!(buffer.usage(), (AT_REST, 10 * AT_REST), "at rest");
         assert!(matches!(buffer.lookup(4), Lookup::Ready(_)));
         buffer.set_watched(true);
-        for tag in 5..10 {
+        for tag in 5..12 {
             push(tag);
         }
-        assert_eq!(buffer.usage(), (4, 40), "watched: the full window");
+        assert_eq!(buffer.usage(), (6, 60), "watched: the full window");
         buffer.set_watched(false);
-        assert_eq!(buffer.usage(), (1, 10), "the last viewer left");
-        assert_eq!(buffer.window(6)[0].seq, 9);
+        assert_eq!(
+            buffer.usage(),
+            (AT_REST, 10 * AT_REST),
+            "the last viewer left"
+        );
+        assert_eq!(buffer.window(6)[0].seq, 12 - AT_REST as u64);
     }
 
     #[tokio::test]
