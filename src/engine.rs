@@ -185,18 +185,13 @@ impl EngineClient {
                 attempt.error(format!("redirect off the engine's address, to {target}"))
             }
         });
-        let mut http = reqwest::Client::builder()
+        let http = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
             // The engine is local: a system proxy would only get in the way.
             .no_proxy()
-            .redirect(redirects);
-        if base.scheme() == "http" {
-            // Redirects stay on the engine's scheme, so a plain-http engine
-            // never needs the system's CA store, which OpenSSL would otherwise
-            // parse into memory for every client.
-            http = http.tls_certs_only([]);
-        }
-        let http = http.build().unwrap_or_default();
+            .redirect(redirects)
+            .build()
+            .unwrap_or_default();
         Self { base, http }
     }
 
