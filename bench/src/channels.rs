@@ -1,7 +1,8 @@
 //! Many channels at once: C channels with P TS players each on one proxy,
 //! against the `batched` copier sending the same number of players the same
-//! chunks from one upstream (the cost of the bytes alone), and one channel
-//! with P players, so that the memory one more channel costs can be read off.
+//! chunks from one upstream (the cost of the bytes alone), and all C×P
+//! players on one channel, so that what one more channel costs can be read off.
+//! With `--before`, that build's proxy runs the C channels too.
 
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -59,17 +60,22 @@ pub async fn run(cli: &Cli) -> std::process::ExitCode {
     );
     let mut failed = false;
     for spec in &cli.channels {
+        // The same players on one channel: the same bytes out, one upstream.
         let single = Spec {
             channels: 1,
-            ..*spec
+            players: spec.channels * spec.players,
         };
         let mut rows = Vec::new();
-        for (name, spec, proxy) in [
-            ("proxy", *spec, true),
-            ("batched", *spec, false),
-            ("proxy", single, true),
-        ] {
-            match measure_run(cli, spec, proxy).await {
+        let mut runs = vec![
+            ("proxy", *spec, Child::Proxy),
+            ("batched", *spec, Child::Batched),
+            ("proxy", single, Child::Proxy),
+        ];
+        if cli.before.is_some() {
+            runs.push(("before", *spec, Child::Before));
+        }
+        for (name, spec, child) in runs {
+            match measure_run(cli, spec, child).await {
                 Ok(figures) => {
                     println!(
                         "{:>5}x{:<3} {:>8} | {:>9.3} {:>7.1}Mi {:>8.1} {:>8}",
@@ -89,7 +95,7 @@ pub async fn run(cli: &Cli) -> std::process::ExitCode {
                 }
             }
         }
-        if let [many, batched, one] = &rows[..] {
+        if let [many, batched, one, ..] = &rows[..] {
             println!(
                 "{:>5}x{:<3} proxy/batched {:.2}x CPU/GB; proxy {:.2}x its one-channel CPU/GB; {:.2} MiB per extra channel",
                 spec.channels,
@@ -107,9 +113,18 @@ pub async fn run(cli: &Cli) -> std::process::ExitCode {
     }
 }
 
-/// The proxy (or the batched copier, every player on one upstream) with
-/// `spec`'s players, one of each channel's joining first to warm it.
-async fn measure_run(cli: &Cli, spec: Spec, proxy: bool) -> Result<Figures, String> {
+/// What serves the players.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Child {
+    Proxy,
+    /// The batched copier: every player on one upstream.
+    Batched,
+    /// `--before`'s proxy (its channel limit is its default).
+    Before,
+}
+
+/// `child` with `spec`'s players, one of each channel's joining first to warm it.
+async fn measure_run(cli: &Cli, spec: Spec, child: Child) -> Result<Figures, String> {
     let engine = SimEngine::start_with(SimOptions {
         bitrate: Some(cli.bitrate),
         ..SimOptions::default()
@@ -119,14 +134,12 @@ async fn measure_run(cli: &Cli, spec: Spec, proxy: bool) -> Result<Figures, Stri
     let ids: Vec<String> = (0..spec.channels)
         .map(|n| format!("{:040x}", 0xbe00 + n))
         .collect();
-    let (args, paths): (Vec<String>, Vec<String>) = if proxy {
-        let args = vec![
-            "proxy".to_owned(),
-            engine.url(),
-            addr.to_string(),
-            "--max-channels".to_owned(),
-            (spec.channels + 1).to_string(),
-        ];
+    let (args, paths): (Vec<String>, Vec<String>) = if child != Child::Batched {
+        let mut args = vec!["proxy".to_owned(), engine.url(), addr.to_string()];
+        if child == Child::Proxy {
+            args.push("--max-channels".to_owned());
+            args.push((spec.channels + 1).to_string());
+        }
         let paths = ids
             .iter()
             .map(|id| format!("/ace/getstream?id={id}"))
@@ -142,7 +155,8 @@ async fn measure_run(cli: &Cli, spec: Spec, proxy: bool) -> Result<Figures, Stri
         ];
         (args, vec!["/".to_owned(); spec.channels])
     };
-    let child = spawn_child(None, &args).map_err(|e| e.to_string())?;
+    let exe = cli.before.as_deref().filter(|_| child == Child::Before);
+    let child = spawn_child(exe, &args).map_err(|e| e.to_string())?;
     let pid = child.0.id();
     if !wait_listening(addr).await {
         return Err("child did not start listening".into());
