@@ -320,8 +320,7 @@ impl Channel {
         // starts on; viewers count for a while after their last request.
         let watched = self.viewers.count(self.viewer_window()) > 0;
         self.segments.set_watched(watched);
-        self.segments
-            .push(cut.duration, cut.discontinuity, cut.parts);
+        self.segments.push(cut);
     }
 
     fn went_live(&self) {
@@ -422,6 +421,7 @@ impl Channel {
                     duration: segment.duration,
                     discontinuity,
                     parts: vec![data.clone()],
+                    starts_mid_gop: false,
                 });
                 discontinuity = false;
                 self.cut(&data, cutter, received);

@@ -30,6 +30,9 @@ pub struct Cut {
     pub discontinuity: bool,
     /// PAT/PMT, then whole packets from a keyframe on.
     pub parts: Vec<Bytes>,
+    /// Continues the channel's short first segment mid-GOP: a player can go
+    /// on into it but not start on it.
+    pub starts_mid_gop: bool,
 }
 
 /// The segment being gathered.
@@ -106,6 +109,7 @@ impl Segmenter {
             duration: duration.as_secs_f32(),
             discontinuity: done.discontinuity,
             parts: done.parts,
+            starts_mid_gop: done.after_lead,
         })
     }
 
@@ -142,6 +146,7 @@ impl Segmenter {
             duration: elapsed.as_secs_f32(),
             discontinuity: done.discontinuity,
             parts: done.parts,
+            starts_mid_gop: done.after_lead,
         })
     }
 
@@ -234,6 +239,8 @@ mod tests {
         assert_eq!(cuts[0].parts[0], psi, "the lead starts on the tables");
         assert_eq!(cuts[0].parts.len(), 1 + 5);
         assert_eq!(cuts[1].parts.len(), 1 + 5);
+        let mid_gop: Vec<bool> = cuts.iter().map(|c| c.starts_mid_gop).collect();
+        assert_eq!(mid_gop, vec![false, true, false, false]);
         assert_eq!(cuts[2].parts[0], psi, "back on keyframes");
     }
 
