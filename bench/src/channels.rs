@@ -184,17 +184,11 @@ async fn measure_run(cli: &Cli, spec: Spec, child: Child) -> Result<Figures, Str
         }
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let start: Vec<u64> = counters.iter().map(|c| c.load(Ordering::Relaxed)).collect();
-    let cpu_before = measure::cpu_time(pid).ok_or("no /proc for the child")?;
-    let started = Instant::now();
-    tokio::time::sleep(Duration::from_secs(cli.seconds)).await;
-    let elapsed = started.elapsed().as_secs_f64();
-    let cpu = measure::cpu_time(pid).ok_or("child died")? - cpu_before;
-    let delivered: Vec<u64> = counters
-        .iter()
-        .zip(&start)
-        .map(|(c, start)| c.load(Ordering::Relaxed) - start)
-        .collect();
+    let measure::Window {
+        cpu,
+        elapsed,
+        delivered,
+    } = measure::window(pid, &counters, Duration::from_secs(cli.seconds)).await?;
     let peak_rss = measure::peak_rss(pid).unwrap_or(0);
     for task in tasks {
         task.abort();

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use acebridge_testkit::engine::{SimEngine, SimOptions};
 use tokio::process::Command;
 
-use super::{free_addr, measure, players, spawn_child, wait_listening, ChildGuard, Cli};
+use super::{measure, players, start_lingering_proxy, ChildGuard, Cli};
 
 /// Longest a player may take to its first picture before it counts as failed.
 const GIVE_UP: Duration = Duration::from_secs(30);
@@ -81,24 +81,13 @@ pub async fn run(cli: &Cli) -> ExitCode {
         if name == "before" && exe.is_none() {
             continue;
         }
-        let Ok(addr) = free_addr() else {
-            return ExitCode::FAILURE;
+        let (child, addr) = match start_lingering_proxy(exe, &engine.url()).await {
+            Ok(started) => started,
+            Err(error) => {
+                eprintln!("the {name} proxy: {error}");
+                return ExitCode::FAILURE;
+            }
         };
-        let args = [
-            "proxy".to_owned(),
-            engine.url(),
-            addr.to_string(),
-            "--linger".to_owned(),
-            "1".to_owned(),
-        ];
-        let Ok(child) = spawn_child(exe, &args) else {
-            eprintln!("could not start the {name} proxy");
-            return ExitCode::FAILURE;
-        };
-        if !wait_listening(addr).await {
-            eprintln!("the {name} proxy did not start listening");
-            return ExitCode::FAILURE;
-        }
         proxies.push(Proxy {
             name,
             addr,

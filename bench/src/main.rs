@@ -478,20 +478,15 @@ async fn measure(cli: &Cli, players: usize, subject: Subject) -> Result<Figures,
         .collect();
     // Let every player join and drain its keyframe burst before measuring.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let start_bytes: Vec<u64> = counters.iter().map(|c| c.load(Ordering::Relaxed)).collect();
-    let warm_start = warm.load(Ordering::Relaxed);
-    let cpu_before = measure::cpu_time(pid).ok_or("no /proc for the child")?;
-    let started = Instant::now();
-    tokio::time::sleep(Duration::from_secs(cli.seconds)).await;
-    let elapsed = started.elapsed().as_secs_f64();
-    let cpu = measure::cpu_time(pid).ok_or("child died")? - cpu_before;
-    let delivered: Vec<u64> = counters
-        .iter()
-        .zip(&start_bytes)
-        .map(|(c, start)| c.load(Ordering::Relaxed) - start)
-        .collect();
     // The warm-up player is a live player too: the child's CPU went into its bytes as well.
-    let warm_delivered = warm.load(Ordering::Relaxed) - warm_start;
+    let mut all = counters.clone();
+    all.push(warm.clone());
+    let measure::Window {
+        cpu,
+        elapsed,
+        mut delivered,
+    } = measure::window(pid, &all, Duration::from_secs(cli.seconds)).await?;
+    let warm_delivered = delivered.pop().unwrap_or(0);
 
     let mut ttfb = Vec::new();
     for _ in 0..cli.joins {
@@ -546,6 +541,27 @@ async fn start_playback(engine: &str) -> Result<String, String> {
         .ok_or_else(|| format!("no playback_url in {body}"))
 }
 
+/// Starts the proxy of `exe` (this bench's when `None`) with a 1 s linger;
+/// returns it once it listens.
+async fn start_lingering_proxy(
+    exe: Option<&Path>,
+    engine: &str,
+) -> Result<(ChildGuard, SocketAddr), String> {
+    let addr = free_addr().map_err(|e| e.to_string())?;
+    let args = [
+        "proxy".to_owned(),
+        engine.to_owned(),
+        addr.to_string(),
+        "--linger".to_owned(),
+        "1".to_owned(),
+    ];
+    let child = spawn_child(exe, &args).map_err(|e| e.to_string())?;
+    if !wait_listening(addr).await {
+        return Err("did not start listening".into());
+    }
+    Ok((child, addr))
+}
+
 /// Players join and leave 20 channels for `seconds`; memory must end where it
 /// settled after the first round, not grow with uptime or zapping.
 async fn churn(cli: &Cli, seconds: u64) -> ExitCode {
@@ -554,25 +570,15 @@ async fn churn(cli: &Cli, seconds: u64) -> ExitCode {
         ..SimOptions::default()
     })
     .await;
-    let Ok(addr) = free_addr() else {
-        return ExitCode::FAILURE;
-    };
     // A 1 s linger, so channels start and stop all the time.
-    let args = [
-        "proxy".to_owned(),
-        engine.url(),
-        addr.to_string(),
-        "--linger".to_owned(),
-        "1".to_owned(),
-    ];
-    let Ok(child) = spawn_child(None, &args) else {
-        return ExitCode::FAILURE;
+    let (child, addr) = match start_lingering_proxy(None, &engine.url()).await {
+        Ok(started) => started,
+        Err(error) => {
+            eprintln!("proxy: {error}");
+            return ExitCode::FAILURE;
+        }
     };
     let pid = child.0.id();
-    if !wait_listening(addr).await {
-        eprintln!("proxy did not start listening");
-        return ExitCode::FAILURE;
-    }
     let channels: Vec<String> = (0..20).map(|n| format!("{n:040x}")).collect();
     let streams_url = format!("http://{addr}/api/streams");
     let mib = |bytes: u64| bytes as f64 / (1024.0 * 1024.0);
