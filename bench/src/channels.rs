@@ -9,9 +9,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use acebridge_testkit::engine::{SimEngine, SimOptions};
-
-use super::{free_addr, measure, players, spawn_child, start_playback, wait_listening, Cli};
+use super::{
+    free_addr, measure, players, spawn_child, start_engine, start_playback, wait_listening, Cli,
+};
 
 /// `CxP`: C channels with P players each.
 #[derive(Debug, Clone, Copy)]
@@ -125,11 +125,7 @@ enum Child {
 
 /// `child` with `spec`'s players, one of each channel's joining first to warm it.
 async fn measure_run(cli: &Cli, spec: Spec, child: Child) -> Result<Figures, String> {
-    let engine = SimEngine::start_with(SimOptions {
-        bitrate: Some(cli.bitrate),
-        ..SimOptions::default()
-    })
-    .await;
+    let engine = start_engine(cli.bitrate).await;
     let addr = free_addr().map_err(|e| e.to_string())?;
     let ids: Vec<String> = (0..spec.channels)
         .map(|n| format!("{:040x}", 0xbe00 + n))
@@ -195,11 +191,7 @@ async fn measure_run(cli: &Cli, spec: Spec, child: Child) -> Result<Figures, Str
     }
     drop(child);
     let total: u64 = delivered.iter().sum();
-    let expected = cli.bitrate as f64 / 8.0 * elapsed;
-    let pct: Vec<u64> = delivered
-        .iter()
-        .map(|&bytes| (bytes as f64 / expected * 1000.0) as u64)
-        .collect();
+    let pct = measure::per_mille(&delivered, cli.bitrate, elapsed);
     Ok(Figures {
         cpu_per_gb: cpu.as_secs_f64() / (total.max(1) as f64 / 1e9),
         peak_rss_mib: peak_rss as f64 / (1024.0 * 1024.0),

@@ -409,11 +409,7 @@ impl Subject {
 }
 
 async fn measure(cli: &Cli, players: usize, subject: Subject) -> Result<Figures, String> {
-    let engine = SimEngine::start_with(SimOptions {
-        bitrate: Some(cli.bitrate),
-        ..SimOptions::default()
-    })
-    .await;
+    let engine = start_engine(cli.bitrate).await;
     let addr = free_addr().map_err(|e| e.to_string())?;
     let (args, path) = match subject {
         Subject::Proxy | Subject::Hls | Subject::Mixed | Subject::Before | Subject::BeforeHls => (
@@ -505,11 +501,7 @@ async fn measure(cli: &Cli, players: usize, subject: Subject) -> Result<Figures,
     drop(child);
 
     let total: u64 = delivered.iter().sum::<u64>() + warm_delivered;
-    let expected = cli.bitrate as f64 / 8.0 * elapsed;
-    let pct: Vec<u64> = delivered
-        .iter()
-        .map(|&bytes| (bytes as f64 / expected * 1000.0) as u64)
-        .collect();
+    let pct = measure::per_mille(&delivered, cli.bitrate, elapsed);
     Ok(Figures {
         cpu_per_gb: if total > 0 {
             cpu.as_secs_f64() / (total as f64 / 1e9)
@@ -524,6 +516,15 @@ async fn measure(cli: &Cli, players: usize, subject: Subject) -> Result<Figures,
         ttfb_p99_ms: measure::quantile(&ttfb, 0.99).unwrap_or(0) as f64 / 1000.0,
         sessions: engine.sessions_started_total(),
     })
+}
+
+/// The simulated engine, sending its clip at `bitrate` bits per second.
+async fn start_engine(bitrate: u64) -> SimEngine {
+    SimEngine::start_with(SimOptions {
+        bitrate: Some(bitrate),
+        ..SimOptions::default()
+    })
+    .await
 }
 
 /// Starts an engine session the way the proxy does and returns its playback URL.
@@ -565,11 +566,7 @@ async fn start_lingering_proxy(
 /// Players join and leave 20 channels for `seconds`; memory must end where it
 /// settled after the first round, not grow with uptime or zapping.
 async fn churn(cli: &Cli, seconds: u64) -> ExitCode {
-    let engine = SimEngine::start_with(SimOptions {
-        bitrate: Some(cli.bitrate),
-        ..SimOptions::default()
-    })
-    .await;
+    let engine = start_engine(cli.bitrate).await;
     // A 1 s linger, so channels start and stop all the time.
     let (child, addr) = match start_lingering_proxy(None, &engine.url()).await {
         Ok(started) => started,

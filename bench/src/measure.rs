@@ -83,3 +83,13 @@ pub async fn window(
         delivered,
     })
 }
+
+/// Each player's bytes as thousandths of what `bitrate` (bits per second)
+/// delivers in `elapsed` seconds.
+pub fn per_mille(delivered: &[u64], bitrate: u64, elapsed: f64) -> Vec<u64> {
+    let expected = bitrate as f64 / 8.0 * elapsed;
+    delivered
+        .iter()
+        .map(|&bytes| (bytes as f64 / expected * 1000.0) as u64)
+        .collect()
+}
