@@ -9,14 +9,20 @@
 //! upstream into the proxy's chunk sizes: what moving the bytes costs at all.
 //! The proxy runs three times: N TS players (`proxy`), N HLS viewers polling
 //! the playlist and fetching segments at their natural pace (`hls`), and half
-//! of each on one channel (`mixed`).
+//! of each on one channel (`mixed`). With `--before` an earlier build's proxy
+//! runs beside this one's (`before`, `before-hls`), so one run compares them.
+//! `--channels` measures many channels at once, `--cold` how soon a player's
+//! first picture comes on a channel nobody plays (see [`first_picture`]).
 //! The same binary is the child: hidden `proxy` and `copier` subcommands.
 
+mod channels;
 mod copier;
+mod first_picture;
 mod measure;
 mod players;
 
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -63,6 +69,18 @@ struct Cli {
     /// With --churn: print the proxy's memory and the engine's open sessions after every round
     #[arg(long)]
     verbose: bool,
+    /// An earlier build of this bench: its proxy is measured beside this one's
+    /// (rows `before` and `before-hls`)
+    #[arg(long, value_name = "PATH")]
+    before: Option<PathBuf>,
+    /// Instead of the fan-out table: many channels at once, as CHANNELSxPLAYERS
+    /// (players per channel), comma-separated, e.g. 16x4,32x2
+    #[arg(long, value_delimiter = ',', value_name = "CxP")]
+    channels: Vec<channels::Spec>,
+    /// Instead of the fan-out table: this many rounds of first-picture times
+    /// for TS and HLS players on cold and on playing channels
+    #[arg(long, value_name = "ROUNDS")]
+    cold: Option<usize>,
     #[command(subcommand)]
     child: Option<Internal>,
 }
@@ -77,6 +95,9 @@ enum Internal {
         /// Seconds a channel without players lingers
         #[arg(long, default_value_t = 10)]
         linger: u64,
+        /// Channels playing at once
+        #[arg(long, default_value_t = 32)]
+        max_channels: usize,
         /// Where recordings go (the bench's own temp folder)
         #[arg(long)]
         recordings_dir: Option<std::path::PathBuf>,
@@ -126,8 +147,15 @@ fn main() -> ExitCode {
             engine,
             listen,
             linger,
+            max_channels,
             recordings_dir,
-        }) => runtime.block_on(run_proxy(engine, listen, linger, recordings_dir)),
+        }) => runtime.block_on(run_proxy(
+            engine,
+            listen,
+            linger,
+            max_channels,
+            recordings_dir,
+        )),
         Some(Internal::Copier {
             upstream,
             listen,
@@ -139,6 +167,8 @@ fn main() -> ExitCode {
             });
             runtime.block_on(run_copier(upstream, listen, batch))
         }
+        None if !cli.channels.is_empty() => runtime.block_on(channels::run(&cli)),
+        None if cli.cold.is_some() => runtime.block_on(first_picture::run(&cli)),
         None => match cli.churn {
             Some(seconds) => runtime.block_on(churn(&cli, seconds)),
             None => runtime.block_on(bench(&cli)),
@@ -150,6 +180,7 @@ async fn run_proxy(
     engine: String,
     listen: SocketAddr,
     linger: u64,
+    max_channels: usize,
     recordings_dir: Option<std::path::PathBuf>,
 ) -> ExitCode {
     let Ok(engine) = acebridge::config::parse_engine_url(&engine) else {
@@ -159,6 +190,7 @@ async fn run_proxy(
     // The bench is the one place where hundreds of players on a channel are wanted.
     config.channels.max_players = 10_000;
     config.channels.linger = Duration::from_secs(linger);
+    config.channels.max_channels = max_channels;
     if let Some(dir) = recordings_dir {
         config.recordings.dir = dir;
         config.recordings.min_free_bytes = 0;
@@ -229,8 +261,12 @@ fn free_addr() -> std::io::Result<SocketAddr> {
     std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()
 }
 
-fn spawn_child(args: &[String]) -> std::io::Result<ChildGuard> {
-    let exe = std::env::current_exe()?;
+/// Runs `exe` (this bench when `None`) with `args`, its stdout discarded.
+fn spawn_child(exe: Option<&Path>, args: &[String]) -> std::io::Result<ChildGuard> {
+    let exe = match exe {
+        Some(exe) => exe.to_owned(),
+        None => std::env::current_exe()?,
+    };
     let child = Command::new(exe)
         .args(args)
         .env("RUST_LOG", "warn")
@@ -277,9 +313,13 @@ async fn bench(cli: &Cli) -> ExitCode {
         "sessions"
     );
     let mut failed = false;
+    let subjects: Vec<Subject> = Subject::ALL
+        .into_iter()
+        .filter(|subject| cli.before.is_some() || !subject.is_before())
+        .collect();
     for &players in &cli.players {
         let mut row = Vec::new();
-        for subject in Subject::ALL {
+        for &subject in &subjects {
             match measure(cli, players, subject).await {
                 Ok(figures) => {
                     println!(
@@ -305,7 +345,7 @@ async fn bench(cli: &Cli) -> ExitCode {
                         );
                         failed = true;
                     }
-                    row.push(figures);
+                    row.push((subject, figures));
                 }
                 Err(error) => {
                     eprintln!("{} with {players} players failed: {error}", subject.name());
@@ -313,23 +353,33 @@ async fn bench(cli: &Cli) -> ExitCode {
                 }
             }
         }
-        if let [proxy, copier, batched, hls, mixed] = &row[..] {
-            let ratios = [
-                ("proxy/copier", proxy, copier),
-                ("proxy/batched", proxy, batched),
-                ("hls/batched", hls, batched),
-                ("mixed/batched", mixed, batched),
-            ];
-            for (name, subject, reference) in ratios {
-                if reference.cpu_per_gb > 0.0 {
-                    println!(
-                        "{:>7} {:>14} | {:>5.2}x CPU/GB {:>6.2}x RSS",
-                        players,
-                        name,
-                        subject.cpu_per_gb / reference.cpu_per_gb,
-                        subject.peak_rss_mib / reference.peak_rss_mib.max(0.1)
-                    );
-                }
+        let of = |wanted: Subject| {
+            row.iter()
+                .find(|(subject, _)| *subject == wanted)
+                .map(|(_, figures)| figures)
+        };
+        let ratios = [
+            ("proxy/copier", Subject::Proxy, Subject::Copier),
+            ("proxy/batched", Subject::Proxy, Subject::Batched),
+            ("hls/batched", Subject::Hls, Subject::Batched),
+            ("hls/proxy", Subject::Hls, Subject::Proxy),
+            ("mixed/batched", Subject::Mixed, Subject::Batched),
+            ("before/batched", Subject::Before, Subject::Batched),
+            ("before-hls/batched", Subject::BeforeHls, Subject::Batched),
+            ("before-hls/before", Subject::BeforeHls, Subject::Before),
+        ];
+        for (name, subject, reference) in ratios {
+            let (Some(subject), Some(reference)) = (of(subject), of(reference)) else {
+                continue;
+            };
+            if reference.cpu_per_gb > 0.0 {
+                println!(
+                    "{:>7} {:>18} | {:>5.2}x CPU/GB {:>6.2}x RSS",
+                    players,
+                    name,
+                    subject.cpu_per_gb / reference.cpu_per_gb,
+                    subject.peak_rss_mib / reference.peak_rss_mib.max(0.1)
+                );
             }
         }
     }
@@ -350,15 +400,21 @@ enum Subject {
     Hls,
     /// The proxy with N/2 TS players and N/2 HLS viewers on the same channel.
     Mixed,
+    /// `--before`'s proxy with N TS players.
+    Before,
+    /// `--before`'s proxy with N HLS viewers.
+    BeforeHls,
 }
 
 impl Subject {
-    const ALL: [Subject; 5] = [
+    const ALL: [Subject; 7] = [
         Subject::Proxy,
         Subject::Copier,
         Subject::Batched,
         Subject::Hls,
         Subject::Mixed,
+        Subject::Before,
+        Subject::BeforeHls,
     ];
 
     fn name(self) -> &'static str {
@@ -368,17 +424,28 @@ impl Subject {
             Subject::Batched => "batched",
             Subject::Hls => "hls",
             Subject::Mixed => "mixed",
+            Subject::Before => "before",
+            Subject::BeforeHls => "before-hls",
         }
     }
 
     fn is_proxy(self) -> bool {
-        matches!(self, Subject::Proxy | Subject::Hls | Subject::Mixed)
+        !matches!(self, Subject::Copier | Subject::Batched)
+    }
+
+    fn is_before(self) -> bool {
+        matches!(self, Subject::Before | Subject::BeforeHls)
+    }
+
+    /// Only HLS viewers, the warm-up one included.
+    fn is_hls(self) -> bool {
+        matches!(self, Subject::Hls | Subject::BeforeHls)
     }
 
     /// How many of `players` are HLS viewers.
     fn hls_viewers(self, players: usize) -> usize {
         match self {
-            Subject::Hls => players,
+            Subject::Hls | Subject::BeforeHls => players,
             Subject::Mixed => players / 2,
             _ => 0,
         }
@@ -386,16 +453,13 @@ impl Subject {
 }
 
 async fn measure(cli: &Cli, players: usize, subject: Subject) -> Result<Figures, String> {
-    let engine = SimEngine::start_with(SimOptions {
-        bitrate: Some(cli.bitrate),
-        ..SimOptions::default()
-    })
-    .await;
+    let engine = start_engine(cli.bitrate).await;
     let addr = free_addr().map_err(|e| e.to_string())?;
-    let recordings = (cli.record && subject.is_proxy())
+    // An earlier build may not record: only this build's proxy runs do.
+    let recordings = (cli.record && subject.is_proxy() && !subject.is_before())
         .then(|| std::env::temp_dir().join(format!("acebridge-bench-rec-{}", addr.port())));
     let (args, path) = match subject {
-        Subject::Proxy | Subject::Hls | Subject::Mixed => {
+        Subject::Proxy | Subject::Hls | Subject::Mixed | Subject::Before | Subject::BeforeHls => {
             let mut args = vec!["proxy".to_owned(), engine.url(), addr.to_string()];
             if let Some(dir) = &recordings {
                 args.extend(["--recordings-dir".to_owned(), dir.display().to_string()]);
@@ -411,7 +475,8 @@ async fn measure(cli: &Cli, players: usize, subject: Subject) -> Result<Figures,
             (args, "/".to_owned())
         }
     };
-    let child = spawn_child(&args).map_err(|e| e.to_string())?;
+    let exe = cli.before.as_deref().filter(|_| subject.is_before());
+    let child = spawn_child(exe, &args).map_err(|e| e.to_string())?;
     let pid = child.0.id();
     if !wait_listening(addr).await {
         return Err("child did not start listening".into());
@@ -421,7 +486,7 @@ async fn measure(cli: &Cli, players: usize, subject: Subject) -> Result<Figures,
     let hls_viewers = subject.hls_viewers(players);
     // Warm the channel so the measured players join a running stream.
     let warm = Arc::new(AtomicU64::new(0));
-    let warm_task = if subject == Subject::Hls {
+    let warm_task = if subject.is_hls() {
         tokio::spawn(players::watch_hls(
             base.clone(),
             manifest.clone(),
@@ -465,27 +530,22 @@ async fn measure(cli: &Cli, players: usize, subject: Subject) -> Result<Figures,
         .collect();
     // Let every player join and drain its keyframe burst before measuring.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let start_bytes: Vec<u64> = counters.iter().map(|c| c.load(Ordering::Relaxed)).collect();
-    let warm_start = warm.load(Ordering::Relaxed);
-    let recorded_start = recorded();
-    let cpu_before = measure::cpu_time(pid).ok_or("no /proc for the child")?;
-    let started = Instant::now();
-    tokio::time::sleep(Duration::from_secs(cli.seconds)).await;
-    let elapsed = started.elapsed().as_secs_f64();
-    let cpu = measure::cpu_time(pid).ok_or("child died")? - cpu_before;
-    let delivered: Vec<u64> = counters
-        .iter()
-        .zip(&start_bytes)
-        .map(|(c, start)| c.load(Ordering::Relaxed) - start)
-        .collect();
     // The warm-up player is a live player too: the child's CPU went into its bytes as well.
-    let warm_delivered = warm.load(Ordering::Relaxed) - warm_start;
+    let mut all = counters.clone();
+    all.push(warm.clone());
+    let recorded_start = recorded();
+    let measure::Window {
+        cpu,
+        elapsed,
+        mut delivered,
+    } = measure::window(pid, &all, Duration::from_secs(cli.seconds)).await?;
+    let warm_delivered = delivered.pop().unwrap_or(0);
     // A recording's bytes are delivered too, to the disk.
     let recorded_delivered = recorded().saturating_sub(recorded_start);
 
     let mut ttfb = Vec::new();
     for _ in 0..cli.joins {
-        let time = if subject == Subject::Hls {
+        let time = if subject.is_hls() {
             players::hls_time_to_first_byte(&base, &manifest).await
         } else {
             players::time_to_first_byte(addr, &path).await.ok()
@@ -503,11 +563,7 @@ async fn measure(cli: &Cli, players: usize, subject: Subject) -> Result<Figures,
         let _ = std::fs::remove_dir_all(dir);
     }
     let total: u64 = delivered.iter().sum::<u64>() + warm_delivered + recorded_delivered;
-    let expected = cli.bitrate as f64 / 8.0 * elapsed;
-    let pct: Vec<u64> = delivered
-        .iter()
-        .map(|&bytes| (bytes as f64 / expected * 1000.0) as u64)
-        .collect();
+    let pct = measure::per_mille(&delivered, cli.bitrate, elapsed);
     Ok(Figures {
         cpu_per_gb: if total > 0 {
             cpu.as_secs_f64() / (total as f64 / 1e9)
@@ -522,6 +578,15 @@ async fn measure(cli: &Cli, players: usize, subject: Subject) -> Result<Figures,
         ttfb_p99_ms: measure::quantile(&ttfb, 0.99).unwrap_or(0) as f64 / 1000.0,
         sessions: engine.sessions_started_total(),
     })
+}
+
+/// The simulated engine, sending its clip at `bitrate` bits per second.
+async fn start_engine(bitrate: u64) -> SimEngine {
+    SimEngine::start_with(SimOptions {
+        bitrate: Some(bitrate),
+        ..SimOptions::default()
+    })
+    .await
 }
 
 /// Starts an engine session the way the proxy does and returns its playback URL.
@@ -539,33 +604,40 @@ async fn start_playback(engine: &str) -> Result<String, String> {
         .ok_or_else(|| format!("no playback_url in {body}"))
 }
 
-/// Players join and leave 20 channels for `seconds`; memory must end where it
-/// settled after the first round, not grow with uptime or zapping.
-async fn churn(cli: &Cli, seconds: u64) -> ExitCode {
-    let engine = SimEngine::start_with(SimOptions {
-        bitrate: Some(cli.bitrate),
-        ..SimOptions::default()
-    })
-    .await;
-    let Ok(addr) = free_addr() else {
-        return ExitCode::FAILURE;
-    };
-    // A 1 s linger, so channels start and stop all the time.
+/// Starts the proxy of `exe` (this bench's when `None`) with a 1 s linger;
+/// returns it once it listens.
+async fn start_lingering_proxy(
+    exe: Option<&Path>,
+    engine: &str,
+) -> Result<(ChildGuard, SocketAddr), String> {
+    let addr = free_addr().map_err(|e| e.to_string())?;
     let args = [
         "proxy".to_owned(),
-        engine.url(),
+        engine.to_owned(),
         addr.to_string(),
         "--linger".to_owned(),
         "1".to_owned(),
     ];
-    let Ok(child) = spawn_child(&args) else {
-        return ExitCode::FAILURE;
+    let child = spawn_child(exe, &args).map_err(|e| e.to_string())?;
+    if !wait_listening(addr).await {
+        return Err("did not start listening".into());
+    }
+    Ok((child, addr))
+}
+
+/// Players join and leave 20 channels for `seconds`; memory must end where it
+/// settled after the first round, not grow with uptime or zapping.
+async fn churn(cli: &Cli, seconds: u64) -> ExitCode {
+    let engine = start_engine(cli.bitrate).await;
+    // A 1 s linger, so channels start and stop all the time.
+    let (child, addr) = match start_lingering_proxy(None, &engine.url()).await {
+        Ok(started) => started,
+        Err(error) => {
+            eprintln!("proxy: {error}");
+            return ExitCode::FAILURE;
+        }
     };
     let pid = child.0.id();
-    if !wait_listening(addr).await {
-        eprintln!("proxy did not start listening");
-        return ExitCode::FAILURE;
-    }
     let channels: Vec<String> = (0..20).map(|n| format!("{n:040x}")).collect();
     let streams_url = format!("http://{addr}/api/streams");
     let mib = |bytes: u64| bytes as f64 / (1024.0 * 1024.0);

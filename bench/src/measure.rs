@@ -48,3 +48,48 @@ pub fn quantile<T: Copy + Ord>(samples: &[T], q: f64) -> Option<T> {
     let index = ((sorted.len().checked_sub(1)? as f64) * q).round() as usize;
     sorted.get(index).copied()
 }
+
+/// What the child did during one measured window.
+pub struct Window {
+    pub cpu: std::time::Duration,
+    /// Seconds the window lasted.
+    pub elapsed: f64,
+    /// Bytes each counter gained, in the counters' order.
+    pub delivered: Vec<u64>,
+}
+
+/// Measures the child `pid` for `length`: its CPU time and what each of
+/// `counters` (one per player) gained meanwhile.
+pub async fn window(
+    pid: u32,
+    counters: &[std::sync::Arc<std::sync::atomic::AtomicU64>],
+    length: std::time::Duration,
+) -> Result<Window, String> {
+    use std::sync::atomic::Ordering;
+    let start: Vec<u64> = counters.iter().map(|c| c.load(Ordering::Relaxed)).collect();
+    let cpu_before = cpu_time(pid).ok_or("no /proc for the child")?;
+    let started = std::time::Instant::now();
+    tokio::time::sleep(length).await;
+    let elapsed = started.elapsed().as_secs_f64();
+    let cpu = cpu_time(pid).ok_or("child died")? - cpu_before;
+    let delivered = counters
+        .iter()
+        .zip(&start)
+        .map(|(c, start)| c.load(Ordering::Relaxed) - start)
+        .collect();
+    Ok(Window {
+        cpu,
+        elapsed,
+        delivered,
+    })
+}
+
+/// Each player's bytes as thousandths of what `bitrate` (bits per second)
+/// delivers in `elapsed` seconds.
+pub fn per_mille(delivered: &[u64], bitrate: u64, elapsed: f64) -> Vec<u64> {
+    let expected = bitrate as f64 / 8.0 * elapsed;
+    delivered
+        .iter()
+        .map(|&bytes| (bytes as f64 / expected * 1000.0) as u64)
+        .collect()
+}

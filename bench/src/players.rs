@@ -119,15 +119,30 @@ pub async fn watch_hls(base: String, playlist: String, counter: Arc<AtomicU64>) 
 pub async fn hls_time_to_first_byte(base: &str, playlist: &str) -> Option<Duration> {
     let client = reqwest::Client::builder().no_proxy().build().ok()?;
     let started = Instant::now();
-    let text = get(&client, &format!("{base}{playlist}")).await?;
-    let text = String::from_utf8_lossy(&text);
-    let uri = text
-        .lines()
-        .rfind(|line| !line.starts_with('#') && !line.is_empty())?;
+    let uri = newest_segment(&client, base, playlist).await?;
     let response = client.get(format!("{base}{uri}")).send().await.ok()?;
     let mut response = response.error_for_status().ok()?;
     response.chunk().await.ok()??;
     Some(started.elapsed())
+}
+
+/// Time from asking for the playlist to having the whole of its newest
+/// segment: on a cold channel, when an HLS player could first decode.
+pub async fn hls_first_segment(base: &str, playlist: &str) -> Option<Duration> {
+    let client = reqwest::Client::builder().no_proxy().build().ok()?;
+    let started = Instant::now();
+    let uri = newest_segment(&client, base, playlist).await?;
+    get(&client, &format!("{base}{uri}")).await?;
+    Some(started.elapsed())
+}
+
+/// The URI of the newest segment in the playlist at `base` + `playlist`.
+async fn newest_segment(client: &reqwest::Client, base: &str, playlist: &str) -> Option<String> {
+    let text = get(client, &format!("{base}{playlist}")).await?;
+    String::from_utf8_lossy(&text)
+        .lines()
+        .rfind(|line| !line.starts_with('#') && !line.is_empty())
+        .map(str::to_owned)
 }
 
 async fn get(client: &reqwest::Client, url: &str) -> Option<bytes::Bytes> {

@@ -265,8 +265,9 @@ impl Channel {
             }
             first = false;
             held.extend_from_slice(&bytes);
-            // Until the first keyframe arrives players wait: publish at once.
-            if held.len() >= COALESCE_BYTES || !*received {
+            // Until the first keyframe arrives TS players wait, and until the
+            // first segment is cut HLS players do: publish at once.
+            if held.len() >= COALESCE_BYTES || !*received || self.segments.next_seq() == 0 {
                 self.cut(&held, cutter, received);
                 held.clear();
                 hold_until = None;
@@ -315,8 +316,11 @@ impl Channel {
 
     fn store_segment(&self, cut: Cut) {
         self.note_segment_duration(cut.duration);
-        self.segments
-            .push(cut.duration, cut.discontinuity, cut.parts);
+        // A channel nobody watches as HLS keeps only what a first viewer
+        // starts on; viewers count for a while after their last request.
+        let watched = self.viewers.count(self.viewer_window()) > 0;
+        self.segments.set_watched(watched);
+        self.segments.push(cut);
     }
 
     fn went_live(&self) {
@@ -413,9 +417,12 @@ impl Channel {
                 if discontinuity {
                     cutter.restart(self);
                 }
-                self.note_segment_duration(segment.duration);
-                self.segments
-                    .push(segment.duration, discontinuity, vec![data.clone()]);
+                self.store_segment(Cut {
+                    duration: segment.duration,
+                    discontinuity,
+                    parts: vec![data.clone()],
+                    starts_mid_gop: false,
+                });
                 discontinuity = false;
                 self.cut(&data, cutter, received);
                 if !*received {
@@ -479,5 +486,103 @@ fn away_reason(error: &ChannelError) -> String {
     match error {
         ChannelError::Engine(EngineError::Unreachable { reason, .. }) => reason.clone(),
         other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The segment window of a TS channel, fed the fixture clip directly (no
+    //! engine): what it keeps with and without HLS viewers.
+    use std::sync::Arc;
+
+    use acebridge_testkit::fixtures::CLIP_TS;
+    use acebridge_testkit::ts::first_video_packet_is_keyframe;
+
+    use super::super::{ChannelKey, Hub, Viewer};
+    use super::*;
+    use crate::content_id::ContentId;
+    use crate::engine::SharedEngine;
+    use crate::hls::AT_REST;
+    use crate::ts::packet::PACKET_SIZE;
+
+    fn channel(hub: &Hub) -> Arc<Channel> {
+        let id = ContentId::parse(&"c".repeat(40)).expect("id");
+        Arc::new(Channel::new(
+            ChannelKey::Id(id.clone()),
+            id.clone(),
+            vec![id],
+            &hub.inner,
+        ))
+    }
+
+    /// Feeds `bytes` in small reads, as the engine sends them.
+    fn feed(channel: &Channel, cutter: &mut Cutter, received: &mut bool, bytes: &[u8]) {
+        for read in bytes.chunks(PACKET_SIZE * 20) {
+            channel.cut(read, cutter, received);
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_channel_without_hls_viewers_keeps_only_the_segments_a_first_viewer_starts_on() {
+        let nowhere = url::Url::parse("http://127.0.0.1:9").expect("url");
+        // One-second segments, so the clip makes more than a window of them.
+        let hub = Hub::new(
+            SharedEngine::new(crate::engine::EngineClient::new(nowhere)),
+            ChannelSettings {
+                hls_segment: Duration::from_secs(1),
+                ..ChannelSettings::default()
+            },
+        );
+        let channel = channel(&hub);
+        let mut cutter = Cutter::new(&hub.inner.settings);
+        let mut received = false;
+        let half = CLIP_TS.len() / PACKET_SIZE / 2 * PACKET_SIZE;
+        feed(&channel, &mut cutter, &mut received, &CLIP_TS[..half]);
+        let cut = channel.segments.next_seq() as usize;
+        assert!(cut > AT_REST, "{cut} segments cut");
+        let window = channel.segments.window(crate::hls::playlist::WINDOW);
+        assert_eq!(
+            window.len(),
+            AT_REST,
+            "at rest the playlist shows the newest"
+        );
+        let mut kept = 0;
+        for meta in &window {
+            let segment = channel
+                .segments
+                .wait_for(meta.seq, Duration::ZERO)
+                .await
+                .expect("a listed segment");
+            kept += segment.len();
+        }
+        assert_eq!(
+            channel.segments.usage(),
+            (AT_REST, kept),
+            "no segment bytes beyond the listed ones"
+        );
+        let newest = channel
+            .segments
+            .wait_for(window[AT_REST - 1].seq, Duration::ZERO)
+            .await
+            .expect("the newest segment");
+        let bytes: Vec<u8> = newest.parts.iter().flatten().copied().collect();
+        assert!(
+            first_video_packet_is_keyframe(&bytes),
+            "a viewer starts on it at once"
+        );
+
+        // A viewer comes: from the next segment on the window fills again.
+        let viewer = Viewer::new(std::net::Ipv4Addr::LOCALHOST.into(), Some("vlc"));
+        let request = hub.admit_viewer(&channel, &viewer).expect("admitted");
+        let before = channel.segments.next_seq();
+        feed(&channel, &mut cutter, &mut received, &CLIP_TS[half..]);
+        drop(request);
+        let cut_since = (channel.segments.next_seq() - before) as usize;
+        assert!(cut_since >= 2, "{cut_since} segments cut while watched");
+        assert_eq!(
+            channel.segments.usage().0,
+            (AT_REST + cut_since).min(hub.inner.settings.hls_max_segments),
+            "the window grows"
+        );
     }
 }

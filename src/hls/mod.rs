@@ -7,5 +7,7 @@ mod buffer;
 pub mod playlist;
 mod segmenter;
 
+#[cfg(test)]
+pub use buffer::AT_REST;
 pub use buffer::{Segment, SegmentBuffer};
 pub use segmenter::{Cut, Segmenter};

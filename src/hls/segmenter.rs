@@ -3,7 +3,11 @@
 //!
 //! A segment starts on a video keyframe with PAT/PMT first and is cut at the
 //! first keyframe at least one target duration later, so a stream whose
-//! keyframes are farther apart gets longer segments. Its duration comes from
+//! keyframes are farther apart gets longer segments. The channel's first
+//! segment is the exception: it is cut as soon as it holds [`LEAD`] of media,
+//! so an HLS player of a cold channel starts about as soon as a TS player
+//! does instead of waiting for a second keyframe; the segment after it runs
+//! to the next keyframe, where the usual cutting resumes. Its duration comes from
 //! the PTS of the keyframes at both ends (33-bit wrap handled), or from the
 //! arrival times when the stream carries no usable timestamps. A stream
 //! without detectable keyframes (audio only, an unknown codec) is cut on time
@@ -26,6 +30,9 @@ pub struct Cut {
     pub discontinuity: bool,
     /// PAT/PMT, then whole packets from a keyframe on.
     pub parts: Vec<Bytes>,
+    /// Continues the channel's short first segment mid-GOP: a player can go
+    /// on into it but not start on it.
+    pub starts_mid_gop: bool,
 }
 
 /// The segment being gathered.
@@ -39,6 +46,10 @@ struct Building {
     started: Instant,
     on_keyframe: bool,
     discontinuity: bool,
+    /// The channel's first segment: cut at [`LEAD`], keyframe or not.
+    lead: bool,
+    /// Began where the lead segment ended, mid-GOP: ends at the next keyframe.
+    after_lead: bool,
 }
 
 /// Turns chunks into segments; one per channel, fed in upstream order.
@@ -51,7 +62,14 @@ pub struct Segmenter {
     /// When the segmenter started waiting for a keyframe to begin a segment.
     waiting_since: Option<Instant>,
     discontinuity: bool,
+    /// No segment was cut yet: the next one to start is the lead.
+    first: bool,
 }
+
+/// Media in the channel's first segment: short, so that a cold channel's
+/// first HLS segment is ready well within a second of its first keyframe,
+/// and long enough that a player has something to play while the next is cut.
+pub const LEAD: Duration = Duration::from_millis(500);
 
 /// Longest a segment may last when keyframes are far apart: then it is cut
 /// between keyframes, since players and the segment buffer need an end.
@@ -68,6 +86,7 @@ impl Segmenter {
             current: None,
             waiting_since: None,
             discontinuity: false,
+            first: true,
         }
     }
 
@@ -90,6 +109,7 @@ impl Segmenter {
             duration: duration.as_secs_f32(),
             discontinuity: done.discontinuity,
             parts: done.parts,
+            starts_mid_gop: done.after_lead,
         })
     }
 
@@ -107,6 +127,8 @@ impl Segmenter {
         };
         let long_enough = elapsed >= self.target;
         let cut = (long_enough && (chunk.keyframe || !current.on_keyframe))
+            || (current.lead && elapsed >= LEAD)
+            || (current.after_lead && chunk.keyframe)
             || current.bytes >= self.max_bytes
             || elapsed >= self.target * MAX_SEGMENT_TARGETS;
         if !cut {
@@ -117,10 +139,14 @@ impl Segmenter {
         }
         let done = self.current.take()?;
         self.start(chunk, psi, now, chunk.keyframe);
+        if let Some(next) = self.current.as_mut() {
+            next.after_lead = done.lead && done.on_keyframe && !chunk.keyframe;
+        }
         Some(Cut {
             duration: elapsed.as_secs_f32(),
             discontinuity: done.discontinuity,
             parts: done.parts,
+            starts_mid_gop: done.after_lead,
         })
     }
 
@@ -151,6 +177,8 @@ impl Segmenter {
             started: now,
             on_keyframe,
             discontinuity: std::mem::take(&mut self.discontinuity),
+            lead: std::mem::take(&mut self.first) && on_keyframe,
+            after_lead: false,
         });
         self.waiting_since = None;
     }
@@ -183,6 +211,39 @@ mod tests {
 
     const SECOND: u64 = PTS_HZ;
 
+    /// A segmenter past the channel's lead segment: the cutting of a running channel.
+    fn steady(target: Duration, max_bytes: usize) -> Segmenter {
+        Segmenter {
+            first: false,
+            ..Segmenter::new(target, max_bytes)
+        }
+    }
+
+    #[test]
+    fn the_first_segment_is_cut_short_and_the_next_realigns_on_a_keyframe() {
+        let mut segmenter = Segmenter::new(Duration::from_secs(2), 1 << 20);
+        let now = Instant::now();
+        let psi = psi();
+        // A keyframe every second, a chunk every tenth of a second.
+        let mut cuts = Vec::new();
+        for tenth in 0..70u64 {
+            let chunk = chunk(tenth % 10 == 0, Some(tenth * SECOND / 10));
+            cuts.extend(segmenter.push(&chunk, Some(&psi), now));
+        }
+        let durations: Vec<f32> = cuts.iter().map(|c| c.duration).collect();
+        assert_eq!(
+            durations,
+            vec![0.5, 0.5, 2.0, 2.0],
+            "cut at 0.5, 1, 3 and 5 s"
+        );
+        assert_eq!(cuts[0].parts[0], psi, "the lead starts on the tables");
+        assert_eq!(cuts[0].parts.len(), 1 + 5);
+        assert_eq!(cuts[1].parts.len(), 1 + 5);
+        let mid_gop: Vec<bool> = cuts.iter().map(|c| c.starts_mid_gop).collect();
+        assert_eq!(mid_gop, vec![false, true, false, false]);
+        assert_eq!(cuts[2].parts[0], psi, "back on keyframes");
+    }
+
     #[test]
     fn pts_duration_handles_the_33_bit_wrap() {
         assert_eq!(pts_duration(0, SECOND), Some(Duration::from_secs(1)));
@@ -196,7 +257,7 @@ mod tests {
 
     #[test]
     fn segments_start_on_keyframes_and_last_from_pts() {
-        let mut segmenter = Segmenter::new(Duration::from_secs(2), 1 << 20);
+        let mut segmenter = steady(Duration::from_secs(2), 1 << 20);
         let now = Instant::now();
         let psi = psi();
         // A keyframe every second; chunks between them.
@@ -218,7 +279,7 @@ mod tests {
 
     #[test]
     fn far_apart_keyframes_make_longer_segments() {
-        let mut segmenter = Segmenter::new(Duration::from_secs(2), 1 << 20);
+        let mut segmenter = steady(Duration::from_secs(2), 1 << 20);
         let now = Instant::now();
         let mut cuts = Vec::new();
         for second in 0..12u64 {
@@ -232,7 +293,7 @@ mod tests {
 
     #[test]
     fn a_stream_without_keyframes_is_cut_on_time() {
-        let mut segmenter = Segmenter::new(Duration::from_secs(2), 1 << 20);
+        let mut segmenter = steady(Duration::from_secs(2), 1 << 20);
         let start = Instant::now();
         let mut cuts = Vec::new();
         for tenth in 0..200u64 {
@@ -246,7 +307,7 @@ mod tests {
 
     #[test]
     fn restart_ends_the_open_segment_at_its_last_pts_and_marks_the_next() {
-        let mut segmenter = Segmenter::new(Duration::from_secs(2), 1 << 20);
+        let mut segmenter = steady(Duration::from_secs(2), 1 << 20);
         let now = Instant::now();
         let psi = psi();
         let mut cuts = Vec::new();
@@ -272,7 +333,7 @@ mod tests {
 
     #[test]
     fn a_segment_is_bounded_in_bytes() {
-        let mut segmenter = Segmenter::new(Duration::from_secs(2), 188 * 10);
+        let mut segmenter = steady(Duration::from_secs(2), 188 * 10);
         let now = Instant::now();
         let mut cuts = Vec::new();
         cuts.extend(segmenter.push(&chunk(true, Some(0)), Some(&psi()), now));

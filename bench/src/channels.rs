@@ -1,0 +1,201 @@
+//! Many channels at once: C channels with P TS players each on one proxy,
+//! against the `batched` copier sending the same number of players the same
+//! chunks from one upstream (the cost of the bytes alone), and all C×P
+//! players on one channel, so that what one more channel costs can be read off.
+//! With `--before`, that build's proxy runs the C channels too.
+
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::{
+    free_addr, measure, players, spawn_child, start_engine, start_playback, wait_listening, Cli,
+};
+
+/// `CxP`: C channels with P players each.
+#[derive(Debug, Clone, Copy)]
+pub struct Spec {
+    channels: usize,
+    players: usize,
+}
+
+impl FromStr for Spec {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let (channels, players) = text
+            .split_once(['x', 'X'])
+            .ok_or_else(|| format!("{text:?} is not CHANNELSxPLAYERS"))?;
+        let parse = |n: &str| {
+            n.trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| format!("{n:?} is not a positive number"))
+        };
+        Ok(Self {
+            channels: parse(channels)?,
+            players: parse(players)?,
+        })
+    }
+}
+
+/// What one run measured.
+struct Figures {
+    cpu_per_gb: f64,
+    peak_rss_mib: f64,
+    median_pct: f64,
+    sessions: usize,
+}
+
+pub async fn run(cli: &Cli) -> std::process::ExitCode {
+    println!(
+        "acebridge many-channel benchmark: {} bit/s per channel, {} s per run, TS players",
+        cli.bitrate, cli.seconds
+    );
+    println!(
+        "{:>9} {:>8} | {:>9} {:>9} {:>8} {:>8}",
+        "channels", "subject", "CPU-s/GB", "peakRSS", "median%", "sessions"
+    );
+    let mut failed = false;
+    for spec in &cli.channels {
+        // The same players on one channel: the same bytes out, one upstream.
+        let single = Spec {
+            channels: 1,
+            players: spec.channels * spec.players,
+        };
+        let mut rows = Vec::new();
+        let mut runs = vec![
+            ("proxy", *spec, Child::Proxy),
+            ("batched", *spec, Child::Batched),
+            ("proxy", single, Child::Proxy),
+        ];
+        if cli.before.is_some() {
+            runs.push(("before", *spec, Child::Before));
+        }
+        for (name, spec, child) in runs {
+            match measure_run(cli, spec, child).await {
+                Ok(figures) => {
+                    println!(
+                        "{:>5}x{:<3} {:>8} | {:>9.3} {:>7.1}Mi {:>8.1} {:>8}",
+                        spec.channels,
+                        spec.players,
+                        name,
+                        figures.cpu_per_gb,
+                        figures.peak_rss_mib,
+                        figures.median_pct,
+                        figures.sessions
+                    );
+                    rows.push(figures);
+                }
+                Err(error) => {
+                    eprintln!("{name} {}x{} failed: {error}", spec.channels, spec.players);
+                    failed = true;
+                }
+            }
+        }
+        if let [many, batched, one, ..] = &rows[..] {
+            println!(
+                "{:>5}x{:<3} proxy/batched {:.2}x CPU/GB; proxy {:.2}x its one-channel CPU/GB; {:.2} MiB per extra channel",
+                spec.channels,
+                spec.players,
+                many.cpu_per_gb / batched.cpu_per_gb.max(f64::MIN_POSITIVE),
+                many.cpu_per_gb / one.cpu_per_gb.max(f64::MIN_POSITIVE),
+                (many.peak_rss_mib - one.peak_rss_mib) / (spec.channels.max(2) - 1) as f64
+            );
+        }
+    }
+    if failed {
+        std::process::ExitCode::FAILURE
+    } else {
+        std::process::ExitCode::SUCCESS
+    }
+}
+
+/// What serves the players.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Child {
+    Proxy,
+    /// The batched copier: every player on one upstream.
+    Batched,
+    /// `--before`'s proxy (its channel limit is its default).
+    Before,
+}
+
+/// `child` with `spec`'s players, one of each channel's joining first to warm it.
+async fn measure_run(cli: &Cli, spec: Spec, child: Child) -> Result<Figures, String> {
+    let engine = start_engine(cli.bitrate).await;
+    let addr = free_addr().map_err(|e| e.to_string())?;
+    let ids: Vec<String> = (0..spec.channels)
+        .map(|n| format!("{:040x}", 0xbe00 + n))
+        .collect();
+    let (args, paths): (Vec<String>, Vec<String>) = if child != Child::Batched {
+        let mut args = vec!["proxy".to_owned(), engine.url(), addr.to_string()];
+        if child == Child::Proxy {
+            args.push("--max-channels".to_owned());
+            args.push((spec.channels + 1).to_string());
+        }
+        let paths = ids
+            .iter()
+            .map(|id| format!("/ace/getstream?id={id}"))
+            .collect();
+        (args, paths)
+    } else {
+        let upstream = start_playback(&engine.url()).await?;
+        let args = vec![
+            "copier".to_owned(),
+            upstream,
+            addr.to_string(),
+            "--batch".to_owned(),
+        ];
+        (args, vec!["/".to_owned(); spec.channels])
+    };
+    let exe = cli.before.as_deref().filter(|_| child == Child::Before);
+    let child = spawn_child(exe, &args).map_err(|e| e.to_string())?;
+    let pid = child.0.id();
+    if !wait_listening(addr).await {
+        return Err("child did not start listening".into());
+    }
+    let counters: Vec<Arc<AtomicU64>> = (0..spec.channels * spec.players)
+        .map(|_| Arc::new(AtomicU64::new(0)))
+        .collect();
+    let mut tasks = Vec::new();
+    // Player 0 of every channel first, until each channel delivers.
+    for (index, path) in paths.iter().enumerate() {
+        let counter = counters[index * spec.players].clone();
+        tasks.push(tokio::spawn(players::play(addr, path.clone(), counter)));
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while (0..spec.channels).any(|c| counters[c * spec.players].load(Ordering::Relaxed) == 0) {
+        if Instant::now() > deadline {
+            return Err("a channel delivered nothing".into());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for (index, path) in paths.iter().enumerate() {
+        for player in 1..spec.players {
+            let counter = counters[index * spec.players + player].clone();
+            tasks.push(tokio::spawn(players::play(addr, path.clone(), counter)));
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let measure::Window {
+        cpu,
+        elapsed,
+        delivered,
+    } = measure::window(pid, &counters, Duration::from_secs(cli.seconds)).await?;
+    let peak_rss = measure::peak_rss(pid).unwrap_or(0);
+    for task in tasks {
+        task.abort();
+    }
+    drop(child);
+    let total: u64 = delivered.iter().sum();
+    let pct = measure::per_mille(&delivered, cli.bitrate, elapsed);
+    Ok(Figures {
+        cpu_per_gb: cpu.as_secs_f64() / (total.max(1) as f64 / 1e9),
+        peak_rss_mib: peak_rss as f64 / (1024.0 * 1024.0),
+        median_pct: measure::quantile(&pct, 0.5).unwrap_or(0) as f64 / 10.0,
+        sessions: engine.sessions_started_total(),
+    })
+}
