@@ -120,23 +120,8 @@ fn write_all(
 
 /// Bytes free for an unprivileged user on the file system of `dir`; `None`
 /// when it cannot be told.
-#[cfg(unix)]
 pub fn free_bytes(dir: &Path) -> Option<u64> {
-    use std::os::unix::ffi::OsStrExt as _;
-    let path = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
-    // SAFETY: `statvfs` reads the NUL-terminated path and writes only the struct it is given.
-    let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
-    if unsafe { libc::statvfs(path.as_ptr(), &mut stat) } != 0 {
-        return None;
-    }
-    #[allow(clippy::unnecessary_cast)] // the field types differ between platforms
-    Some((stat.f_bavail as u64).saturating_mul(stat.f_frsize as u64))
-}
-
-/// Not known off unix: the floor is not enforced there, write errors still are.
-#[cfg(not(unix))]
-pub fn free_bytes(_dir: &Path) -> Option<u64> {
-    None
+    fs4::available_space(dir).ok()
 }
 
 #[cfg(test)]
@@ -168,8 +153,6 @@ mod tests {
 
     #[test]
     fn free_space_is_known_here() {
-        if cfg!(unix) {
-            assert!(free_bytes(Path::new(".")).is_some_and(|free| free > 0));
-        }
+        assert!(free_bytes(Path::new(".")).is_some_and(|free| free > 0));
     }
 }
