@@ -265,7 +265,7 @@ fn is_quality_tag(word: &str) -> bool {
 }
 
 /// A name's words, lowercase, without punctuation or trailing quality tags.
-fn normalised_name(name: &str) -> String {
+pub(crate) fn normalised_name(name: &str) -> String {
     let lower = name.to_lowercase();
     let mut words: Vec<&str> = lower
         .split(|c: char| !c.is_alphanumeric())

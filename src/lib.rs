@@ -16,6 +16,7 @@
 //! - [`import`]: channel lists imported from a URL and kept in step with it.
 //! - [`control`]: in-process control of a running server for the tray app.
 //! - [`taken_port`]: a taken listen port: is acebridge already there, which port is free.
+//! - [`guide`]: the programme guide: XMLTV sources read, matched to the saved channels, served as `/epg.xml`.
 //! - [`tuner`]: acebridge as an HDHomeRun network tuner for media centres: identity, discovery, documents.
 //!
 //! [`Server`] ties them together; the CLI (`src/main.rs`) and the tray app both
@@ -27,6 +28,7 @@ pub mod content_id;
 pub mod control;
 pub(crate) mod engine;
 pub mod engine_process;
+pub mod guide;
 pub(crate) mod hls;
 pub mod http;
 pub mod import;
