@@ -192,6 +192,7 @@ pub fn sync(
         }
     }
     next = store::merge_saved(&next, fresh)?;
+    crate::guide::sources::record(&mut next, &crate::guide::sources::header_urls(text));
     Ok((next, report))
 }
 

@@ -65,6 +65,7 @@ pub struct Server {
     store: Store,
     lan_token: Option<Arc<str>>,
     tuner: Arc<Tuner>,
+    guide: guide::Guide,
     config: Config,
 }
 
@@ -87,12 +88,19 @@ impl Server {
             Some(lan_token(&store).await?)
         };
         let tuner = Arc::new(Tuner::load(&store, config.channels.max_channels).await?);
+        let guide = guide::Guide::load(
+            config
+                .settings_path
+                .as_deref()
+                .and_then(guide::Guide::cache_path),
+        );
         Ok(Self {
             listener,
             hub,
             store,
             lan_token,
             tuner,
+            guide,
             config,
         })
     }
@@ -120,6 +128,8 @@ impl Server {
         let hub = self.hub.clone();
         let store = self.store.clone();
         let refresher = tokio::spawn(import::refresh_lists(self.store.clone()));
+        let guide_refresher =
+            tokio::spawn(guide::sources::run(self.store.clone(), self.guide.clone()));
         let discovery = CancellationToken::new();
         if let Some(port) = self.config.discovery_port {
             let token = self.lan_token.as_deref();
@@ -133,6 +143,7 @@ impl Server {
             trust_loopback: self.config.trust_loopback,
             tuner: self.tuner,
             engine_clients: Default::default(),
+            guide: self.guide,
         });
         tracing::info!(%addr, engine = %hub.engine().base(), "acebridge listening");
         let listener = GuardedListener::new(self.listener, self.config.write_stall)
@@ -152,6 +163,7 @@ impl Server {
         })
         .await;
         refresher.abort();
+        guide_refresher.abort();
         discovery.cancel();
         tracing::info!("stopped");
         Ok(())

@@ -525,8 +525,10 @@ async fn web_ui_in_headless_chromium() {
     .await;
     assert_eq!(tuner, json!([proxy.url(""), "4"]));
     let expected_playlist = |proxy: &Proxy| {
+        let epg = proxy.url("/epg.xml");
         format!(
-            "#EXTM3U\n#EXTINF:-1 tvg-chno=\"1\",First\n{}\n#EXTINF:-1 tvg-chno=\"2\",News One\n{}\n#EXTINF:-1 tvg-chno=\"3\" tvg-id=\"x\",Sport Two\n{}\n",
+            "#EXTM3U url-tvg=\"{epg}\" x-tvg-url=\"{epg}\"\n#EXTINF:-1 tvg-chno=\"1\" tvg-id=\"{ID_A}.acebridge\",First\n{}\n\
+             #EXTINF:-1 tvg-chno=\"2\" tvg-id=\"{ID_B}.acebridge\",News One\n{}\n#EXTINF:-1 tvg-chno=\"3\" tvg-id=\"{ID_C}.acebridge\",Sport Two\n{}\n",
             proxy.url(&format!("/channel/{ID_A}.ts")),
             proxy.url(&format!("/channel/{ID_B}.ts")),
             proxy.url(&format!("/channel/{ID_C}.ts")),
@@ -951,8 +953,9 @@ async fn m3u_attributes_and_an_edited_group_round_trip_to_the_playlist() {
     assert_eq!(
         page.proxy.get_text("/playlist.m3u").await,
         format!(
-            "#EXTM3U\n#EXTINF:-1 tvg-chno=\"1\" tvg-id=\"sky.uk\" tvg-name=\"Sky UK\" tvg-logo=\"{logo}\" group-title=\"Sport\",Sky Sports\n{base}/channel/{ID_A}.ts\n\
-             #EXTINF:-1 tvg-chno=\"2\" group-title=\"World News\",BBC News\n{base}/channel/{ID_B}.ts\n"
+            "#EXTM3U url-tvg=\"{base}/epg.xml\" x-tvg-url=\"{base}/epg.xml\"\n\
+             #EXTINF:-1 tvg-chno=\"1\" tvg-id=\"sky.uk\" tvg-name=\"Sky UK\" tvg-logo=\"{logo}\" group-title=\"Sport\",Sky Sports\n{base}/channel/{ID_A}.ts\n\
+             #EXTINF:-1 tvg-chno=\"2\" tvg-id=\"{ID_B}.acebridge\" group-title=\"World News\",BBC News\n{base}/channel/{ID_B}.ts\n"
         )
     );
     page.close().await;

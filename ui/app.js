@@ -571,6 +571,7 @@ async function addChannels(event) {
         id: e.id, kind: e.kind, name: e.name,
         group: e.group, tvg_logo: e.tvg_logo, tvg_id: e.tvg_id, tvg_name: e.tvg_name, tvg_chno: e.tvg_chno,
       })),
+      guide_urls: parsed.guide_urls || [],
     });
     applyChannels(saved.channels);
     // Entries of one channel (HD and FHD of it, say) are saved as one channel with alternates.

@@ -17,8 +17,9 @@ use crate::saved::SavedChannel;
 const PLACEHOLDER_SECS: i64 = 2 * 3600;
 
 /// The id each saved channel has in the served guide and the playlist:
-/// its `tvg-id` when no other saved channel has the same (any case), else
-/// its key, which is unique and stable.
+/// its `tvg-id` when it has the form XMLTV asks for (`name.domain`) and no
+/// other saved channel has the same (any case), else `<key>.acebridge`,
+/// which is unique and stable.
 pub fn served_ids(channels: &[SavedChannel]) -> Vec<String> {
     let mut counts: HashMap<String, usize> = HashMap::new();
     for channel in channels {
@@ -30,7 +31,7 @@ pub fn served_ids(channels: &[SavedChannel]) -> Vec<String> {
         .iter()
         .map(|channel| match tvg_id(channel) {
             Some(id) if counts.get(&id.to_lowercase()) == Some(&1) => id.to_owned(),
-            _ => channel.key().to_owned(),
+            _ => format!("{}.acebridge", channel.key()),
         })
         .collect()
 }
@@ -40,7 +41,17 @@ fn tvg_id(channel: &SavedChannel) -> Option<&str> {
         .tvg_id
         .as_deref()
         .map(str::trim)
-        .filter(|id| !id.is_empty())
+        .filter(|id| is_xmltv_id(id))
+}
+
+/// Whether `id` has the form of an XMLTV channel id: words of letters,
+/// digits and dashes joined by dots, at least two (`bbc1.uk`).
+fn is_xmltv_id(id: &str) -> bool {
+    let words: Vec<&str> = id.split('.').collect();
+    words.len() >= 2
+        && words.iter().all(|word| {
+            !word.is_empty() && word.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
 }
 
 /// Text made safe for XML: escaped, and without the characters XML 1.0
@@ -180,14 +191,19 @@ mod tests {
             saved(2, Some("SKY.uk")),
             saved(3, Some("bbc.uk")),
             saved(4, None),
+            saved(5, Some("Sky Sports")),
+            saved(6, Some("sky..uk")),
         ];
+        let key = |n: &str| format!("{}.acebridge", n.repeat(40));
         assert_eq!(
             served_ids(&channels),
             [
-                "1".repeat(40),
-                "2".repeat(40),
+                key("1"),
+                key("2"),
                 "bbc.uk".into(),
-                "4".repeat(40)
+                key("4"),
+                key("5"),
+                key("6")
             ]
         );
     }

@@ -402,6 +402,8 @@ pub async fn add(
         let index = position.unwrap_or_else(|| {
             sources.push(GuideSource {
                 url: key.clone(),
+                // Read below: the refresher need not read it too.
+                last_attempt_unix: Some(super::now_unix()),
                 ..GuideSource::default()
             });
             sources.len() - 1

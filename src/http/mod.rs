@@ -12,6 +12,7 @@ pub mod engine_api;
 mod error;
 mod events;
 mod guard;
+mod guide;
 pub mod listener;
 mod manage;
 mod manage_routes;
@@ -52,6 +53,8 @@ pub struct AppState {
     pub tuner: Arc<crate::tuner::Tuner>,
     /// The client sessions of the engine's API (`format=json`).
     pub engine_clients: engine_api::EngineClients,
+    /// The programme guide (`/epg.xml`, now/next).
+    pub guide: crate::guide::Guide,
 }
 
 /// The whole application router: the routes players use and the routes
@@ -139,6 +142,7 @@ mod tests {
                 2,
             )),
             engine_clients: Default::default(),
+            guide: Default::default(),
         })
     }
 
@@ -179,6 +183,8 @@ mod tests {
             format!("/ace/hls/{HEX}/segment/1.ts?token={TOKEN}"),
             format!("/channel/{HEX}.ts?token={TOKEN}"),
             format!("/playlist.m3u?token={TOKEN}"),
+            format!("/epg.xml?token={TOKEN}"),
+            format!("/epg.xml.gz?token={TOKEN}"),
             format!("/api/channels/{HEX}/play.m3u?token={TOKEN}"),
             format!("/discover.json?token={TOKEN}"),
             format!("/lineup.json?token={TOKEN}"),
@@ -203,6 +209,7 @@ mod tests {
             "/api/health",
             "/api/settings",
             "/api/channels",
+            "/api/guide/sources",
             "/api/events",
             "/nope",
             "/ace/getstream/x",

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::{clean_name, kind_label, parse_id, ApiJson};
 use crate::config::Settings;
 use crate::content_id::ContentId;
+use crate::guide::{Guide, ProgrammeView};
 use crate::http::{base_url, ApiError, AppState};
 use crate::import;
 use crate::player_urls::{Format, PlayerUrls};
@@ -48,10 +49,22 @@ pub struct ChannelView {
     tvg_name: Option<String>,
     /// The imported list it came from, if any.
     source: Option<String>,
+    /// What it shows now and next, from the programme guide (absent: not known).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    now: Option<ProgrammeView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next: Option<ProgrammeView>,
+    /// The guide channel the user picked for it; absent: matched automatically.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    guide_id: Option<String>,
+    /// The guide channel it is matched to, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    guide_channel: Option<String>,
 }
 
-fn channel_view(urls: &PlayerUrls, saved: &SavedChannel) -> ChannelView {
+fn channel_view(urls: &PlayerUrls, guide: &Guide, saved: &SavedChannel) -> ChannelView {
     let hex = |id: &ContentId| id.as_hex().to_owned();
+    let (now, next) = guide.now_next(saved, crate::guide::now_unix());
     ChannelView {
         id: saved.key().to_owned(),
         kind: kind_label(saved.id().kind()),
@@ -69,14 +82,22 @@ fn channel_view(urls: &PlayerUrls, saved: &SavedChannel) -> ChannelView {
         tvg_id: saved.tvg_id.clone(),
         tvg_name: saved.tvg_name.clone(),
         source: saved.source.clone(),
+        now,
+        next,
+        guide_id: saved.guide_id.clone(),
+        guide_channel: guide.matched(saved).map(|matched| matched.id),
     }
 }
 
-pub(super) fn channel_views(urls: &PlayerUrls, settings: &Settings) -> Vec<ChannelView> {
+pub(super) fn channel_views(
+    urls: &PlayerUrls,
+    guide: &Guide,
+    settings: &Settings,
+) -> Vec<ChannelView> {
     settings
         .channels
         .iter()
-        .map(|saved| channel_view(urls, saved))
+        .map(|saved| channel_view(urls, guide, saved))
         .collect()
 }
 
@@ -84,7 +105,7 @@ pub(super) fn channel_views(urls: &PlayerUrls, settings: &Settings) -> Vec<Chann
 pub(crate) async fn channel_list(state: &AppState, headers: &HeaderMap) -> ChannelList {
     let settings = state.store.get().await;
     ChannelList {
-        channels: channel_views(&base_url(state, headers), &settings),
+        channels: channel_views(&base_url(state, headers), &state.guide, &settings),
     }
 }
 
@@ -97,6 +118,9 @@ pub async fn list_channels(State(state): State<AppState>, headers: HeaderMap) ->
 #[serde(deny_unknown_fields)]
 pub struct AddChannels {
     channels: Vec<NewChannel>,
+    /// Guide URLs from the pasted list's header (as `/api/parse` reports them): kept as guide sources.
+    #[serde(default)]
+    guide_urls: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -162,13 +186,20 @@ pub async fn add_channels(
     // Entries of one channel become one channel with alternates, as when
     // the same list is imported from a URL.
     let new = import::group_alternates(new);
+    let guide_urls: Vec<String> = request
+        .guide_urls
+        .iter()
+        .filter_map(|url| crate::guide::sources::parse_url(url).ok())
+        .map(String::from)
+        .collect();
     let mut guard = state.store.lock().await;
-    let next = store::merge_saved(guard.settings(), new)?;
+    let mut next = store::merge_saved(guard.settings(), new)?;
+    crate::guide::sources::record(&mut next, &guide_urls);
     if next != *guard.settings() {
         guard.save(next).await?;
     }
     Ok(Json(ChannelList {
-        channels: channel_views(&base_url(&state, &headers), guard.settings()),
+        channels: channel_views(&base_url(&state, &headers), &state.guide, guard.settings()),
     }))
 }
 
@@ -211,7 +242,11 @@ pub async fn rename_channel(
     }
     guard.save(next).await?;
     let saved = &guard.settings().channels[index];
-    Ok(Json(channel_view(&base_url(&state, &headers), saved)))
+    Ok(Json(channel_view(
+        &base_url(&state, &headers),
+        &state.guide,
+        saved,
+    )))
 }
 
 /// `DELETE /api/channels/{id}`: forgets a saved channel. 204, or 404 if not saved.

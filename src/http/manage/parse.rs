@@ -29,6 +29,8 @@ pub struct ParseResponse {
     errors: Vec<content_id::ListError>,
     /// Invalid lines beyond the ones listed in `errors`.
     more_errors: usize,
+    /// The guides the list's header names (`url-tvg`, `x-tvg-url`), to save with its channels.
+    guide_urls: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -77,5 +79,6 @@ pub async fn parse(
         entries,
         errors,
         more_errors,
+        guide_urls: crate::guide::sources::header_urls(&request.text),
     }))
 }
