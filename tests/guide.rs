@@ -7,124 +7,15 @@
 mod common;
 
 use std::collections::HashMap;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use acebridge_testkit::guide::{gzip, now, sample as guide, sample_bbc_now, ServedFiles as Files};
 use acebridge_testkit::wait::wait_until;
 use common::{http, Proxy, ID_A, ID_B, ID_C};
 use serde_json::{json, Value};
 
 const DEAD_ENGINE: &str = "http://127.0.0.1:9";
-
-/// A served file: its status and body, by path.
-type Served = HashMap<String, (u16, Vec<u8>)>;
-
-/// Files served over HTTP whose contents (and status) a test changes while served.
-#[derive(Clone, Default)]
-struct Files(Arc<Mutex<Served>>);
-
-impl Files {
-    async fn serve(&self) -> String {
-        let files = self.clone();
-        let app = axum::Router::new().fallback(move |uri: axum::http::Uri| {
-            let files = files.clone();
-            async move {
-                let found = files.0.lock().ok().and_then(|f| f.get(uri.path()).cloned());
-                let (status, body) = found.unwrap_or((404, b"not found".to_vec()));
-                (
-                    axum::http::StatusCode::from_u16(status).expect("status"),
-                    body,
-                )
-            }
-        });
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        format!("http://{addr}")
-    }
-
-    fn set(&self, path: &str, status: u16, body: impl Into<Vec<u8>>) {
-        if let Ok(mut files) = self.0.lock() {
-            files.insert(path.to_owned(), (status, body.into()));
-        }
-    }
-}
-
-fn gzip(bytes: &[u8]) -> Vec<u8> {
-    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    encoder.write_all(bytes).expect("gzip");
-    encoder.finish().expect("gzip")
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_secs() as i64
-}
-
-/// `unix` as an XMLTV time in the zone `offset_mins` east of UTC.
-fn xmltv_time(unix: i64, offset_mins: i64) -> String {
-    let local = time::OffsetDateTime::from_unix_timestamp(unix + offset_mins * 60).expect("time");
-    let sign = if offset_mins < 0 { '-' } else { '+' };
-    let abs = offset_mins.abs();
-    format!(
-        "{:04}{:02}{:02}{:02}{:02}{:02} {sign}{:02}{:02}",
-        local.year(),
-        u8::from(local.month()),
-        local.day(),
-        local.hour(),
-        local.minute(),
-        local.second(),
-        abs / 60,
-        abs % 60
-    )
-}
-
-/// A guide whose programmes run around now, written in several UTC offsets.
-fn guide(now: i64) -> String {
-    let hour = now - now.rem_euclid(3600);
-    let programme = |channel: &str, start: i64, stop: i64, offset: i64, title: &str| {
-        format!(
-            "<programme start=\"{}\" stop=\"{}\" channel=\"{channel}\"><title lang=\"en\">{title}</title>\
-             <sub-title>Part 1</sub-title><desc>About {title}</desc><category>Sport</category>\
-             <icon src=\"http://img/{channel}.png\"/><episode-num system=\"xmltv_ns\">1.2.0/1</episode-num></programme>\n",
-            xmltv_time(start, offset),
-            xmltv_time(stop, offset)
-        )
-    };
-    let mut text = String::from(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<!DOCTYPE tv SYSTEM \"xmltv.dtd\">\n<tv>\n\
-         <channel id=\"Sky.F1.uk\"><display-name>Sky Sports F1</display-name><icon src=\"http://img/f1.png\"/></channel>\n\
-         <channel id=\"bbc1.uk\"><display-name>BBC One</display-name></channel>\n\
-         <channel id=\"dazn1.es\"><display-name>DAZN 1</display-name></channel>\n\
-         <channel id=\"other.fr\"><display-name>Other</display-name></channel>\n",
-    );
-    text += &programme(
-        "sky.f1.uk",
-        hour - 3600,
-        hour + 3600,
-        60,
-        "Race &amp; Build-up",
-    );
-    text += &programme(
-        "Sky.F1.uk",
-        hour + 3600,
-        hour + 7200,
-        -300,
-        "Chequered Flag",
-    );
-    text += &programme("bbc1.uk", hour, hour + 1800, 0, "News");
-    text += &programme("bbc1.uk", hour + 1800, hour + 7200, 330, "Arsenal v Spurs");
-    text += &programme("dazn1.es", hour - 600, hour + 5400, 120, "LaLiga");
-    text += &programme("other.fr", hour, hour + 3600, 60, "Never kept");
-    text += "</tv>\n";
-    text
-}
 
 async fn start(settings: &Path) -> Proxy {
     let settings = settings.to_owned();
@@ -216,7 +107,7 @@ fn validate(xml: &str) {
 #[tokio::test]
 async fn a_guide_is_matched_shown_served_and_its_last_good_read_survives_bad_ones() {
     let files = Files::default();
-    let origin = files.serve().await;
+    let origin = files.start().await;
     let now = now();
     files.set("/guide.xml.gz", 200, gzip(guide(now).as_bytes()));
     let url = format!("{origin}/guide.xml.gz");
@@ -250,15 +141,7 @@ async fn a_guide_is_matched_shown_served_and_its_last_good_read_survives_bad_one
         (json!("Race & Build-up"), json!("Chequered Flag")),
         "by tvg-id, any case"
     );
-    assert_eq!(
-        shown[ID_B].0,
-        json!(if now.rem_euclid(3600) < 1800 {
-            "News"
-        } else {
-            "Arsenal v Spurs"
-        }),
-        "by name"
-    );
+    assert_eq!(shown[ID_B].0, json!(sample_bbc_now(now)), "by name");
     assert_eq!(shown[ID_C], (Value::Null, Value::Null), "no match");
 
     // The user's pick for the channel nothing matched, kept in the settings.
@@ -403,7 +286,7 @@ async fn a_guide_is_matched_shown_served_and_its_last_good_read_survives_bad_one
 #[tokio::test]
 async fn guide_urls_in_a_lists_header_become_sources_when_pasted_or_imported() {
     let files = Files::default();
-    let origin = files.serve().await;
+    let origin = files.start().await;
     let now = now();
     files.set("/g.xml", 200, guide(now));
     let list = format!(
@@ -435,14 +318,7 @@ async fn guide_urls_in_a_lists_header_become_sources_when_pasted_or_imported() {
     wait_until(
         Duration::from_secs(20),
         "the header's guides read",
-        || async {
-            now_next(&proxy).await[ID_A].0
-                == json!(if now.rem_euclid(3600) < 1800 {
-                    "News"
-                } else {
-                    "Arsenal v Spurs"
-                })
-        },
+        || async { now_next(&proxy).await[ID_A].0 == json!(sample_bbc_now(now)) },
     )
     .await;
     let sources = proxy.json("/api/guide/sources").await;

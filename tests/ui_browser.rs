@@ -1439,3 +1439,132 @@ async fn the_banner_starts_the_engine_when_a_command_is_known() {
     .await;
     page.close().await;
 }
+
+/// The programme guide in the page: a guide added in the Guide card is
+/// read and listed with its state; each row and the Now playing card show
+/// what is on now (with the time left) and next; the search finds a
+/// channel by a programme's title. With `ACEBRIDGE_UI_SCREENSHOTS` set, the
+/// page is shot at 1280 and 420 px, light and dark.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn now_and_next_on_rows_and_in_now_playing_and_search_by_programme_title() {
+    use acebridge_testkit::guide;
+    let engine = SimEngine::start().await;
+    let settings = format!(
+        "[[channels]]\nid = \"{ID_A}\"\nname = \"Sky Sports F1 HD\"\ntvg_id = \"sky.f1.uk\"\ngroup = \"Sport\"\n\n\
+         [[channels]]\nid = \"{ID_B}\"\nname = \"BBC One\"\ngroup = \"News\"\n\n\
+         [[channels]]\nid = \"{ID_C}\"\nname = \"No Guide\"\ngroup = \"News\"\n"
+    );
+    let Some(page) = Page::open(&engine.url(), Some(&settings)).await else {
+        return;
+    };
+    let files = guide::ServedFiles::default();
+    let origin = files.start().await;
+    let now = guide::now();
+    files.set(
+        "/guide.xml.gz",
+        200,
+        guide::gzip(guide::sample(now).as_bytes()),
+    );
+    let url = format!("{origin}/guide.xml.gz");
+    let client = &page.client;
+    js(client, &format!("document.getElementById('guide-url').value = {}; document.getElementById('guide-add').click();", json!(url))).await;
+    wait_js(
+        client,
+        "return document.getElementById('guide-status').textContent.startsWith('Read: 4 channels')",
+        "the guide read",
+    )
+    .await;
+    wait_js(
+        client,
+        &format!(
+            "return document.getElementById('guide-sources').textContent.includes({})",
+            json!(url)
+        ),
+        "the source listed",
+    )
+    .await;
+    let row_line = |id: &str| {
+        format!("const l = document.querySelector(`li.channel[data-id='{id}'] .guide-line`); return l && !l.hidden && [l.querySelector('.guide-now').textContent, l.querySelector('.guide-next').textContent]")
+    };
+    let line = wait_js(client, &row_line(ID_A), "now/next on the row").await;
+    let now_text = line[0].as_str().unwrap_or_default();
+    assert!(
+        now_text.starts_with("Race & Build-up · ") && now_text.ends_with("min left"),
+        "{line}"
+    );
+    assert!(
+        line[1]
+            .as_str()
+            .is_some_and(|t| t.ends_with("Chequered Flag")),
+        "{line}"
+    );
+    let bbc = wait_js(client, &row_line(ID_B), "now/next matched by name").await;
+    assert!(
+        bbc[0]
+            .as_str()
+            .is_some_and(|t| t.starts_with(guide::sample_bbc_now(now))),
+        "{bbc}"
+    );
+    let hidden = js(
+        client,
+        &format!(
+            "return document.querySelector(`li.channel[data-id='{ID_C}'] .guide-line`).hidden"
+        ),
+    )
+    .await;
+    assert_eq!(hidden, json!(true), "no line without guide data");
+
+    // The search finds the channel by what it shows.
+    js(client, "const s = document.getElementById('search'); s.value = 'chequered'; s.dispatchEvent(new Event('input'));").await;
+    let visible = "return [...document.querySelectorAll('li.channel')].filter(r => r.offsetParent !== null).map(r => r.dataset.id).join('|')";
+    let shown = wait_js(
+        client,
+        &format!("const v = (() => {{ {visible} }})(); return v === '{ID_A}' && v"),
+        "only the channel showing it",
+    )
+    .await;
+    assert_eq!(shown, json!(ID_A));
+    js(client, "const s = document.getElementById('search'); s.value = ''; s.dispatchEvent(new Event('input'));").await;
+
+    // Now playing says what the playing channel shows.
+    let player_url = page.proxy.url(&format!("/channel/{ID_A}.ts"));
+    let player = tokio::spawn(async move {
+        let mut response = http().get(player_url).send().await.expect("open stream");
+        while let Ok(Some(_)) = response.chunk().await {}
+    });
+    let card = wait_js(client, "const l = document.querySelector('li.stream .guide-line'); return l && !l.hidden && l.querySelector('.guide-now').textContent", "now/next in Now playing").await;
+    assert!(
+        card.as_str()
+            .is_some_and(|t| t.starts_with("Race & Build-up")),
+        "{card}"
+    );
+
+    if let Some(out) = std::env::var_os("ACEBRIDGE_UI_SCREENSHOTS") {
+        let out = Path::new(env!("CARGO_MANIFEST_DIR")).join(out);
+        std::fs::create_dir_all(&out).expect("screenshot dir");
+        for (width, dark) in [(1280u32, false), (1280, true), (420, false), (420, true)] {
+            client
+                .issue_cmd(SessionPost {
+                    path: "goog/cdp/execute",
+                    body: json!({"cmd": "Emulation.setEmulatedMedia", "params": {"features": [{"name": "prefers-color-scheme", "value": if dark { "dark" } else { "light" }}]}}),
+                })
+                .await
+                .expect("emulate the color scheme");
+            client.set_window_size(width, 900).await.expect("resize");
+            let height = js(client, "document.activeElement.blur(); window.scrollTo(0, 0); return document.documentElement.scrollHeight").await;
+            let height = height.as_u64().expect("height");
+            client
+                .set_window_size(width, u32::try_from(height.min(3000)).unwrap_or(3000) + 140)
+                .await
+                .expect("resize");
+            let png = client.screenshot().await.expect("screenshot");
+            let name = format!(
+                "ui-guide-{width}-{}.png",
+                if dark { "dark" } else { "light" }
+            );
+            std::fs::write(out.join(name), png).expect("write screenshot");
+        }
+    }
+    player.abort();
+    page.close().await;
+}

@@ -172,7 +172,8 @@ function fillRow(row, channel) {
   open.download = `${fileStem(title)}.m3u`;
   open.setAttribute("aria-label", `Play ${title} in your player (downloads a playlist file)`);
   row.querySelector(".more").setAttribute("aria-label", `More for ${title}: rename, group, URLs, remove`);
-  row.dataset.search = `${title} ${channel.group || ""} ${channel.tvg_name || ""} ${channel.id}`.toLowerCase();
+  row.dataset.search = `${title} ${channel.group || ""} ${channel.tvg_name || ""} ${channel.id} ${guideSearchText(channel)}`.toLowerCase();
+  fillGuideLine(row, channel);
   const menu = row.querySelector(".menu");
   if (menu) fillMenu(menu, channel);
   fillBadge(row, channel.id);
@@ -650,6 +651,128 @@ function showImports(imports) {
   }));
 }
 
+/* ------------------------------------------------------------------ programme guide */
+
+function clockTime(unix) {
+  return new Date(unix * 1000).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+}
+
+function timeLeft(stop) {
+  const mins = Math.max(1, Math.round((stop - Date.now() / 1000) / 60));
+  return mins < 60 ? `${mins} min left` : `${Math.floor(mins / 60)} h ${mins % 60} min left`;
+}
+
+/** What `channel` shows now and next; moves on by itself when the programme the server named has ended. */
+function onAir(channel) {
+  const at = Date.now() / 1000;
+  const runs = (p) => p && p.start <= at && at < p.stop;
+  let { now, next } = channel || {};
+  if (now && !runs(now)) now = null;
+  if (!now && runs(next)) [now, next] = [next, null];
+  if (next && next.stop <= at) next = null;
+  return { now, next };
+}
+
+/** The programme titles the channel search also matches ("arsenal" finds the channel showing the match). */
+function guideSearchText(channel) {
+  return [channel.now && channel.now.title, channel.next && channel.next.title].filter(Boolean).join(" ");
+}
+
+/** Fills the "Now … · Next …" line of a channel row or a Now playing card; hidden without guide data. */
+function fillGuideLine(element, channel) {
+  const line = element.querySelector(".guide-line");
+  if (!line) return;
+  const { now, next } = onAir(channel);
+  const nowText = now ? `${now.title} · ${timeLeft(now.stop)}` : "";
+  const nextText = next ? `${clockTime(next.start)} ${next.title}` : "";
+  line.querySelector(".guide-now").textContent = nowText;
+  line.querySelector(".guide-next").textContent = nextText;
+  line.querySelector(".guide-now-label").hidden = !nowText;
+  line.querySelector(".guide-next-label").hidden = !nextText;
+  line.hidden = !nowText && !nextText;
+}
+
+/** Time left moves on: rows and cards are refreshed every half minute. */
+function refreshGuideLines() {
+  for (const entry of rows.values()) fillGuideLine(entry.row, entry.channel);
+  for (const [key, card] of streamCards) fillGuideLine(card, rows.get(key)?.channel);
+}
+
+function guideSourceText(source) {
+  const when = source.last_success_unix ? `read ${clockTime(source.last_success_unix)}` : "not read yet";
+  const found = source.channels != null
+    ? `: ${source.channels} channels, ${source.programmes} programmes (${source.programmes_kept} kept)` : "";
+  return source.last_error ? `${when}${found}; last read failed: ${source.last_error}` : `${when}${found}`;
+}
+
+function showGuideSources(data) {
+  $("guide-sources").replaceChildren(...data.sources.map((source) => {
+    const li = document.createElement("li");
+    const url = document.createElement("code");
+    url.className = "list-url";
+    url.textContent = source.url;
+    const info = document.createElement("span");
+    info.className = source.last_error ? "status bad" : "status";
+    info.textContent = guideSourceText(source);
+    const remove = document.createElement("button");
+    remove.type = "button";
+    remove.textContent = "Remove";
+    remove.setAttribute("aria-label", `Remove the guide ${source.url}`);
+    remove.addEventListener("click", async () => {
+      try {
+        await api("DELETE", "/api/guide/sources", { url: source.url });
+      } catch (error) {
+        setStatus($("guide-status"), error.message, "bad");
+      }
+      loadGuide();
+    });
+    li.append(url, info, remove);
+    return li;
+  }));
+}
+
+async function loadGuide() {
+  try {
+    showGuideSources(await api("GET", "/api/guide/sources"));
+  } catch (error) {
+    setStatus($("guide-status"), `Could not load the guides: ${error.message}`, "bad");
+  }
+}
+
+async function addGuide(event) {
+  event.preventDefault();
+  const status = $("guide-status");
+  const url = $("guide-url").value.trim();
+  if (!url) {
+    setStatus(status, "Enter the guide's URL, e.g. https://example.com/guide.xml.gz", "bad");
+    $("guide-url").focus();
+    return;
+  }
+  $("guide-add").disabled = true;
+  setStatus(status, "Reading the guide…");
+  try {
+    const source = await api("POST", "/api/guide/sources", { url });
+    if (source.last_error) {
+      setStatus(status, `Added, but it could not be read: ${source.last_error}`, "bad");
+    } else {
+      setStatus(status, `Read: ${source.channels} channels, ${source.programmes_kept} programmes kept.`, "ok");
+      $("guide-url").value = "";
+    }
+  } catch (error) {
+    setStatus(status, `Could not add: ${error.message}`, "bad");
+  } finally {
+    $("guide-add").disabled = false;
+  }
+  loadGuide();
+}
+
+function startGuide() {
+  $("epg-url").textContent = `${location.origin}/epg.xml`;
+  $("guide-form").addEventListener("submit", addGuide);
+  loadGuide();
+  setInterval(refreshGuideLines, 30000);
+}
+
 /* ------------------------------------------------------------------ now playing */
 
 const streamCards = new Map();
@@ -700,6 +823,7 @@ function fillStream(card, stream) {
   card.querySelector(".uptime").textContent = formatUptime(stream.uptime_secs || 0);
   card.querySelector(".engine-state").textContent = engine.status ? ENGINE_STATUS[engine.status] || engine.status : "—";
   card.querySelector(".stop").setAttribute("aria-label", `Stop ${title} for everyone watching it`);
+  fillGuideLine(card, rows.get(stream.channel || stream.id)?.channel);
 }
 
 function streamCard(stream) {
@@ -822,7 +946,12 @@ function connectEvents() {
     liveEvents = source;
     clearTimeout(pollTimer);
   });
-  source.addEventListener("channels", (event) => applyChannels(JSON.parse(event.data).channels));
+  source.addEventListener("channels", (event) => {
+    applyChannels(JSON.parse(event.data).channels);
+    // A guide read changes its source's state and the channels' now/next alike.
+    refreshGuideLines();
+    loadGuide();
+  });
   source.addEventListener("streams", (event) => applyStreams(JSON.parse(event.data)));
   source.addEventListener("error", () => {
     // EventSource reconnects by itself; poll meanwhile so Now playing stays current.
@@ -1110,6 +1239,7 @@ function start() {
   loadChannels();
   loadSettings();
   loadTuner();
+  startGuide();
   connectEvents();
   refreshHealth().then(focusEngineIfAsked);
   focusEngineIfAsked();
