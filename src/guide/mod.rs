@@ -77,9 +77,11 @@ impl Guide {
         }
     }
 
-    /// The cache file beside the settings file at `settings`.
+    /// The cache file beside the settings file at `settings`, named after
+    /// it (`settings.guide-cache.json`), so two settings files in one
+    /// directory never share a cache.
     pub fn cache_path(settings: &std::path::Path) -> Option<PathBuf> {
-        settings.parent().map(|dir| dir.join("guide-cache.json"))
+        Some(settings.with_extension("guide-cache.json"))
     }
 
     fn read<R>(&self, read: impl FnOnce(&store::Kept) -> R) -> R {

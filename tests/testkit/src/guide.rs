@@ -144,12 +144,11 @@ pub fn large(channels: usize, per_channel: usize, now: i64) -> Vec<u8> {
     }
     out.push_str("</tv>\n");
     flush(&mut out, true);
-    drop(flush);
     encoder.finish().expect("gzip")
 }
 
-/// A served file: its status and body, by path.
-type Served = HashMap<String, (u16, Vec<u8>)>;
+/// A served file: its status and body, by path (shared, not copied, per request).
+type Served = HashMap<String, (u16, bytes::Bytes)>;
 
 /// Files served over HTTP on a real socket; a test changes their contents
 /// and status while they are served. Unknown paths are 404.
@@ -164,7 +163,8 @@ impl ServedFiles {
             let files = files.clone();
             async move {
                 let found = files.0.lock().ok().and_then(|f| f.get(uri.path()).cloned());
-                let (status, body) = found.unwrap_or((404, b"not found".to_vec()));
+                let (status, body) =
+                    found.unwrap_or((404, bytes::Bytes::from_static(b"not found")));
                 let status = axum::http::StatusCode::from_u16(status)
                     .unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR);
                 (status, body)
@@ -179,7 +179,7 @@ impl ServedFiles {
     }
 
     /// What the next request for `path` gets.
-    pub fn set(&self, path: &str, status: u16, body: impl Into<Vec<u8>>) {
+    pub fn set(&self, path: &str, status: u16, body: impl Into<bytes::Bytes>) {
         if let Ok(mut files) = self.0.lock() {
             files.insert(path.to_owned(), (status, body.into()));
         }
