@@ -321,14 +321,17 @@ async fn guide_urls_in_a_lists_header_become_sources_when_pasted_or_imported() {
         || async { now_next(&proxy).await[ID_A].0 == json!(sample_bbc_now(now)) },
     )
     .await;
-    let sources = proxy.json("/api/guide/sources").await;
-    assert!(
-        sources["sources"][1]["last_error"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("404"),
-        "{sources}"
-    );
+    wait_until(
+        Duration::from_secs(20),
+        "the second read failed",
+        || async {
+            let sources = proxy.json("/api/guide/sources").await;
+            sources["sources"][1]["last_error"]
+                .as_str()
+                .is_some_and(|error| error.contains("HTTP 404"))
+        },
+    )
+    .await;
     proxy.stop().await;
 
     // Pasted: /api/parse reports the header's guides, /api/channels saves them.
