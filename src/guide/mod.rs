@@ -134,6 +134,17 @@ impl Guide {
         self.now_next(saved, at).0
     }
 
+    /// The programme running at `at` on the saved channel whose key is
+    /// `key` in `settings` (for recordings scheduled by channel key).
+    pub fn programme_of_key(
+        &self,
+        settings: &crate::config::Settings,
+        key: &str,
+        at: i64,
+    ) -> Option<ProgrammeView> {
+        crate::store::find_by_key(settings, key).and_then(|saved| self.programme(saved, at))
+    }
+
     /// The guide channel `saved` is matched to, and how.
     pub fn matched(&self, saved: &SavedChannel) -> Option<matching::Matched> {
         self.read(|kept| kept.matched(saved))
