@@ -140,18 +140,12 @@ pub enum FetchError {
     Settings(#[from] crate::config::ConfigError),
 }
 
-/// Checks a guide URL: http(s) with a host.
+/// Checks a guide URL: http(s) with a host (as a list's URL is checked).
 pub fn parse_url(text: &str) -> Result<Url, FetchError> {
-    let url = Url::parse(text.trim()).map_err(|err| FetchError::BadUrl(err.to_string()))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(FetchError::BadUrl(
-            "only http:// and https:// guides can be read".into(),
-        ));
-    }
-    if url.host_str().is_none_or(str::is_empty) {
-        return Err(FetchError::BadUrl("no host".into()));
-    }
-    Ok(url)
+    crate::import::parse_list_url(text).map_err(|error| match error {
+        crate::import::ImportError::BadUrl(reason) => FetchError::BadUrl(reason),
+        other => FetchError::BadUrl(other.to_string()),
+    })
 }
 
 /// The guide URLs an M3U list's header names (`url-tvg`, `x-tvg-url`,

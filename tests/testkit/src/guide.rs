@@ -54,12 +54,11 @@ pub fn now() -> i64 {
 
 /// A guide of four channels (`Sky.F1.uk` "Sky Sports F1", `bbc1.uk` "BBC
 /// One", `dazn1.es` "DAZN 1", `other.fr` "Other") whose programmes run
-/// around `now`, written in several UTC offsets. On `Sky.F1.uk`: "Race &
-/// Build-up" until the next hour, then "Chequered Flag"; on `bbc1.uk`:
-/// "News" in the first half of this hour, "Arsenal v Spurs" after; on
-/// `dazn1.es`: "LaLiga"; on `other.fr`: "Never kept".
+/// around `now` (each on now for at least 20 minutes more), written in
+/// several UTC offsets. On `Sky.F1.uk`: "Race & Build-up", then "Chequered
+/// Flag"; on `bbc1.uk`: "News", then "Arsenal v Spurs"; on `dazn1.es`:
+/// "LaLiga"; on `other.fr`: "Never kept".
 pub fn sample(now: i64) -> String {
-    let hour = now - now.rem_euclid(3600);
     let programme = |channel: &str, start: i64, stop: i64, offset: i64, title: &str| {
         format!(
             "<programme start=\"{}\" stop=\"{}\" channel=\"{channel}\"><title lang=\"en\">{title}</title>\
@@ -78,33 +77,18 @@ pub fn sample(now: i64) -> String {
     );
     text += &programme(
         "sky.f1.uk",
-        hour - 3600,
-        hour + 3600,
+        now - 3600,
+        now + 1800,
         60,
         "Race &amp; Build-up",
     );
-    text += &programme(
-        "Sky.F1.uk",
-        hour + 3600,
-        hour + 7200,
-        -300,
-        "Chequered Flag",
-    );
-    text += &programme("bbc1.uk", hour, hour + 1800, 0, "News");
-    text += &programme("bbc1.uk", hour + 1800, hour + 7200, 330, "Arsenal v Spurs");
-    text += &programme("dazn1.es", hour - 600, hour + 5400, 120, "LaLiga");
-    text += &programme("other.fr", hour, hour + 3600, 60, "Never kept");
+    text += &programme("Sky.F1.uk", now + 1800, now + 5400, -300, "Chequered Flag");
+    text += &programme("bbc1.uk", now - 600, now + 1200, 0, "News");
+    text += &programme("bbc1.uk", now + 1200, now + 7200, 330, "Arsenal v Spurs");
+    text += &programme("dazn1.es", now - 600, now + 5400, 120, "LaLiga");
+    text += &programme("other.fr", now, now + 3600, 60, "Never kept");
     text += "</tv>\n";
     text
-}
-
-/// What `now` shows on `bbc1.uk` in [`sample`].
-pub fn sample_bbc_now(now: i64) -> &'static str {
-    if now.rem_euclid(3600) < 1800 {
-        "News"
-    } else {
-        "Arsenal v Spurs"
-    }
 }
 
 /// A gzip guide of `channels` channels (`ch<n>.test`, "Channel <n>") with
