@@ -523,6 +523,48 @@ mod tests {
         assert!(GuideSource::default().is_due(0), "never read: due");
     }
 
+    #[tokio::test]
+    async fn a_channel_saved_since_the_last_read_has_its_source_read_again_soon() {
+        use crate::content_id::ContentId;
+        let url = "http://g/guide.xml";
+        let store = Store::open(None).expect("store");
+        let guide = Guide::default();
+        let listed = vec![xmltv::GuideChannel {
+            id: "bbc1.uk".into(),
+            names: vec!["BBC One".into()],
+            icon: None,
+        }];
+        let parsed = xmltv::Parsed {
+            channels: listed,
+            ..xmltv::Parsed::default()
+        };
+        guide.replace(url, parsed, HashSet::new()).await;
+        let read_at = 1_000_000;
+        let mut guard = store.lock().await;
+        let mut next = guard.settings().clone();
+        next.guide.sources.push(GuideSource {
+            url: url.into(),
+            last_attempt_unix: Some(read_at),
+            last_success_unix: Some(read_at),
+            ..GuideSource::default()
+        });
+        guard.save(next.clone()).await.expect("save");
+        drop(guard);
+        assert!(
+            due(&store, &guide, read_at + 120).await.is_empty(),
+            "nothing new"
+        );
+        let mut bbc = SavedChannel::new(ContentId::parse(&"b".repeat(40)).expect("id"));
+        bbc.name = Some("BBC One HD".into());
+        next.channels.push(bbc);
+        store.lock().await.save(next).await.expect("save");
+        assert!(
+            due(&store, &guide, read_at + 30).await.is_empty(),
+            "not at once again"
+        );
+        assert_eq!(due(&store, &guide, read_at + 61).await, [url]);
+    }
+
     /// One HTTP answer per connection: `status` and `body`.
     async fn serve_once(status: u16, body: Vec<u8>) -> Url {
         use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
