@@ -8,7 +8,7 @@ DESKTOP_PACKAGES=(libwebkit2gtk-4.1-dev libgtk-3-dev libayatana-appindicator3-de
 # What the tests run: real players' decoders, a browser for the web UI, and a
 # headless X server with its own session bus for the tray app (and `kill`,
 # from procps, which minimal images lack, to send it SIGTERM).
-TEST_PACKAGES=(ffmpeg chromium chromium-driver xvfb dbus xclip xdotool procps hdhomerun-config)
+TEST_PACKAGES=(ffmpeg chromium chromium-driver xvfb dbus xclip xdotool procps hdhomerun-config xmltv-util)
 # What scripts/test-windows needs: Debian's Rust with the standard library's
 # sources (to build std for Windows and macOS), its clippy, the MinGW linker
 # and Wine to run the Windows binary.

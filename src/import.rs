@@ -155,6 +155,8 @@ pub struct ListedChannels {
     /// Entries in the list.
     entries: usize,
     errors: Vec<ListError>,
+    /// The programme guides its header names (`url-tvg`, `x-tvg-url`).
+    guide_urls: Vec<String>,
 }
 
 /// The channels of the list at `url` whose text is `text`: parsed and
@@ -175,6 +177,7 @@ pub fn read_list(url: &str, text: &str) -> Result<ListedChannels, ImportError> {
         channels: group_alternates(entries)?,
         entries: parsed.entries.len(),
         errors: parsed.errors.into_iter().take(20).collect(),
+        guide_urls: crate::guide::sources::header_urls(text),
     })
 }
 
@@ -272,6 +275,7 @@ pub fn sync_listed(
     report.added = report
         .added
         .saturating_sub(crate::list_edits::apply(&mut next, url));
+    crate::guide::sources::record(&mut next, &list.guide_urls);
     Ok((next, report))
 }
 
@@ -344,7 +348,7 @@ fn is_quality_tag(word: &str) -> bool {
 }
 
 /// A name's words, lowercase, without punctuation or trailing quality tags.
-fn normalised_name(name: &str) -> String {
+pub(crate) fn normalised_name(name: &str) -> String {
     let lower = name.to_lowercase();
     let mut words: Vec<&str> = lower
         .split(|c: char| !c.is_alphanumeric())

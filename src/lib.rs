@@ -17,6 +17,7 @@
 //! - [`control`]: in-process control of a running server for the tray app.
 //! - [`taken_port`]: a taken listen port: is acebridge already there, which port is free.
 //! - [`recording`]: channels written to `.ts` files, now, for a time or scheduled.
+//! - [`guide`]: the programme guide: XMLTV sources read, matched to the saved channels, served as `/epg.xml`.
 //! - [`tuner`]: acebridge as an HDHomeRun network tuner for media centres: identity, discovery, documents.
 //!
 //! [`Server`] ties them together; the CLI (`src/main.rs`) and the tray app both
@@ -28,6 +29,7 @@ pub mod content_id;
 pub mod control;
 pub(crate) mod engine;
 pub mod engine_process;
+pub mod guide;
 pub(crate) mod hls;
 pub mod http;
 pub mod import;
@@ -69,6 +71,7 @@ pub struct Server {
     lan_token: Option<Arc<str>>,
     tuner: Arc<Tuner>,
     recordings: Recordings,
+    guide: guide::Guide,
     config: Config,
 }
 
@@ -93,6 +96,12 @@ impl Server {
         let tuner = Arc::new(Tuner::load(&store, config.channels.max_channels).await?);
         let recordings =
             Recordings::load(hub.clone(), store.clone(), config.recordings.clone()).await;
+        let guide = guide::Guide::load(
+            config
+                .settings_path
+                .as_deref()
+                .and_then(guide::Guide::cache_path),
+        );
         Ok(Self {
             listener,
             hub,
@@ -100,6 +109,7 @@ impl Server {
             lan_token,
             tuner,
             recordings,
+            guide,
             config,
         })
     }
@@ -129,6 +139,8 @@ impl Server {
         let refresher = tokio::spawn(import::refresh_lists(self.store.clone()));
         let scheduler = tokio::spawn(self.recordings.clone().run_schedules());
         let recordings = self.recordings.clone();
+        let guide_refresher =
+            tokio::spawn(guide::sources::run(self.store.clone(), self.guide.clone()));
         let discovery = CancellationToken::new();
         if let Some(port) = self.config.discovery_port {
             let token = self.lan_token.as_deref();
@@ -143,6 +155,7 @@ impl Server {
             tuner: self.tuner,
             engine_clients: Default::default(),
             recordings: self.recordings,
+            guide: self.guide,
         });
         tracing::info!(%addr, engine = %hub.engine().base(), "acebridge listening");
         let listener = GuardedListener::new(self.listener, self.config.write_stall)
@@ -165,6 +178,7 @@ impl Server {
         .await;
         refresher.abort();
         scheduler.abort();
+        guide_refresher.abort();
         discovery.cancel();
         tracing::info!("stopped");
         Ok(())

@@ -53,6 +53,11 @@ impl PlayerUrls {
         )
     }
 
+    /// The programme guide of the saved channels (`/epg.xml`).
+    pub fn guide(&self) -> String {
+        format!("{}/epg.xml{}", self.origin, self.token_query('?'))
+    }
+
     /// The URL of `id` alone (no failover), with its kind's parameter.
     pub fn id(&self, id: &ContentId, format: Format) -> String {
         let path = match format {

@@ -48,6 +48,9 @@ pub struct SavedChannel {
     /// The channel's number (`GuideNumber` for media centres): from
     /// `tvg-chno`, else given when saved (see [`number_channels`]), then kept.
     pub number: Option<u32>,
+    /// The guide channel the user picked for it (its id in a guide source);
+    /// `None`: matched by `tvg-id` or name (see `guide::matching`).
+    pub guide_id: Option<String>,
 }
 
 impl SavedChannel {
@@ -64,6 +67,7 @@ impl SavedChannel {
             tvg_name: None,
             source: None,
             number: None,
+            guide_id: None,
         }
     }
 
@@ -263,6 +267,7 @@ impl SavedChannel {
             tvg_name: clean(entry.tvg_name),
             source: entry.source,
             number: entry.number.filter(|n| *n > 0),
+            guide_id: clean(entry.guide_id),
             ..Self::new(id.clone())
         };
         channel.set_ids(ids);
@@ -326,6 +331,9 @@ pub struct SavedEntry {
     /// The channel's number (media centres' `GuideNumber`, `tvg-chno`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub number: Option<u32>,
+    /// The guide channel the user picked (its id in the guide).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guide_id: Option<String>,
 }
 
 impl TryFrom<SavedEntry> for SavedChannel {
@@ -355,6 +363,7 @@ impl From<SavedChannel> for SavedEntry {
             tvg_name: channel.tvg_name,
             source: channel.source,
             number: channel.number,
+            guide_id: channel.guide_id,
         }
     }
 }

@@ -426,7 +426,9 @@ async fn playlist_lists_saved_channels_with_names_and_channel_urls() {
     let (status, content_type, body) = proxy.text("/playlist.m3u").await;
     assert_eq!(status, 200);
     assert_eq!(content_type, "audio/x-mpegurl");
-    assert_eq!(body, "#EXTM3U\n");
+    let epg = proxy.url("/epg.xml");
+    let header = format!("#EXTM3U url-tvg=\"{epg}\" x-tvg-url=\"{epg}\"\n");
+    assert_eq!(body, header, "the header points at the guide");
 
     proxy
         .post(
@@ -436,7 +438,7 @@ async fn playlist_lists_saved_channels_with_names_and_channel_urls() {
         .await;
     let host = proxy.addr;
     let expected = format!(
-        "#EXTM3U\n#EXTINF:-1 tvg-chno=\"1\",News\nhttp://{host}/channel/{ID_A}.ts\n#EXTINF:-1 tvg-chno=\"2\",Channel bbbbbb\u{2026}\nhttp://{host}/channel/{ID_B}.ts\n"
+        "{header}#EXTINF:-1 tvg-chno=\"1\" tvg-id=\"{ID_A}.acebridge\",News\nhttp://{host}/channel/{ID_A}.ts\n#EXTINF:-1 tvg-chno=\"2\" tvg-id=\"{ID_B}.acebridge\",Channel bbbbbb\u{2026}\nhttp://{host}/channel/{ID_B}.ts\n"
     );
     let (_, _, body) = proxy.text("/playlist.m3u").await;
     assert_eq!(body, expected);
@@ -455,7 +457,7 @@ async fn playlist_lists_saved_channels_with_names_and_channel_urls() {
     );
     assert_eq!(
         response.text().await.expect("body"),
-        format!("#EXTM3U\n#EXTINF:-1 tvg-chno=\"1\",News\nhttp://{host}/channel/{ID_A}.ts\n")
+        format!("#EXTM3U\n#EXTINF:-1 tvg-chno=\"1\" tvg-id=\"{ID_A}.acebridge\",News\nhttp://{host}/channel/{ID_A}.ts\n")
     );
     let (status, _) = proxy.get(&format!("/api/channels/{ID_C}/play.m3u")).await;
     assert_eq!(status, 404);
@@ -839,8 +841,9 @@ async fn m3u_attributes_and_groups_round_trip_to_the_playlist() {
     assert_eq!(
         playlist,
         format!(
-            "#EXTM3U\n#EXTINF:-1 tvg-chno=\"1\" tvg-id=\"sky.uk\" tvg-name=\"Sky UK\" tvg-logo=\"http://logos/sky.png\" group-title=\"Sport\",Sky Sports\nhttp://{host}/channel/{ID_A}.ts\n\
-             #EXTINF:-1 tvg-chno=\"2\" group-title=\"News 24\",BBC News\nhttp://{host}/channel/{ID_B}.ts\n"
+            "#EXTM3U url-tvg=\"http://{host}/epg.xml\" x-tvg-url=\"http://{host}/epg.xml\"\n\
+             #EXTINF:-1 tvg-chno=\"1\" tvg-id=\"sky.uk\" tvg-name=\"Sky UK\" tvg-logo=\"http://logos/sky.png\" group-title=\"Sport\",Sky Sports\nhttp://{host}/channel/{ID_A}.ts\n\
+             #EXTINF:-1 tvg-chno=\"2\" tvg-id=\"{ID_B}.acebridge\" group-title=\"News 24\",BBC News\nhttp://{host}/channel/{ID_B}.ts\n"
         )
     );
     proxy.stop().await;

@@ -13,11 +13,7 @@ use common::{Proxy, ID_A, ID_B};
 const DEAD_ENGINE: &str = "http://127.0.0.1:9";
 
 async fn start(settings: &Path) -> Proxy {
-    let settings = settings.to_owned();
-    Proxy::start_with(DEAD_ENGINE, move |config| {
-        config.settings_path = Some(settings);
-    })
-    .await
+    Proxy::with_settings(DEAD_ENGINE, settings).await
 }
 
 #[tokio::test]

@@ -471,7 +471,9 @@ async fn channel_numbers_survive_adding_removing_and_a_restart() {
     assert_eq!(numbers(&first).await, expected, "nobody renumbered");
     let playlist = common::get_text(&first.url("/playlist.m3u")).await;
     assert!(
-        playlist.contains("#EXTINF:-1 tvg-chno=\"101\",Three"),
+        playlist.contains(&format!(
+            "#EXTINF:-1 tvg-chno=\"101\" tvg-id=\"{ID_C}.acebridge\",Three"
+        )),
         "{playlist}"
     );
     first.stop().await;

@@ -531,8 +531,10 @@ async fn web_ui_in_headless_chromium() {
     .await;
     assert_eq!(tuner, json!([proxy.url(""), "4"]));
     let expected_playlist = |proxy: &Proxy| {
+        let epg = proxy.url("/epg.xml");
         format!(
-            "#EXTM3U\n#EXTINF:-1 tvg-chno=\"1\",First\n{}\n#EXTINF:-1 tvg-chno=\"2\",News One\n{}\n#EXTINF:-1 tvg-chno=\"3\" tvg-id=\"x\",Sport Two\n{}\n",
+            "#EXTM3U url-tvg=\"{epg}\" x-tvg-url=\"{epg}\"\n#EXTINF:-1 tvg-chno=\"1\" tvg-id=\"{ID_A}.acebridge\",First\n{}\n\
+             #EXTINF:-1 tvg-chno=\"2\" tvg-id=\"{ID_B}.acebridge\",News One\n{}\n#EXTINF:-1 tvg-chno=\"3\" tvg-id=\"{ID_C}.acebridge\",Sport Two\n{}\n",
             proxy.url(&format!("/channel/{ID_A}.ts")),
             proxy.url(&format!("/channel/{ID_B}.ts")),
             proxy.url(&format!("/channel/{ID_C}.ts")),
@@ -962,8 +964,9 @@ async fn m3u_attributes_and_an_edited_group_round_trip_to_the_playlist() {
     assert_eq!(
         page.proxy.get_text("/playlist.m3u").await,
         format!(
-            "#EXTM3U\n#EXTINF:-1 tvg-chno=\"1\" tvg-id=\"sky.uk\" tvg-name=\"Sky UK\" tvg-logo=\"{logo}\" group-title=\"Sport\",Sky Sports\n{base}/channel/{ID_A}.ts\n\
-             #EXTINF:-1 tvg-chno=\"2\" group-title=\"World News\",BBC News\n{base}/channel/{ID_B}.ts\n"
+            "#EXTM3U url-tvg=\"{base}/epg.xml\" x-tvg-url=\"{base}/epg.xml\"\n\
+             #EXTINF:-1 tvg-chno=\"1\" tvg-id=\"sky.uk\" tvg-name=\"Sky UK\" tvg-logo=\"{logo}\" group-title=\"Sport\",Sky Sports\n{base}/channel/{ID_A}.ts\n\
+             #EXTINF:-1 tvg-chno=\"2\" tvg-id=\"{ID_B}.acebridge\" group-title=\"World News\",BBC News\n{base}/channel/{ID_B}.ts\n"
         )
     );
     page.close().await;
@@ -1316,24 +1319,8 @@ async fn docs_screenshots() {
             while let Ok(Some(_)) = response.chunk().await {}
         });
         wait_js(client, "const s = document.querySelector('li.stream'); return s && /^\\d+$/.test(s.querySelector('.peers').textContent)", "a stream in Now playing").await;
-        for (width, dark) in [(1280u32, false), (1280, true), (420, false), (420, true)] {
-            color_scheme(client, dark).await;
-            client.set_window_size(width, 900).await.expect("resize");
-            let height = js(client, "document.activeElement.blur(); window.scrollTo(0, 0); return document.documentElement.scrollHeight").await;
-            let height = height.as_u64().expect("height");
-            eprintln!("{count} channels at {width} px: page height {height} px");
-            // Long pages are shot at their first 2 400 px.
-            client
-                .set_window_size(width, u32::try_from(height.min(2400)).unwrap_or(2400) + 140)
-                .await
-                .expect("resize");
-            let png = client.screenshot().await.expect("screenshot");
-            let name = format!(
-                "ui-{count}-{width}-{}.png",
-                if dark { "dark" } else { "light" }
-            );
-            std::fs::write(out.join(&name), png).expect("write screenshot");
-        }
+        // Long pages are shot at their first 2 400 px.
+        shoot_widths_and_schemes(client, &out, &format!("ui-{count}"), 2400).await;
         if count == 5 {
             // A row's menu open, at the tray window's size.
             color_scheme(client, false).await;
@@ -1429,6 +1416,28 @@ async fn color_scheme(client: &Client, dark: bool) {
         })
         .await
         .expect("emulate the color scheme");
+}
+
+/// Shoots the page at 1280 and 420 px wide, light and dark, as
+/// `<stem>-<width>-<light|dark>.png` in `out`, each at most `max_height` px
+/// of the page tall; prints the page heights.
+async fn shoot_widths_and_schemes(client: &Client, out: &Path, stem: &str, max_height: u64) {
+    for (width, dark) in [(1280u32, false), (1280, true), (420, false), (420, true)] {
+        color_scheme(client, dark).await;
+        client.set_window_size(width, 900).await.expect("resize");
+        let height = js(client, "document.activeElement.blur(); window.scrollTo(0, 0); return document.documentElement.scrollHeight").await;
+        let height = height.as_u64().expect("height");
+        eprintln!("{stem} at {width} px: page height {height} px");
+        let shown = u32::try_from(height.min(max_height)).unwrap_or(2400);
+        client
+            .set_window_size(width, shown + 140)
+            .await
+            .expect("resize");
+        let png = client.screenshot().await.expect("screenshot");
+        let scheme = if dark { "dark" } else { "light" };
+        std::fs::write(out.join(format!("{stem}-{width}-{scheme}.png")), png)
+            .expect("write screenshot");
+    }
 }
 
 /// Ids that differ from their first characters, as real ones do ("d5869d…" for the first).
@@ -2089,4 +2098,110 @@ async fn smaller_things_say_what_they_mean() {
     let mut expected = DEAD_LOGOS.to_vec();
     expected.extend(["(Bad Request)", "(Bad Gateway)"]);
     page.close_allowing(&expected).await;
+}
+
+/// The programme guide in the page: a guide added in the Guide card is
+/// read and listed with its state; each row and the Now playing card show
+/// what is on now (with the time left) and next; the search finds a
+/// channel by a programme's title. With `ACEBRIDGE_UI_SCREENSHOTS` set, the
+/// page is shot at 1280 and 420 px, light and dark.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn now_and_next_on_rows_and_in_now_playing_and_search_by_programme_title() {
+    use acebridge_testkit::guide;
+    let engine = SimEngine::start().await;
+    let settings = format!(
+        "[[channels]]\nid = \"{ID_A}\"\nname = \"Sky Sports F1 HD\"\ntvg_id = \"sky.f1.uk\"\ngroup = \"Sport\"\n\n\
+         [[channels]]\nid = \"{ID_B}\"\nname = \"BBC One\"\ngroup = \"News\"\n\n\
+         [[channels]]\nid = \"{ID_C}\"\nname = \"No Guide\"\ngroup = \"News\"\n"
+    );
+    let Some(page) = Page::open(&engine.url(), Some(&settings)).await else {
+        return;
+    };
+    let files = guide::ServedFiles::default();
+    let origin = files.start().await;
+    let now = guide::now();
+    files.set(
+        "/guide.xml.gz",
+        200,
+        guide::gzip(guide::sample(now).as_bytes()),
+    );
+    let url = format!("{origin}/guide.xml.gz");
+    let client = &page.client;
+    js(client, &format!("document.getElementById('guide-url').value = {}; document.getElementById('guide-add').click();", json!(url))).await;
+    wait_js(
+        client,
+        "return document.getElementById('guide-status').textContent.startsWith('Read: 4 channels')",
+        "the guide read",
+    )
+    .await;
+    wait_js(
+        client,
+        &format!(
+            "return document.getElementById('guide-sources').textContent.includes({})",
+            json!(url)
+        ),
+        "the source listed",
+    )
+    .await;
+    let row_line = |id: &str| {
+        format!("const l = document.querySelector(`li.channel[data-id='{id}'] .guide-line`); return l && !l.hidden && [l.querySelector('.guide-now').textContent, l.querySelector('.guide-next').textContent]")
+    };
+    let line = wait_js(client, &row_line(ID_A), "now/next on the row").await;
+    let now_text = line[0].as_str().unwrap_or_default();
+    assert!(
+        now_text.starts_with("Race & Build-up · ") && now_text.ends_with("min left"),
+        "{line}"
+    );
+    assert!(
+        line[1]
+            .as_str()
+            .is_some_and(|t| t.ends_with("Chequered Flag")),
+        "{line}"
+    );
+    let bbc = wait_js(client, &row_line(ID_B), "now/next matched by name").await;
+    assert!(
+        bbc[0].as_str().is_some_and(|t| t.starts_with("News")),
+        "{bbc}"
+    );
+    let hidden = js(
+        client,
+        &format!(
+            "return document.querySelector(`li.channel[data-id='{ID_C}'] .guide-line`).hidden"
+        ),
+    )
+    .await;
+    assert_eq!(hidden, json!(true), "no line without guide data");
+
+    // The search finds the channel by what it shows.
+    js(client, "const s = document.getElementById('search'); s.value = 'chequered'; s.dispatchEvent(new Event('input'));").await;
+    let visible = "return [...document.querySelectorAll('li.channel')].filter(r => r.offsetParent !== null).map(r => r.dataset.id).join('|')";
+    let shown = wait_js(
+        client,
+        &format!("const v = (() => {{ {visible} }})(); return v === '{ID_A}' && v"),
+        "only the channel showing it",
+    )
+    .await;
+    assert_eq!(shown, json!(ID_A));
+    js(client, "const s = document.getElementById('search'); s.value = ''; s.dispatchEvent(new Event('input'));").await;
+
+    // Now playing says what the playing channel shows.
+    let player_url = page.proxy.url(&format!("/channel/{ID_A}.ts"));
+    let player = tokio::spawn(async move {
+        let mut response = http().get(player_url).send().await.expect("open stream");
+        while let Ok(Some(_)) = response.chunk().await {}
+    });
+    let card = wait_js(client, "const l = document.querySelector('li.stream .guide-line'); return l && !l.hidden && l.querySelector('.guide-now').textContent", "now/next in Now playing").await;
+    assert!(
+        card.as_str()
+            .is_some_and(|t| t.starts_with("Race & Build-up")),
+        "{card}"
+    );
+
+    if let Some(out) = std::env::var_os("ACEBRIDGE_UI_SCREENSHOTS") {
+        let out = Path::new(env!("CARGO_MANIFEST_DIR")).join(out);
+        std::fs::create_dir_all(&out).expect("screenshot dir");
+        shoot_widths_and_schemes(client, &out, "ui-guide", 3000).await;
+    }
+    player.abort();
+    page.close().await;
 }

@@ -225,8 +225,9 @@ function fillRow(row, channel) {
   row.querySelector(".record").setAttribute("aria-label", `Record ${title} to a file`);
   row.querySelector(".more").setAttribute("aria-label", `More for ${title}: copy, rename, group, number, remove`);
   // Leading spaces: a query word matches the start of a word ("f1" finds "Sky Sports F1", not an id's "…f1…").
-  row.dataset.search = ` ${searchWords(`${title} ${channel.group || ""} ${channel.tvg_name || ""}`).join(" ")}`;
+  row.dataset.search = ` ${searchWords(`${title} ${channel.group || ""} ${channel.tvg_name || ""} ${guideSearchText(channel)}`).join(" ")}`;
   row.dataset.ids = (channel.alternates && channel.alternates.length ? channel.alternates : [channel.id]).join(" ");
+  fillGuideLine(row, channel);
   const menu = row.querySelector(".menu");
   if (menu) fillMenu(menu, channel);
   fillBadge(row, channel.id);
@@ -707,6 +708,7 @@ async function addChannels(event) {
         id: e.id, kind: e.kind, name: e.name,
         group: e.group, tvg_logo: e.tvg_logo, tvg_id: e.tvg_id, tvg_name: e.tvg_name, tvg_chno: e.tvg_chno,
       })),
+      guide_urls: parsed.guide_urls || [],
     });
     applyChannels(saved.channels);
     // Entries of one channel (HD and FHD of it, say) are saved as one channel with alternates.
@@ -818,6 +820,128 @@ function showImports(imports, removals) {
   }));
 }
 
+/* ------------------------------------------------------------------ programme guide */
+
+function clockTime(unix) {
+  return new Date(unix * 1000).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+}
+
+function timeLeft(stop) {
+  const mins = Math.max(1, Math.round((stop - Date.now() / 1000) / 60));
+  return mins < 60 ? `${mins} min left` : `${Math.floor(mins / 60)} h ${mins % 60} min left`;
+}
+
+/** What `channel` shows now and next; moves on by itself when the programme the server named has ended. */
+function onAir(channel) {
+  const at = Date.now() / 1000;
+  const runs = (p) => p && p.start <= at && at < p.stop;
+  let { now, next } = channel || {};
+  if (now && !runs(now)) now = null;
+  if (!now && runs(next)) [now, next] = [next, null];
+  if (next && next.stop <= at) next = null;
+  return { now, next };
+}
+
+/** The programme titles the channel search also matches ("arsenal" finds the channel showing the match). */
+function guideSearchText(channel) {
+  return [channel.now && channel.now.title, channel.next && channel.next.title].filter(Boolean).join(" ");
+}
+
+/** Fills the "Now … · Next …" line of a channel row or a Now playing card; hidden without guide data. */
+function fillGuideLine(element, channel) {
+  const line = element.querySelector(".guide-line");
+  if (!line) return;
+  const { now, next } = onAir(channel);
+  const nowText = now ? `${now.title} · ${timeLeft(now.stop)}` : "";
+  const nextText = next ? `${clockTime(next.start)} ${next.title}` : "";
+  line.querySelector(".guide-now").textContent = nowText;
+  line.querySelector(".guide-next").textContent = nextText;
+  line.querySelector(".guide-now-label").hidden = !nowText;
+  line.querySelector(".guide-next-label").hidden = !nextText;
+  line.hidden = !nowText && !nextText;
+}
+
+/** Time left moves on: rows and cards are refreshed every half minute. */
+function refreshGuideLines() {
+  for (const entry of rows.values()) fillGuideLine(entry.row, entry.channel);
+  for (const [key, card] of streamCards) fillGuideLine(card, rows.get(key)?.channel);
+}
+
+function guideSourceText(source) {
+  const when = source.last_success_unix ? `read ${clockTime(source.last_success_unix)}` : "not read yet";
+  const found = source.channels != null
+    ? `: ${source.channels} channels, ${source.programmes} programmes (${source.programmes_kept} kept)` : "";
+  return source.last_error ? `${when}${found}; last read failed: ${source.last_error}` : `${when}${found}`;
+}
+
+function showGuideSources(data) {
+  $("guide-sources").replaceChildren(...data.sources.map((source) => {
+    const li = document.createElement("li");
+    const url = document.createElement("code");
+    url.className = "list-url";
+    url.textContent = source.url;
+    const info = document.createElement("span");
+    info.className = source.last_error ? "status bad" : "status";
+    info.textContent = guideSourceText(source);
+    const remove = document.createElement("button");
+    remove.type = "button";
+    remove.textContent = "Remove";
+    remove.setAttribute("aria-label", `Remove the guide ${source.url}`);
+    remove.addEventListener("click", async () => {
+      try {
+        await api("DELETE", "/api/guide/sources", { url: source.url });
+      } catch (error) {
+        setStatus($("guide-status"), error.message, "bad");
+      }
+      loadGuide();
+    });
+    li.append(url, info, remove);
+    return li;
+  }));
+}
+
+async function loadGuide() {
+  try {
+    showGuideSources(await api("GET", "/api/guide/sources"));
+  } catch (error) {
+    setStatus($("guide-status"), `Could not load the guides: ${error.message}`, "bad");
+  }
+}
+
+async function addGuide(event) {
+  event.preventDefault();
+  const status = $("guide-status");
+  const url = $("guide-url").value.trim();
+  if (!url) {
+    setStatus(status, "Enter the guide's URL, e.g. https://example.com/guide.xml.gz", "bad");
+    $("guide-url").focus();
+    return;
+  }
+  $("guide-add").disabled = true;
+  setStatus(status, "Reading the guide…");
+  try {
+    const source = await api("POST", "/api/guide/sources", { url });
+    if (source.last_error) {
+      setStatus(status, `Added, but it could not be read: ${source.last_error}`, "bad");
+    } else {
+      setStatus(status, `Read: ${source.channels} channels, ${source.programmes_kept} programmes kept.`, "ok");
+      $("guide-url").value = "";
+    }
+  } catch (error) {
+    setStatus(status, `Could not add: ${error.message}`, "bad");
+  } finally {
+    $("guide-add").disabled = false;
+  }
+  loadGuide();
+}
+
+function startGuide() {
+  $("epg-url").textContent = `${location.origin}/epg.xml`;
+  $("guide-form").addEventListener("submit", addGuide);
+  loadGuide();
+  setInterval(refreshGuideLines, 30000);
+}
+
 /* ------------------------------------------------------------------ now playing */
 
 const streamCards = new Map();
@@ -869,6 +993,7 @@ function fillStream(card, stream) {
   card.querySelector(".engine-state").textContent = engine.status ? ENGINE_STATUS[engine.status] || engine.status : "—";
   card.querySelector(".stop").setAttribute("aria-label", `Stop ${title} for everyone watching it`);
   card.querySelector(".record").setAttribute("aria-label", `Record ${title} to a file`);
+  fillGuideLine(card, rows.get(stream.channel || stream.id)?.channel);
 }
 
 function streamCard(stream) {
@@ -991,7 +1116,12 @@ function connectEvents() {
     liveEvents = source;
     clearTimeout(pollTimer);
   });
-  source.addEventListener("channels", (event) => applyChannels(JSON.parse(event.data).channels));
+  source.addEventListener("channels", (event) => {
+    applyChannels(JSON.parse(event.data).channels);
+    // A guide read changes its source's state and the channels' now/next alike.
+    refreshGuideLines();
+    loadGuide();
+  });
   source.addEventListener("streams", (event) => applyStreams(JSON.parse(event.data)));
   source.addEventListener("error", () => {
     // EventSource reconnects by itself; poll meanwhile so Now playing stays current.
@@ -1442,6 +1572,7 @@ function start() {
   loadSettings();
   loadTuner();
   startRecordings();
+  startGuide();
   connectEvents();
   refreshHealth().then(focusEngineIfAsked);
   focusEngineIfAsked();

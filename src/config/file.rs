@@ -50,6 +50,9 @@ pub struct Settings {
     /// Preferences of the tray app; the headless CLI ignores them.
     #[serde(skip_serializing_if = "DesktopSettings::is_default")]
     pub desktop: DesktopSettings,
+    /// Programme guide sources and options (see `guide::sources`).
+    #[serde(skip_serializing_if = "crate::guide::GuideSettings::is_default")]
+    pub guide: crate::guide::GuideSettings,
     /// Lists imported from a URL, re-read to keep their channels current.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub imports: Vec<ImportedList>,

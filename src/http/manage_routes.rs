@@ -12,7 +12,7 @@ use super::guard::{self, Guard};
 use super::manage::{
     self, alternates, channels, engine, imports, parse, recordings, settings, streams,
 };
-use super::{api, events, method_not_allowed, not_found, ui, AppState};
+use super::{api, events, guide, method_not_allowed, not_found, ui, AppState};
 
 pub(super) fn routes(guard: Guard) -> Router<AppState> {
     Router::new()
@@ -46,6 +46,16 @@ pub(super) fn routes(guard: Guard) -> Router<AppState> {
         )
         .route("/api/channels/{id}/reset", post(channels::reset_channel))
         .route("/api/channels/{id}/split", post(alternates::split))
+        .route("/api/channels/{id}/guide", put(guide::pick))
+        .route("/api/guide", get(guide::programmes))
+        .route(
+            "/api/guide/sources",
+            get(guide::list_sources)
+                .post(guide::add_source)
+                .delete(guide::remove_source),
+        )
+        .route("/api/guide/options", put(guide::set_options))
+        .route("/api/guide/channels", get(guide::search_channels))
         .route("/api/channels/{id}/merge", post(alternates::merge))
         .route(
             "/api/settings",

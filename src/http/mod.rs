@@ -13,6 +13,7 @@ pub mod engine_api;
 mod error;
 mod events;
 mod guard;
+mod guide;
 pub mod listener;
 mod manage;
 mod manage_routes;
@@ -55,6 +56,8 @@ pub struct AppState {
     pub engine_clients: engine_api::EngineClients,
     /// Recordings of this run and the schedules.
     pub recordings: crate::recording::Recordings,
+    /// The programme guide (`/epg.xml`, now/next).
+    pub guide: crate::guide::Guide,
 }
 
 /// The whole application router: the routes players use and the routes
@@ -154,6 +157,7 @@ mod tests {
                 2,
             )),
             engine_clients: Default::default(),
+            guide: Default::default(),
         })
     }
 
@@ -194,6 +198,8 @@ mod tests {
             format!("/ace/hls/{HEX}/segment/1.ts?token={TOKEN}"),
             format!("/channel/{HEX}.ts?token={TOKEN}"),
             format!("/playlist.m3u?token={TOKEN}"),
+            format!("/epg.xml?token={TOKEN}"),
+            format!("/epg.xml.gz?token={TOKEN}"),
             format!("/api/channels/{HEX}/play.m3u?token={TOKEN}"),
             format!("/discover.json?token={TOKEN}"),
             format!("/lineup.json?token={TOKEN}"),
@@ -218,6 +224,7 @@ mod tests {
             "/api/health",
             "/api/settings",
             "/api/channels",
+            "/api/guide/sources",
             "/api/events",
             "/nope",
             "/ace/getstream/x",

@@ -10,7 +10,7 @@ use axum::routing::{get, post};
 use axum::Router;
 
 use super::guard::{self, Guard};
-use super::{engine_api, media, method_not_allowed, playlists, tuner, AppState};
+use super::{engine_api, guide, media, method_not_allowed, playlists, tuner, AppState};
 
 pub(super) fn routes(guard: Guard) -> Router<AppState> {
     Router::new()
@@ -29,6 +29,8 @@ pub(super) fn routes(guard: Guard) -> Router<AppState> {
         )
         .route("/channel/{key}/segment/{file}", get(media::channel_segment))
         .route("/playlist.m3u", get(playlists::playlist))
+        .route("/epg.xml", get(guide::epg))
+        .route("/epg.xml.gz", get(guide::epg_gz))
         .route("/api/channels/{id}/play.m3u", get(playlists::play_m3u))
         .route("/ace/r/{id}/{session}", get(engine_api::playback_ts))
         .route("/ace/m/{id}/{file}", get(engine_api::playback_hls))

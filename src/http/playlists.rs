@@ -9,21 +9,24 @@ use axum::response::{IntoResponse, Response};
 use super::manage::parse_id;
 use super::{base_url, ApiError, AppState};
 use crate::content_id;
+use crate::guide::serve::served_ids;
 use crate::player_urls::Format;
 use crate::saved::SavedChannel;
 use crate::store::find_saved;
 
-/// One `#EXTINF` entry of an M3U playlist, with the channel's attributes.
-/// Every text was cleaned when saved; it is cleaned again here because the
-/// file may have been edited by hand, and quotes would end an attribute.
-fn m3u_entry(out: &mut String, saved: &SavedChannel, url: &str) {
+/// One `#EXTINF` entry of an M3U playlist, with the channel's attributes
+/// and its id in `/epg.xml` as `tvg-id`. Every text was cleaned when saved;
+/// it is cleaned again here because the file may have been edited by hand,
+/// and quotes would end an attribute.
+fn m3u_entry(out: &mut String, saved: &SavedChannel, guide_id: &str, url: &str) {
     out.push_str("#EXTINF:-1");
     if let Some(number) = saved.number {
         // The number media centres show (`GuideNumber` in the tuner's lineup).
         out.push_str(&format!(" tvg-chno=\"{number}\""));
     }
+    let guide_id = Some(guide_id.to_owned());
     for (key, value) in [
-        ("tvg-id", &saved.tvg_id),
+        ("tvg-id", &guide_id),
         ("tvg-name", &saved.tvg_name),
         ("tvg-logo", &saved.logo),
         ("group-title", &saved.group),
@@ -47,9 +50,12 @@ const M3U_TYPE: &str = "audio/x-mpegurl";
 pub async fn playlist(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let settings = state.store.get().await;
     let urls = base_url(&state, &headers);
-    let mut body = String::from("#EXTM3U\n");
-    for saved in &settings.channels {
-        m3u_entry(&mut body, saved, &urls.channel(saved, Format::Ts));
+    // IPTV apps find the guide through the header; its ids are the tvg-ids below.
+    let guide = urls.guide().replace('"', "%22");
+    let mut body = format!("#EXTM3U url-tvg=\"{guide}\" x-tvg-url=\"{guide}\"\n");
+    let guide_ids = served_ids(&settings.channels);
+    for (saved, guide_id) in settings.channels.iter().zip(&guide_ids) {
+        m3u_entry(&mut body, saved, guide_id, &urls.channel(saved, Format::Ts));
     }
     (
         [
@@ -76,7 +82,8 @@ pub async fn play_m3u(
     let ts_url = base_url(&state, &headers).channel(saved, Format::Ts);
     let name = saved.title();
     let mut body = String::from("#EXTM3U\n");
-    m3u_entry(&mut body, saved, &ts_url);
+    let guide_id = &served_ids(&settings.channels)[index];
+    m3u_entry(&mut body, saved, guide_id, &ts_url);
     let disposition = download_disposition(&name);
     Ok((
         [
@@ -135,14 +142,17 @@ mod tests {
         saved.name = Some("News\u{2028}#EXTINF:-1,evil".into());
         saved.group = Some("Sp\"ort".into());
         let mut out = String::new();
-        m3u_entry(&mut out, &saved, "http://h/x");
+        m3u_entry(&mut out, &saved, "g\"1", "http://h/x");
         assert_eq!(
             out,
-            "#EXTINF:-1 group-title=\"Sp'ort\",News #EXTINF:-1,evil\nhttp://h/x\n"
+            "#EXTINF:-1 tvg-id=\"g'1\" group-title=\"Sp'ort\",News #EXTINF:-1,evil\nhttp://h/x\n"
         );
         let unnamed = SavedChannel::new(id);
         let mut out = String::new();
-        m3u_entry(&mut out, &unnamed, "http://h/x");
-        assert_eq!(out, "#EXTINF:-1,Channel d5869d\u{2026}\nhttp://h/x\n");
+        m3u_entry(&mut out, &unnamed, "k", "http://h/x");
+        assert_eq!(
+            out,
+            "#EXTINF:-1 tvg-id=\"k\",Channel d5869d\u{2026}\nhttp://h/x\n"
+        );
     }
 }

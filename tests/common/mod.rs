@@ -97,6 +97,15 @@ impl Proxy {
         }
     }
 
+    /// A proxy in front of `engine_url` keeping its settings in the file at `settings`.
+    pub async fn with_settings(engine_url: &str, settings: &std::path::Path) -> Self {
+        let settings = settings.to_owned();
+        Self::start_with(engine_url, move |config| {
+            config.settings_path = Some(settings);
+        })
+        .await
+    }
+
     pub fn url(&self, path_and_query: &str) -> String {
         format!("http://{}{}", self.addr, path_and_query)
     }

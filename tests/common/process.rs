@@ -119,6 +119,16 @@ impl ProxyProcess {
         proxy
     }
 
+    /// Its process id, for reading its `/proc` entries.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The settings file it was started with (a temp file, removed on drop).
+    pub fn settings_path(&self) -> &std::path::Path {
+        &self.settings
+    }
+
     pub fn port(&self) -> u16 {
         self.addr
             .rsplit(':')

@@ -52,7 +52,7 @@ async fn change_channel(
     let next = change(guard.settings(), index)?;
     guard.save(next).await?;
     Ok(Json(ChannelList {
-        channels: channel_views(&base_url(state, headers), guard.settings()),
+        channels: channel_views(&base_url(state, headers), &state.guide, guard.settings()),
     }))
 }
 

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::{clean_name, kind_label, parse_id, ApiJson};
 use crate::config::Settings;
 use crate::content_id::ContentId;
+use crate::guide::{Guide, ProgrammeView};
 use crate::http::{base_url, ApiError, AppState};
 use crate::import;
 use crate::list_edits::{self, Field, ListSays};
@@ -54,14 +55,27 @@ pub struct ChannelView {
     /// For a channel from a list that the user changed: what the list says
     /// for each changed field.
     list_says: Option<ListSays>,
+    /// What it shows now and next, from the programme guide (absent: not known).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    now: Option<ProgrammeView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next: Option<ProgrammeView>,
+    /// The guide channel the user picked for it; absent: matched automatically.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    guide_id: Option<String>,
+    /// The guide channel it is matched to, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    guide_channel: Option<String>,
 }
 
 pub(super) fn channel_view(
     urls: &PlayerUrls,
+    guide: &Guide,
     settings: &Settings,
     saved: &SavedChannel,
 ) -> ChannelView {
     let hex = |id: &ContentId| id.as_hex().to_owned();
+    let (now, next) = guide.now_next(saved, crate::guide::now_unix());
     ChannelView {
         id: saved.key().to_owned(),
         kind: kind_label(saved.id().kind()),
@@ -81,14 +95,22 @@ pub(super) fn channel_view(
         source: saved.source.clone(),
         number: saved.number,
         list_says: list_edits::list_says(settings, saved),
+        now,
+        next,
+        guide_id: saved.guide_id.clone(),
+        guide_channel: guide.matched(saved).map(|matched| matched.id),
     }
 }
 
-pub(super) fn channel_views(urls: &PlayerUrls, settings: &Settings) -> Vec<ChannelView> {
+pub(super) fn channel_views(
+    urls: &PlayerUrls,
+    guide: &Guide,
+    settings: &Settings,
+) -> Vec<ChannelView> {
     settings
         .channels
         .iter()
-        .map(|saved| channel_view(urls, settings, saved))
+        .map(|saved| channel_view(urls, guide, settings, saved))
         .collect()
 }
 
@@ -101,6 +123,7 @@ fn view_at(
 ) -> Json<ChannelView> {
     Json(channel_view(
         &base_url(state, headers),
+        &state.guide,
         settings,
         &settings.channels[index],
     ))
@@ -110,7 +133,7 @@ fn view_at(
 pub(crate) async fn channel_list(state: &AppState, headers: &HeaderMap) -> ChannelList {
     let settings = state.store.get().await;
     ChannelList {
-        channels: channel_views(&base_url(state, headers), &settings),
+        channels: channel_views(&base_url(state, headers), &state.guide, &settings),
     }
 }
 
@@ -123,6 +146,9 @@ pub async fn list_channels(State(state): State<AppState>, headers: HeaderMap) ->
 #[serde(deny_unknown_fields)]
 pub struct AddChannels {
     channels: Vec<NewChannel>,
+    /// Guide URLs from the pasted list's header (as `/api/parse` reports them): kept as guide sources.
+    #[serde(default)]
+    guide_urls: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -165,6 +191,12 @@ pub async fn add_channels(
             import::MAX_LIST_ENTRIES
         )));
     }
+    let guide_urls: Vec<String> = request
+        .guide_urls
+        .iter()
+        .filter_map(|url| crate::guide::sources::parse_url(url).ok())
+        .map(String::from)
+        .collect();
     // Reading thousands of entries is work for a blocking thread, not the
     // runtime every player shares.
     let new = tokio::task::spawn_blocking(move || read_new_channels(&request))
@@ -174,7 +206,10 @@ pub async fn add_channels(
         .store
         .update(move |settings| {
             store::merge_saved(settings, new.iter().cloned())
-                .map(|next| (next, ()))
+                .map(|mut next| {
+                    crate::guide::sources::record(&mut next, &guide_urls);
+                    (next, ())
+                })
                 .map_err(ApiError::from)
         })
         .await?;

@@ -29,6 +29,8 @@ pub struct ParseResponse {
     errors: Vec<content_id::ListError>,
     /// Invalid lines beyond the ones listed in `errors`.
     more_errors: usize,
+    /// The guides the list's header names (`url-tvg`, `x-tvg-url`), to save with its channels.
+    guide_urls: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -51,8 +53,10 @@ pub async fn parse(
 ) -> Result<Json<ParseResponse>, ApiError> {
     // Thousands of lines are work for a blocking thread, not the runtime
     // every player shares; parsing stops at the limit.
-    let parsed = tokio::task::spawn_blocking(move || {
+    let (parsed, guide_urls) = tokio::task::spawn_blocking(move || {
+        let guide_urls = crate::guide::sources::header_urls(&request.text);
         content_id::parse_list_at_most(&request.text, MAX_PARSE_ENTRIES)
+            .map(|parsed| (parsed, guide_urls))
     })
     .await
     .map_err(|join| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, join.to_string()))?
@@ -82,5 +86,6 @@ pub async fn parse(
         entries,
         errors,
         more_errors,
+        guide_urls,
     }))
 }

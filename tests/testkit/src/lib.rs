@@ -8,12 +8,14 @@
 //! - [`wait`]: wait for a condition with a timeout instead of sleeping,
 //! - [`ffmpeg`]: ffprobe/ffmpeg checks that a real player decodes a stream,
 //! - [`fixtures`]: the embedded media fixtures,
+//! - [`guide`]: XMLTV guides (small, large, broken) and the server that serves them,
 //! - [`served`]: a text file served over HTTP that a test can change,
 //! - [`skip`]: skipping checks whose tools are missing, except in CI.
 
 pub mod engine;
 pub mod ffmpeg;
 pub mod fixtures;
+pub mod guide;
 pub mod served;
 pub mod skip;
 pub mod ts;
