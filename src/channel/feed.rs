@@ -536,8 +536,11 @@ mod tests {
         let channel = channel(&hub);
         let mut cutter = Cutter::new(&hub.inner.settings);
         let mut received = false;
-        let half = CLIP_TS.len() / PACKET_SIZE / 2 * PACKET_SIZE;
-        feed(&channel, &mut cutter, &mut received, &CLIP_TS[..half]);
+        // Five eighths of the clip: past the short first segment and the
+        // mid-GOP one after it (a playlist never starts there), with enough
+        // left to cut two more segments below.
+        let split = CLIP_TS.len() / PACKET_SIZE * 5 / 8 * PACKET_SIZE;
+        feed(&channel, &mut cutter, &mut received, &CLIP_TS[..split]);
         let cut = channel.segments.next_seq() as usize;
         assert!(cut > AT_REST, "{cut} segments cut");
         let window = channel.segments.window(crate::hls::playlist::WINDOW);
@@ -575,7 +578,7 @@ mod tests {
         let viewer = Viewer::new(std::net::Ipv4Addr::LOCALHOST.into(), Some("vlc"));
         let request = hub.admit_viewer(&channel, &viewer).expect("admitted");
         let before = channel.segments.next_seq();
-        feed(&channel, &mut cutter, &mut received, &CLIP_TS[half..]);
+        feed(&channel, &mut cutter, &mut received, &CLIP_TS[split..]);
         drop(request);
         let cut_since = (channel.segments.next_seq() - before) as usize;
         assert!(cut_since >= 2, "{cut_since} segments cut while watched");
