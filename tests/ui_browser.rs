@@ -1264,6 +1264,7 @@ async fn docs_screenshots() {
         return;
     };
     let out = Path::new(env!("CARGO_MANIFEST_DIR")).join(out);
+    std::fs::create_dir_all(&out).expect("screenshot dir");
     let engine = SimEngine::start().await;
     for count in [5usize, 500] {
         let mut settings = String::new();
