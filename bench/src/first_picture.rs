@@ -238,11 +238,7 @@ async fn first_picture(tool: Tool, url: &str) -> Option<f64> {
                 &path,
                 url,
             ];
-            // /proc/self belongs to the process's effective user.
-            let root = std::fs::metadata("/proc/self").is_ok_and(|m| {
-                use std::os::unix::fs::MetadataExt;
-                m.uid() == 0
-            });
+            let root = running_as_root();
             let mut command = if root {
                 let mut command = Command::new("runuser");
                 command.args(["-u", "nobody", "--"]);
@@ -288,14 +284,31 @@ async fn first_picture(tool: Tool, url: &str) -> Option<f64> {
     result
 }
 
+/// Whether this process runs as root (VLC refuses to, so it runs as `nobody`).
+#[cfg(unix)]
+fn running_as_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    // /proc/self belongs to the process's effective user.
+    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
+}
+
+/// No root to avoid off Unix.
+#[cfg(not(unix))]
+fn running_as_root() -> bool {
+    false
+}
+
 /// A fresh directory every user can write to (VLC may run as `nobody`).
 fn tempfile_dir() -> std::io::Result<PathBuf> {
-    use std::os::unix::fs::PermissionsExt;
     static COUNT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let dir = std::env::temp_dir().join(format!("acebridge-bench-{}-{n}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
-    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777))?;
+    }
     Ok(dir)
 }
 
