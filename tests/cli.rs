@@ -292,7 +292,7 @@ async fn sigterm_finishes_a_running_recordings_file() {
         .expect("record");
     assert_eq!(response.status(), 201);
     let recording: serde_json::Value = response.json().await.expect("json");
-    let file = std::path::PathBuf::from(recording["file"].as_str().expect("file"));
+    let file = common::process::local_path(recording["file"].as_str().expect("file"));
     assert!(
         file.starts_with(dir.path()),
         "--recordings-dir: {}",

@@ -104,15 +104,8 @@ async fn wait_bytes(proxy: &Proxy, id: &str, more_than: u64) -> u64 {
     recording(proxy, id).await["bytes"].as_u64().unwrap_or(0)
 }
 
-/// The recording's file, as this test process can open it: a Windows build
-/// under Wine joins its folder (a Unix path here) and the name with `\`.
 fn file_of(recording: &Value) -> PathBuf {
-    let file = recording["file"].as_str().expect("file");
-    if common::process::external_binary() {
-        PathBuf::from(file.replace('\\', "/"))
-    } else {
-        PathBuf::from(file)
-    }
+    common::process::local_path(recording["file"].as_str().expect("file"))
 }
 
 /// The file decodes with no error at all.

@@ -10,7 +10,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use acebridge::config::{test_hook, Config};
-use common::{engine_answers, free_port, http, kit, process, Player, ID_A};
+use common::{engine_answers, free_port, get_json, http, kit, process, Player, ID_A};
 use kit::wait::wait_until;
 
 /// What the tests need from `scripts/test-windows`: the simulated engine
@@ -70,14 +70,7 @@ async fn an_engine_installed_under_appdata_is_found_started_and_stopped_with_its
         .env("ACEBRIDGE_SIM_ENGINE_LISTEN", format!("127.0.0.1:{port}"));
     let (mut child, addr) = process::spawn_serving(&mut command);
 
-    let health: serde_json::Value = http()
-        .get(format!("http://{addr}/api/health"))
-        .send()
-        .await
-        .expect("health")
-        .json()
-        .await
-        .expect("json");
+    let (_, health) = get_json(&format!("http://{addr}/api/health")).await;
     let found = health["engine"]["process"]["command"].to_string();
     assert!(
         found.contains(r"AppData\\Roaming\\ACEStream\\engine\\ace_engine.exe"),

@@ -24,6 +24,17 @@ pub fn external_binary() -> bool {
     std::env::var_os("ACEBRIDGE_TEST_BIN").is_some()
 }
 
+/// A path the binary reported, as this test process can open it: a Windows
+/// build under Wine joins a folder it was given (a Unix path here) and a
+/// file name with `\`.
+pub fn local_path(reported: &str) -> std::path::PathBuf {
+    if external_binary() {
+        reported.replace('\\', "/").into()
+    } else {
+        reported.into()
+    }
+}
+
 /// The `kill` flag of the signal service managers stop acebridge with:
 /// SIGTERM, or under Wine SIGINT, which Wine turns into the Ctrl-C a Windows
 /// console program stops on (Windows has no SIGTERM).

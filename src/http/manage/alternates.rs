@@ -11,7 +11,7 @@ use axum::http::HeaderMap;
 use axum::Json;
 use serde::Deserialize;
 
-use super::channels::{channel_views, ChannelList};
+use super::channels::{channel_views, saved_index, ChannelList};
 use super::{parse_id, ApiJson};
 use crate::config::Settings;
 use crate::http::{base_url, ApiError, AppState};
@@ -47,8 +47,7 @@ async fn change_channel(
 ) -> Result<Json<ChannelList>, ApiError> {
     let id = parse_id(id)?;
     let mut guard = state.store.lock().await;
-    let index = find_saved(guard.settings(), &id)
-        .ok_or_else(|| ApiError::not_found("no such saved channel"))?;
+    let index = saved_index(guard.settings(), &id)?;
     let next = change(guard.settings(), index)?;
     guard.save(next).await?;
     Ok(Json(ChannelList {

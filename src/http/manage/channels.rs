@@ -298,8 +298,7 @@ pub async fn rename_channel(
     let id = parse_id(&id)?;
     let mut guard = state.store.lock().await;
     let mut next = guard.settings().clone();
-    let index =
-        find_saved(&next, &id).ok_or_else(|| ApiError::not_found("no such saved channel"))?;
+    let index = saved_index(&next, &id)?;
     if let Some(value) = &request.number {
         let number = requested_number(value)?;
         if let Some(other) = next
@@ -328,6 +327,11 @@ pub async fn rename_channel(
     Ok(view_at(&state, &headers, guard.settings(), index))
 }
 
+/// The place of saved channel `id` in `settings`, or a 404.
+pub(super) fn saved_index(settings: &Settings, id: &ContentId) -> Result<usize, ApiError> {
+    find_saved(settings, id).ok_or_else(|| ApiError::not_found("no such saved channel"))
+}
+
 /// `DELETE /api/channels/{id}`: forgets a saved channel. 204, or 404 if not saved.
 pub async fn delete_channel(
     State(state): State<AppState>,
@@ -336,8 +340,7 @@ pub async fn delete_channel(
     let id = parse_id(&id)?;
     let mut guard = state.store.lock().await;
     let mut next = guard.settings().clone();
-    let index =
-        find_saved(&next, &id).ok_or_else(|| ApiError::not_found("no such saved channel"))?;
+    let index = saved_index(&next, &id)?;
     list_edits::record_removal(&mut next, index);
     next.channels.remove(index);
     guard.save(next).await?;
@@ -354,8 +357,7 @@ pub async fn reset_channel(
     let id = parse_id(&id)?;
     let mut guard = state.store.lock().await;
     let mut next = guard.settings().clone();
-    let index =
-        find_saved(&next, &id).ok_or_else(|| ApiError::not_found("no such saved channel"))?;
+    let index = saved_index(&next, &id)?;
     if !list_edits::reset(&mut next, index) {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
