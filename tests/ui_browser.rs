@@ -819,6 +819,7 @@ async fn a_channels_ids_are_reordered_added_merged_and_split_from_its_menu() {
     // The menu with four ids, for a look (ACEBRIDGE_UI_SCREENSHOTS=<dir>).
     if let Some(out) = std::env::var_os("ACEBRIDGE_UI_SCREENSHOTS") {
         let out = Path::new(env!("CARGO_MANIFEST_DIR")).join(out);
+        std::fs::create_dir_all(&out).expect("screenshot dir");
         for width in [1100u32, 420] {
             client.set_window_size(width, 900).await.expect("resize");
             js(client, &format!("document.querySelector(\"{row} .alternates\").scrollIntoView({{block: 'end'}})")).await;

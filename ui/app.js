@@ -89,6 +89,27 @@ async function copyText(text) {
 }
 
 /** Copies and says so on the button for 2 s; `reveal` shows the text selected when copying is blocked. */
+/** A button made in code: its text, what a screen reader hears, and maybe a class and a click. */
+function makeButton(text, label, { className, onClick } = {}) {
+  const button = document.createElement("button");
+  button.type = "button";
+  if (className) button.className = className;
+  button.textContent = text;
+  button.setAttribute("aria-label", label);
+  if (onClick) button.addEventListener("click", onClick);
+  return button;
+}
+
+/** Forgets an imported list or a guide source by its URL, then shows the list again; a failure is said in `statusId`. */
+async function deleteByUrl(path, url, statusId, reload) {
+  try {
+    await api("DELETE", path, { url });
+  } catch (error) {
+    setStatus($(statusId), error.message, "bad");
+  }
+  reload();
+}
+
 async function copyWithFeedback(text, button, what, reveal) {
   const copied = await copyText(text);
   const label = button.dataset.label || button.textContent;
@@ -469,20 +490,10 @@ function fillAlternates(menu, channel) {
     item.append(code);
     if (hex === channel.last_good) item.append(" ✓");
     if (index > 0) {
-      const up = document.createElement("button");
-      up.type = "button";
-      up.className = "alt-up";
-      up.textContent = "↑";
-      up.setAttribute("aria-label", `Try ${hex.slice(0, 8)} earlier`);
-      item.append(" ", up);
+      item.append(" ", makeButton("↑", `Try ${hex.slice(0, 8)} earlier`, { className: "alt-up" }));
     }
     if (ids.length > 1) {
-      const split = document.createElement("button");
-      split.type = "button";
-      split.className = "alt-split";
-      split.textContent = "Split";
-      split.setAttribute("aria-label", `Make ${hex.slice(0, 8)} a channel of its own`);
-      item.append(" ", split);
+      item.append(" ", makeButton("Split", `Make ${hex.slice(0, 8)} a channel of its own`, { className: "alt-split" }));
     }
     return item;
   }));
@@ -785,22 +796,11 @@ function showImports(imports, removals) {
     info.className = item.last_error ? "status bad" : "status";
     const every = item.refresh_mins ? `re-read every ${item.refresh_mins >= 60 ? `${item.refresh_mins / 60} h` : `${item.refresh_mins} min`}` : "read once";
     info.textContent = item.last_error ? `${every}; last read failed: ${item.last_error}` : every;
-    const again = document.createElement("button");
-    again.type = "button";
-    again.textContent = "Read now";
-    again.setAttribute("aria-label", `Read ${item.url} now`);
-    again.addEventListener("click", () => importList(null, item.url, item.refresh_mins || 0));
-    const forget = document.createElement("button");
-    forget.type = "button";
-    forget.textContent = "Forget";
-    forget.setAttribute("aria-label", `Forget ${item.url} (its channels stay)`);
-    forget.addEventListener("click", async () => {
-      try {
-        await api("DELETE", "/api/imports", { url: item.url });
-      } catch (error) {
-        setStatus($("import-status"), error.message, "bad");
-      }
-      loadSettings();
+    const again = makeButton("Read now", `Read ${item.url} now`, {
+      onClick: () => importList(null, item.url, item.refresh_mins || 0),
+    });
+    const forget = makeButton("Forget", `Forget ${item.url} (its channels stay)`, {
+      onClick: () => deleteByUrl("/api/imports", item.url, "import-status", loadSettings),
     });
     li.append(url, info, again, forget);
     const removed = removals[item.url] || 0;
@@ -808,12 +808,10 @@ function showImports(imports, removals) {
       const note = document.createElement("span");
       note.className = "status";
       note.textContent = removed === 1 ? "1 channel removed by you" : `${removed} channels removed by you`;
-      const back = document.createElement("button");
-      back.type = "button";
-      back.className = "bring-back";
-      back.textContent = "Bring back";
-      back.setAttribute("aria-label", `Bring back the channels of ${item.url} you removed`);
-      back.addEventListener("click", () => bringBack(item.url));
+      const back = makeButton("Bring back", `Bring back the channels of ${item.url} you removed`, {
+        className: "bring-back",
+        onClick: () => bringBack(item.url),
+      });
       li.append(note, back);
     }
     return li;
@@ -883,17 +881,8 @@ function showGuideSources(data) {
     const info = document.createElement("span");
     info.className = source.last_error ? "status bad" : "status";
     info.textContent = guideSourceText(source);
-    const remove = document.createElement("button");
-    remove.type = "button";
-    remove.textContent = "Remove";
-    remove.setAttribute("aria-label", `Remove the guide ${source.url}`);
-    remove.addEventListener("click", async () => {
-      try {
-        await api("DELETE", "/api/guide/sources", { url: source.url });
-      } catch (error) {
-        setStatus($("guide-status"), error.message, "bad");
-      }
-      loadGuide();
+    const remove = makeButton("Remove", `Remove the guide ${source.url}`, {
+      onClick: () => deleteByUrl("/api/guide/sources", source.url, "guide-status", loadGuide),
     });
     li.append(url, info, remove);
     return li;
