@@ -511,3 +511,212 @@ async fn a_failing_disk_ends_the_recording_with_a_problem_and_no_gap_for_players
     assert_decodes(&file).await;
     rec.proxy.stop().await;
 }
+
+/// A guide of `ID_A`'s guide channel `sky.f1.uk`, with `programmes` as
+/// (start, stop, title), served and added as a source of `proxy`.
+async fn add_guide(proxy: &Proxy, programmes: &[(i64, i64, &str)]) {
+    use kit::guide::{xmltv_time, ServedFiles};
+    let mut xml = String::from(
+        "<tv><channel id=\"sky.f1.uk\"><display-name>Sky Sports F1</display-name></channel>\n",
+    );
+    for (start, stop, title) in programmes {
+        xml += &format!(
+            "<programme start=\"{}\" stop=\"{}\" channel=\"sky.f1.uk\"><title>{title}</title></programme>\n",
+            xmltv_time(*start, 60),
+            xmltv_time(*stop, 60)
+        );
+    }
+    xml += "</tv>\n";
+    let files = ServedFiles::default();
+    let origin = files.start().await;
+    files.set("/guide.xml", 200, xml);
+    let response = http()
+        .post(proxy.url("/api/guide/sources"))
+        .json(&json!({ "url": format!("{origin}/guide.xml") }))
+        .send()
+        .await
+        .expect("add the guide");
+    let source: Value = response.json().await.expect("source");
+    assert_eq!(source["programmes_kept"], programmes.len(), "{source}");
+}
+
+/// A proxy with `ID_A` saved as "Sky Sports F1" (`tvg-id` `sky.f1.uk`) in a settings file.
+async fn programme_recorder(engine: &SimEngine, dir: &Path, max_channels: usize) -> Proxy {
+    let settings = dir.join("settings.toml");
+    if !settings.exists() {
+        std::fs::write(
+            &settings,
+            format!(
+                "[[channels]]\nid = \"{ID_A}\"\nname = \"Sky Sports F1\"\ntvg_id = \"sky.f1.uk\"\n"
+            ),
+        )
+        .expect("settings");
+    }
+    let recordings = dir.join("recordings");
+    Proxy::start_with(&engine.url(), move |config| {
+        config.settings_path = Some(settings);
+        config.recordings.dir = recordings;
+        config.recordings.min_free_bytes = 0;
+        config.channels.max_channels = max_channels;
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_guide_programme_is_recorded_from_its_padded_start_to_its_padded_end_named_after_it() {
+    let engine = SimEngine::start().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let proxy = programme_recorder(&engine, dir.path(), 4).await;
+    let now = now_unix() as i64;
+    let (short_start, short_stop) = (now + 4, now + 10);
+    let (later_start, later_stop) = (now + 3 * 3600, now + 5 * 3600);
+    add_guide(
+        &proxy,
+        &[
+            (now - 3600, now - 1200, "Qualifying"),
+            (short_start, short_stop, "Pit Lane: Live"),
+            (later_start, later_stop, "Grand Prix"),
+        ],
+    )
+    .await;
+
+    // The default padding: a minute before, five after; kept across a restart.
+    let later = record(
+        &proxy,
+        json!({ "channel": ID_A, "programme": { "start": later_start, "title": "Grand Prix" } }),
+    )
+    .await;
+    assert_eq!(later["state"], "scheduled", "{later}");
+    assert_eq!(later["programme"], "Grand Prix");
+    assert_eq!(later["start_unix"], later_start - 60);
+    assert_eq!(later["ends_at"], later_stop + 300);
+    let (status, twice) = post(
+        &proxy,
+        json!({ "channel": ID_A, "programme": { "start": later_start } }),
+    )
+    .await;
+    assert_eq!(status, 409, "{twice}");
+    assert!(
+        twice["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("already scheduled"),
+        "{twice}"
+    );
+
+    // Clear errors: a programme over, one the guide does not have, padding without a programme.
+    let (status, over) = post(
+        &proxy,
+        json!({ "channel": ID_A, "programme": { "start": now - 3600 } }),
+    )
+    .await;
+    assert_eq!(status, 400, "{over}");
+    assert!(
+        over["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("“Qualifying” is over"),
+        "{over}"
+    );
+    let (status, unknown) = post(
+        &proxy,
+        json!({ "channel": ID_A, "programme": { "start": now + 60 } }),
+    )
+    .await;
+    assert_eq!(status, 404, "{unknown}");
+    assert!(
+        unknown["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("no programme"),
+        "{unknown}"
+    );
+    let (status, stray) = post(
+        &proxy,
+        json!({ "channel": ID_A, "seconds": 5, "pad_after_mins": 1 }),
+    )
+    .await;
+    assert_eq!(status, 400, "{stray}");
+
+    // A short programme without padding: it records its own time, in a file named after it.
+    let short = record(
+        &proxy,
+        json!({ "channel": ID_A, "programme": { "start": short_start }, "pad_before_mins": 0, "pad_after_mins": 0 }),
+    )
+    .await;
+    let id = short["id"].as_str().expect("id").to_owned();
+    wait_state(&proxy, &id, "recording", PATIENCE).await;
+    let began = now_secs_f64();
+    let done = wait_state(&proxy, &id, "finished", PATIENCE).await;
+    let ended = now_secs_f64();
+    eprintln!(
+        "programme {short_start}..{short_stop}: recording seen at {began:.2} ({:+.2} s), finished seen at {ended:.2} ({:+.2} s)",
+        began - short_start as f64,
+        ended - short_stop as f64
+    );
+    assert!(
+        (began - short_start as f64).abs() <= 1.5,
+        "started at {began}, due {short_start}"
+    );
+    assert!(
+        (ended - short_stop as f64).abs() <= 1.5,
+        "ended at {ended}, due {short_stop}"
+    );
+    let file = file_of(&done);
+    let name = file
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(
+        name,
+        "Sky Sports F1 – Pit Lane. Live.ts",
+        "{}",
+        file.display()
+    );
+    if kit::ffmpeg::available() {
+        let seconds = kit::ffmpeg::probe_duration(file.to_str().expect("utf-8"))
+            .await
+            .expect("duration");
+        eprintln!("a 6 s programme's file lasts {seconds:.2} s");
+        assert!((seconds - 6.0).abs() <= 1.5, "{seconds} s");
+        assert_decodes(&file).await;
+    }
+
+    // The planned programme survives a restart, named.
+    proxy.stop().await;
+    let proxy = programme_recorder(&engine, dir.path(), 4).await;
+    let kept = recording(&proxy, later["id"].as_str().expect("id")).await;
+    assert_eq!(kept["state"], "scheduled", "{kept}");
+    assert_eq!(kept["programme"], "Grand Prix", "{kept}");
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn a_guide_programme_over_the_channel_limit_is_refused_with_the_reason() {
+    let engine = SimEngine::start().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let proxy = programme_recorder(&engine, dir.path(), 1).await;
+    let now = now_unix() as i64;
+    let (start, stop) = (now + 3600, now + 7200);
+    add_guide(&proxy, &[(start, stop, "Grand Prix")]).await;
+    record(
+        &proxy,
+        json!({ "channel": ID_B, "start_unix": start - 600, "end_unix": start + 600 }),
+    )
+    .await;
+    let (status, refused) = post(
+        &proxy,
+        json!({ "channel": ID_A, "programme": { "start": start } }),
+    )
+    .await;
+    assert_eq!(status, 409, "{refused}");
+    assert!(
+        refused["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("limit of 1"),
+        "{refused}"
+    );
+    proxy.stop().await;
+}

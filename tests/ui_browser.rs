@@ -2207,3 +2207,353 @@ async fn now_and_next_on_rows_and_in_now_playing_and_search_by_programme_title()
     player.abort();
     page.close().await;
 }
+
+/// The guide on each channel: "▸" on its now/next line lists its programmes,
+/// each with Record (a minute early, five late), shown as scheduled there and
+/// in Recordings with Cancel; its menu tells which guide channel it is and
+/// how it was matched, picks another by searching the guide's channels and
+/// goes back to automatic, and plans a recording by time with the errors in
+/// plain words; the Guide card turns placeholders off; the search finds a
+/// programme later than now/next and says which. Shot at 1280 and 420 px,
+/// light and dark, with `ACEBRIDGE_UI_SCREENSHOTS`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn programmes_are_recorded_guide_channels_picked_and_later_recordings_planned_from_the_page()
+{
+    use acebridge_testkit::guide::{gzip, now as unix_now, xmltv_time, ServedFiles};
+    let engine = SimEngine::start().await;
+    let settings = format!(
+        "[[channels]]\nid = \"{ID_A}\"\nname = \"Sky Sports F1 HD\"\ntvg_id = \"sky.f1.uk\"\ngroup = \"Sport\"\n\n\
+         [[channels]]\nid = \"{ID_B}\"\nname = \"BBC One\"\ngroup = \"News\"\n\n\
+         [[channels]]\nid = \"{ID_C}\"\nname = \"Mystery Sport\"\ngroup = \"Sport\"\n"
+    );
+    let Some(page) = Page::open(&engine.url(), Some(&settings)).await else {
+        return;
+    };
+    let client = &page.client;
+    let now = unix_now();
+    let programme = |channel: &str, start: i64, stop: i64, title: &str| {
+        format!(
+            "<programme start=\"{}\" stop=\"{}\" channel=\"{channel}\"><title>{title}</title></programme>\n",
+            xmltv_time(start, 60),
+            xmltv_time(stop, 60)
+        )
+    };
+    let mut xml = String::from(
+        "<tv><channel id=\"sky.f1.uk\"><display-name>Sky Sports F1</display-name></channel>\n\
+         <channel id=\"bbc1.uk\"><display-name>BBC One</display-name></channel>\n\
+         <channel id=\"dazn1.es\"><display-name>DAZN 1</display-name></channel>\n",
+    );
+    xml += &programme("sky.f1.uk", now - 1800, now + 1800, "Practice");
+    xml += &programme("sky.f1.uk", now + 1800, now + 5400, "Chequered Flag");
+    xml += &programme("sky.f1.uk", now + 5400, now + 9000, "Podium Talk");
+    xml += &programme("bbc1.uk", now - 600, now + 1200, "News");
+    xml += &programme("bbc1.uk", now + 1200, now + 3600, "Weather");
+    xml += &programme(
+        "bbc1.uk",
+        now + 4 * 3600,
+        now + 6 * 3600,
+        "Arsenal v Chelsea",
+    );
+    xml += &programme("dazn1.es", now - 600, now + 5400, "LaLiga");
+    xml += "</tv>\n";
+    let files = ServedFiles::default();
+    let origin = files.start().await;
+    files.set("/guide.xml.gz", 200, gzip(xml.as_bytes()));
+    js(client, &format!("document.getElementById('guide-url').value = {}; document.getElementById('guide-add').click();", json!(format!("{origin}/guide.xml.gz")))).await;
+    wait_js(
+        client,
+        "return document.getElementById('guide-status').textContent.startsWith('Read: 3 channels')",
+        "the guide read",
+    )
+    .await;
+    let row = |id: &str| format!("document.querySelector(`li.channel[data-id='{id}']`)");
+    wait_js(
+        client,
+        &format!(
+            "const l = {}.querySelector('.guide-line'); return !l.hidden",
+            row(ID_A)
+        ),
+        "now/next on the row",
+    )
+    .await;
+
+    // ▸ lists the channel's programmes from now on, each with Record.
+    js(
+        client,
+        &format!("{}.querySelector('.guide-toggle').click()", row(ID_A)),
+    )
+    .await;
+    let listed = wait_js(
+        client,
+        &format!("const items = [...{}.querySelectorAll('.programmes li')]; return items.length === 3 && items.map(li => li.querySelector('.programme-title').textContent + '|' + !!li.querySelector('.programme-record'))", row(ID_A)),
+        "the programmes of the channel",
+    )
+    .await;
+    assert_eq!(
+        listed,
+        json!(["Practice|true", "Chequered Flag|true", "Podium Talk|true"])
+    );
+    js(client, &format!("[...{}.querySelectorAll('.programmes li')][1].querySelector('.programme-record').click()", row(ID_A))).await;
+    let said = wait_js(
+        client,
+        &format!("const s = {}.querySelector('.channel-status'); return s.classList.contains('ok') && s.textContent", row(ID_A)),
+        "the programme scheduled",
+    )
+    .await;
+    assert!(
+        said.as_str()
+            .is_some_and(|s| s.starts_with("Scheduled “Chequered Flag”: records ")),
+        "{said}"
+    );
+    wait_js(
+        client,
+        &format!("const li = [...{}.querySelectorAll('.programmes li')][1]; return li && li.querySelector('.badge.scheduled') && li.querySelector('.programme-cancel')", row(ID_A)),
+        "the programme shown as scheduled",
+    )
+    .await;
+    let scheduled = wait_js(
+        client,
+        "const li = document.querySelector('#recording-list li'); return li && !document.getElementById('recordings').hidden && [li.querySelector('.rec-title').textContent, li.querySelector('.badge').textContent, li.querySelector('.rec-stop').textContent]",
+        "the schedule in Recordings",
+    )
+    .await;
+    assert_eq!(
+        scheduled,
+        json!(["Sky Sports F1 HD – Chequered Flag", "scheduled", "Cancel"])
+    );
+    let recordings = page.proxy.get_json("/api/recordings").await;
+    let planned = &recordings["recordings"][0];
+    assert_eq!(planned["start_unix"], now + 1800 - 60, "{planned}");
+    assert_eq!(planned["ends_at"], now + 5400 + 300, "{planned}");
+
+    // The menu: how each channel is matched, a pick, and back to automatic.
+    let open_menu = |id: &str| format!("{}.querySelector('.more').click()", row(id));
+    let match_text = |id: &str| {
+        format!(
+            "const m = {}.querySelector('.menu .guide-match'); return m && m.textContent",
+            row(id)
+        )
+    };
+    js(client, &open_menu(ID_A)).await;
+    let how = wait_js(
+        client,
+        &format!(
+            "const t = (() => {{ {} }})(); return t && t.includes('·') && t",
+            match_text(ID_A)
+        ),
+        "the tvg-id match",
+    )
+    .await;
+    assert_eq!(how, "Sky Sports F1 (sky.f1.uk) · matched by its tvg-id");
+    js(client, &open_menu(ID_B)).await;
+    let how = wait_js(
+        client,
+        &format!(
+            "const t = (() => {{ {} }})(); return t && t.includes('·') && t",
+            match_text(ID_B)
+        ),
+        "the name match",
+    )
+    .await;
+    assert_eq!(how, "BBC One (bbc1.uk) · matched by its name");
+    js(client, &open_menu(ID_C)).await;
+    let none = wait_js(
+        client,
+        &format!(
+            "const t = (() => {{ {} }})(); return t && t.startsWith('No guide') && t",
+            match_text(ID_C)
+        ),
+        "no match",
+    )
+    .await;
+    assert!(
+        none.as_str().is_some_and(|t| t.contains("pick one")),
+        "{none}"
+    );
+    js(client, &format!("const q = {}.querySelector('.guide-query'); q.value = 'dazn'; q.dispatchEvent(new Event('input'));", row(ID_C))).await;
+    wait_js(
+        client,
+        &format!("const b = {}.querySelector('.guide-hits .guide-use'); return b && b.closest('li').textContent.includes('dazn1.es')", row(ID_C)),
+        "the guide channel found",
+    )
+    .await;
+    if let Some(out) = std::env::var_os("ACEBRIDGE_UI_SCREENSHOTS") {
+        let out = Path::new(env!("CARGO_MANIFEST_DIR")).join(out);
+        std::fs::create_dir_all(&out).expect("screenshot dir");
+        js(client, &format!("{}.scrollIntoView()", row(ID_A))).await;
+        shoot_widths_and_schemes(client, &out, "ui-guide-programmes", 4000).await;
+    }
+    js(
+        client,
+        &format!(
+            "{}.querySelector('.guide-hits .guide-use').click()",
+            row(ID_C)
+        ),
+    )
+    .await;
+    let picked = wait_js(
+        client,
+        &format!(
+            "const t = (() => {{ {} }})(); return t && t.includes('your pick') && t",
+            match_text(ID_C)
+        ),
+        "the pick shown",
+    )
+    .await;
+    assert_eq!(picked, "DAZN 1 (dazn1.es) · your pick");
+    wait_js(
+        client,
+        &format!("const l = {}.querySelector('.guide-line'); return !l.hidden && l.querySelector('.guide-now').textContent.startsWith('LaLiga')", row(ID_C)),
+        "now/next from the picked guide channel",
+    )
+    .await;
+    let kept = std::fs::read_to_string(&page.settings).expect("settings");
+    assert!(kept.contains("guide_id = \"dazn1.es\""), "{kept}");
+    js(
+        client,
+        &format!("{}.querySelector('.guide-auto').click()", row(ID_C)),
+    )
+    .await;
+    wait_js(
+        client,
+        &format!(
+            "const t = (() => {{ {} }})(); return t && t.startsWith('No guide')",
+            match_text(ID_C)
+        ),
+        "back to automatic",
+    )
+    .await;
+    assert_eq!(
+        js(
+            client,
+            &format!("return {}.querySelector('.guide-auto').hidden", row(ID_C))
+        )
+        .await,
+        json!(true)
+    );
+
+    // Record later: the page's own checks, then the server's, in plain words.
+    let later = |start: &str, end: &str, mins: &str| {
+        format!(
+            "const f = {}.querySelector('.record-later'); f.querySelector('.later-start').value = {}; f.querySelector('.later-end').value = {}; f.querySelector('.later-mins').value = {}; f.querySelector('.later-add').click();",
+            row(ID_C),
+            json!(start),
+            json!(end),
+            json!(mins)
+        )
+    };
+    let later_status = |kind: &str| {
+        format!("const s = {}.querySelector('.later-status'); return s.classList.contains('{kind}') && s.textContent", row(ID_C))
+    };
+    let start = js_string(client, &format!("return localInputValue({})", now + 7200)).await;
+    let end = js_string(client, &format!("return localInputValue({})", now + 3600)).await;
+    js(client, &later(&start, &end, "")).await;
+    let error = wait_js(client, &later_status("bad"), "the end before the start").await;
+    assert_eq!(error, "The end is before the start.");
+    js(client, &later(&start, "", "30")).await;
+    let done = wait_js(client, &later_status("ok"), "the later recording scheduled").await;
+    assert!(
+        done.as_str()
+            .is_some_and(|s| s.starts_with("Scheduled: records ")),
+        "{done}"
+    );
+    js(client, &later(&start, "", "30")).await;
+    let twice = wait_js(client, &later_status("bad"), "the same recording refused").await;
+    assert!(
+        twice.as_str().is_some_and(|s| s.starts_with(
+            "Could not schedule: this recording of Mystery Sport is already scheduled"
+        )),
+        "{twice}"
+    );
+    let recordings = page.proxy.get_json("/api/recordings").await;
+    let minutes = recordings["recordings"]
+        .as_array()
+        .and_then(|all| all.iter().find(|r| r["channel"] == ID_C).cloned())
+        .expect("the later recording");
+    assert_eq!(
+        minutes["ends_at"]
+            .as_i64()
+            .zip(minutes["start_unix"].as_i64())
+            .map(|(e, s)| e - s),
+        Some(1800),
+        "{minutes}"
+    );
+
+    // The Guide card's placeholder switch.
+    js(
+        client,
+        "document.getElementById('guide-placeholders').click()",
+    )
+    .await;
+    wait_js(
+        client,
+        "return document.getElementById('guide-status').textContent.includes('no programmes')",
+        "placeholders off",
+    )
+    .await;
+    assert_eq!(
+        page.proxy.get_json("/api/guide/sources").await["placeholders"],
+        json!(false)
+    );
+
+    // The search finds a programme later than now/next, and says which and when.
+    js(client, "const s = document.getElementById('search'); s.value = 'arsenal'; s.dispatchEvent(new Event('input'));").await;
+    let visible = "return [...document.querySelectorAll('li.channel')].filter(r => r.offsetParent !== null).map(r => r.dataset.id).join('|')";
+    wait_js(
+        client,
+        &format!("const v = (() => {{ {visible} }})(); return v === '{ID_B}' && v"),
+        "only the channel showing the match later",
+    )
+    .await;
+    let hit = js(
+        client,
+        &format!(
+            "const h = {}.querySelector('.programme-hit'); return !h.hidden && h.textContent",
+            row(ID_B)
+        ),
+    )
+    .await;
+    let at = js_string(client, &format!("return dayTime({})", now + 4 * 3600)).await;
+    assert_eq!(hit, json!(format!("Found: Arsenal v Chelsea · {at}")));
+    if let Some(out) = std::env::var_os("ACEBRIDGE_UI_SCREENSHOTS") {
+        let out = Path::new(env!("CARGO_MANIFEST_DIR")).join(out);
+        shoot_widths_and_schemes(client, &out, "ui-guide-search", 3000).await;
+    }
+    js(client, "const s = document.getElementById('search'); s.value = ''; s.dispatchEvent(new Event('input'));").await;
+    wait_js(
+        client,
+        &format!(
+            "return {}.querySelector('.programme-hit').hidden",
+            row(ID_B)
+        ),
+        "the hit cleared",
+    )
+    .await;
+
+    // Cancel from the Recordings section.
+    js(
+        client,
+        "document.querySelector('#recording-list .rec-stop').click()",
+    )
+    .await;
+    wait_js(
+        client,
+        "return ![...document.querySelectorAll('#recording-list .rec-title')].some(t => t.textContent.includes('Chequered Flag'))",
+        "the programme's recording cancelled",
+    )
+    .await;
+    // The browser logs the refused schedule (409) the page explained.
+    page.close_allowing(&[
+        "/api/recordings - Failed to load resource: the server responded with a status of 409",
+    ])
+    .await;
+}
+
+/// A script's string answer.
+async fn js_string(client: &Client, script: &str) -> String {
+    js(client, script)
+        .await
+        .as_str()
+        .unwrap_or_else(|| panic!("not a string: {script}"))
+        .to_owned()
+}

@@ -416,6 +416,7 @@ function layout(list) {
 function rowMatches(row, words, hex) {
   if (pinned.has(row.dataset.id)) return true;
   if (hex && row.dataset.ids.includes(hex)) return true;
+  if (words.length > 0 && matchesByProgramme(row)) return true;
   return words.every((w) => row.dataset.search.includes(` ${w}`));
 }
 
@@ -549,6 +550,7 @@ function toggleMenu(row, open) {
   }
   if (!menu) return;
   if (show) fillMenu(menu, rows.get(row.dataset.id).channel);
+  if (show) openGuideMenu(menu, row.dataset.id);
   menu.hidden = !show;
   button.setAttribute("aria-expanded", String(show));
   if (show) menu.querySelector(".name-input").focus();
@@ -873,6 +875,7 @@ function guideSourceText(source) {
 }
 
 function showGuideSources(data) {
+  $("guide-placeholders").checked = data.placeholders;
   $("guide-sources").replaceChildren(...data.sources.map((source) => {
     const li = document.createElement("li");
     const url = document.createElement("code");
@@ -927,6 +930,7 @@ async function addGuide(event) {
 function startGuide() {
   $("epg-url").textContent = `${location.origin}/epg.xml`;
   $("guide-form").addEventListener("submit", addGuide);
+  startGuideControls();
   loadGuide();
   setInterval(refreshGuideLines, 30000);
 }
@@ -1399,7 +1403,8 @@ function recordingItem(rec) {
 }
 
 function fillRecording(li, rec) {
-  li.querySelector(".rec-title").textContent = rec.title || rec.channel;
+  const title = rec.title || rec.channel;
+  li.querySelector(".rec-title").textContent = rec.programme ? `${title} – ${rec.programme}` : title;
   const state = li.children[1];
   state.className = `badge ${rec.state}`;
   state.textContent = rec.state === "recording" ? "● recording" : rec.state;
@@ -1548,6 +1553,7 @@ function start() {
   });
   $("search").addEventListener("input", (event) => {
     searchText = event.target.value.trim();
+    searchProgrammes(searchText);
     for (const id of pinned) {
       const entry = rows.get(id);
       if (entry) entry.row.classList.remove("pinned");

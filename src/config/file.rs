@@ -47,6 +47,12 @@ pub struct Settings {
     /// No recording starts below this much free space, in MiB [default: 1024].
     #[serde(skip_serializing_if = "Option::is_none")]
     pub recordings_min_free_mib: Option<u64>,
+    /// Minutes a guide programme's recording begins early [default: 1].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recordings_pad_before_mins: Option<u64>,
+    /// Minutes a guide programme's recording runs on [default: 5].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recordings_pad_after_mins: Option<u64>,
     /// Preferences of the tray app; the headless CLI ignores them.
     #[serde(skip_serializing_if = "DesktopSettings::is_default")]
     pub desktop: DesktopSettings,

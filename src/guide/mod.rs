@@ -43,6 +43,12 @@ struct Inner {
     wake: tokio::sync::Notify,
     /// Held while a source is read: reads happen one at a time.
     refreshing: tokio::sync::Mutex<()>,
+    /// Tests hold cache writes here to see what waits on them.
+    #[cfg(test)]
+    cache_gate: tokio::sync::Mutex<()>,
+    /// Told when a cache write reaches the gate.
+    #[cfg(test)]
+    cache_reached: tokio::sync::Notify,
 }
 
 /// A programme as the API shows it.
@@ -71,8 +77,7 @@ impl Guide {
             inner: Arc::new(Inner {
                 kept: RwLock::new(kept),
                 cache,
-                wake: tokio::sync::Notify::new(),
-                refreshing: tokio::sync::Mutex::new(()),
+                ..Inner::default()
             }),
         }
     }
@@ -165,6 +170,27 @@ impl Guide {
         })
     }
 
+    /// The first programme of `saved` between `from` and `to` whose title
+    /// has every word of `words` (lowercase) at the start of one of its words.
+    pub fn find_title(
+        &self,
+        saved: &SavedChannel,
+        words: &[String],
+        from: i64,
+        to: i64,
+    ) -> Option<ProgrammeView> {
+        if words.is_empty() {
+            return None;
+        }
+        self.read(|kept| {
+            kept.programmes_of(saved)
+                .iter()
+                .filter(|p| p.stop > from && p.start < to)
+                .find(|p| title_has_words(&p.title, words))
+                .map(ProgrammeView::from)
+        })
+    }
+
     /// Replaces what is kept of `url` by `parsed` and writes the cache.
     pub async fn replace(
         &self,
@@ -172,11 +198,22 @@ impl Guide {
         parsed: xmltv::Parsed,
         wanted: std::collections::HashSet<String>,
     ) {
-        let snapshot = self.write(|kept| {
+        let snapshot = self.swap(url, parsed, wanted);
+        self.write_cache(snapshot).await;
+    }
+
+    /// Replaces what is kept of `url` by `parsed` in memory; answers what
+    /// the cache is to hold (`None`: no cache).
+    fn swap(
+        &self,
+        url: &str,
+        parsed: xmltv::Parsed,
+        wanted: std::collections::HashSet<String>,
+    ) -> Option<store::Kept> {
+        self.write(|kept| {
             kept.replace(url, parsed, wanted);
             self.inner.cache.as_ref().map(|_| kept.clone())
-        });
-        self.write_cache(snapshot).await;
+        })
     }
 
     /// Forgets what is kept of `url`.
@@ -202,6 +239,11 @@ impl Guide {
     async fn write_cache(&self, snapshot: Option<store::Kept>) {
         let (Some(path), Some(kept)) = (self.inner.cache.clone(), snapshot) else {
             return;
+        };
+        #[cfg(test)]
+        let _gate = {
+            self.inner.cache_reached.notify_one();
+            self.inner.cache_gate.lock().await
         };
         let written = tokio::task::spawn_blocking(move || store::write_cache(&path, &kept)).await;
         match written {
@@ -230,6 +272,25 @@ impl Guide {
     pub fn counts(&self) -> (usize, usize) {
         self.read(store::Kept::counts)
     }
+}
+
+/// The words of `text` as the channel search compares them: lowercase,
+/// split at anything but letters and digits.
+pub fn search_words(text: &str) -> Vec<String> {
+    text.to_lowercase()
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|word| !word.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Whether every one of `words` begins a word of `title` (as the page's
+/// search does: "arsenal" finds "Arsenal v Chelsea", "sen" does not).
+fn title_has_words(title: &str, words: &[String]) -> bool {
+    let title = search_words(title);
+    words
+        .iter()
+        .all(|word| title.iter().any(|t| t.starts_with(word.as_str())))
 }
 
 /// Unix seconds now.

@@ -216,8 +216,9 @@ struct KeepSaved {
 
 impl Keep for KeepSaved {
     fn channels(&mut self, listed: &[xmltv::GuideChannel]) -> HashSet<String> {
-        self.wanted = super::matching::wanted(&self.saved, listed);
-        self.wanted.clone()
+        let more = super::matching::wanted(&self.saved, listed);
+        self.wanted.extend(more.iter().cloned());
+        more
     }
 
     fn window(&self) -> (i64, i64) {
@@ -348,6 +349,7 @@ pub async fn refresh(store: &Store, guide: &Guide, url: &str) -> Result<bool, Fe
         return Ok(false);
     };
     source.last_attempt_unix = Some(now);
+    let mut cache = None;
     let outcome = match result {
         Ok(fetched) => {
             let kept = fetched.parsed.programmes.len();
@@ -364,7 +366,9 @@ pub async fn refresh(store: &Store, guide: &Guide, url: &str) -> Result<bool, Fe
                 millis = started.elapsed().as_millis() as u64,
                 "guide read"
             );
-            guide.replace(url, fetched.parsed, fetched.wanted).await;
+            // Swapped in while the source's state is saved, so both change
+            // together; the cache file is written once the settings are free.
+            cache = Some(guide.swap(url, fetched.parsed, fetched.wanted));
             Ok(true)
         }
         Err(error) => {
@@ -374,6 +378,10 @@ pub async fn refresh(store: &Store, guide: &Guide, url: &str) -> Result<bool, Fe
         }
     };
     guard.save(next).await?;
+    drop(guard);
+    if let Some(snapshot) = cache {
+        guide.write_cache(snapshot).await;
+    }
     outcome
 }
 
@@ -435,6 +443,28 @@ pub async fn remove(store: &Store, guide: &Guide, url: &str) -> Result<bool, Fet
     drop(guard);
     guide.forget(url).await;
     Ok(true)
+}
+
+/// Reads now the sources that list the guide channel `saved` is matched
+/// to but did not keep its programmes (the user just picked it): a pick
+/// shows its now/next at once, not at the next check.
+pub async fn read_lacking(store: &Store, guide: &Guide, saved: &SavedChannel) {
+    let urls = store
+        .read(|settings| {
+            settings
+                .guide
+                .sources
+                .iter()
+                .map(|source| source.url.clone())
+                .collect::<Vec<_>>()
+        })
+        .await;
+    for url in urls {
+        if guide.lacks(&url, std::slice::from_ref(saved)) {
+            // The outcome is on the source's state.
+            let _ = refresh(store, guide, &url).await;
+        }
+    }
 }
 
 /// Reads every source that is due, and those listing a channel saved since
@@ -602,5 +632,43 @@ mod tests {
             .err()
             .expect("too large");
         assert!(matches!(error, FetchError::TooLarge), "{error}");
+    }
+
+    #[tokio::test]
+    async fn the_guide_cache_is_written_after_the_settings_lock_is_let_go() {
+        let guide_xml = r#"<tv><channel id="a.uk"><display-name>A</display-name></channel></tv>"#;
+        let url = serve_once(200, guide_xml.as_bytes().to_vec()).await;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let guide = Guide::load(Some(dir.path().join("settings.guide-cache.json")));
+        let store = Store::open(None).expect("store");
+        let mut guard = store.lock().await;
+        let mut next = guard.settings().clone();
+        next.guide.sources.push(GuideSource {
+            url: url.to_string(),
+            ..GuideSource::default()
+        });
+        guard.save(next).await.expect("save");
+        drop(guard);
+        let gate = guide.inner.cache_gate.lock().await;
+        let refresher = {
+            let (store, guide, url) = (store.clone(), guide.clone(), url.to_string());
+            tokio::spawn(async move { refresh(&store, &guide, &url).await })
+        };
+        tokio::time::timeout(
+            Duration::from_secs(10),
+            guide.inner.cache_reached.notified(),
+        )
+        .await
+        .expect("the read reaches the cache write");
+        let settings = tokio::time::timeout(Duration::from_secs(2), store.lock()).await;
+        assert!(
+            settings.is_ok(),
+            "the settings stay locked while the guide cache is written"
+        );
+        drop(settings);
+        drop(gate);
+        let read = refresher.await.expect("join");
+        assert!(matches!(read, Ok(true)), "{read:?}");
+        assert!(dir.path().join("settings.guide-cache.json").exists());
     }
 }

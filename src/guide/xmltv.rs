@@ -76,8 +76,10 @@ pub struct Limits {
 /// Which programmes to keep: those of `channels` (lowercase guide ids)
 /// that overlap `from..to` (Unix seconds).
 pub trait Keep {
-    /// Called once the channels are known (at the first programme, or at
-    /// the end): the lowercase ids of the guide channels to keep.
+    /// Called with the channels listed before the first programme (or at
+    /// the end), then with each channel listed after it (real guides
+    /// interleave them): the lowercase ids among `listed` to keep, added to
+    /// those kept before.
     fn channels(&mut self, listed: &[GuideChannel]) -> HashSet<String>;
     /// The window kept, Unix seconds.
     fn window(&self) -> (i64, i64);
@@ -121,14 +123,47 @@ pub fn parse(input: impl Read, keep: &mut dyn Keep, limits: Limits) -> Result<Pa
     let gzip = head.starts_with(&GZIP_MAGIC);
     if gzip {
         let decoder = flate2::bufread::MultiGzDecoder::new(buffered);
-        parse_xml(Bounded::new(decoder, limits.max_bytes, true), keep, limits)
+        let xml = as_utf8(Bounded::new(decoder, limits.max_bytes, true))?;
+        parse_xml(xml, keep, limits)
     } else {
-        parse_xml(
-            Bounded::new(buffered, limits.max_bytes, false),
-            keep,
-            limits,
-        )
+        let xml = as_utf8(Bounded::new(buffered, limits.max_bytes, false))?;
+        parse_xml(xml, keep, limits)
     }
+}
+
+/// `input` as UTF-8: a guide whose XML declaration names another encoding
+/// (ISO-8859-1 is common in real XMLTV), or that begins with a UTF-16
+/// byte-order mark, is transcoded as it streams.
+fn as_utf8<'a>(mut input: impl BufRead + 'a) -> Result<Box<dyn BufRead + 'a>, XmltvError> {
+    let head = input.fill_buf().map_err(|err| from_io(&err))?;
+    let Some(encoding) = declared_encoding(head) else {
+        return Ok(Box::new(input));
+    };
+    let decoded = encoding_rs_io::DecodeReaderBytesBuilder::new()
+        .encoding(Some(encoding))
+        .build(input);
+    Ok(Box::new(BufReader::with_capacity(64 * 1024, decoded)))
+}
+
+/// The encoding a document starting with `head` is in, when it is not UTF-8:
+/// from a UTF-16 byte-order mark, else the XML declaration's `encoding`.
+fn declared_encoding(head: &[u8]) -> Option<&'static encoding_rs::Encoding> {
+    if let Some((encoding, _)) = encoding_rs::Encoding::for_bom(head) {
+        return (encoding != encoding_rs::UTF_8).then_some(encoding);
+    }
+    // The declaration is short and first; its attribute values are quoted ASCII.
+    let head = &head[..head.len().min(512)];
+    let declaration = head.strip_prefix(b"<?xml")?;
+    let declaration = &declaration[..declaration.windows(2).position(|w| w == b"?>")?];
+    let at = declaration.windows(8).position(|w| w == b"encoding")?;
+    let rest = declaration[at + 8..]
+        .trim_ascii_start()
+        .strip_prefix(b"=")?;
+    let rest = rest.trim_ascii_start();
+    let quote = *rest.first().filter(|q| **q == b'"' || **q == b'\'')?;
+    let label = &rest[1..];
+    let label = &label[..label.iter().position(|c| *c == quote)?];
+    encoding_rs::Encoding::for_label(label).filter(|encoding| *encoding != encoding_rs::UTF_8)
 }
 
 /// A reader that fails past `max` bytes, and names gzip errors as such.
@@ -238,6 +273,7 @@ fn parse_xml(
     let mut buf = Vec::with_capacity(4096);
     let mut parsed = Parsed::default();
     let mut wanted: Option<HashSet<String>> = None;
+    let mut matched = 0;
     let (from, to) = keep.window();
     let mut open = Open::Nothing;
     let mut field: Option<(Field, Option<String>)> = None;
@@ -276,6 +312,7 @@ fn parse_xml(
                     let opened =
                         open_element(&element, &mut parsed, &mut wanted, keep, limits, from, to);
                     close_element(opened, &mut parsed, limits);
+                    listed_late(&parsed, &mut wanted, keep, &mut matched);
                 } else if depth == 2 {
                     take_icon(&element, &mut open);
                 }
@@ -305,6 +342,7 @@ fn parse_xml(
                 } else if depth == 2 {
                     let done = std::mem::replace(&mut open, Open::Nothing);
                     close_element(done, &mut parsed, limits);
+                    listed_late(&parsed, &mut wanted, keep, &mut matched);
                 }
                 depth = depth.saturating_sub(1);
             }
@@ -400,6 +438,25 @@ fn open_element(
         }
         _ => Open::Nothing,
     }
+}
+
+/// A channel listed after the first programme (guides that interleave
+/// channels and programmes): its programmes from here on are kept too.
+/// Called after every closed element; acts only when a channel was just added.
+/// `matched`: how many of the listed channels `keep` has seen.
+fn listed_late(
+    parsed: &Parsed,
+    wanted: &mut Option<HashSet<String>>,
+    keep: &mut dyn Keep,
+    matched: &mut usize,
+) {
+    let listed = parsed.channels.len();
+    if let Some(wanted) = wanted.as_mut() {
+        if listed > *matched {
+            wanted.extend(keep.channels(&parsed.channels[*matched..]));
+        }
+    }
+    *matched = listed;
 }
 
 fn close_element(done: Open, parsed: &mut Parsed, limits: Limits) {
@@ -758,5 +815,62 @@ mod tests {
         assert_eq!(parsed.channels.len(), 2, "every channel is listed");
         let titles: Vec<_> = parsed.programmes.iter().map(|p| &p.title).collect();
         assert_eq!(titles, ["Arsenal v Spurs"]);
+    }
+
+    /// `text` as ISO-8859-1 bytes (every char of it is below U+0100).
+    fn latin1(text: &str) -> Vec<u8> {
+        text.chars()
+            .map(|c| u8::try_from(u32::from(c)).expect("latin-1"))
+            .collect()
+    }
+
+    #[test]
+    fn a_guide_in_iso_8859_1_is_read_not_refused_as_malformed() {
+        let guide = "<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?>\n<tv>\
+            <channel id=\"tve.es\"><display-name>Teledeporte España</display-name></channel>\
+            <programme start=\"20261203190000 +0100\" stop=\"20261203210000 +0100\" channel=\"tve.es\">\
+            <title>Fútbol: Atlético – Sevilla</title><desc>En directo desde el Metropolitano</desc>\
+            </programme></tv>"
+            .replace('–', "-");
+        let bytes = latin1(&guide);
+        for input in [bytes.clone(), gzip(&bytes)] {
+            let parsed =
+                parse(&input[..], &mut KeepAll(i64::MIN, i64::MAX), LIMITS).expect("latin-1 guide");
+            assert_eq!(parsed.channels[0].names, ["Teledeporte España"]);
+            assert_eq!(parsed.programmes[0].title, "Fútbol: Atlético - Sevilla");
+        }
+        let single_quoted = latin1(&guide.replace("\"ISO-8859-1\"", "'iso-8859-1'"));
+        let parsed = parse(&single_quoted[..], &mut KeepAll(i64::MIN, i64::MAX), LIMITS)
+            .expect("single quotes");
+        assert_eq!(parsed.programmes[0].title, "Fútbol: Atlético - Sevilla");
+    }
+
+    #[test]
+    fn a_guide_in_utf_16_with_its_byte_order_mark_is_read() {
+        let guide = "<?xml version=\"1.0\" encoding=\"UTF-16\"?><tv>\
+            <channel id=\"a\"><display-name>Ünï</display-name></channel></tv>";
+        let mut bytes = vec![0xFF, 0xFE];
+        bytes.extend(guide.encode_utf16().flat_map(u16::to_le_bytes));
+        let parsed =
+            parse(&bytes[..], &mut KeepAll(i64::MIN, i64::MAX), LIMITS).expect("utf-16 guide");
+        assert_eq!(parsed.channels[0].names, ["Ünï"]);
+    }
+
+    #[test]
+    fn programmes_of_a_channel_listed_after_the_first_programme_are_kept() {
+        // Real guides often interleave: each channel, then its programmes.
+        let guide = r#"<tv>
+<channel id="a.uk"><display-name>A</display-name></channel>
+<programme start="20261203190000 +0000" stop="20261203200000 +0000" channel="a.uk"><title>A1</title></programme>
+<channel id="b.uk"><display-name>B</display-name></channel>
+<programme start="20261203190000 +0000" stop="20261203200000 +0000" channel="b.uk"><title>B1</title></programme>
+<channel id="c.uk"/>
+<programme start="20261203190000 +0000" stop="20261203200000 +0000" channel="c.uk"><title>C1</title></programme>
+</tv>"#;
+        let parsed =
+            parse(guide.as_bytes(), &mut KeepAll(i64::MIN, i64::MAX), LIMITS).expect("guide");
+        let titles: Vec<&str> = parsed.programmes.iter().map(|p| p.title.as_str()).collect();
+        assert_eq!(titles, ["A1", "B1", "C1"]);
+        assert_eq!(parsed.channels.len(), 3);
     }
 }

@@ -2,7 +2,8 @@
 //! (play routes: the LAN token opens them), and the management API: the
 //! sources (`/api/guide/sources`), the options, a search of the guide's
 //! channels for picking one, a saved channel's pick
-//! (`PUT /api/channels/{id}/guide`) and its programmes (`GET /api/guide`).
+//! (`PUT /api/channels/{id}/guide`), its programmes (`GET /api/guide`) and
+//! a search of the saved channels' programmes (`GET /api/guide/search`).
 
 use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
@@ -226,9 +227,57 @@ pub async fn pick(
         find_saved(&next, &id).ok_or_else(|| ApiError::not_found("no such saved channel"))?;
     next.channels[index].guide_id = pick;
     guard.save(next).await?;
-    let saved = &guard.settings().channels[index];
+    let saved = guard.settings().channels[index].clone();
+    drop(guard);
+    let (store, guide) = (state.store.clone(), state.guide.clone());
+    let reread = saved.clone();
+    tokio::spawn(async move { sources::read_lacking(&store, &guide, &reread).await });
     Ok(Json(PickView {
         guide_id: saved.guide_id.clone(),
-        matched: state.guide.matched(saved),
+        matched: state.guide.matched(&saved),
     }))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct TitleQuery {
+    #[serde(default)]
+    q: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TitleHit {
+    /// The saved channel's key.
+    channel: String,
+    /// Its first programme from now on whose title matches.
+    programme: guide::ProgrammeView,
+}
+
+/// Most channels a programme search answers.
+const MAX_TITLE_HITS: usize = 500;
+
+/// `GET /api/guide/search?q=`: for each saved channel, its first programme
+/// from now to the end of the kept guide whose title has the words of `q`
+/// ("arsenal" finds the channel showing the match tonight).
+pub async fn search_titles(
+    State(state): State<AppState>,
+    Query(query): Query<TitleQuery>,
+) -> Json<Vec<TitleHit>> {
+    let words = guide::search_words(&query.q);
+    let settings = state.store.get().await;
+    let now = guide::now_unix();
+    let hits = settings
+        .channels
+        .iter()
+        .filter_map(|saved| {
+            state
+                .guide
+                .find_title(saved, &words, now, now + guide::KEEP_AHEAD)
+                .map(|programme| TitleHit {
+                    channel: saved.key().to_owned(),
+                    programme,
+                })
+        })
+        .take(MAX_TITLE_HITS)
+        .collect();
+    Json(hits)
 }

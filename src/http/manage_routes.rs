@@ -56,6 +56,7 @@ pub(super) fn routes(guard: Guard) -> Router<AppState> {
         )
         .route("/api/guide/options", put(guide::set_options))
         .route("/api/guide/channels", get(guide::search_channels))
+        .route("/api/guide/search", get(guide::search_titles))
         .route("/api/channels/{id}/merge", post(alternates::merge))
         .route(
             "/api/settings",
@@ -67,6 +68,7 @@ pub(super) fn routes(guard: Guard) -> Router<AppState> {
         .route("/", get(ui::index))
         .route("/app.css", get(ui::css))
         .route("/app.js", get(ui::js))
+        .route("/guide.js", get(ui::guide_js))
         .layer(DefaultBodyLimit::max(manage::MAX_BODY_BYTES))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

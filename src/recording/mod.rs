@@ -13,6 +13,7 @@
 //! settings store), the scheduler and finishing every file at shutdown.
 
 pub mod names;
+pub mod programme;
 pub mod schedule;
 pub mod writer;
 
@@ -28,6 +29,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+pub use self::programme::Padding;
 pub use self::schedule::ScheduledRecording;
 use self::writer::{Limits, Writer};
 use crate::channel::{ChannelError, ChannelKey, Hub, TsPlayer};
@@ -95,6 +97,9 @@ pub struct RecordingView {
     /// The saved channel's key or the content id it records.
     pub channel: String,
     pub title: String,
+    /// The guide programme it records, when it was planned from the guide.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub programme: Option<String>,
     /// The file, once made (none for a schedule that has not started).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub file: Option<String>,
@@ -147,6 +152,8 @@ pub struct Request {
     pub seconds: Option<u64>,
     /// Record until then (unix seconds).
     pub end_unix: Option<u64>,
+    /// The guide programme recorded: the file is named after it.
+    pub programme: Option<String>,
 }
 
 /// A channel to record: how to open it and what to call it.
@@ -168,6 +175,7 @@ struct Live {
     /// play the id asked for).
     reads: Mutex<Option<ChannelKey>>,
     file: Option<PathBuf>,
+    programme: Option<String>,
     status: Mutex<Status>,
     bytes: Arc<AtomicU64>,
     dropped: AtomicU64,
@@ -201,6 +209,7 @@ impl Live {
             id: self.id.clone(),
             channel: self.target.name.clone(),
             title: self.target.title.clone(),
+            programme: self.programme.clone(),
             file: self.file.as_ref().map(|f| f.display().to_string()),
             state: status.state,
             started_at: status.started_at,
@@ -388,7 +397,9 @@ impl Recordings {
         target: Target,
         request: Request,
     ) -> Result<RecordingView, RecordingError> {
-        let (dir, file) = self.create_file(&target).await?;
+        let (dir, file) = self
+            .create_file(&target, request.programme.as_deref())
+            .await?;
         let player = match self
             .inner
             .hub
@@ -405,6 +416,7 @@ impl Recordings {
             target,
             reads: Mutex::new(Some(player.channel().key().clone())),
             file: Some(file.0.clone()),
+            programme: request.programme.clone(),
             status: Mutex::new(Status {
                 state: RecordingState::Starting,
                 started_at: None,
@@ -428,15 +440,17 @@ impl Recordings {
         Ok(live.view())
     }
 
-    /// Makes the recordings folder and the file of a recording of `target`,
-    /// if the disk has room.
+    /// Makes the recordings folder and the file of a recording of `target`
+    /// (named after `programme`, else the local date and time), if the disk has room.
     async fn create_file(
         &self,
         target: &Target,
+        programme: Option<&str>,
     ) -> Result<(PathBuf, (PathBuf, std::fs::File)), RecordingError> {
         let dir = self.inner.settings.dir.clone();
         let floor = self.inner.settings.min_free_bytes;
-        let stem = names::stem(&target.title, &names::local_date_time(now_unix() as i64));
+        let when = names::local_date_time(now_unix() as i64);
+        let stem = names::stem(&target.title, programme.unwrap_or(&when));
         let made = dir.clone();
         tokio::task::spawn_blocking(move || {
             let disk = |error| RecordingError::Disk {
@@ -613,6 +627,19 @@ impl Recordings {
         start: u64,
         end: u64,
     ) -> Result<RecordingView, RecordingError> {
+        let target = self.resolve(channel).await?;
+        self.schedule_target(target, start, end, None).await
+    }
+
+    /// Plans a recording of `target` from `start` to `end`, of `programme` if
+    /// it is one from the guide.
+    async fn schedule_target(
+        &self,
+        target: Target,
+        start: u64,
+        end: u64,
+        programme: Option<String>,
+    ) -> Result<RecordingView, RecordingError> {
         let now = now_unix();
         if end <= start {
             return Err(RecordingError::BadRequest(
@@ -622,7 +649,6 @@ impl Recordings {
         if end <= now {
             return Err(RecordingError::BadRequest("end_unix is in the past".into()));
         }
-        let target = self.resolve(channel).await?;
         let running: Vec<(String, Option<u64>)> = self
             .live()
             .iter()
@@ -632,6 +658,14 @@ impl Recordings {
         let max = self.inner.hub.settings().max_channels;
         let mut guard = self.inner.store.lock().await;
         let mut next = guard.settings().clone();
+        if let Some(twin) = next.scheduled_recordings.iter().find(|s| {
+            !s.missed && s.channel == target.name && s.start_unix == start && s.end_unix == end
+        }) {
+            return Err(RecordingError::NoRoom(format!(
+                "this recording of {} is already scheduled (id {})",
+                target.title, twin.id
+            )));
+        }
         schedule::check_room(
             &next.scheduled_recordings,
             &running,
@@ -646,6 +680,7 @@ impl Recordings {
             start_unix: start,
             end_unix: end,
             missed: false,
+            programme,
         };
         next.scheduled_recordings.push(scheduled.clone());
         guard
@@ -757,6 +792,7 @@ impl Recordings {
             channel: due.channel.clone(),
             seconds: None,
             end_unix: Some(due.end_unix),
+            programme: due.programme.clone(),
         };
         let started = match self.resolve(&due.channel).await {
             Ok(target) => self.start_target(due.id.clone(), target, request).await,
@@ -781,6 +817,7 @@ impl Recordings {
                 },
                 reads: Mutex::new(None),
                 file: None,
+                programme: due.programme.clone(),
                 status: Mutex::new(Status {
                     state: RecordingState::Failed,
                     started_at: None,
@@ -867,6 +904,7 @@ fn schedule_view(settings: &crate::config::Settings, s: &ScheduledRecording) -> 
         id: s.id.clone(),
         channel: s.channel.clone(),
         title,
+        programme: s.programme.clone(),
         file: None,
         state: if s.missed {
             RecordingState::Missed

@@ -18,6 +18,9 @@ pub struct ScheduledRecording {
     /// Its start passed while acebridge was not running.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub missed: bool,
+    /// The guide programme it records (the file is named after it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub programme: Option<String>,
 }
 
 /// How late a start found at launch may still be made: a restart takes a
@@ -107,6 +110,7 @@ mod tests {
             start_unix: start,
             end_unix: end,
             missed: false,
+            programme: None,
         }
     }
 
