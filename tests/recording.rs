@@ -512,6 +512,16 @@ async fn a_failing_disk_ends_the_recording_with_a_problem_and_no_gap_for_players
     rec.proxy.stop().await;
 }
 
+/// Posts `body`; asserts the answer is `status` with an error saying `says`.
+async fn refused(proxy: &Proxy, body: Value, status: u16, says: &str) {
+    let (got, error) = post(proxy, body).await;
+    assert_eq!(got, status, "{error}");
+    assert!(
+        error["error"].as_str().unwrap_or_default().contains(says),
+        "{error}"
+    );
+}
+
 /// A guide of `ID_A`'s guide channel `sky.f1.uk`, with `programmes` as
 /// (start, stop, title), served and added as a source of `proxy`.
 async fn add_guide(proxy: &Proxy, programmes: &[(i64, i64, &str)]) {
@@ -590,53 +600,36 @@ async fn a_guide_programme_is_recorded_from_its_padded_start_to_its_padded_end_n
     assert_eq!(later["programme"], "Grand Prix");
     assert_eq!(later["start_unix"], later_start - 60);
     assert_eq!(later["ends_at"], later_stop + 300);
-    let (status, twice) = post(
+    refused(
         &proxy,
         json!({ "channel": ID_A, "programme": { "start": later_start } }),
+        409,
+        "already scheduled",
     )
     .await;
-    assert_eq!(status, 409, "{twice}");
-    assert!(
-        twice["error"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("already scheduled"),
-        "{twice}"
-    );
 
     // Clear errors: a programme over, one the guide does not have, padding without a programme.
-    let (status, over) = post(
+    refused(
         &proxy,
         json!({ "channel": ID_A, "programme": { "start": now - 3600 } }),
+        400,
+        "“Qualifying” is over",
     )
     .await;
-    assert_eq!(status, 400, "{over}");
-    assert!(
-        over["error"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("“Qualifying” is over"),
-        "{over}"
-    );
-    let (status, unknown) = post(
+    refused(
         &proxy,
         json!({ "channel": ID_A, "programme": { "start": now + 60 } }),
+        404,
+        "no programme",
     )
     .await;
-    assert_eq!(status, 404, "{unknown}");
-    assert!(
-        unknown["error"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("no programme"),
-        "{unknown}"
-    );
-    let (status, stray) = post(
+    refused(
         &proxy,
         json!({ "channel": ID_A, "seconds": 5, "pad_after_mins": 1 }),
+        400,
+        "padding applies to a programme",
     )
     .await;
-    assert_eq!(status, 400, "{stray}");
 
     // A short programme without padding: it records its own time, in a file named after it.
     let short = record(
@@ -705,18 +698,12 @@ async fn a_guide_programme_over_the_channel_limit_is_refused_with_the_reason() {
         json!({ "channel": ID_B, "start_unix": start - 600, "end_unix": start + 600 }),
     )
     .await;
-    let (status, refused) = post(
+    refused(
         &proxy,
         json!({ "channel": ID_A, "programme": { "start": start } }),
+        409,
+        "limit of 1",
     )
     .await;
-    assert_eq!(status, 409, "{refused}");
-    assert!(
-        refused["error"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("limit of 1"),
-        "{refused}"
-    );
     proxy.stop().await;
 }
