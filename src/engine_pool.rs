@@ -11,7 +11,7 @@
 //! takes every channel whatever its health (the channel's own errors say why
 //! it does not play), and it is not polled in the background.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -231,24 +231,38 @@ impl Member {
     }
 }
 
-/// A channel's place on an engine: counted while it lives.
+/// A channel's place on an engine: counted until it is left or dropped.
 #[derive(Debug)]
-pub struct Seat(Arc<Member>);
+pub struct Seat {
+    member: Arc<Member>,
+    counted: AtomicBool,
+}
 
 impl Seat {
     fn take(member: &Arc<Member>) -> Self {
         member.channels.fetch_add(1, Ordering::Relaxed);
-        Self(Arc::clone(member))
+        Self {
+            member: Arc::clone(member),
+            counted: AtomicBool::new(true),
+        }
     }
 
     pub fn member(&self) -> &Arc<Member> {
-        &self.0
+        &self.member
+    }
+
+    /// Stops counting the channel on its engine: it ended, though players
+    /// may still hold it until they notice.
+    pub fn leave(&self) {
+        if self.counted.swap(false, Ordering::Relaxed) {
+            self.member.channels.fetch_sub(1, Ordering::Relaxed);
+        }
     }
 }
 
 impl Drop for Seat {
     fn drop(&mut self) {
-        self.0.channels.fetch_sub(1, Ordering::Relaxed);
+        self.leave();
     }
 }
 
@@ -511,6 +525,9 @@ mod tests {
         let ports: Vec<u16> = seats.iter().map(port).collect();
         assert_eq!(ports, [1, 2, 3, 1, 2, 3]);
         assert!(pool.place(None).is_err(), "all full");
+        seats[0].leave();
+        seats[0].leave();
+        assert_eq!(pool.views()[0].channels, 1, "left once, counted once");
         drop(seats);
         assert!(pool.views().iter().all(|view| view.channels == 0));
     }

@@ -161,6 +161,11 @@ impl Channel {
         self.member().client().clone()
     }
 
+    /// The channel ended: its engine no longer counts it, whoever still holds it.
+    pub(super) fn leave_engine(&self) {
+        self.seat.lock().unwrap_or_else(|p| p.into_inner()).leave();
+    }
+
     /// Moves the channel to the engine of `seat`; the old seat is given up.
     pub(super) fn move_to(&self, seat: Seat) {
         *self.seat.lock().unwrap_or_else(|p| p.into_inner()) = seat;

@@ -619,6 +619,7 @@ async fn supervise(channel: Arc<Channel>) {
     }
     channel.session.close(&channel.id()).await;
     hub.closing.forget(&channel.id(), &channel.session);
+    channel.leave_engine();
     // Its players were ended by `finish`; once they let go, the buffers are freed.
     drop(channel);
     crate::memory::release_freed();

@@ -453,4 +453,103 @@ mod tests {
         let config = flag.resolve().expect("resolve");
         assert_eq!(config.channels.upstream, crate::channel::UpstreamMode::Ts);
     }
+
+    #[test]
+    fn engines_come_from_the_files_list_or_repeated_flags_and_one_engine_stays_one() {
+        let temp = tempfile::tempdir().expect("temp dir");
+        let path = temp.path().join("settings.toml");
+        let file = Settings {
+            engine: Some("http://10.0.0.9:6878".into()),
+            engines: vec![
+                EngineEntry::Table {
+                    url: "http://10.0.0.2:6878".into(),
+                    max_channels: Some(3),
+                },
+                EngineEntry::Url("10.0.0.3:6878".into()),
+            ],
+            ..Settings::default()
+        };
+        save_settings(&path, &file).expect("save");
+        let from_file = ConfigArgs {
+            settings: Some(path.clone()),
+            ..ConfigArgs::default()
+        };
+        let config = from_file.resolve().expect("resolve");
+        assert_eq!(config.engine.as_str(), "http://10.0.0.2:6878/");
+        let specs = config.engine_specs();
+        let listed: Vec<_> = specs
+            .iter()
+            .map(|spec| (spec.url.as_str(), spec.max_channels))
+            .collect();
+        assert_eq!(
+            listed,
+            [
+                ("http://10.0.0.2:6878/", Some(3)),
+                ("http://10.0.0.3:6878/", None)
+            ]
+        );
+        // `--engine a --engine b,c`: a comma splits as in ACEBRIDGE_ENGINE.
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            args: ConfigArgs,
+        }
+        let cli = <Cli as clap::Parser>::try_parse_from([
+            "acebridge",
+            "--engine",
+            "http://a:1",
+            "--engine",
+            "http://b:2,http://c:3",
+        ])
+        .expect("flags");
+        let flags = ConfigArgs {
+            settings: Some(path),
+            ..cli.args
+        };
+        let urls: Vec<String> = flags
+            .resolve()
+            .expect("resolve")
+            .engine_specs()
+            .iter()
+            .map(|spec| spec.url.to_string())
+            .collect();
+        assert_eq!(
+            urls,
+            ["http://a:1/", "http://b:2/", "http://c:3/"],
+            "flags beat the file"
+        );
+        let one = ConfigArgs {
+            engine: vec!["http://a:1".into()],
+            settings: Some(temp.path().join("none.toml")),
+            ..ConfigArgs::default()
+        };
+        let config = one.resolve().expect("resolve");
+        assert!(config.engines.is_empty(), "one engine is no pool");
+        assert_eq!(config.engine_specs().len(), 1);
+    }
+
+    #[test]
+    fn bad_lists_of_engines_are_refused_with_the_reason() {
+        let temp = tempfile::tempdir().expect("temp dir");
+        let resolve = |engines: &[&str]| {
+            ConfigArgs {
+                engine: engines.iter().map(|url| (*url).to_owned()).collect(),
+                settings: Some(temp.path().join("none.toml")),
+                ..ConfigArgs::default()
+            }
+            .resolve()
+            .map(drop)
+            .map_err(|error| error.to_string())
+        };
+        let twice = resolve(&["http://a:1", "http://a:1/"]).expect_err("twice");
+        assert!(twice.contains("listed twice"), "{twice}");
+        let bad = resolve(&["http://a:1", "ftp://b"]).expect_err("bad URL");
+        assert!(bad.contains("ftp://b"), "{bad}");
+        let zero = parse_engine_list(&[EngineEntry::Table {
+            url: "http://a:1".into(),
+            max_channels: Some(0),
+        }])
+        .expect_err("zero");
+        assert!(zero.to_string().contains("at least 1"), "{zero}");
+    }
 }
