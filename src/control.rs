@@ -12,6 +12,7 @@ use crate::channel::Hub;
 use crate::config::{ConfigError, DesktopSettings, Settings};
 use crate::content_id::ContentId;
 use crate::engine::EngineError;
+use crate::engine_pool::EngineView;
 use crate::engine_process::{ProcessError, ProcessStatus};
 use crate::player_urls::{Format, PlayerUrls};
 use crate::store::{self, Store};
@@ -140,6 +141,18 @@ impl Control {
             url: engine.base().to_string(),
             version: engine.version().await,
         }
+    }
+
+    /// Every engine of the pool, as `/api/health` lists them: state,
+    /// version, channels, the last error (from the latest poll; a lone
+    /// engine is asked now). The tray shows "Engines: 2 of 3 up" from it.
+    pub async fn engines(&self) -> Vec<EngineView> {
+        let pool = self.channels.pool();
+        if pool.len() == 1 {
+            let answer = self.channels.engine().version().await;
+            pool.note_first_version(answer.map_err(|error| error.to_string()));
+        }
+        pool.views()
     }
 
     /// The engine process: whether acebridge started the engine, may start

@@ -144,25 +144,6 @@ struct VersionResult {
     version: String,
 }
 
-/// The engine in use, shared by every hub so that changing it in the settings
-/// applies to all channels started afterwards.
-#[derive(Debug, Clone)]
-pub struct SharedEngine(std::sync::Arc<std::sync::RwLock<EngineClient>>);
-
-impl SharedEngine {
-    pub fn new(engine: EngineClient) -> Self {
-        Self(std::sync::Arc::new(std::sync::RwLock::new(engine)))
-    }
-
-    pub fn get(&self) -> EngineClient {
-        self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
-    }
-
-    pub fn set(&self, engine: EngineClient) {
-        *self.0.write().unwrap_or_else(|p| p.into_inner()) = engine;
-    }
-}
-
 /// A handle on one engine; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct EngineClient {

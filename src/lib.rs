@@ -4,6 +4,7 @@
 //! - [`content_id`]: what users paste (ids, `acestream://` links, engine URLs, M3U lists).
 //! - [`config`]: settings file, env vars and flags resolved into a [`Config`].
 //! - [`engine`]: the AceStream engine's HTTP API; the only code that talks to it.
+//! - [`engine_pool`]: the engines channels are placed on, their health and load.
 //! - [`engine_process`]: the engine process acebridge starts on demand, watches and stops.
 //! - [`channel`]: one channel per content id, one engine session each, read by
 //!   TS and HLS players alike; its lifecycle, limits, errors and metrics.
@@ -28,6 +29,7 @@ pub mod config;
 pub mod content_id;
 pub mod control;
 pub(crate) mod engine;
+pub mod engine_pool;
 pub mod engine_process;
 pub mod guide;
 pub(crate) mod hls;
@@ -54,7 +56,7 @@ pub use config::{Config, UpstreamMode};
 pub use engine::EngineError;
 
 use crate::channel::Hub;
-use crate::engine::{EngineClient, SharedEngine};
+use crate::engine_pool::Pool;
 use crate::engine_process::{EngineProcess, ProcessSettings};
 use crate::http::listener::GuardedListener;
 use crate::recording::Recordings;
@@ -80,9 +82,9 @@ impl Server {
     pub async fn bind(config: Config) -> std::io::Result<Self> {
         let store = Store::open(config.settings_path.clone()).map_err(std::io::Error::other)?;
         let listener = http::listener::bind(config.listen)?;
-        let engine = SharedEngine::new(EngineClient::new(config.engine.clone()));
+        let pool = Pool::new(&config.engine_specs(), config.pool);
         let engine_process = EngineProcess::new(process_settings(&config)).await;
-        let hub = Hub::with_engine_process(engine, config.channels.clone(), engine_process);
+        let hub = Hub::with_engine_process(pool, config.channels.clone(), engine_process);
         let remembering = store.clone();
         hub.set_on_live(move |key, id| {
             let (store, key, id) = (remembering.clone(), key.to_owned(), id.clone());
@@ -142,6 +144,8 @@ impl Server {
         let guide_refresher =
             tokio::spawn(guide::sources::run(self.store.clone(), self.guide.clone()));
         let discovery = CancellationToken::new();
+        let health_watch = CancellationToken::new();
+        tokio::spawn(hub.pool().clone().watch_health(health_watch.clone()));
         if let Some(port) = self.config.discovery_port {
             let token = self.lan_token.as_deref();
             spawn_discovery(&self.tuner, addr, token, port, discovery.clone()).await;
@@ -180,6 +184,7 @@ impl Server {
         scheduler.abort();
         guide_refresher.abort();
         discovery.cancel();
+        health_watch.cancel();
         tracing::info!("stopped");
         Ok(())
     }

@@ -2209,6 +2209,115 @@ async fn now_and_next_on_rows_and_in_now_playing_and_search_by_programme_title()
     page.close().await;
 }
 
+/// The engine card with a pool: Add engine puts the typed URL beside the
+/// engine there is, the list shows each engine's state and channels, a row's
+/// Test checks that engine and its Remove takes it out of the pool.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_engine_card_adds_lists_tests_and_removes_engines_of_a_pool() {
+    let first = SimEngine::start().await;
+    let second = SimEngine::start().await;
+    let Some(page) = Page::open(&first.url(), None).await else {
+        return;
+    };
+    let client = &page.client;
+    wait_js(
+        client,
+        "return document.getElementById('engine-status').textContent.includes('reachable')",
+        "the engine checked",
+    )
+    .await;
+    assert!(
+        truthy(
+            &js(
+                client,
+                "return document.getElementById('engine-pool').hidden"
+            )
+            .await
+        ),
+        "one engine shows no list"
+    );
+    js(
+        client,
+        &format!(
+            "document.getElementById('engine-url').value = {}; document.getElementById('engine-add').click();",
+            json!(second.url())
+        ),
+    )
+    .await;
+    wait_js(
+        client,
+        "return !document.getElementById('engine-pool').hidden && document.querySelectorAll('#engine-list li').length === 2",
+        "two engines listed",
+    )
+    .await;
+    let health = page.proxy.get_json("/api/health").await;
+    assert_eq!(
+        health["engines"].as_array().map(Vec::len),
+        Some(2),
+        "{health}"
+    );
+    if let Ok(out) = std::env::var("ACEBRIDGE_UI_SCREENSHOTS") {
+        // The engine card alone, to look at: 1280 and 420 px, light and dark.
+        std::fs::create_dir_all(&out).expect("screenshot folder");
+        for (width, dark) in [(1280u32, false), (1280, true), (420, false), (420, true)] {
+            color_scheme(client, dark).await;
+            client.set_window_size(width, 1200).await.expect("resize");
+            js(
+                client,
+                "document.activeElement.blur(); document.getElementById('engine').scrollIntoView()",
+            )
+            .await;
+            let card = client
+                .find(Locator::Id("engine"))
+                .await
+                .expect("engine card");
+            let png = card.screenshot().await.expect("screenshot");
+            let scheme = if dark { "dark" } else { "light" };
+            let name = format!("ui-engine-pool-{width}-{scheme}.png");
+            std::fs::write(Path::new(&out).join(name), png).expect("write screenshot");
+        }
+    }
+    let rows = js(
+        client,
+        "return [...document.querySelectorAll('#engine-list li span')].map(s => s.textContent)",
+    )
+    .await;
+    assert!(
+        rows[1].as_str().unwrap_or_default().contains(&second.url()),
+        "{rows}"
+    );
+    js(
+        client,
+        "document.querySelectorAll('#engine-list li')[1].querySelector('button').click()",
+    )
+    .await;
+    wait_js(
+        client,
+        "return document.getElementById('engine-message').textContent.startsWith('Reachable')",
+        "the second engine tested from its row",
+    )
+    .await;
+    js(
+        client,
+        "document.querySelectorAll('#engine-list li')[0].querySelectorAll('button')[1].click()",
+    )
+    .await;
+    wait_js(
+        client,
+        "return document.getElementById('engine-pool').hidden && document.getElementById('engine-message').textContent.startsWith('Removed')",
+        "back to one engine",
+    )
+    .await;
+    let settings = page.proxy.get_json("/api/settings").await;
+    assert_eq!(
+        settings["engines"].as_array().map(Vec::len),
+        Some(1),
+        "{settings}"
+    );
+    assert_eq!(settings["engines"][0]["url"], format!("{}/", second.url()));
+    page.close().await;
+}
+
 /// The guide on each channel: "▸" on its now/next line lists its programmes,
 /// each with Record (a minute early, five late), shown as scheduled there and
 /// in Recordings with Cancel; its menu tells which guide channel it is and

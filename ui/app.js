@@ -1153,6 +1153,7 @@ async function refreshHealth(schedule = true) {
       engineUrlShown = true;
     }
     engineReachable = engine.reachable;
+    renderEnginePool(health.engines || []);
     // acebridge may start (and stop) the engine itself when it knows a command.
     const process = engine.process || {};
     const starting = process.state === "starting";
@@ -1230,7 +1231,7 @@ function engineInput() {
 }
 
 async function withButtons(work) {
-  const buttons = [$("engine-test"), $("engine-save")];
+  const buttons = [$("engine-test"), $("engine-save"), $("engine-add")];
   for (const b of buttons) b.disabled = true;
   try {
     await work();
@@ -1242,6 +1243,10 @@ async function withButtons(work) {
 async function testEngine() {
   const engine = engineInput();
   if (engine === null) return;
+  await testEngineUrl(engine);
+}
+
+async function testEngineUrl(engine) {
   const message = $("engine-message");
   setStatus(message, `Testing ${engine}…`);
   await withButtons(async () => {
@@ -1278,6 +1283,60 @@ async function saveEngine(event) {
       setStatus(message, error.message, "bad");
     }
   });
+}
+
+/* ------------------------------------------------------------------ engine pool */
+
+/** The engines of `/api/health`, as last shown. */
+let poolEngines = [];
+
+/** With several engines: each with its state and channels, and Test and Remove. */
+function renderEnginePool(engines) {
+  poolEngines = engines;
+  $("engine-pool").hidden = engines.length < 2;
+  $("engine-list").replaceChildren(...engines.map((engine) => {
+    const url = plainUrl(engine.url);
+    const item = document.createElement("li");
+    const text = document.createElement("span");
+    const room = engine.max_channels != null ? ` of ${engine.max_channels}` : "";
+    const why = engine.state === "down" && engine.last_error ? ` (${engineReason(engine.last_error)})` : "";
+    const state = engine.state === "unknown" ? "not checked yet" : engine.state;
+    const channels = `${engine.channels}${room} ${engine.channels === 1 && !room ? "channel" : "channels"}`;
+    text.textContent = `${url}: ${state}, ${channels}${why}`;
+    text.className = engine.state === "up" ? "ok" : engine.state === "down" ? "bad" : "";
+    const others = engines.filter((other) => other.url !== engine.url);
+    item.append(
+      text,
+      makeButton("Test", `Test ${url}`, { onClick: () => testEngineUrl(url) }),
+      makeButton("Remove", `Remove ${url}`, { onClick: () => changePool(others, `Removed ${url}.`) }),
+    );
+    return item;
+  }));
+}
+
+/** An engine as `PUT /api/settings {"engines"}` takes it. */
+function poolEntry(engine) {
+  const url = plainUrl(engine.url);
+  return engine.max_channels != null ? { url, max_channels: engine.max_channels } : url;
+}
+
+async function changePool(engines, done) {
+  const message = $("engine-message");
+  try {
+    await api("PUT", "/api/settings", { engines: engines.map(poolEntry) });
+    await refreshHealth(false);
+    setStatus(message, done, "ok");
+  } catch (error) {
+    setStatus(message, error.message, "bad");
+  }
+}
+
+/** Add engine: the typed URL joins the engines there are. */
+async function addEngine() {
+  const engine = engineInput();
+  if (engine === null) return;
+  const engines = [...poolEngines, { url: engine, max_channels: null }];
+  await withButtons(() => changePool(engines, `Added ${engine}: new channels are spread over ${engines.length} engines.`));
 }
 
 /** Brings the engine URL field into view and focus (the tray opens the window at /#engine). */
@@ -1508,6 +1567,7 @@ function start() {
   $("import-form").addEventListener("submit", (event) => importList(event));
   $("engine-form").addEventListener("submit", saveEngine);
   $("engine-test").addEventListener("click", testEngine);
+  $("engine-add").addEventListener("click", addEngine);
   $("banner-retry").addEventListener("click", retryEngine);
   $("banner-start").addEventListener("click", () => engineProcess("start", $("banner-status")));
   $("engine-start").addEventListener("click", () => engineProcess("start", $("engine-message")));

@@ -18,6 +18,7 @@ use super::state::{ChannelState, Event};
 use super::{ChannelError, ChannelKey, HubInner, UpstreamMode};
 use crate::content_id::ContentId;
 use crate::engine::{EngineClient, SessionStat};
+use crate::engine_pool::{Member, Seat};
 use crate::hls::SegmentBuffer;
 use crate::ts::ring::Ring;
 
@@ -27,8 +28,9 @@ pub struct Channel {
     /// The hub's shared parts. The hub's table holds the channel until its
     /// supervisor takes it out, which ends this reference cycle.
     pub(super) hub: Arc<HubInner>,
-    /// The engine the channel's sessions are on.
-    pub(super) engine: EngineClient,
+    /// The channel's place on the engine its sessions start on; a move
+    /// replaces it.
+    seat: Mutex<Seat>,
     /// What the channel is in the hub's table: one content id, or a saved
     /// channel that fails over between its alternates.
     pub(super) key: ChannelKey,
@@ -98,6 +100,9 @@ pub struct ChannelInfo {
     pub reconnects: u64,
     pub upstream_errors: u64,
     pub engine: Option<SessionStat>,
+    /// The engine the channel plays on (`engine` above is its session's stats).
+    #[serde(rename = "engine_url")]
+    pub engine_url: String,
 }
 
 /// Players of a channel by kind.
@@ -114,12 +119,13 @@ impl Channel {
         first: ContentId,
         alternates: Vec<ContentId>,
         hub: &Arc<HubInner>,
+        seat: Seat,
     ) -> Self {
         let settings = &hub.settings;
         let now = Instant::now();
         Self {
             hub: Arc::clone(hub),
-            engine: hub.engine.get(),
+            seat: Mutex::new(seat),
             key,
             playing: Mutex::new((first, true)),
             alternates,
@@ -143,6 +149,26 @@ impl Channel {
             reconnects: AtomicU64::new(0),
             upstream_errors: AtomicU64::new(0),
         }
+    }
+
+    /// The engine the channel's next session starts on.
+    pub(super) fn member(&self) -> Arc<Member> {
+        Arc::clone(self.seat.lock().unwrap_or_else(|p| p.into_inner()).member())
+    }
+
+    /// The client of that engine.
+    pub(super) fn engine(&self) -> EngineClient {
+        self.member().client().clone()
+    }
+
+    /// The channel ended: its engine no longer counts it, whoever still holds it.
+    pub(super) fn leave_engine(&self) {
+        self.seat.lock().unwrap_or_else(|p| p.into_inner()).leave();
+    }
+
+    /// Moves the channel to the engine of `seat`; the old seat is given up.
+    pub(super) fn move_to(&self, seat: Seat) {
+        *self.seat.lock().unwrap_or_else(|p| p.into_inner()) = seat;
     }
 
     /// What the channel is in the hub's table.
@@ -173,8 +199,8 @@ impl Channel {
 
     /// Stops the session of `id`, the alternate being left, and lets others
     /// play it once that session is stopped.
-    pub(super) async fn release(&self, id: &ContentId) {
-        self.session.stop_current(&self.engine, id).await;
+    pub(super) async fn release(&self, id: &ContentId, engine_dead: bool) {
+        self.session.stop_current(id, engine_dead).await;
         self.playing.lock().unwrap_or_else(|p| p.into_inner()).1 = false;
     }
 
@@ -287,6 +313,7 @@ impl Channel {
             reconnects: self.reconnects.load(Ordering::Relaxed),
             upstream_errors: self.upstream_errors.load(Ordering::Relaxed),
             engine: self.session.stat(),
+            engine_url: self.member().url().to_string(),
         }
     }
 

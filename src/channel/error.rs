@@ -66,6 +66,9 @@ pub enum ChannelError {
     /// A limit: too many channels playing.
     #[error("too many channels playing (at most {0}); stop one first")]
     TooManyChannels(usize),
+    /// A limit: every engine of the pool plays all the channels it may (or is down).
+    #[error("every engine is busy")]
+    EnginesBusy,
     /// A limit: too many players on one channel.
     #[error("too many players on this channel (at most {0})")]
     TooManyPlayers(usize),
@@ -87,6 +90,7 @@ impl ChannelError {
             ChannelError::ClaimedElsewhere(_)
             | ChannelError::AllClaimedElsewhere(_)
             | ChannelError::TooManyChannels(_)
+            | ChannelError::EnginesBusy
             | ChannelError::TooManyPlayers(_) => Fault::Limits,
             ChannelError::Stopped => Fault::Stopped,
             ChannelError::Internal(_) => Fault::Proxy,

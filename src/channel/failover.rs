@@ -14,7 +14,8 @@
 //! without burning its alternates.
 //!
 //! [`Rounds`] is the policy (pure, tested on paused time); [`Channel::run_alternates`]
-//! drives it. A channel of one id (a per-id URL) runs its upstream alone.
+//! drives it, through [`super::moves::Plan`], which composes it with moves
+//! between engines. A channel of one id never switches, but may move.
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -23,9 +24,11 @@ use tokio::time::Instant;
 
 use super::core::Channel;
 use super::feed::Cutter;
+use super::moves::{Engines, Plan, Step};
 use super::reconnect::backoff;
 use super::state::Event;
 use super::ChannelError;
+use crate::engine_pool::EngineState;
 
 /// Where a channel is in its rounds through its alternates.
 #[derive(Debug)]
@@ -112,48 +115,85 @@ impl Rounds {
 }
 
 impl Channel {
-    /// Runs the channel's upstream, failing over between its alternates;
-    /// returns why it gave up.
+    /// Runs the channel's upstream, failing over between its alternates and
+    /// moving between engines as [`Plan`] decides; returns why it gave up.
     pub(super) async fn run_alternates(&self) -> ChannelError {
         let settings = &self.hub.settings;
         let mut cutter = Cutter::new(settings);
-        if self.alternates.len() <= 1 {
-            return self.run_upstream(&mut cutter, None).await;
-        }
-        let mut rounds = Rounds::new(self.alternates.len(), settings.failover_rounds);
+        let mut plan = Plan::new(self.alternates.len(), settings.failover_rounds);
         loop {
-            let id = self.alternates[rounds.current()].clone();
-            let error = if self.hub.claim(self, &id) {
-                tracing::info!(channel = %self.key, %id, "playing alternate");
-                let error = self.play_one(&mut rounds, &mut cutter).await;
-                // One engine session at a time: the old one is gone before the next starts.
-                self.release(&id).await;
-                error
+            let id = self.alternates[plan.current()].clone();
+            let claimed = self.hub.claim(self, &id);
+            let error = if claimed {
+                if self.alternates.len() > 1 {
+                    tracing::info!(channel = %self.key, %id, "playing alternate");
+                }
+                self.play_one(&mut plan, &mut cutter).await
             } else {
                 ChannelError::ClaimedElsewhere(id.clone())
             };
-            let (next, pause) = match rounds.failed(error.clone()) {
-                Switch::GiveUp(error) => return error,
-                Switch::To { index, pause } => (&self.alternates[index], pause),
+            let from = self.member();
+            let pool = &self.hub.pool;
+            let engines = Engines {
+                down: error.engine_is_away() || from.state() == EngineState::Down,
+                others: pool.movable_from(&from),
             };
-            tracing::warn!(channel = %self.key, from = %id, to = %next, %error, ?pause, "switching alternate");
-            self.hub
-                .problems
-                .record(&self.key, &id, format!("switched to {next}: {error}"));
-            self.switches.fetch_add(1, Ordering::Relaxed);
-            *self.last_switch.lock().unwrap_or_else(|p| p.into_inner()) =
-                Some(format!("{id} -> {next}: {error}"));
-            self.hub.metrics.failovers.inc();
+            let step = plan.after(error.clone(), engines);
+            if let Step::GiveUp(error) = step {
+                return error;
+            }
+            if claimed {
+                // One engine session at a time: the old one is gone (or its
+                // engine is) before the next starts.
+                self.release(&id, engines.down).await;
+            }
+            let pause = match step {
+                Step::GiveUp(_) => unreachable!("returned above"),
+                Step::Move => {
+                    let Ok(seat) = pool.place(Some(&from)) else {
+                        // The other engines filled up meanwhile.
+                        return error;
+                    };
+                    let to = seat.member().url().clone();
+                    tracing::warn!(channel = %self.key, %id, from = %from.url(), %to, %error, "moving channel to another engine");
+                    self.hub.problems.record(
+                        &self.key,
+                        &id,
+                        format!("moved from engine {} to {to}: {error}", from.url()),
+                    );
+                    self.hub.metrics.note_move(from.url().as_str());
+                    self.move_to(seat);
+                    Duration::ZERO
+                }
+                Step::Switch { index, pause } => {
+                    let next = &self.alternates[index];
+                    tracing::warn!(channel = %self.key, from = %id, to = %next, %error, ?pause, "switching alternate");
+                    self.hub.problems.record(
+                        &self.key,
+                        &id,
+                        format!("switched to {next}: {error}"),
+                    );
+                    self.switches.fetch_add(1, Ordering::Relaxed);
+                    *self.last_switch.lock().unwrap_or_else(|p| p.into_inner()) =
+                        Some(format!("{id} -> {next}: {error}"));
+                    self.hub.metrics.failovers.inc();
+                    pause
+                }
+            };
             self.report(Event::Lost);
             cutter.restart(self);
             tokio::time::sleep(pause).await;
         }
     }
 
-    /// Plays the current alternate until it fails; returns why.
-    async fn play_one(&self, rounds: &mut Rounds, cutter: &mut Cutter) -> ChannelError {
+    /// Plays the current alternate on the current engine until it fails;
+    /// returns why. A channel that could go elsewhere (another alternate,
+    /// another engine) gives up on a silent upstream after `failover_after`.
+    async fn play_one(&self, plan: &mut Plan, cutter: &mut Cutter) -> ChannelError {
         let failover_after = self.hub.settings.failover_after;
-        let run = self.run_upstream(cutter, Some(failover_after));
+        let has_alternates = self.alternates.len() > 1;
+        let give_up_after = (has_alternates || self.hub.pool.len() > 1).then_some(failover_after);
+        let run = self.run_upstream(cutter, give_up_after);
         tokio::pin!(run);
         let mut state = self.state.subscribe();
         state.mark_unchanged();
@@ -167,13 +207,13 @@ impl Channel {
                     }
                     if state.borrow_and_update().label() == "live" {
                         live = true;
-                        rounds.played();
+                        plan.played();
                         if let Some(id) = self.playing() {
                             self.hub.remember(self, &id);
                         }
                     }
                 }
-                () = self.engine_reports_dead(failover_after) => {
+                () = self.engine_reports_dead(failover_after), if has_alternates => {
                     return ChannelError::NoPeers(failover_after);
                 }
             }

@@ -130,6 +130,9 @@ impl Channel {
                 (None, UpstreamMode::Ts) => self.pump_ts(cutter, &mut received, bounds).await,
                 (None, UpstreamMode::Hls) => self.pump_hls(cutter, &mut received, bounds).await,
             };
+            if let ChannelError::Engine(unreachable @ EngineError::Unreachable { .. }) = &error {
+                self.member().note_unreachable(unreachable);
+            }
             let was_away = policy.engine_away();
             let ended = Ended {
                 received,
@@ -139,6 +142,10 @@ impl Channel {
             let after = match policy.on_end(ended, Instant::now()) {
                 Next::GiveUp => return error,
                 Next::WaitForEngine { after } => {
+                    // Another engine can take the channel: move rather than wait.
+                    if self.hub.pool.can_move_from(&self.member()) {
+                        return error;
+                    }
                     self.hub
                         .problems
                         .engine_away(&self.key, &away_reason(&error));
@@ -158,7 +165,7 @@ impl Channel {
                         self.report(Event::EngineAnswers);
                     }
                     if fresh_session {
-                        self.session.discard(&self.engine);
+                        self.session.discard();
                     }
                     self.reconnects.fetch_add(1, Ordering::Relaxed);
                     self.hub.metrics.reconnects.inc();
@@ -187,16 +194,40 @@ impl Channel {
         // A session of this content that is being stopped (its channel
         // just ended) must be stopped before this one opens.
         self.hub.closing.wait(&id).await;
-        self.session.start(&self.engine, kind, &id, timeout).await
+        let member = self.member();
+        let started = self
+            .session
+            .start(member.client(), kind, &id, timeout)
+            .await;
+        match &started {
+            Ok(_) => member.note_start_ok(),
+            Err(ChannelError::Engine(unreachable @ EngineError::Unreachable { .. })) => {
+                member.note_unreachable(unreachable)
+            }
+            Err(ChannelError::Stopped | ChannelError::Internal(_)) => {}
+            Err(error) => {
+                self.hub.metrics.note_start_failed(member.url().as_str());
+                member.note_start_failed(
+                    &error.to_string(),
+                    self.hub.pool.settings().failed_starts_down,
+                    Instant::now(),
+                );
+            }
+        }
+        started
     }
 
     /// Starts the engine first if acebridge manages it and it does not
     /// answer; meanwhile the channel shows "starting engine", not an error.
     async fn engine_ready(&self) -> Result<(), ChannelError> {
+        let member = self.member();
+        if !member.managed() {
+            return Ok(());
+        }
         let mut started = false;
         self.hub
             .engine_process
-            .ensure_running_then(&self.engine, || {
+            .ensure_running_then(member.client(), || {
                 started = true;
                 self.report(Event::EngineStarting);
             })
@@ -223,7 +254,7 @@ impl Channel {
         // No headers come until the engine has prebuffered (often 10-25 s);
         // the start call and the prebuffering share one bound.
         let left = bounds.start.saturating_sub(began.elapsed());
-        let mut body = match self.engine.playback(&session, left).await {
+        let mut body = match self.engine().playback(&session, left).await {
             Ok(body) => body,
             Err(error) => return error.into(),
         };
@@ -347,7 +378,7 @@ impl Channel {
         received: &mut bool,
         bounds: Bounds,
     ) -> ChannelError {
-        let engine = &self.engine;
+        let engine = &self.engine();
         let session = match self.session(SessionKind::Hls, bounds.start).await {
             Ok(session) => session,
             Err(error) => return error,
@@ -443,7 +474,7 @@ impl Channel {
     }
 
     async fn download(&self, playlist_url: &Url, uri: &str) -> Result<Bytes, EngineError> {
-        let engine = &self.engine;
+        let engine = &self.engine();
         let url = engine.resolve(playlist_url, uri)?;
         let max = self.hub.settings.max_segment_bytes();
         match engine.fetch_segment(&url, max).await {
@@ -501,7 +532,6 @@ mod tests {
     use super::super::{ChannelKey, Hub, Viewer};
     use super::*;
     use crate::content_id::ContentId;
-    use crate::engine::SharedEngine;
     use crate::hls::AT_REST;
     use crate::ts::packet::PACKET_SIZE;
 
@@ -512,6 +542,7 @@ mod tests {
             id.clone(),
             vec![id],
             &hub.inner,
+            hub.inner.pool.place(None).expect("a seat"),
         ))
     }
 
@@ -527,7 +558,7 @@ mod tests {
         let nowhere = url::Url::parse("http://127.0.0.1:9").expect("url");
         // One-second segments, so the clip makes more than a window of them.
         let hub = Hub::new(
-            SharedEngine::new(crate::engine::EngineClient::new(nowhere)),
+            crate::engine_pool::Pool::single(crate::engine::EngineClient::new(nowhere)),
             ChannelSettings {
                 hls_segment: Duration::from_secs(1),
                 ..ChannelSettings::default()

@@ -23,6 +23,18 @@ pub struct Metrics {
     pub failovers: Counter,
     /// Seconds from a channel's creation to its first data.
     pub start_seconds: Histogram,
+    /// Engine sessions started, by engine.
+    sessions_by_engine: Family<Labels, Counter>,
+    /// Failed session starts, by engine.
+    start_failures_by_engine: Family<Labels, Counter>,
+    /// Channels moved off an engine, by the engine left.
+    moves_by_engine: Family<Labels, Counter>,
+}
+
+type Labels = Vec<(String, String)>;
+
+fn engine_label(engine: &str) -> Labels {
+    vec![("engine".to_owned(), engine.to_owned())]
 }
 
 impl Default for Metrics {
@@ -38,6 +50,9 @@ impl Default for Metrics {
             // P2P starts range from tens of milliseconds (a live session) to
             // tens of seconds (prebuffering on a poor swarm).
             start_seconds: Histogram::new([0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 40.0, 60.0]),
+            sessions_by_engine: Family::default(),
+            start_failures_by_engine: Family::default(),
+            moves_by_engine: Family::default(),
         }
     }
 }
@@ -51,9 +66,30 @@ pub struct Snapshot {
     pub hls_viewers: usize,
     /// `(saved channel key, content id playing)` for channels with alternates.
     pub playing: Vec<(String, String)>,
+    /// `(engine URL, channels placed on it, whether it is up)`.
+    pub engines: Vec<(String, usize, bool)>,
 }
 
 impl Metrics {
+    pub fn note_session_opened(&self, engine: &str) {
+        self.sessions_opened.inc();
+        self.sessions_by_engine
+            .get_or_create(&engine_label(engine))
+            .inc();
+    }
+
+    pub fn note_start_failed(&self, engine: &str) {
+        self.start_failures_by_engine
+            .get_or_create(&engine_label(engine))
+            .inc();
+    }
+
+    pub fn note_move(&self, from: &str) {
+        self.moves_by_engine
+            .get_or_create(&engine_label(from))
+            .inc();
+    }
+
     /// The text a Prometheus scrape gets.
     pub fn render(&self, now: &Snapshot) -> String {
         let mut registry = Registry::with_prefix("acebridge");
@@ -117,6 +153,37 @@ impl Metrics {
         for (name, help, counter) in counters {
             registry.register(name, help, counter.clone());
         }
+        let engine_channels = Family::<Labels, Gauge>::default();
+        let engine_up = Family::<Labels, Gauge>::default();
+        for (engine, channels, up) in &now.engines {
+            engine_channels
+                .get_or_create(&engine_label(engine))
+                .set(i64::try_from(*channels).unwrap_or(i64::MAX));
+            engine_up
+                .get_or_create(&engine_label(engine))
+                .set(i64::from(*up));
+        }
+        registry.register(
+            "engine_channels",
+            "Channels placed on each engine",
+            engine_channels,
+        );
+        registry.register("engine_up", "Whether each engine is up", engine_up);
+        registry.register(
+            "engine_sessions_started",
+            "Engine sessions started, by engine",
+            self.sessions_by_engine.clone(),
+        );
+        registry.register(
+            "engine_start_failures",
+            "Failed engine session starts, by engine",
+            self.start_failures_by_engine.clone(),
+        );
+        registry.register(
+            "engine_moves",
+            "Channels moved off an engine, by the engine left",
+            self.moves_by_engine.clone(),
+        );
         registry.register(
             "start_seconds",
             "Time from a channel's start to its first data",

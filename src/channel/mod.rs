@@ -23,6 +23,7 @@ mod failover;
 mod feed;
 mod hls_view;
 pub mod metrics;
+mod moves;
 mod problems;
 mod reconnect;
 mod session;
@@ -52,7 +53,8 @@ use self::problems::Problems;
 use self::session::SessionSlot;
 use self::state::Event;
 use crate::content_id::{ContentId, IdKind};
-use crate::engine::{EngineClient, SharedEngine};
+use crate::engine::EngineClient;
+use crate::engine_pool::{EngineSpec, EngineState, Pool};
 use crate::engine_process::EngineProcess;
 
 /// Which engine endpoint a channel's session uses.
@@ -246,7 +248,7 @@ pub struct Hub {
 struct HubInner {
     channels: Mutex<HashMap<ChannelKey, Arc<Channel>>>,
     on_live: Mutex<OnLive>,
-    engine: SharedEngine,
+    pool: Pool,
     settings: ChannelSettings,
     tasks: TaskTracker,
     shutdown: CancellationToken,
@@ -304,14 +306,14 @@ impl HubInner {
 }
 
 impl Hub {
-    pub fn new(engine: SharedEngine, settings: ChannelSettings) -> Self {
-        Self::with_engine_process(engine, settings, EngineProcess::unmanaged())
+    pub fn new(pool: Pool, settings: ChannelSettings) -> Self {
+        Self::with_engine_process(pool, settings, EngineProcess::unmanaged())
     }
 
     /// A hub whose channels start the engine through `engine_process` when it
     /// does not answer.
     pub fn with_engine_process(
-        engine: SharedEngine,
+        pool: Pool,
         settings: ChannelSettings,
         engine_process: EngineProcess,
     ) -> Self {
@@ -319,7 +321,7 @@ impl Hub {
             inner: Arc::new(HubInner {
                 channels: Mutex::new(HashMap::new()),
                 on_live: Mutex::default(),
-                engine,
+                pool,
                 settings,
                 tasks: TaskTracker::new(),
                 shutdown: CancellationToken::new(),
@@ -345,14 +347,29 @@ impl Hub {
         &self.inner.settings
     }
 
-    /// The engine new channels start on.
+    /// The first engine listed: with one engine, the one channels start on;
+    /// with several, the one the engine process is about if none is local.
     pub fn engine(&self) -> EngineClient {
-        self.inner.engine.get()
+        self.inner.pool.process_engine()
     }
 
-    /// Switches the engine used by channels started from now on.
+    /// The engines channels are placed on.
+    pub fn pool(&self) -> &Pool {
+        &self.inner.pool
+    }
+
+    /// Switches to one engine for channels started from now on.
     pub fn set_engine(&self, engine: EngineClient) {
-        self.inner.engine.set(engine);
+        self.set_engines(&[EngineSpec {
+            url: engine.base().clone(),
+            max_channels: None,
+        }]);
+    }
+
+    /// Switches to `engines` for channels started from now on; channels
+    /// playing stay where they are.
+    pub fn set_engines(&self, engines: &[EngineSpec]) {
+        self.inner.pool.set(engines);
     }
 
     /// Calls `on_live(key, id)` whenever an alternate of a saved channel
@@ -390,11 +407,22 @@ impl Hub {
         let Some(first) = alternates.first().cloned() else {
             return Err(ChannelError::Internal("a channel without ids".into()));
         };
-        let channel = Arc::new(Channel::new(key.clone(), first, alternates, &self.inner));
+        let seat = self
+            .inner
+            .pool
+            .place(None)
+            .map_err(|_| ChannelError::EnginesBusy)?;
+        let channel = Arc::new(Channel::new(
+            key.clone(),
+            first,
+            alternates,
+            &self.inner,
+            seat,
+        ));
         let admitted = admit(&channel)?;
         channels.insert(key.clone(), Arc::clone(&channel));
         drop(channels);
-        tracing::info!(channel = %key, alternates = channel.alternates.len(), engine = %channel.engine.base(), upstream = ?settings.upstream, "channel starting");
+        tracing::info!(channel = %key, alternates = channel.alternates.len(), engine = %channel.member().url(), upstream = ?settings.upstream, "channel starting");
         self.inner.tasks.spawn(supervise(channel));
         Ok(admitted)
     }
@@ -501,6 +529,13 @@ impl Hub {
         let mut states: Vec<_> = by_state.into_iter().collect();
         states.sort_unstable();
         snapshot.channels_by_state = states;
+        snapshot.engines = self
+            .inner
+            .pool
+            .views()
+            .into_iter()
+            .map(|view| (view.url, view.channels, view.state != EngineState::Down))
+            .collect();
         self.inner.metrics.render(&snapshot)
     }
 
@@ -549,7 +584,7 @@ async fn supervise(channel: Arc<Channel>) {
             () = wait_idle(&hub, &channel) => End::Idle,
             () = channel.cancel.cancelled() => End::Cancelled,
             () = hub.shutdown.cancelled() => End::Cancelled,
-            () = channel.session.poll_stats(&channel.engine, hub.settings.stat_interval) => End::Cancelled,
+            () = channel.session.poll_stats(hub.settings.stat_interval) => End::Cancelled,
         }
     };
     // A bug in one channel must not leave it in the table with its engine
@@ -582,8 +617,9 @@ async fn supervise(channel: Arc<Channel>) {
             channel.finish(Event::Stopped);
         }
     }
-    channel.session.close(&channel.engine, &channel.id()).await;
+    channel.session.close(&channel.id()).await;
     hub.closing.forget(&channel.id(), &channel.session);
+    channel.leave_engine();
     // Its players were ended by `finish`; once they let go, the buffers are freed.
     drop(channel);
     crate::memory::release_freed();
@@ -641,7 +677,7 @@ mod tests {
     fn hub() -> Hub {
         let nowhere = url::Url::parse("http://127.0.0.1:9").expect("url");
         Hub::new(
-            SharedEngine::new(EngineClient::new(nowhere)),
+            Pool::single(EngineClient::new(nowhere)),
             ChannelSettings {
                 linger: LINGER,
                 ..ChannelSettings::default()
@@ -658,6 +694,7 @@ mod tests {
             id.clone(),
             vec![id.clone()],
             inner,
+            inner.pool.place(None).expect("a seat"),
         ));
         inner
             .channels()
@@ -733,6 +770,7 @@ mod tests {
             a.clone(),
             vec![a.clone(), b],
             &hub.inner,
+            hub.inner.pool.place(None).expect("a seat"),
         ));
         hub.inner.channels().insert(key, Arc::clone(&saved));
         let joined = hub.join_ts(&a).expect("joined");
@@ -741,7 +779,7 @@ mod tests {
             "A plays on the saved channel"
         );
         drop(joined);
-        saved.release(&a).await;
+        saved.release(&a, false).await;
         let own = hub.join_ts(&a).expect("a channel of its own");
         assert!(
             !Arc::ptr_eq(own.channel(), &saved),

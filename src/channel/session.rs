@@ -21,7 +21,9 @@ use crate::engine::{EngineClient, EngineError, Session, SessionKind, SessionStat
 
 #[derive(Debug, Default)]
 struct Inner {
-    current: Option<Session>,
+    /// The session in use and the engine it is on: stops and stats go to
+    /// that engine, whichever engine the channel is on by then.
+    current: Option<(Session, EngineClient)>,
     stat: Option<SessionStat>,
     /// The channel is finished: sessions arriving now are stopped at once.
     closed: bool,
@@ -48,6 +50,8 @@ pub struct SessionSlot {
 /// longer than the engine client's own bound on a stop call, so a stop in
 /// flight has been answered or abandoned by then.
 const STOP_WAIT: Duration = crate::engine::STOP_TIMEOUT.saturating_add(Duration::from_secs(1));
+/// Longest a move off an engine that does not answer waits for its stop.
+const DEAD_STOP_WAIT: Duration = Duration::from_secs(2);
 /// Longest a failover waits for a start whose caller gave up to land (so it
 /// can be stopped rather than become current beside the next alternate's).
 const START_WAIT: Duration = Duration::from_secs(10);
@@ -70,7 +74,10 @@ impl SessionSlot {
     }
 
     pub fn current(&self) -> Option<Session> {
-        self.lock().current.clone()
+        self.lock()
+            .current
+            .as_ref()
+            .map(|(session, _)| session.clone())
     }
 
     pub fn stat(&self) -> Option<SessionStat> {
@@ -111,7 +118,7 @@ impl SessionSlot {
         started: Result<Session, EngineError>,
     ) -> Result<Session, ChannelError> {
         let session = started?;
-        self.metrics.sessions_opened.inc();
+        self.metrics.note_session_opened(engine.base().as_str());
         let mut inner = self.lock();
         if inner.closed {
             drop(inner);
@@ -120,39 +127,39 @@ impl SessionSlot {
             return Err(ChannelError::Stopped);
         }
         tracing::info!(channel = %id, pid = %session.pid, ?kind, "engine session started");
-        if let Some(stale) = inner.current.replace(session.clone()) {
+        if let Some((stale, on)) = inner.current.replace((session.clone(), engine.clone())) {
             drop(inner);
-            self.stop_in_background(engine, stale);
+            self.stop_in_background(&on, stale);
         }
         Ok(session)
     }
 
     /// Gives up the current session (it stopped working) and stops it in the background.
-    pub fn discard(&self, engine: &EngineClient) {
-        self.take_and_stop(engine, false);
+    pub fn discard(&self) {
+        self.take_and_stop(false);
     }
 
     /// Takes the current session out (closing the slot for good with
     /// `close`) and stops it as a tracked task, so the stop is sent even if
     /// the caller is cancelled.
-    fn take_and_stop(&self, engine: &EngineClient, close: bool) {
+    fn take_and_stop(&self, close: bool) {
         let current = {
             let mut inner = self.lock();
             inner.closed |= close;
             inner.stat = None;
             inner.current.take()
         };
-        if let Some(session) = current {
-            self.stop_in_background(engine, session);
+        if let Some((session, engine)) = current {
+            self.stop_in_background(&engine, session);
         }
     }
 
     /// Closes the slot for good and stops the current session, if any, then
     /// waits (bounded) until every stop of the slot has been answered. The
     /// stop runs as a tracked task, so it is sent even if this is cancelled.
-    pub async fn close(&self, engine: &EngineClient, channel: &ContentId) {
-        self.take_and_stop(engine, true);
-        self.stops_answered(channel).await;
+    pub async fn close(&self, channel: &ContentId) {
+        self.take_and_stop(true);
+        self.stops_answered(channel, STOP_WAIT).await;
         self.closed_done.send_replace(true);
     }
 
@@ -163,9 +170,9 @@ impl SessionSlot {
     }
 
     /// Waits (bounded) until every stop sent so far has been answered.
-    async fn stops_answered(&self, channel: &ContentId) {
+    async fn stops_answered(&self, channel: &ContentId, wait: Duration) {
         let mut pending = self.pending_stops.subscribe();
-        if tokio::time::timeout(STOP_WAIT, pending.wait_for(|count| *count == 0))
+        if tokio::time::timeout(wait, pending.wait_for(|count| *count == 0))
             .await
             .is_err()
         {
@@ -175,7 +182,9 @@ impl SessionSlot {
 
     /// Stops the current session and waits (bounded) until every stop sent
     /// before has been answered too; the slot stays open for the next session.
-    pub async fn stop_current(&self, engine: &EngineClient, channel: &ContentId) {
+    /// `engine_dead`: its engine does not answer, so the stop is sent but
+    /// waited for only briefly (a dead engine plays nothing).
+    pub async fn stop_current(&self, channel: &ContentId, engine_dead: bool) {
         let mut starting = self.pending_starts.subscribe();
         if tokio::time::timeout(START_WAIT, starting.wait_for(|count| *count == 0))
             .await
@@ -183,8 +192,13 @@ impl SessionSlot {
         {
             tracing::warn!(%channel, "an engine start is still in flight; switching anyway");
         }
-        self.take_and_stop(engine, false);
-        self.stops_answered(channel).await;
+        self.take_and_stop(false);
+        let wait = if engine_dead {
+            DEAD_STOP_WAIT
+        } else {
+            STOP_WAIT
+        };
+        self.stops_answered(channel, wait).await;
     }
 
     fn stop_in_background(&self, engine: &EngineClient, session: Session) {
@@ -204,9 +218,10 @@ impl SessionSlot {
     }
 
     /// Reads the engine's stats for the current session every `interval`, forever.
-    pub async fn poll_stats(&self, engine: &EngineClient, interval: Duration) {
+    pub async fn poll_stats(&self, interval: Duration) {
         loop {
-            if let Some(session) = self.current() {
+            let current = self.lock().current.clone();
+            if let Some((session, engine)) = current {
                 match engine.stat(&session).await {
                     Ok(stat) => self.lock().stat = Some(stat),
                     Err(error) => tracing::debug!(pid = %session.pid, %error, "stat failed"),

@@ -16,9 +16,11 @@ use crate::channel::ChannelSettings;
 /// Flags shared by the CLI and the tray app; each also reads its env var.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct ConfigArgs {
-    #[arg(long, env = "ACEBRIDGE_ENGINE", value_name = "URL",
-        help = format!("AceStream engine URL [default: {DEFAULT_ENGINE}]"))]
-    pub engine: Option<String>,
+    #[arg(long, env = "ACEBRIDGE_ENGINE", value_name = "URL", value_delimiter = ',',
+        help = format!("AceStream engine URL; give it several times (or a comma-separated \
+            list in the env var) for a pool of engines, channels placed by load \
+            [default: {DEFAULT_ENGINE}]"))]
+    pub engine: Vec<String>,
     #[arg(long, env = "ACEBRIDGE_LISTEN", value_name = "ADDR:PORT", value_parser = parse_listen,
         help = format!("Address and port to serve players on (use 0.0.0.0 only to share on \
             your LAN) [default: {DEFAULT_LISTEN}]"))]

@@ -17,7 +17,12 @@ pub use crate::saved::SavedChannel;
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Settings {
+    /// The engine, when there is one; a list of several goes in `engines`.
     pub engine: Option<String>,
+    /// A pool of engines, each a URL or `{ url = "…", max_channels = N }`;
+    /// when set, it replaces `engine`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub engines: Vec<EngineEntry>,
     #[serde(deserialize_with = "deserialize_listen")]
     pub listen: Option<SocketAddr>,
     pub linger_secs: Option<u64>,
@@ -72,6 +77,34 @@ pub struct Settings {
     /// Kept last: TOML writes these as `[[channels]]` tables after the plain keys.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub channels: Vec<SavedChannel>,
+}
+
+/// An engine of the `engines` list as the file holds it: a URL alone, or a
+/// table with its limit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum EngineEntry {
+    Url(String),
+    Table {
+        url: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max_channels: Option<usize>,
+    },
+}
+
+impl EngineEntry {
+    pub fn url(&self) -> &str {
+        match self {
+            EngineEntry::Url(url) | EngineEntry::Table { url, .. } => url,
+        }
+    }
+
+    pub fn max_channels(&self) -> Option<usize> {
+        match self {
+            EngineEntry::Url(_) => None,
+            EngineEntry::Table { max_channels, .. } => *max_channels,
+        }
+    }
 }
 
 /// The tray app's preferences, kept in the same file so one settings file

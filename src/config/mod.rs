@@ -18,16 +18,18 @@ use std::path::PathBuf;
 
 pub use self::args::ConfigArgs;
 pub use self::file::{
-    load_settings, load_settings_checked, save_settings, DesktopSettings, ImportedList,
-    SavedChannel, Settings,
+    load_settings, load_settings_checked, save_settings, DesktopSettings, EngineEntry,
+    ImportedList, SavedChannel, Settings,
 };
-pub use self::resolve::{parse_engine_url, Config, DEFAULT_LISTEN};
+pub use self::resolve::{parse_engine_list, parse_engine_url, Config, DEFAULT_LISTEN};
 pub use crate::channel::UpstreamMode;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("invalid engine URL {url:?}: {reason}")]
     EngineUrl { url: String, reason: String },
+    #[error("invalid list of engines: {0}")]
+    Engines(String),
     #[error("cannot read settings file {path}: {source}")]
     Read {
         path: PathBuf,

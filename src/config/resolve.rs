@@ -11,9 +11,10 @@ use std::time::Duration;
 use url::Url;
 
 use super::args::ConfigArgs;
-use super::file::{default_settings_path, load_settings, Settings};
+use super::file::{default_settings_path, load_settings, EngineEntry, Settings};
 use super::ConfigError;
 use crate::channel::ChannelSettings;
+use crate::engine_pool::{check_specs, EngineSpec, PoolSettings};
 use crate::tuner::discovery::DISCOVERY_PORT;
 
 /// The engine's own default address.
@@ -35,7 +36,14 @@ const MIB: usize = 1024 * 1024;
 #[derive(Debug, Clone)]
 #[cfg_attr(feature = "test-config", derive(serde::Serialize, serde::Deserialize))]
 pub struct Config {
+    /// The engine (the first of a pool).
     pub engine: Url,
+    /// A pool of engines; empty: `engine` alone (see [`Config::engine_specs`]).
+    #[cfg_attr(feature = "test-config", serde(default))]
+    pub engines: Vec<EngineSpec>,
+    /// How the pool judges its engines.
+    #[cfg_attr(feature = "test-config", serde(default))]
+    pub pool: PoolSettings,
     pub listen: SocketAddr,
     /// Every channel tunable, the upstream mode and the HLS buffer included.
     pub channels: ChannelSettings,
@@ -67,6 +75,8 @@ impl Config {
     pub fn new(engine: Url, listen: SocketAddr) -> Self {
         Self {
             engine,
+            engines: Vec::new(),
+            pool: PoolSettings::default(),
             listen,
             channels: ChannelSettings::default(),
             write_stall: DEFAULT_WRITE_STALL,
@@ -82,6 +92,20 @@ impl Config {
     }
 }
 
+impl Config {
+    /// The engines channels are placed on: the pool, or the one engine.
+    pub fn engine_specs(&self) -> Vec<EngineSpec> {
+        if self.engines.is_empty() {
+            vec![EngineSpec {
+                url: self.engine.clone(),
+                max_channels: None,
+            }]
+        } else {
+            self.engines.clone()
+        }
+    }
+}
+
 impl ConfigArgs {
     /// Resolves flags and env over the settings file over defaults.
     pub fn resolve(&self) -> Result<Config, ConfigError> {
@@ -90,11 +114,18 @@ impl ConfigArgs {
             Some(path) => load_settings(path)?,
             None => Settings::default(),
         };
-        let engine_text = self
-            .engine
-            .clone()
-            .or(file.engine)
-            .unwrap_or_else(|| DEFAULT_ENGINE.to_owned());
+        let engines: Vec<EngineEntry> = if !self.engine.is_empty() {
+            self.engine.iter().cloned().map(EngineEntry::Url).collect()
+        } else if !file.engines.is_empty() {
+            file.engines.clone()
+        } else {
+            vec![EngineEntry::Url(
+                file.engine
+                    .clone()
+                    .unwrap_or_else(|| DEFAULT_ENGINE.to_owned()),
+            )]
+        };
+        let engines = parse_engine_list(&engines)?;
         let listen = self.listen.or(file.listen).unwrap_or(DEFAULT_LISTEN);
         let engine_command = match &self.engine_command {
             Some(text) => Some(parse_engine_command(text)?),
@@ -156,7 +187,12 @@ impl ConfigArgs {
             engine_command,
             engine_idle_stop,
             discovery_port: Some(self.discovery_port.unwrap_or(DISCOVERY_PORT)).filter(|p| *p != 0),
-            ..Config::new(parse_engine_url(&engine_text)?, listen)
+            engines: if engines.len() > 1 || engines[0].max_channels.is_some() {
+                engines.clone()
+            } else {
+                Vec::new()
+            },
+            ..Config::new(engines[0].url.clone(), listen)
         })
     }
 }
@@ -195,6 +231,22 @@ fn parse_engine_command(text: &str) -> Result<Vec<String>, ConfigError> {
         return Err(invalid("the command is empty"));
     }
     Ok(words)
+}
+
+/// Checks a list of engines a user gave: each URL as [`parse_engine_url`]
+/// checks it, no engine twice, no limit of zero, at least one.
+pub fn parse_engine_list(entries: &[EngineEntry]) -> Result<Vec<EngineSpec>, ConfigError> {
+    let specs = entries
+        .iter()
+        .map(|entry| {
+            Ok(EngineSpec {
+                url: parse_engine_url(entry.url())?,
+                max_channels: entry.max_channels(),
+            })
+        })
+        .collect::<Result<Vec<_>, ConfigError>>()?;
+    check_specs(&specs).map_err(ConfigError::Engines)?;
+    Ok(specs)
 }
 
 /// Checks an engine URL a user typed: http(s), a host, nothing after the origin.
@@ -400,5 +452,104 @@ mod tests {
         };
         let config = flag.resolve().expect("resolve");
         assert_eq!(config.channels.upstream, crate::channel::UpstreamMode::Ts);
+    }
+
+    #[test]
+    fn engines_come_from_the_files_list_or_repeated_flags_and_one_engine_stays_one() {
+        let temp = tempfile::tempdir().expect("temp dir");
+        let path = temp.path().join("settings.toml");
+        let file = Settings {
+            engine: Some("http://10.0.0.9:6878".into()),
+            engines: vec![
+                EngineEntry::Table {
+                    url: "http://10.0.0.2:6878".into(),
+                    max_channels: Some(3),
+                },
+                EngineEntry::Url("10.0.0.3:6878".into()),
+            ],
+            ..Settings::default()
+        };
+        save_settings(&path, &file).expect("save");
+        let from_file = ConfigArgs {
+            settings: Some(path.clone()),
+            ..ConfigArgs::default()
+        };
+        let config = from_file.resolve().expect("resolve");
+        assert_eq!(config.engine.as_str(), "http://10.0.0.2:6878/");
+        let specs = config.engine_specs();
+        let listed: Vec<_> = specs
+            .iter()
+            .map(|spec| (spec.url.as_str(), spec.max_channels))
+            .collect();
+        assert_eq!(
+            listed,
+            [
+                ("http://10.0.0.2:6878/", Some(3)),
+                ("http://10.0.0.3:6878/", None)
+            ]
+        );
+        // `--engine a --engine b,c`: a comma splits as in ACEBRIDGE_ENGINE.
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            args: ConfigArgs,
+        }
+        let cli = <Cli as clap::Parser>::try_parse_from([
+            "acebridge",
+            "--engine",
+            "http://a:1",
+            "--engine",
+            "http://b:2,http://c:3",
+        ])
+        .expect("flags");
+        let flags = ConfigArgs {
+            settings: Some(path),
+            ..cli.args
+        };
+        let urls: Vec<String> = flags
+            .resolve()
+            .expect("resolve")
+            .engine_specs()
+            .iter()
+            .map(|spec| spec.url.to_string())
+            .collect();
+        assert_eq!(
+            urls,
+            ["http://a:1/", "http://b:2/", "http://c:3/"],
+            "flags beat the file"
+        );
+        let one = ConfigArgs {
+            engine: vec!["http://a:1".into()],
+            settings: Some(temp.path().join("none.toml")),
+            ..ConfigArgs::default()
+        };
+        let config = one.resolve().expect("resolve");
+        assert!(config.engines.is_empty(), "one engine is no pool");
+        assert_eq!(config.engine_specs().len(), 1);
+    }
+
+    #[test]
+    fn bad_lists_of_engines_are_refused_with_the_reason() {
+        let temp = tempfile::tempdir().expect("temp dir");
+        let resolve = |engines: &[&str]| {
+            ConfigArgs {
+                engine: engines.iter().map(|url| (*url).to_owned()).collect(),
+                settings: Some(temp.path().join("none.toml")),
+                ..ConfigArgs::default()
+            }
+            .resolve()
+            .map(drop)
+            .map_err(|error| error.to_string())
+        };
+        let twice = resolve(&["http://a:1", "http://a:1/"]).expect_err("twice");
+        assert!(twice.contains("listed twice"), "{twice}");
+        let bad = resolve(&["http://a:1", "ftp://b"]).expect_err("bad URL");
+        assert!(bad.contains("ftp://b"), "{bad}");
+        let zero = parse_engine_list(&[EngineEntry::Table {
+            url: "http://a:1".into(),
+            max_channels: Some(0),
+        }])
+        .expect_err("zero");
+        assert!(zero.to_string().contains("at least 1"), "{zero}");
     }
 }

@@ -11,6 +11,7 @@ use super::AppState;
 use crate::channel::{ChannelInfo, ChannelKey, Problem};
 use crate::config::{SavedChannel, Settings};
 use crate::content_id::ContentId;
+use crate::engine_pool::EngineView;
 use crate::engine_process::ProcessStatus;
 use crate::store;
 
@@ -19,6 +20,8 @@ pub struct Health {
     status: &'static str,
     version: &'static str,
     engine: EngineHealth,
+    /// Every engine of the pool (one for a proxy of one engine).
+    engines: Vec<EngineView>,
 }
 
 #[derive(Debug, Serialize)]
@@ -38,6 +41,15 @@ pub async fn health(State(state): State<AppState>) -> Json<Health> {
         Ok(version) => (Some(version), None),
         Err(error) => (None, Some(error.to_string())),
     };
+    let pool = state.channels.pool();
+    if pool.len() == 1 {
+        // A lone engine is not polled: this answer is its health.
+        pool.note_first_version(
+            version
+                .clone()
+                .ok_or_else(|| error.clone().unwrap_or_default()),
+        );
+    }
     let process = state
         .channels
         .engine_process()
@@ -52,6 +64,7 @@ pub async fn health(State(state): State<AppState>) -> Json<Health> {
             error,
             process,
         },
+        engines: pool.views(),
     })
 }
 

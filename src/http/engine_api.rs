@@ -447,10 +447,11 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn an_idle_client_session_expires_and_a_playing_one_does_not() {
         use crate::channel::{ChannelSettings, Hub, Viewer};
-        use crate::engine::{EngineClient, SharedEngine};
+        use crate::engine::EngineClient;
+        use crate::engine_pool::Pool;
         let engine = url::Url::parse("http://127.0.0.1:9").expect("url");
         let hub = Hub::new(
-            SharedEngine::new(EngineClient::new(engine)),
+            Pool::single(EngineClient::new(engine)),
             ChannelSettings::default(),
         );
         let id = ContentId::parse(&"a".repeat(40)).expect("id");

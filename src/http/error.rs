@@ -76,6 +76,7 @@ fn channel_status(error: &ChannelError) -> StatusCode {
         ChannelError::ClaimedElsewhere(_)
         | ChannelError::AllClaimedElsewhere(_)
         | ChannelError::TooManyChannels(_)
+        | ChannelError::EnginesBusy
         | ChannelError::Stopped => StatusCode::SERVICE_UNAVAILABLE,
         ChannelError::TooManyPlayers(_) => StatusCode::TOO_MANY_REQUESTS,
         ChannelError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -136,9 +137,9 @@ impl From<ProcessError> for ApiError {
 impl From<ConfigError> for ApiError {
     fn from(error: ConfigError) -> Self {
         match error {
-            ConfigError::EngineUrl { .. } | ConfigError::EngineCommand { .. } => {
-                Self::bad_request(error.to_string())
-            }
+            ConfigError::EngineUrl { .. }
+            | ConfigError::Engines(_)
+            | ConfigError::EngineCommand { .. } => Self::bad_request(error.to_string()),
             ConfigError::Read { .. } | ConfigError::Write { .. } => {
                 tracing::warn!(%error, "could not save settings");
                 Self::new(StatusCode::INTERNAL_SERVER_ERROR, error.to_string())

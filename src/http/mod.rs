@@ -125,7 +125,8 @@ mod tests {
 
     use super::*;
     use crate::channel::ChannelSettings;
-    use crate::engine::{EngineClient, SharedEngine};
+    use crate::engine::EngineClient;
+    use crate::engine_pool::Pool;
     use crate::http::listener::PeerAddr;
 
     const TOKEN: &str = "s3cret";
@@ -136,7 +137,7 @@ mod tests {
     fn lan_router() -> Router {
         let engine = url::Url::parse("http://127.0.0.1:9").expect("url");
         let hub = Hub::new(
-            SharedEngine::new(EngineClient::new(engine)),
+            Pool::single(EngineClient::new(engine)),
             ChannelSettings::default(),
         );
         let store = Store::open(None).expect("store");

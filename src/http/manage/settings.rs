@@ -10,14 +10,17 @@ use serde::{Deserialize, Serialize};
 use super::ApiJson;
 use crate::config;
 use crate::engine::EngineClient;
+use crate::engine_pool::EngineSpec;
 use crate::http::guard::is_loopback;
 use crate::http::listener::PeerAddr;
 use crate::http::{ApiError, AppState};
 
 #[derive(Debug, Serialize)]
 pub struct SettingsView {
-    /// The engine channels start on now.
+    /// The engine channels start on now (the first of a pool).
     engine: String,
+    /// Every engine channels are placed on, with its limit.
+    engines: Vec<EngineSpec>,
     /// Where the proxy listens.
     listen: String,
     /// The settings file changes are written to; `null` when kept in memory only.
@@ -56,6 +59,7 @@ async fn settings_view(state: &AppState) -> SettingsView {
             .filter(|(_, count)| *count > 0)
             .collect(),
         engine: engine.base().to_string(),
+        engines: state.channels.pool().specs(),
         listen: state.local_addr.to_string(),
         settings_file: state.store.path().map(|path| path.display().to_string()),
         lan_token: state.lan_token.as_deref().map(str::to_owned),
@@ -73,9 +77,17 @@ pub async fn get_settings(State(state): State<AppState>) -> Json<SettingsView> {
 pub struct SettingsChange {
     #[serde(default)]
     engine: Option<String>,
+    /// A pool: each a URL or `{"url", "max_channels"}`; replaces `engine`.
+    #[serde(default)]
+    engines: Option<Vec<config::EngineEntry>>,
     /// Program and arguments; `[]` clears it (no engine is started then).
     #[serde(default)]
     engine_command: Option<Vec<String>>,
+}
+
+/// An engine URL stored as the user would type it: no trailing slash.
+fn user_typed(url: &url::Url) -> String {
+    url.as_str().trim_end_matches('/').to_owned()
 }
 
 /// Bounds on an engine command set through the API.
@@ -133,11 +145,40 @@ pub async fn put_settings(
         .as_deref()
         .map(config::parse_engine_url)
         .transpose()?;
+    let engines = change
+        .engines
+        .as_deref()
+        .map(config::parse_engine_list)
+        .transpose()?;
+    if engine.is_some() && engines.is_some() {
+        return Err(ApiError::bad_request(
+            "give either engine or engines, not both",
+        ));
+    }
     let mut guard = state.store.lock().await;
+    if let Some(specs) = engines {
+        let mut next = guard.settings().clone();
+        next.engine = Some(user_typed(&specs[0].url));
+        next.engines = if specs.len() > 1 || specs[0].max_channels.is_some() {
+            specs
+                .iter()
+                .map(|spec| config::EngineEntry::Table {
+                    url: user_typed(&spec.url),
+                    max_channels: spec.max_channels,
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        guard.save(next).await?;
+        tracing::info!(engines = specs.len(), "engines changed");
+        state.channels.set_engines(&specs);
+    }
     if let Some(url) = engine {
         let mut next = guard.settings().clone();
-        // Stored as the user would type it: no trailing slash.
-        next.engine = Some(url.as_str().trim_end_matches('/').to_owned());
+        next.engine = Some(user_typed(&url));
+        // One engine given: the pool, if any, is replaced by it.
+        next.engines.clear();
         guard.save(next).await?;
         // Still under the store's lock, so concurrent changes apply in the order they were saved.
         tracing::info!(engine = %url, "engine changed");
