@@ -1,8 +1,9 @@
 # Shared by the scripts: install Debian/Ubuntu packages that are missing.
 # Sourced, not run.
 
-# What every build needs (OpenSSL: lists imported from https URLs).
-BASE_PACKAGES=(ca-certificates pkg-config build-essential libssl-dev)
+# What every build needs (a C compiler for rustls' crypto, aws-lc; the system's
+# trust roots for lists and guides imported from https URLs).
+BASE_PACKAGES=(ca-certificates pkg-config build-essential)
 # What the tray app (src-tauri/) links against: WebKitGTK, GTK, the tray library.
 DESKTOP_PACKAGES=(libwebkit2gtk-4.1-dev libgtk-3-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev libssl-dev xdg-utils desktop-file-utils)
 # What the tests run: real players' decoders, a browser for the web UI, and a

@@ -144,6 +144,22 @@ struct VersionResult {
     version: String,
 }
 
+/// Follows redirects only within the engine's origin: a redirect elsewhere
+/// would let the engine (or whoever answers in its place) hand players
+/// content from anywhere.
+fn redirect_policy(origin: Url) -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(move |attempt| {
+        if attempt.previous().len() > MAX_REDIRECTS {
+            attempt.error(format!("more than {MAX_REDIRECTS} redirects"))
+        } else if same_origin(attempt.url(), &origin) {
+            attempt.follow()
+        } else {
+            let target = attempt.url().origin().ascii_serialization();
+            attempt.error(format!("redirect off the engine's address, to {target}"))
+        }
+    })
+}
+
 /// A handle on one engine; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct EngineClient {
@@ -153,25 +169,18 @@ pub struct EngineClient {
 
 impl EngineClient {
     pub fn new(base: Url) -> Self {
-        let origin = base.clone();
-        // A redirect elsewhere would let the engine (or whoever answers in its
-        // place) hand players content from anywhere.
-        let redirects = reqwest::redirect::Policy::custom(move |attempt| {
-            if attempt.previous().len() > MAX_REDIRECTS {
-                attempt.error(format!("more than {MAX_REDIRECTS} redirects"))
-            } else if same_origin(attempt.url(), &origin) {
-                attempt.follow()
-            } else {
-                let target = attempt.url().origin().ascii_serialization();
-                attempt.error(format!("redirect off the engine's address, to {target}"))
-            }
-        });
-        let http = reqwest::Client::builder()
-            .connect_timeout(CONNECT_TIMEOUT)
-            // The engine is local: a system proxy would only get in the way.
-            .no_proxy()
-            .redirect(redirects)
-            .build()
+        let build = |builder: reqwest::ClientBuilder| {
+            builder
+                .connect_timeout(CONNECT_TIMEOUT)
+                // The engine is local: a system proxy would only get in the way.
+                .no_proxy()
+                .redirect(redirect_policy(base.clone()))
+                .build()
+        };
+        // Without the system's trust roots an https engine fails at its first
+        // call, with the reason, rather than the proxy at its start.
+        let http = build(crate::http_client::for_url(&base))
+            .or_else(|_| build(crate::http_client::plain_http()))
             .unwrap_or_default();
         Self { base, http }
     }

@@ -111,7 +111,7 @@ pub fn parse_list_url(text: &str) -> Result<Url, ImportError> {
 /// Reads the list at `url`: at most [`MAX_LIST_BYTES`], within [`FETCH_TIMEOUT`].
 async fn fetch_list(url: &Url) -> Result<String, ImportError> {
     let read = async {
-        let client = reqwest::Client::builder()
+        let client = crate::http_client::for_url(url)
             .no_proxy()
             .build()
             .map_err(|err| ImportError::Network(err.to_string()))?;

@@ -34,6 +34,7 @@ pub mod engine_process;
 pub mod guide;
 pub(crate) mod hls;
 pub mod http;
+mod http_client;
 pub mod import;
 pub mod list_edits;
 mod memory;

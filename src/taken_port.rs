@@ -53,7 +53,10 @@ fn local_origin(listen: SocketAddr) -> String {
 /// timeout, so when it is slow, `GET /api/streams` (no engine involved) decides.
 pub async fn who_listens(listen: SocketAddr) -> Occupant {
     let origin = local_origin(listen);
-    let Ok(client) = reqwest::Client::builder().timeout(PROBE_TIMEOUT).build() else {
+    let Ok(client) = crate::http_client::plain_http()
+        .timeout(PROBE_TIMEOUT)
+        .build()
+    else {
         return Occupant::Other;
     };
     let health = async {
@@ -142,7 +145,7 @@ pub async fn hand_over(origin: &str, ids: &[ContentId]) -> Result<(), HandOverEr
             IdKind::Infohash => serde_json::json!({ "id": id.as_hex(), "kind": "infohash" }),
         })
         .collect();
-    let client = reqwest::Client::builder()
+    let client = crate::http_client::plain_http()
         .timeout(PROBE_TIMEOUT)
         .build()
         .map_err(|error| failed(error.to_string()))?;

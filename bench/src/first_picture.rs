@@ -16,10 +16,9 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use acebridge_testkit::engine::{SimEngine, SimOptions};
 use tokio::process::Command;
 
-use super::{measure, players, start_lingering_proxy, ChildGuard, Cli};
+use super::{measure, players, start_engine, start_lingering_proxy, ChildGuard, Cli};
 
 /// Longest a player may take to its first picture before it counts as failed.
 const GIVE_UP: Duration = Duration::from_secs(30);
@@ -72,10 +71,7 @@ struct Proxy {
 
 pub async fn run(cli: &Cli) -> ExitCode {
     let rounds = cli.cold.unwrap_or(1).max(1);
-    // The clip at its own bitrate: media time runs at wall-clock speed, as
-    // it does for a real channel (at another bitrate the engine would send
-    // seconds of media in less time or more).
-    let engine = SimEngine::start_with(SimOptions::default()).await;
+    let engine = start_engine(cli.bitrate).await;
     let mut proxies = Vec::new();
     for (name, exe) in [("after", None), ("before", cli.before.as_deref())] {
         if name == "before" && exe.is_none() {

@@ -298,7 +298,7 @@ async fn download(
     tx: tokio::sync::mpsc::Sender<Bytes>,
     max: u64,
 ) -> Result<(), FetchError> {
-    let client = reqwest::Client::builder()
+    let client = crate::http_client::for_url(url)
         .no_proxy()
         .connect_timeout(CONNECT_TIMEOUT)
         .build()

@@ -26,6 +26,10 @@ struct Args {
     /// Playback bitrate in bits per second (default: the clip's own, ~400 kbit/s).
     #[arg(long)]
     bitrate: Option<u64>,
+    /// Above the clip's own bitrate, pad with null packets so media time
+    /// passes at wall-clock speed instead of sending the clip faster.
+    #[arg(long)]
+    real_time: bool,
     /// Write absolute segment URLs in HLS playlists.
     #[arg(long)]
     hls_absolute_urls: bool,
@@ -48,6 +52,7 @@ async fn main() -> ExitCode {
     let options = SimOptions {
         listen: args.listen,
         bitrate: args.bitrate,
+        real_time_media: args.real_time,
         hls_absolute_urls: args.hls_absolute_urls,
         hls_master_playlist: args.hls_master_playlist,
         ..SimOptions::default()

@@ -11,6 +11,17 @@ use crate::ts::{self, Packet, PACKET_SIZE};
 
 type RawPacket = [u8; PACKET_SIZE];
 
+/// A null (stuffing) packet: PID 0x1FFF, payload only, all 0xFF. Receivers
+/// discard it, so it pads a stream to a bitrate without changing its media.
+const NULL_PACKET: RawPacket = {
+    let mut raw = [0xFF; PACKET_SIZE];
+    raw[0] = ts::SYNC_BYTE;
+    raw[1] = 0x1F;
+    raw[2] = 0xFF;
+    raw[3] = 0x10;
+    raw
+};
+
 /// A TS source cut into pieces (one for the clip, one per HLS segment) whose
 /// concatenation loops seamlessly.
 #[derive(Debug)]
@@ -120,6 +131,28 @@ impl LoopedTs {
             rest -= packets.len();
         }
         None
+    }
+
+    /// Packet number `n` of the endless stream sent at `bytes_per_sec`, faster
+    /// than the source's own rate, without running its clock faster: the
+    /// source's packets keep the places they have at its own rate (so media
+    /// time passes at wall-clock speed) and null packets fill the gaps. At or
+    /// below the source's rate it is [`Self::stream_packet`].
+    pub(crate) fn padded_packet(&self, n: u64, bytes_per_sec: u64) -> Option<RawPacket> {
+        // Source packets sent before output packet n, at the source's rate:
+        // n × (loop bytes / loop seconds) / bytes_per_sec.
+        let numerator = self.total_bytes as u128 * 90_000;
+        let denominator = u128::from(self.loop_ticks) * u128::from(bytes_per_sec);
+        if denominator <= numerator {
+            return self.stream_packet(n);
+        }
+        let before = |n: u64| (u128::from(n) * numerator / denominator) as u64;
+        let source = before(n);
+        if before(n + 1) > source {
+            self.stream_packet(source)
+        } else {
+            Some(NULL_PACKET)
+        }
     }
 
     /// Piece `n % pieces` of loop `n / pieces`, as bytes (an HLS segment).
@@ -269,6 +302,50 @@ mod tests {
         let bytes = looped(&media.clip, 3);
         assert_continuous(&bytes);
         assert_eq!(ts::keyframe_count(&bytes), 24);
+    }
+
+    #[test]
+    fn a_padded_stream_keeps_the_clips_clock_at_any_bitrate() {
+        let media = Media::get().expect("fixtures");
+        let clip = &media.clip;
+        let clip_rate = clip.loop_bytes() as u64 * 90_000 / clip.loop_ticks();
+        // Three loops of the clip at 7.5 times its own rate.
+        let rate = clip_rate * 15 / 2;
+        let count = clip.loop_packets() as u64 * 3 * 15 / 2;
+        let bytes: Vec<u8> = (0..count)
+            .filter_map(|n| clip.padded_packet(n, rate))
+            .flatten()
+            .collect();
+        let media_bytes: Vec<u8> = bytes
+            .chunks_exact(PACKET_SIZE)
+            .filter(|p| Packet::new(p).is_some_and(|p| p.pid() != ts::NULL_PID))
+            .flatten()
+            .copied()
+            .collect();
+        // Unpadded, it is the clip looped three times, untouched.
+        assert_eq!(media_bytes, looped(clip, 3)[..media_bytes.len()]);
+        assert!(media_bytes.len() >= clip.loop_bytes() * 3 - PACKET_SIZE);
+        assert_continuous(&bytes);
+        // Each PCR sits where the stream's bitrate puts its time (within a
+        // tenth of a second: the clip itself is not perfectly constant).
+        let pcrs: Vec<(usize, u64)> = bytes
+            .chunks_exact(PACKET_SIZE)
+            .enumerate()
+            .filter_map(|(index, packet)| Some((index * PACKET_SIZE, Packet::new(packet)?.pcr()?)))
+            .collect();
+        let (first_offset, first_pcr) = pcrs[0];
+        for &(offset, pcr) in &pcrs {
+            let sent_at = (offset - first_offset) as f64 / rate as f64;
+            let media_at = (pcr - first_pcr) as f64 / 27_000_000.0;
+            assert!(
+                (sent_at - media_at).abs() < 0.1,
+                "{sent_at} s vs {media_at} s"
+            );
+        }
+        let checked = pcrs.len();
+        assert!(checked > 10);
+        // At the clip's own rate or below there is nothing to pad.
+        assert_eq!(clip.padded_packet(5, clip_rate), clip.stream_packet(5));
     }
 
     #[test]

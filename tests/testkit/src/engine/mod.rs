@@ -43,6 +43,11 @@ pub struct SimOptions {
     /// Playback bitrate in bits per second; `None` is the clip's own
     /// (file size / 8.008 s, about 400 kbit/s).
     pub bitrate: Option<u64>,
+    /// At a `bitrate` above the clip's own, keep media time at wall-clock
+    /// speed by padding with null packets (as a broadcast muxed at a constant
+    /// rate is), so a 2 s segment takes 2 s to arrive. Default false: the
+    /// clip is sent faster than it plays, which fills a proxy's buffers fast.
+    pub real_time_media: bool,
     /// Interval between the small writes of a playback stream (default 40 ms).
     pub write_interval: Duration,
     /// Segments in the HLS playlist window (default 5).
@@ -66,6 +71,7 @@ impl Default for SimOptions {
         Self {
             listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
             bitrate: None,
+            real_time_media: false,
             write_interval: Duration::from_millis(40),
             hls_window: 5,
             hls_initial_segments: 3,

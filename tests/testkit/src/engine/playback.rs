@@ -215,13 +215,12 @@ impl Connection {
 
     /// Generates packets until at least `len` bytes are pending.
     fn fill(&mut self, len: usize, garbage: bool) {
-        let media = &self.shared.media.clip;
         while self.pending.len() < len {
             if garbage && self.since_garbage >= self.rate {
                 self.since_garbage = 0;
                 self.push_garbage();
             }
-            match media.stream_packet(self.next_packet) {
+            match self.shared.stream_packet(self.next_packet) {
                 Some(packet) => self.pending.extend_from_slice(&packet),
                 None => break,
             }
@@ -232,7 +231,7 @@ impl Connection {
 
     /// A torn packet (the start of the next real one) and some random bytes.
     fn push_garbage(&mut self) {
-        if let Some(packet) = self.shared.media.clip.stream_packet(self.next_packet) {
+        if let Some(packet) = self.shared.stream_packet(self.next_packet) {
             self.pending.extend_from_slice(&packet[..TORN_LEN]);
         }
         for _ in 0..RANDOM_LEN {

@@ -144,6 +144,16 @@ impl Shared {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Packet `n` of the TS playback stream.
+    pub(crate) fn stream_packet(&self, n: u64) -> Option<[u8; crate::ts::PACKET_SIZE]> {
+        let clip = &self.media.clip;
+        if self.options.real_time_media {
+            clip.padded_packet(n, self.bytes_per_sec)
+        } else {
+            clip.stream_packet(n)
+        }
+    }
+
     // --- faults -------------------------------------------------------------
 
     pub(crate) fn set_faults(&self, id: Option<&str>, faults: Vec<Fault>) {
