@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 const INDEX_HTML: &str = include_str!("../../ui/index.html");
 const APP_CSS: &str = include_str!("../../ui/app.css");
 const APP_JS: &str = include_str!("../../ui/app.js");
+const DEVICES_JS: &str = include_str!("../../ui/devices.js");
 
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
     img-src 'self' data: http: https:; connect-src 'self'; base-uri 'none'; form-action 'none'; \
@@ -42,4 +43,9 @@ pub async fn css() -> Response {
 /// `GET /app.js`.
 pub async fn js() -> Response {
     asset("text/javascript; charset=utf-8", APP_JS)
+}
+
+/// `GET /devices.js`: the player on this computer and sharing with other devices.
+pub async fn devices_js() -> Response {
+    asset("text/javascript; charset=utf-8", DEVICES_JS)
 }
