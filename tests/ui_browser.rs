@@ -1640,7 +1640,16 @@ async fn page_with_daily_list(
     engine: &str,
     width: u32,
 ) -> Option<(Page, acebridge_testkit::served::ServedText)> {
-    let page = Page::open(engine, None).await?;
+    page_with_daily_list_adjusted(engine, width, |server| server).await
+}
+
+/// [`page_with_daily_list`] on a server changed by `adjust` (see [`Page::open_adjusted`]).
+async fn page_with_daily_list_adjusted(
+    engine: &str,
+    width: u32,
+    adjust: impl FnOnce(acebridge::Server) -> acebridge::Server,
+) -> Option<(Page, acebridge_testkit::served::ServedText)> {
+    let page = Page::open_adjusted(engine, None, adjust).await?;
     page.client
         .set_window_size(width, 900)
         .await
@@ -2364,5 +2373,63 @@ async fn a_channel_moved_up_in_its_group_stays_there_across_rereads_and_reloads(
     wait_js(client, "return [...document.querySelectorAll('li.channel .channel-status')].some(s => s.textContent.includes('already the first channel of its group'))", "the refusal").await;
     // The browser logs the dead logos and the refusal's 409.
     let allowed: Vec<&str> = DEAD_LOGOS.iter().copied().chain(["/move"]).collect();
+    page.close_allowing(&allowed).await;
+}
+
+/// With `ACEBRIDGE_UI_SCREENSHOTS` set: the daily list in the tray app's
+/// page (its players, one of which quit at once on a row) with LAN sharing
+/// on, at 1280 and 420 px, light and dark: the top of the page and the
+/// player and sharing cards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn devices_screenshots() {
+    use common::players::FakePlayers;
+    let Some(out) = std::env::var_os("ACEBRIDGE_UI_SCREENSHOTS") else {
+        return;
+    };
+    let out = Path::new(env!("CARGO_MANIFEST_DIR")).join(out);
+    std::fs::create_dir_all(&out).expect("screenshot dir");
+    let launcher = std::sync::Arc::new(FakePlayers::default());
+    let Some((page, _list)) = page_with_daily_list_adjusted(DEAD_ENGINE, 1280, move |server| {
+        server.with_player_launcher(launcher)
+    })
+    .await
+    else {
+        return;
+    };
+    let client = &page.client;
+    let response = http()
+        .put(page.proxy.url("/api/lan"))
+        .json(&json!({"enabled": true}))
+        .send()
+        .await
+        .expect("LAN on");
+    assert_eq!(response.status(), 200);
+    client.refresh().await.expect("reload");
+    wait_js(client, "return document.querySelectorAll('li.channel').length === 120 && !document.getElementById('player').hidden && !document.getElementById('lan-urls').hidden && document.getElementById('lan-qr').complete", "rows, the player and the LAN URLs").await;
+    js(client, "document.querySelector('a.open').click()").await;
+    wait_js(
+        client,
+        "return document.querySelector('li.channel .channel-status').classList.contains('bad')",
+        "the player's message",
+    )
+    .await;
+    for (width, dark) in [(1280u32, false), (1280, true), (420, false), (420, true)] {
+        color_scheme(client, dark).await;
+        client.set_window_size(width, 1040).await.expect("resize");
+        let scheme = if dark { "dark" } else { "light" };
+        for (part, script) in [
+            ("top", "window.scrollTo(0, 0)"),
+            (
+                "cards",
+                "document.getElementById('player').scrollIntoView()",
+            ),
+        ] {
+            js(client, &format!("document.activeElement.blur(); {script}")).await;
+            let png = client.screenshot().await.expect("screenshot");
+            let name = format!("devices-{part}-{width}-{scheme}.png");
+            std::fs::write(out.join(&name), png).expect("write screenshot");
+        }
+    }
+    let allowed: Vec<&str> = DEAD_LOGOS.iter().copied().chain(["/api/play"]).collect();
     page.close_allowing(&allowed).await;
 }
