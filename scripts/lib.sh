@@ -8,8 +8,9 @@ BASE_PACKAGES=(ca-certificates pkg-config build-essential)
 DESKTOP_PACKAGES=(libwebkit2gtk-4.1-dev libgtk-3-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev libssl-dev xdg-utils desktop-file-utils)
 # What the tests run: real players' decoders, a browser for the web UI, and a
 # headless X server with its own session bus for the tray app (and `kill`,
-# from procps, which minimal images lack, to send it SIGTERM).
-TEST_PACKAGES=(ffmpeg chromium chromium-driver xvfb dbus xclip xdotool procps hdhomerun-config xmltv-util)
+# from procps, which minimal images lack, to send it SIGTERM; zbarimg and
+# rsvg-convert to scan the LAN QR code).
+TEST_PACKAGES=(ffmpeg chromium chromium-driver xvfb dbus xclip xdotool procps hdhomerun-config xmltv-util zbar-tools librsvg2-bin)
 # What scripts/test-windows needs: Debian's Rust with the standard library's
 # sources (to build std for Windows and macOS), its clippy, the MinGW linker
 # and Wine to run the Windows binary.

@@ -22,8 +22,7 @@ use crate::store::{self, Store};
 pub struct Control {
     channels: Hub,
     store: Store,
-    /// URLs for players on this machine: loopback needs no LAN token, and
-    /// leaving it out keeps it off command lines and clipboards.
+    /// URLs for players on this machine (see [`PlayerUrls::local`]).
     urls: Arc<PlayerUrls>,
 }
 
@@ -56,16 +55,10 @@ pub enum SaveError {
 
 impl Control {
     pub(crate) fn new(channels: Hub, store: Store, local_addr: SocketAddr) -> Self {
-        // Players on this machine reach a wildcard listener through loopback.
-        let host = if local_addr.ip().is_unspecified() {
-            SocketAddr::from(([127, 0, 0, 1], local_addr.port()))
-        } else {
-            local_addr
-        };
         Self {
             channels,
             store,
-            urls: Arc::new(PlayerUrls::new(format!("http://{host}"), None)),
+            urls: Arc::new(PlayerUrls::local(local_addr)),
         }
     }
 

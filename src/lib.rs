@@ -13,8 +13,10 @@
 //! - [`http`]: the axum router, JSON errors, the web UI, and the listener that drops stalled players.
 //! - [`store`]: the persisted settings (engine URL, saved channels) the API changes.
 //! - `saved`: a saved channel ([`config::SavedChannel`]) with typed ids, its title, and its settings-file shape.
+//! - [`player_launcher`]: the hook through which the tray app starts players for the web UI.
 //! - `player_urls`: the URLs players open (stable channel URLs, id URLs, the LAN token).
 //! - [`import`]: channel lists imported from a URL and kept in step with it.
+//! - [`lan`]: LAN sharing switched on and off while the server runs, its addresses and QR code.
 //! - [`control`]: in-process control of a running server for the tray app.
 //! - [`taken_port`]: a taken listen port: is acebridge already there, which port is free.
 //! - [`recording`]: channels written to `.ts` files, now, for a time or scheduled.
@@ -36,8 +38,10 @@ pub(crate) mod hls;
 pub mod http;
 mod http_client;
 pub mod import;
+pub mod lan;
 pub mod list_edits;
 mod memory;
+pub mod player_launcher;
 mod player_urls;
 pub mod recent;
 pub mod recording;
@@ -75,6 +79,7 @@ pub struct Server {
     tuner: Arc<Tuner>,
     recordings: Recordings,
     guide: guide::Guide,
+    players: Option<Arc<dyn player_launcher::PlayerLauncher>>,
     config: Config,
 }
 
@@ -113,8 +118,18 @@ impl Server {
             tuner,
             recordings,
             guide,
+            players: None,
             config,
         })
+    }
+
+    /// Lets the web UI start players through `launcher` (the tray app's).
+    pub fn with_player_launcher(
+        mut self,
+        launcher: Arc<dyn player_launcher::PlayerLauncher>,
+    ) -> Self {
+        self.players = Some(launcher);
+        self
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -151,7 +166,8 @@ impl Server {
             let token = self.lan_token.as_deref();
             spawn_discovery(&self.tuner, addr, token, port, discovery.clone()).await;
         }
-        let app = http::router(http::AppState {
+        let lan = lan::LanSharing::new(addr, self.config.write_stall, self.lan_token.is_some());
+        let state = http::AppState {
             channels: self.hub,
             store: self.store,
             local_addr: addr,
@@ -161,7 +177,19 @@ impl Server {
             engine_clients: Default::default(),
             recordings: self.recordings,
             guide: self.guide,
-        });
+            players: self.players,
+            lan,
+        };
+        if state.store.get().await.lan_sharing {
+            let state = state.clone();
+            tokio::spawn(async move {
+                if let Err(error) = http::switch_lan(&state, true).await {
+                    tracing::warn!(%error, "LAN sharing was on, but cannot be now");
+                }
+            });
+        }
+        let lan = state.lan.clone();
+        let app = http::router(state);
         tracing::info!(%addr, engine = %hub.engine().base(), "acebridge listening");
         let listener = GuardedListener::new(self.listener, self.config.write_stall)
             .trusting_loopback(self.config.trust_loopback);
@@ -172,6 +200,7 @@ impl Server {
         http::listener::serve(listener, app, async move {
             shutdown.await;
             tracing::info!("shutting down");
+            let _ = lan.close().await;
             // First, while their channels still play: every file is finished cleanly.
             recordings.shutdown().await;
             // Ends the web UI's event streams and the list refresher.

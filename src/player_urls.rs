@@ -34,6 +34,18 @@ impl PlayerUrls {
         }
     }
 
+    /// URLs for players on this computer: a wildcard listener is reached
+    /// through loopback, and loopback needs no LAN token (leaving it out
+    /// keeps it off command lines and clipboards).
+    pub fn local(listen: std::net::SocketAddr) -> Self {
+        let host = if listen.ip().is_unspecified() {
+            std::net::SocketAddr::from(([127, 0, 0, 1], listen.port()))
+        } else {
+            listen
+        };
+        Self::new(format!("http://{host}"), None)
+    }
+
     /// `http://host:port`.
     pub fn origin(&self) -> &str {
         &self.origin

@@ -347,3 +347,155 @@ async fn loopback_clients_need_no_token() {
     );
     proxy.stop().await;
 }
+
+/// `PUT /api/lan {"enabled": on}` from this computer: the status and answer.
+async fn switch_lan(proxy: &Proxy, on: bool) -> (u16, serde_json::Value) {
+    let response = http()
+        .put(proxy.url("/api/lan"))
+        .json(&serde_json::json!({ "enabled": on }))
+        .send()
+        .await
+        .expect("switch");
+    let status = response.status().as_u16();
+    (status, response.json().await.expect("json"))
+}
+
+/// What scanning `svg` finds: the text of its QR code, read by `zbarimg`
+/// from a PNG drawn by `rsvg-convert` (Debian `zbar-tools`, `librsvg2-bin`).
+fn scan_qr(svg: &str) -> String {
+    let dir = tempfile::tempdir().expect("dir");
+    let svg_path = dir.path().join("qr.svg");
+    let png_path = dir.path().join("qr.png");
+    std::fs::write(&svg_path, svg).expect("write svg");
+    let drawn = std::process::Command::new("rsvg-convert")
+        .args(["-w", "480", "-b", "white", "-o"])
+        .arg(&png_path)
+        .arg(&svg_path)
+        .status()
+        .expect("rsvg-convert (librsvg2-bin) is installed");
+    assert!(drawn.success(), "rsvg-convert failed");
+    let scanned = std::process::Command::new("zbarimg")
+        .args(["--raw", "-q"])
+        .arg(&png_path)
+        .output()
+        .expect("zbarimg (zbar-tools) is installed");
+    assert!(scanned.status.success(), "zbarimg found no code");
+    String::from_utf8_lossy(&scanned.stdout).trim().to_owned()
+}
+
+#[tokio::test]
+async fn the_lan_switch_opens_and_closes_the_lan_address_and_survives_a_restart() {
+    let Some(lan_ip) = lan_address() else {
+        eprintln!("SKIPPED: this machine has no LAN address to share on");
+        return;
+    };
+    let engine = SimEngine::start().await;
+    let path = settings_file();
+    // This computer only, as by default.
+    let proxy = Proxy::with_settings(&engine.url(), &path).await;
+    let port = proxy.addr.port();
+    let lan = |path: &str| format!("http://{lan_ip}:{port}{path}");
+    assert!(
+        http().get(lan("/playlist.m3u")).send().await.is_err(),
+        "nothing answers on the LAN address before the switch"
+    );
+    let view = proxy.json("/api/lan").await;
+    assert_eq!(view["enabled"], false, "{view}");
+
+    let (status, view) = switch_lan(&proxy, true).await;
+    assert_eq!(status, 200, "{view}");
+    let token = view["token"].as_str().expect("token").to_owned();
+    assert_eq!(token, common::lan_token(&path), "the saved token");
+    let origin = format!("http://{lan_ip}:{port}");
+    assert!(
+        view["origins"]
+            .as_array()
+            .is_some_and(|all| all.iter().any(|o| o == origin.as_str())),
+        "{view}"
+    );
+
+    // The LAN address answers with the token, refuses without it, and
+    // manages nothing.
+    let (status, _) = get_json(&lan("/playlist.m3u")).await;
+    assert_eq!(status, 401);
+    let with_token = |path: &str| lan(&format!("{path}?token={token}"));
+    let playlist = http()
+        .get(with_token("/playlist.m3u"))
+        .send()
+        .await
+        .expect("playlist");
+    assert_eq!(playlist.status(), 200);
+    let (status, _) = get_json(&with_token("/api/settings")).await;
+    assert_eq!(status, 403);
+    // The page of this computer keeps token-free URLs.
+    let local = common::get_text(&proxy.url("/playlist.m3u")).await;
+    assert!(!local.contains("token="), "{local}");
+
+    // The QR code is the playlist URL for other devices.
+    let qr = http()
+        .get(proxy.url("/api/lan/qr.svg"))
+        .send()
+        .await
+        .expect("qr");
+    assert_eq!(qr.status(), 200);
+    assert_eq!(qr.headers()["content-type"], "image/svg+xml");
+    let svg = qr.text().await.expect("svg");
+    assert_eq!(
+        scan_qr(&svg),
+        format!("{origin}/playlist.m3u?token={token}")
+    );
+
+    // A LAN player is cut when sharing stops, and the address closes.
+    let mut player = Player::open(&lan(&format!("/ace/getstream?id={ID_A}&token={token}"))).await;
+    player.read_until(188 * 100, Duration::from_secs(10)).await;
+    let (status, view) = switch_lan(&proxy, false).await;
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(view["enabled"], false);
+    player.read_to_end(Duration::from_secs(5)).await;
+    assert!(
+        http()
+            .get(with_token("/playlist.m3u"))
+            .send()
+            .await
+            .is_err(),
+        "the LAN address is closed"
+    );
+    let (status, _) = get_json(&proxy.url("/api/lan/qr.svg")).await;
+    assert_eq!(status, 409, "no URL to share while off");
+
+    // On again, then a restart: the switch was saved and is applied at start.
+    let (status, _) = switch_lan(&proxy, true).await;
+    assert_eq!(status, 200);
+    proxy.stop().await;
+    let proxy = Proxy::with_settings(&engine.url(), &path).await;
+    let port = proxy.addr.port();
+    let again = format!("http://{lan_ip}:{port}/playlist.m3u?token={token}");
+    kit::wait::wait_until(Duration::from_secs(10), "sharing on again", || async {
+        proxy.json("/api/lan").await["enabled"] == true
+    })
+    .await;
+    let playlist = http().get(&again).send().await.expect("after a restart");
+    assert_eq!(playlist.status(), 200);
+    let (status, _) = switch_lan(&proxy, false).await;
+    assert_eq!(status, 200);
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn a_listen_address_beyond_loopback_wins_over_the_lan_switch() {
+    let path = settings_file();
+    let settings = path.clone();
+    let proxy = Proxy::start_with("http://127.0.0.1:9", move |config| {
+        config.listen = "0.0.0.0:0".parse().expect("addr");
+        config.settings_path = Some(settings);
+    })
+    .await;
+    let view = proxy.json("/api/lan").await;
+    assert_eq!(view["enabled"], true, "{view}");
+    assert!(view["fixed_by_listen"].is_string(), "{view}");
+    let (status, body) = switch_lan(&proxy, false).await;
+    assert_eq!(status, 409);
+    let error = body["error"].as_str().unwrap_or_default();
+    assert!(error.contains("--listen"), "{error}");
+    proxy.stop().await;
+}

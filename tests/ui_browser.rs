@@ -41,14 +41,28 @@ const WAIT: Duration = Duration::from_secs(15);
 
 /// A proxy with a 1 s linger, fast stats and a settings file.
 async fn start(engine: &str, settings: &Path) -> Proxy {
-    Proxy::start_with(engine, |config| {
-        config.channels.linger = Duration::from_secs(1);
-        config.channels.stat_interval = Duration::from_millis(500);
-        config.settings_path = Some(settings.to_owned());
-        // Never the user's Videos folder.
-        config.recordings.dir = settings.with_file_name("recordings");
-        config.recordings.min_free_bytes = 0;
-    })
+    start_adjusted(engine, settings, |server| server).await
+}
+
+/// [`start`], with the bound server changed by `adjust`.
+async fn start_adjusted(
+    engine: &str,
+    settings: &Path,
+    adjust: impl FnOnce(acebridge::Server) -> acebridge::Server,
+) -> Proxy {
+    let settings = settings.to_owned();
+    Proxy::start_adjusted(
+        engine,
+        move |config| {
+            config.channels.linger = Duration::from_secs(1);
+            config.channels.stat_interval = Duration::from_millis(500);
+            config.settings_path = Some(settings.to_owned());
+            // Never the user's Videos folder.
+            config.recordings.dir = settings.with_file_name("recordings");
+            config.recordings.min_free_bytes = 0;
+        },
+        adjust,
+    )
     .await
 }
 
@@ -725,6 +739,16 @@ struct Page {
 impl Page {
     /// `None` when no browser is installed (and none is required).
     async fn open(engine: &str, settings_text: Option<&str>) -> Option<Self> {
+        Self::open_adjusted(engine, settings_text, |server| server).await
+    }
+
+    /// [`Page::open`] on a server changed by `adjust` as the tray app changes
+    /// its own (it installs its player launcher).
+    async fn open_adjusted(
+        engine: &str,
+        settings_text: Option<&str>,
+        adjust: impl FnOnce(acebridge::Server) -> acebridge::Server,
+    ) -> Option<Self> {
         let browser = Browser::start().await?;
         let client = browser.client.clone();
         let dir = tempfile::tempdir().expect("temp dir");
@@ -732,7 +756,7 @@ impl Page {
         if let Some(text) = settings_text {
             std::fs::write(&settings, text).expect("settings file");
         }
-        let proxy = start(engine, &settings).await;
+        let proxy = start_adjusted(engine, &settings, adjust).await;
         client.goto(&proxy.url("/")).await.expect("open the UI");
         wait_js(
             &client,
@@ -1621,7 +1645,16 @@ async fn page_with_daily_list(
     engine: &str,
     width: u32,
 ) -> Option<(Page, acebridge_testkit::served::ServedText)> {
-    let page = Page::open(engine, None).await?;
+    page_with_daily_list_adjusted(engine, width, |server| server).await
+}
+
+/// [`page_with_daily_list`] on a server changed by `adjust` (see [`Page::open_adjusted`]).
+async fn page_with_daily_list_adjusted(
+    engine: &str,
+    width: u32,
+    adjust: impl FnOnce(acebridge::Server) -> acebridge::Server,
+) -> Option<(Page, acebridge_testkit::served::ServedText)> {
+    let page = Page::open_adjusted(engine, None, adjust).await?;
     page.client
         .set_window_size(width, 900)
         .await
@@ -2643,4 +2676,197 @@ async fn js_string(client: &Client, script: &str) -> String {
         .as_str()
         .unwrap_or_else(|| panic!("not a string: {script}"))
         .to_owned()
+}
+
+// ------------------------------------------------------------------ the player and LAN sharing
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_window_chooses_the_player_and_says_why_a_player_did_not_play() {
+    use common::players::{FakePlayers, ROOT_MESSAGE};
+    // Headless: no choice, and Play stays the playlist download.
+    let Some(page) = Page::open(DEAD_ENGINE, None).await else {
+        return;
+    };
+    page.paste(&format!("Sky Sports F1 acestream://{ID_A}"))
+        .await;
+    wait_js(
+        &page.client,
+        "return document.querySelectorAll('li.channel').length === 1",
+        "one row",
+    )
+    .await;
+    let headless = js(&page.client, "return [document.getElementById('player').hidden, document.querySelector('a.open').getAttribute('href')]").await;
+    assert_eq!(headless[0], true, "{headless}");
+    assert!(
+        headless[1]
+            .as_str()
+            .is_some_and(|h| h.ends_with("/play.m3u")),
+        "{headless}"
+    );
+    page.close().await;
+
+    // With the desktop app's players.
+    let launcher = std::sync::Arc::new(FakePlayers::default());
+    let players = std::sync::Arc::clone(&launcher);
+    let Some(page) = Page::open_adjusted(DEAD_ENGINE, None, move |server| {
+        server.with_player_launcher(players)
+    })
+    .await
+    else {
+        return;
+    };
+    let client = &page.client;
+    page.paste(&format!("Sky Sports F1 acestream://{ID_A}"))
+        .await;
+    wait_js(client, "return document.querySelectorAll('li.channel').length === 1 && !document.getElementById('player').hidden", "the row and the player choice").await;
+    let choice = js(client, "const s = document.getElementById('player-select'); return [[...s.options].map(o => o.textContent), s.value]").await;
+    assert_eq!(choice, json!([["VLC", "mpv"], "vlc"]));
+
+    // VLC quits at once: the row says what it said.
+    js(client, "document.querySelector('a.open').click()").await;
+    let said = wait_js(client, "const s = document.querySelector('li.channel .channel-status'); return s.classList.contains('bad') && s.textContent", "the player's message").await;
+    assert_eq!(said, ROOT_MESSAGE);
+
+    // Another player, chosen in the window, is saved where the tray reads it and plays.
+    js(client, "const s = document.getElementById('player-select'); s.value = 'mpv'; s.dispatchEvent(new Event('change'));").await;
+    wait_js(
+        client,
+        "return document.getElementById('player-status').textContent === 'Saved'",
+        "the choice saved",
+    )
+    .await;
+    let text = std::fs::read_to_string(&page.settings).expect("settings");
+    assert!(text.contains("[desktop]\nplayer = \"mpv\""), "{text}");
+    js(client, "document.querySelector('a.open').click()").await;
+    wait_js(client, "return document.querySelector('li.channel .channel-status').textContent === 'Playing in mpv'", "playing in mpv").await;
+    let launched = launcher.launched.lock().expect("lock").clone();
+    assert_eq!(launched.len(), 2, "{launched:?}");
+    assert_eq!(launched[1].0, "mpv");
+    assert_eq!(launched[1].2, "Sky Sports F1");
+    // The browser logs VLC's 502.
+    page.close_allowing(&["/api/play"]).await;
+}
+
+/// The names of the rows in the group of the row named `name`, in order.
+const GROUP_ORDER: &str = "const row = [...document.querySelectorAll('li.channel')].find(r => r.querySelector('.name').textContent === arguments[0]); return [...row.closest('.group').querySelectorAll('li.channel .name')].map(n => n.textContent);";
+
+async fn group_order(client: &Client, name: &str) -> Vec<String> {
+    let names = client
+        .execute(GROUP_ORDER, vec![json!(name)])
+        .await
+        .expect("group order");
+    serde_json::from_value(names).expect("names")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_channel_moved_up_in_its_group_stays_there_across_rereads_and_reloads() {
+    let Some((page, list)) = page_with_daily_list(DEAD_ENGINE, 1100).await else {
+        return;
+    };
+    let client = &page.client;
+    let before = group_order(client, "DAZN 2").await;
+    let at = before
+        .iter()
+        .position(|n| n == "DAZN 2")
+        .expect("in its group");
+    assert!(at > 0, "{before:?}");
+    let mut expected = before.clone();
+    expected.swap(at, at - 1);
+    js(client, "const row = [...document.querySelectorAll('li.channel')].find(r => r.querySelector('.name').textContent === 'DAZN 2'); row.querySelector('.more').click(); row.querySelector('.menu .move[data-by=\"-1\"]').click();").await;
+    wait_until("the row moved up", || async {
+        group_order(client, "DAZN 2").await == expected
+    })
+    .await;
+
+    // Two re-reads of the list and a reload: the user's order stays.
+    for _ in 0..2 {
+        let response = http()
+            .post(page.proxy.url("/api/imports"))
+            .json(&json!({"url": list.url()}))
+            .send()
+            .await
+            .expect("re-read");
+        assert_eq!(response.status(), 200);
+    }
+    client.refresh().await.expect("reload");
+    wait_js(
+        client,
+        "return document.querySelectorAll('li.channel').length === 120",
+        "the rows again",
+    )
+    .await;
+    assert_eq!(group_order(client, "DAZN 2").await, expected);
+    // The playlist follows the same order.
+    let playlist = common::get_text(&page.proxy.url("/playlist.m3u")).await;
+    let place = |name: &str| playlist.find(&format!(",{name}\n")).expect(name);
+    assert!(place("DAZN 2") < place(&before[at - 1]), "{playlist}");
+
+    // The first of its group cannot move up: the row says so.
+    let first = expected[0].clone();
+    client
+        .execute("const row = [...document.querySelectorAll('li.channel')].find(r => r.querySelector('.name').textContent === arguments[0]); row.querySelector('.more').click(); row.querySelector('.menu .move[data-by=\"-1\"]').click();", vec![json!(first)])
+        .await
+        .expect("move the first up");
+    wait_js(client, "return [...document.querySelectorAll('li.channel .channel-status')].some(s => s.textContent.includes('already the first channel of its group'))", "the refusal").await;
+    // The browser logs the dead logos and the refusal's 409.
+    let allowed: Vec<&str> = DEAD_LOGOS.iter().copied().chain(["/move"]).collect();
+    page.close_allowing(&allowed).await;
+}
+
+/// With `ACEBRIDGE_UI_SCREENSHOTS` set: the daily list in the tray app's
+/// page (its players, one of which quit at once on a row) with LAN sharing
+/// on, at 1280 and 420 px, light and dark: the top of the page and the
+/// player and sharing cards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn devices_screenshots() {
+    use common::players::FakePlayers;
+    let Some(out) = std::env::var_os("ACEBRIDGE_UI_SCREENSHOTS") else {
+        return;
+    };
+    let out = Path::new(env!("CARGO_MANIFEST_DIR")).join(out);
+    std::fs::create_dir_all(&out).expect("screenshot dir");
+    let launcher = std::sync::Arc::new(FakePlayers::default());
+    let Some((page, _list)) = page_with_daily_list_adjusted(DEAD_ENGINE, 1280, move |server| {
+        server.with_player_launcher(launcher)
+    })
+    .await
+    else {
+        return;
+    };
+    let client = &page.client;
+    let response = http()
+        .put(page.proxy.url("/api/lan"))
+        .json(&json!({"enabled": true}))
+        .send()
+        .await
+        .expect("LAN on");
+    assert_eq!(response.status(), 200);
+    client.refresh().await.expect("reload");
+    wait_js(client, "return document.querySelectorAll('li.channel').length === 120 && !document.getElementById('player').hidden && !document.getElementById('lan-urls').hidden && document.getElementById('lan-qr').complete", "rows, the player and the LAN URLs").await;
+    js(client, "document.querySelector('a.open').click()").await;
+    wait_js(
+        client,
+        "return document.querySelector('li.channel .channel-status').classList.contains('bad')",
+        "the player's message",
+    )
+    .await;
+    for (width, dark) in [(1280u32, false), (1280, true), (420, false), (420, true)] {
+        color_scheme(client, dark).await;
+        client.set_window_size(width, 1040).await.expect("resize");
+        let scheme = if dark { "dark" } else { "light" };
+        for (part, script) in [
+            ("top", "window.scrollTo(0, 0)"),
+            (
+                "cards",
+                "document.getElementById('player').scrollIntoView()",
+            ),
+        ] {
+            js(client, &format!("document.activeElement.blur(); {script}")).await;
+            let png = client.screenshot().await.expect("screenshot");
+            let name = format!("devices-{part}-{width}-{scheme}.png");
+            std::fs::write(out.join(&name), png).expect("write screenshot");
+        }
+    }
+    let allowed: Vec<&str> = DEAD_LOGOS.iter().copied().chain(["/api/play"]).collect();
+    page.close_allowing(&allowed).await;
 }

@@ -244,7 +244,7 @@ function fillRow(row, channel) {
   open.download = `${fileStem(title)}.m3u`;
   open.setAttribute("aria-label", `Play ${title} in your player (downloads a playlist file)`);
   row.querySelector(".record").setAttribute("aria-label", `Record ${title} to a file`);
-  row.querySelector(".more").setAttribute("aria-label", `More for ${title}: copy, rename, group, number, remove`);
+  row.querySelector(".more").setAttribute("aria-label", `More for ${title}: copy, rename, group, number, move, remove`);
   // Leading spaces: a query word matches the start of a word ("f1" finds "Sky Sports F1", not an id's "…f1…").
   row.dataset.search = ` ${searchWords(`${title} ${channel.group || ""} ${channel.tvg_name || ""} ${guideSearchText(channel)}`).join(" ")}`;
   row.dataset.ids = (channel.alternates && channel.alternates.length ? channel.alternates : [channel.id]).join(" ");
@@ -509,8 +509,8 @@ function fillAlternates(menu, channel) {
   menu.querySelector(".alt-merge").hidden = others.length === 0;
 }
 
-/** Sends one change of a channel's ids; the answer is the whole list. */
-async function changeAlternates(row, method, what, body, done) {
+/** Sends one change of a channel's ids (or its place); the answer is the whole list. */
+async function changeAlternates(row, method, what, body, done, failed = "Could not change the ids") {
   const entry = rows.get(row.dataset.id);
   const status = row.querySelector(".channel-status");
   setStatus(status, "Saving…");
@@ -519,7 +519,7 @@ async function changeAlternates(row, method, what, body, done) {
     applyChannels(list.channels);
     setStatus(status, done, "ok");
   } catch (error) {
-    setStatus(status, `Could not change the ids: ${error.message}`, "bad");
+    setStatus(status, `${failed}: ${error.message}`, "bad");
   }
 }
 
@@ -640,6 +640,10 @@ function onChannelClick(event) {
     removeChannel(row);
   } else if (button.classList.contains("reset")) {
     resetChannel(row);
+  } else if (button.classList.contains("move")) {
+    const by = Number(button.dataset.by);
+    changeAlternates(row, "POST", "move", { by }, by < 0 ? "Moved up" : "Moved down", "Could not move it")
+      .then(() => button.focus());
   } else if (button.classList.contains("alt-up") || button.classList.contains("alt-split")) {
     onAlternatesClick(row, button);
   }

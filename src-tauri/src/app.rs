@@ -19,7 +19,7 @@ use crate::cli::Cli;
 use crate::dialog::{self, Kind};
 use crate::launches::{self, PendingLinks};
 use crate::state::{Elsewhere, Running, ServerTask, PROXY_THREAD};
-use crate::{links, quit, tray, window};
+use crate::{links, players, quit, tray, window};
 
 /// The title of the port question (the desktop tests look for it).
 const PORT_DIALOG: &str = "acebridge: port in use";
@@ -124,7 +124,11 @@ fn start(app: AppHandle, mut config: Config, minimized: bool, links: Vec<Content
     config.engine_autostart = true;
     let listen = config.listen;
     match tauri::async_runtime::block_on(Server::bind(config.clone())) {
-        Ok(server) => started(&app, server, minimized, links),
+        Ok(server) => {
+            // The window's Play and player choice start the players found here.
+            let server = server.with_player_launcher(std::sync::Arc::new(players::Launcher));
+            started(&app, server, minimized, links)
+        }
         Err(error) if error.kind() == std::io::ErrorKind::AddrInUse => {
             port_taken(app, config, minimized, links)
         }

@@ -9,6 +9,9 @@
 //! error lines are reported instead of a silent nothing.
 
 use std::ffi::OsString;
+
+use acebridge::config::DesktopSettings;
+use acebridge::player_launcher::{PlayerChoice, PlayerLauncher, Players};
 use std::io::Read;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -97,6 +100,70 @@ pub fn preferred<'a>(players: &'a [Player], saved: Option<&str>) -> Option<&'a P
     saved
         .and_then(|key| players.iter().find(|player| player.key == key))
         .or_else(|| players.first())
+}
+
+/// Why nothing plays when no player is found.
+pub const NO_PLAYER: &str =
+    "No player could be started. Install VLC or mpv, or set player_command \
+     in the desktop part of the settings file; meanwhile, copy the TS URL into your player.";
+
+/// Plays `url` (titled `title`) in player `key` among those on `path` and in
+/// `desktop` (`None`: the preferred one), and waits up to [`QUICK_EXIT`] to
+/// see it keep running; why not, in the user's words. Blocks: desktop work.
+pub fn play(
+    path: Option<OsString>,
+    desktop: &DesktopSettings,
+    key: Option<&str>,
+    url: &str,
+    title: Option<&str>,
+) -> Result<(), String> {
+    let found = available(path, &desktop.player_command);
+    let Some(player) = preferred(&found, key.or(desktop.player.as_deref())) else {
+        tracing::warn!("no player found: install VLC or mpv, or set player_command");
+        return Err(NO_PLAYER.to_owned());
+    };
+    let outcome = player
+        .launch(url, title)
+        .map_err(|error| {
+            tracing::warn!(player = player.key, %error, "cannot start the player");
+            format!("{} could not be started: {error}", player.label)
+        })
+        .and_then(Launched::confirm);
+    if let Err(why) = &outcome {
+        tracing::warn!(%why, "the player did not play");
+    }
+    outcome
+}
+
+/// The players of this computer for the web UI (see
+/// [`acebridge::player_launcher`]): those found on `PATH` when asked.
+#[derive(Debug, Default)]
+pub struct Launcher;
+
+impl PlayerLauncher for Launcher {
+    fn players(&self, desktop: &DesktopSettings) -> Players {
+        let found = available(std::env::var_os("PATH"), &desktop.player_command);
+        Players {
+            chosen: preferred(&found, desktop.player.as_deref()).map(|p| p.key.to_owned()),
+            available: found
+                .into_iter()
+                .map(|player| PlayerChoice {
+                    key: player.key.to_owned(),
+                    name: player.label,
+                })
+                .collect(),
+        }
+    }
+
+    fn launch(
+        &self,
+        desktop: &DesktopSettings,
+        key: Option<&str>,
+        url: &str,
+        title: &str,
+    ) -> Result<(), String> {
+        play(std::env::var_os("PATH"), desktop, key, url, Some(title))
+    }
 }
 
 impl Player {
@@ -322,6 +389,47 @@ mod tests {
                 .confirm(),
             Ok(())
         );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn play_uses_the_saved_choice_and_reports_what_a_failing_player_said() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("dir");
+        for (name, body) in [
+            (
+                "vlc",
+                "echo 'VLC is not supposed to be run as root. Sorry.' >&2; exit 1",
+            ),
+            ("mpv", "sleep 3"),
+        ] {
+            let path = dir.path().join(name);
+            std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).expect("write");
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        }
+        let path = || Some(dir.path().as_os_str().to_owned());
+        let url = "http://127.0.0.1:6880/channel/ab.ts";
+        let first = play(path(), &DesktopSettings::default(), None, url, Some("News"));
+        let error = first.expect_err("VLC, the first found, fails");
+        assert!(
+            error.contains("VLC is not supposed to be run as root"),
+            "{error}"
+        );
+        let chosen = DesktopSettings {
+            player: Some("mpv".into()),
+            ..DesktopSettings::default()
+        };
+        assert_eq!(play(path(), &chosen, None, url, Some("News")), Ok(()));
+        assert!(play(path(), &chosen, Some("vlc"), url, None).is_err());
+        let empty = tempfile::tempdir().expect("dir");
+        let none = play(
+            Some(empty.path().as_os_str().to_owned()),
+            &chosen,
+            None,
+            url,
+            None,
+        );
+        assert_eq!(none, Err(NO_PLAYER.to_owned()));
     }
 
     #[cfg(unix)]

@@ -3,6 +3,7 @@
 //! The player gets our TS URL (a saved channel's stable one, which fails
 //! over between its alternates) and the channel's name as its title.
 
+use acebridge::config::DesktopSettings;
 use acebridge::content_id::ContentId;
 use acebridge::control::Control;
 use tauri::AppHandle;
@@ -10,9 +11,6 @@ use tauri::AppHandle;
 use crate::dialog::{self, Kind};
 use crate::players;
 use crate::state::{self, on_desktop};
-
-const NO_PLAYER: &str = "No player could be started. Install VLC or mpv, or set player_command \
-     in the desktop part of the settings file; meanwhile, copy the TS URL into your player.";
 
 /// Plays the saved channel `hex` in the player `key` (or the preferred one),
 /// or says why not; a player picked by the user becomes the preferred one.
@@ -55,31 +53,20 @@ pub async fn play_or_explain(
 pub fn play_elsewhere(app: &AppHandle, playlist_url: String) {
     let app = app.clone();
     tauri::async_runtime::spawn(async move {
-        let started = on_desktop(move || {
-            let found = players::available(std::env::var_os("PATH"), &[]);
-            let player = players::preferred(&found, None)?;
-            player
-                .launch(&playlist_url, None)
-                .inspect_err(
-                    |error| tracing::warn!(player = player.key, %error, "cannot start the player"),
-                )
-                .ok()
+        let played = on_desktop(move || {
+            let desktop = DesktopSettings::default();
+            players::play(
+                std::env::var_os("PATH"),
+                &desktop,
+                None,
+                &playlist_url,
+                None,
+            )
         });
-        let Some(launched) = started.await.flatten() else {
-            dialog::tell(&app, Kind::Warning, NO_PLAYER);
-            return;
-        };
-        if let Err(why) = confirmed(launched).await {
+        if let Some(Err(why)) = played.await {
             dialog::tell(&app, Kind::Warning, &why);
         }
     });
-}
-
-/// Waits (off the desktop thread) to see whether a player just started keeps running.
-async fn confirmed(launched: players::Launched) -> Result<(), String> {
-    tauri::async_runtime::spawn_blocking(move || launched.confirm())
-        .await
-        .unwrap_or(Ok(()))
 }
 
 /// Opens `id` in the player `key` (or the preferred one); why not, in the
@@ -88,27 +75,11 @@ pub async fn play(control: &Control, id: &ContentId, key: Option<&str>) -> Resul
     let title = control.channel_title(id).await;
     let desktop = control.settings().await.desktop;
     let url = control.play_url(id).await;
-    let key = key.or(desktop.player.as_deref()).map(str::to_owned);
-    let started = on_desktop(move || {
-        let found = players::available(std::env::var_os("PATH"), &desktop.player_command);
-        let Some(player) = players::preferred(&found, key.as_deref()) else {
-            tracing::warn!("no player found: install VLC or mpv, or set player_command");
-            return None;
-        };
-        player
-            .launch(&url, Some(&title))
-            .inspect_err(
-                |error| tracing::warn!(player = player.key, %error, "cannot start the player"),
-            )
-            .ok()
-    });
-    let launched = started
-        .await
-        .flatten()
-        .ok_or_else(|| NO_PLAYER.to_owned())?;
-    let outcome = confirmed(launched).await;
-    if let Err(why) = &outcome {
-        tracing::warn!(%why, "the player quit at once");
-    }
-    outcome
+    let key = key.map(str::to_owned);
+    on_desktop(move || {
+        let path = std::env::var_os("PATH");
+        players::play(path, &desktop, key.as_deref(), &url, Some(&title))
+    })
+    .await
+    .unwrap_or_else(|| Err(players::NO_PLAYER.to_owned()))
 }

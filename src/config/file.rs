@@ -31,6 +31,10 @@ pub struct Settings {
     /// The LAN sharing token, generated the first time the proxy listens beyond
     /// this machine; kept here (a 0600 file), never in argv or logs.
     pub lan_token: Option<String>,
+    /// LAN sharing switched on in the web UI (a listen address beyond
+    /// loopback shares anyway).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub lan_sharing: bool,
     /// The network tuner's HDHomeRun DeviceID (8 hex digits), made once:
     /// media centres know the tuner and its channel mapping by it.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -148,6 +148,24 @@ impl From<ConfigError> for ApiError {
     }
 }
 
+/// LAN sharing that the listen address decides, or that finds no address
+/// to share on, is a 409; a listener or a settings file that fails, a 500.
+impl From<crate::lan::LanError> for ApiError {
+    fn from(error: crate::lan::LanError) -> Self {
+        use crate::lan::LanError;
+        match error {
+            LanError::Fixed(_) | LanError::NoAddress => {
+                Self::new(StatusCode::CONFLICT, error.to_string())
+            }
+            LanError::Settings(error) => error.into(),
+            LanError::Bind(_) | LanError::Token(_) => {
+                tracing::warn!(%error, "cannot switch LAN sharing");
+                Self::new(StatusCode::INTERNAL_SERVER_ERROR, error.to_string())
+            }
+        }
+    }
+}
+
 /// A list URL or a list too big is the client's (400); a list server that
 /// fails or sends no channels is a 502.
 impl From<ImportError> for ApiError {

@@ -58,6 +58,9 @@ pub struct GuardedListener {
     heads: Arc<WaitingHeads>,
     remote: RemoteBudget,
     trust_loopback: bool,
+    /// Cancelled when this listener's connections must end at once (LAN
+    /// sharing switched off), not drain as at shutdown.
+    cut: tokio_util::sync::CancellationToken,
 }
 
 /// Open connections from this computer at most; further clients wait in the
@@ -174,7 +177,14 @@ impl GuardedListener {
             heads: Arc::default(),
             remote: RemoteBudget::new(MAX_REMOTE_CONNECTIONS, MAX_CONNECTIONS_PER_PEER),
             trust_loopback: true,
+            cut: tokio_util::sync::CancellationToken::new(),
         }
+    }
+
+    /// Ends every connection of this listener when `cut` is cancelled.
+    pub fn cut_by(mut self, cut: tokio_util::sync::CancellationToken) -> Self {
+        self.cut = cut;
+        self
     }
 
     /// Whether loopback peers count as this computer (false only in tests,
@@ -386,8 +396,12 @@ pub async fn serve(
         let connection = http.serve_connection(TokioIo::new(io), TowerToHyperService::new(service));
         let connection = graceful.watch(connection);
         let ended = Arc::clone(&heads);
+        let cut = listener.cut.clone();
         tokio::spawn(async move {
             tokio::select! {
+                () = cut.cancelled() => {
+                    tracing::debug!(%addr, "closed: its listener was switched off");
+                }
                 result = connection => {
                     if let Err(error) = result {
                         tracing::debug!(%addr, %error, "connection ended with an error");

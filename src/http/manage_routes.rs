@@ -10,7 +10,8 @@ use axum::Router;
 
 use super::guard::{self, Guard};
 use super::manage::{
-    self, alternates, channels, engine, imports, parse, recordings, settings, streams,
+    self, alternates, channels, engine, imports, lan, order, parse, players, recordings, settings,
+    streams,
 };
 use super::{api, events, guide, method_not_allowed, not_found, ui, AppState};
 
@@ -45,6 +46,7 @@ pub(super) fn routes(guard: Guard) -> Router<AppState> {
             post(alternates::add).put(alternates::reorder),
         )
         .route("/api/channels/{id}/reset", post(channels::reset_channel))
+        .route("/api/channels/{id}/move", post(order::move_channel))
         .route("/api/channels/{id}/split", post(alternates::split))
         .route("/api/channels/{id}/guide", put(guide::pick))
         .route("/api/guide", get(guide::programmes))
@@ -62,6 +64,10 @@ pub(super) fn routes(guard: Guard) -> Router<AppState> {
             "/api/settings",
             get(settings::get_settings).put(settings::put_settings),
         )
+        .route("/api/players", get(players::list).put(players::choose))
+        .route("/api/play", post(players::play))
+        .route("/api/lan", get(lan::get).put(lan::put))
+        .route("/api/lan/qr.svg", get(lan::qr))
         .route("/api/engine/test", post(engine::test_engine))
         .route("/api/engine/start", post(engine::start_engine))
         .route("/api/engine/stop", post(engine::stop_engine))
@@ -69,6 +75,7 @@ pub(super) fn routes(guard: Guard) -> Router<AppState> {
         .route("/app.css", get(ui::css))
         .route("/app.js", get(ui::js))
         .route("/guide.js", get(ui::guide_js))
+        .route("/devices.js", get(ui::devices_js))
         .layer(DefaultBodyLimit::max(manage::MAX_BODY_BYTES))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -31,6 +31,7 @@ use axum::Router;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 pub use error::ApiError;
+pub(crate) use manage::lan::switch_lan;
 
 use crate::channel::Hub;
 use crate::player_urls::PlayerUrls;
@@ -58,6 +59,10 @@ pub struct AppState {
     pub recordings: crate::recording::Recordings,
     /// The programme guide (`/epg.xml`, now/next).
     pub guide: crate::guide::Guide,
+    /// The embedding app's players (`/api/players`, `/api/play`); `None` headless.
+    pub players: Option<Arc<dyn crate::player_launcher::PlayerLauncher>>,
+    /// LAN sharing switched from the web UI (see [`crate::lan`]).
+    pub lan: crate::lan::LanSharing,
 }
 
 /// The whole application router: the routes players use and the routes
@@ -159,6 +164,12 @@ mod tests {
             )),
             engine_clients: Default::default(),
             guide: Default::default(),
+            players: None,
+            lan: crate::lan::LanSharing::new(
+                LISTEN.parse().expect("addr"),
+                std::time::Duration::from_secs(10),
+                true,
+            ),
         })
     }
 

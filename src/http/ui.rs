@@ -10,6 +10,7 @@ const INDEX_HTML: &str = include_str!("../../ui/index.html");
 const APP_CSS: &str = include_str!("../../ui/app.css");
 const APP_JS: &str = include_str!("../../ui/app.js");
 const GUIDE_JS: &str = include_str!("../../ui/guide.js");
+const DEVICES_JS: &str = include_str!("../../ui/devices.js");
 
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
     img-src 'self' data: http: https:; connect-src 'self'; base-uri 'none'; form-action 'none'; \
@@ -48,4 +49,9 @@ pub async fn js() -> Response {
 /// `GET /guide.js`: the guide and recording controls of each channel.
 pub async fn guide_js() -> Response {
     asset("text/javascript; charset=utf-8", GUIDE_JS)
+}
+
+/// `GET /devices.js`: the player on this computer and sharing with other devices.
+pub async fn devices_js() -> Response {
+    asset("text/javascript; charset=utf-8", DEVICES_JS)
 }

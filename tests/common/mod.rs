@@ -13,6 +13,7 @@ use tokio::task::JoinHandle;
 pub use acebridge_testkit as kit;
 
 pub mod floods;
+pub mod players;
 pub mod process;
 
 /// Channel ids used across tests: 40 hex characters.
@@ -44,6 +45,16 @@ enum Running {
 impl Proxy {
     /// A proxy in front of `engine_url` with short test timings, adjusted by `tune`.
     pub async fn start_with(engine_url: &str, tune: impl FnOnce(&mut Config)) -> Self {
+        Self::start_adjusted(engine_url, tune, |server| server).await
+    }
+
+    /// [`Proxy::start_with`], with the bound server changed by `adjust` as
+    /// an embedding app would (the tray app installs its player launcher).
+    pub async fn start_adjusted(
+        engine_url: &str,
+        tune: impl FnOnce(&mut Config),
+        adjust: impl FnOnce(Server) -> Server,
+    ) -> Self {
         let engine = url::Url::parse(engine_url).expect("engine url");
         let mut config = Config::new(engine, SocketAddr::from(([127, 0, 0, 1], 0)));
         config.channels.linger = Duration::from_secs(2);
@@ -54,7 +65,7 @@ impl Proxy {
         if process::external_binary() {
             return Self::start_external(&config);
         }
-        let server = Server::bind(config).await.expect("bind");
+        let server = adjust(Server::bind(config).await.expect("bind"));
         let addr = server.local_addr().expect("addr");
         let control = server.control().expect("control");
         let (tx, rx) = oneshot::channel();

@@ -39,7 +39,7 @@ pub struct MergeFrom {
 }
 
 /// Applies `change` to the saved channel `id` under the store's lock and saves.
-async fn change_channel(
+pub(super) async fn change_channel(
     state: &AppState,
     headers: &HeaderMap,
     id: &str,

@@ -1,7 +1,8 @@
 //! The management API used by the web UI, one module per resource: pasted
 //! text ([`parse`]), saved channels ([`channels`]) and their alternates
 //! ([`alternates`]), imported lists ([`imports`]), settings ([`settings`]),
-//! the engine ([`engine`]: test, start, stop) and active streams
+//! the engine ([`engine`]: test, start, stop), their order ([`order`]), the desktop app's players
+//! ([`players`]), LAN sharing ([`lan`]) and active streams
 //! ([`streams`]: stop one), recordings ([`recordings`]). This module owns what they share: the JSON
 //! body extractor and the reading of ids and names.
 //!
@@ -14,7 +15,10 @@ pub(super) mod alternates;
 pub(super) mod channels;
 pub(super) mod engine;
 pub(super) mod imports;
+pub(super) mod lan;
+pub(super) mod order;
 pub(super) mod parse;
+pub(super) mod players;
 pub(super) mod recordings;
 pub(super) mod settings;
 pub(super) mod streams;

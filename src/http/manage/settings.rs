@@ -37,6 +37,9 @@ pub struct SettingsView {
     list_removals: std::collections::BTreeMap<String, usize>,
     /// The command acebridge starts the engine with (set or detected), if any.
     engine_command: Option<Vec<String>>,
+    /// Whether Play can start a player on this computer (with the desktop
+    /// app; `/api/players` lists them), not only download a playlist.
+    players: bool,
 }
 
 async fn settings_view(state: &AppState) -> SettingsView {
@@ -64,6 +67,7 @@ async fn settings_view(state: &AppState) -> SettingsView {
         settings_file: state.store.path().map(|path| path.display().to_string()),
         lan_token: state.lan_token.as_deref().map(str::to_owned),
         warnings: state.store.warnings().to_vec(),
+        players: state.players.is_some(),
     }
 }
 
