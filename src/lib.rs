@@ -124,6 +124,8 @@ impl Server {
             self.hub.clone(),
             self.store.clone(),
             self.local_addr()?,
+            self.recordings.clone(),
+            self.guide.clone(),
         ))
     }
 
