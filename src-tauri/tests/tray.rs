@@ -198,20 +198,16 @@ struct Shell {
 impl Shell {
     async fn start(desktop: &Desktop) -> Self {
         let items = Arc::new(Mutex::new(Vec::new()));
-        let bus = zbus::connection::Builder::address(desktop.bus.as_str())
-            .expect("bus address")
-            .name("org.kde.StatusNotifierWatcher")
-            .expect("name")
-            .serve_at(
-                "/StatusNotifierWatcher",
-                Watcher {
-                    items: Arc::clone(&items),
-                },
-            )
-            .expect("serve")
-            .build()
-            .await
-            .expect("connect to the test bus");
+        let watcher = Watcher {
+            items: Arc::clone(&items),
+        };
+        let bus = serve_on_test_bus(
+            desktop,
+            "org.kde.StatusNotifierWatcher",
+            "/StatusNotifierWatcher",
+            watcher,
+        )
+        .await;
         Self { bus, items }
     }
 
@@ -529,21 +525,36 @@ impl FileManager {
 /// Plays the file manager on the test's bus; returns the URIs it is asked to show.
 async fn file_manager(desktop: &Desktop) -> (zbus::Connection, Arc<Mutex<Vec<String>>>) {
     let shown = Arc::new(Mutex::new(Vec::new()));
-    let bus = zbus::connection::Builder::address(desktop.bus.as_str())
+    let file_manager = FileManager {
+        shown: Arc::clone(&shown),
+    };
+    let bus = serve_on_test_bus(
+        desktop,
+        "org.freedesktop.FileManager1",
+        "/org/freedesktop/FileManager1",
+        file_manager,
+    )
+    .await;
+    (bus, shown)
+}
+
+/// Owns `name` on the test's bus and serves `interface` at `path`, as a
+/// desktop service would.
+async fn serve_on_test_bus(
+    desktop: &Desktop,
+    name: &'static str,
+    path: &'static str,
+    interface: impl zbus::object_server::Interface,
+) -> zbus::Connection {
+    zbus::connection::Builder::address(desktop.bus.as_str())
         .expect("bus address")
-        .name("org.freedesktop.FileManager1")
+        .name(name)
         .expect("name")
-        .serve_at(
-            "/org/freedesktop/FileManager1",
-            FileManager {
-                shown: Arc::clone(&shown),
-            },
-        )
+        .serve_at(path, interface)
         .expect("serve")
         .build()
         .await
-        .expect("connect to the test bus");
-    (bus, shown)
+        .expect("connect to the test bus")
 }
 
 /// A saved channel whose guide id is that of the sample guide's Sky Sports F1.
@@ -599,6 +610,24 @@ async fn wait_for_recording(port: u16, state: &str) -> serde_json::Value {
     .await;
     let found = found.lock().expect("found").take();
     found.expect("the recording")
+}
+
+/// With `ACEBRIDGE_TRAY_SCREENSHOTS=<dir>`, saves the test's screen as
+/// `<dir>/<name>` (Pillow's ImageGrab), so a person can look at a dialog.
+fn photograph(desktop: &Desktop, name: &str) {
+    let Some(dir) = std::env::var_os("ACEBRIDGE_TRAY_SCREENSHOTS") else {
+        return;
+    };
+    let path = std::path::Path::new(&dir).join(name);
+    let script = format!(
+        "from PIL import ImageGrab; ImageGrab.grab(xdisplay={:?}).save({:?})",
+        desktop.display,
+        path.display().to_string()
+    );
+    let saved = std::process::Command::new("python3")
+        .args(["-c", &script])
+        .status();
+    assert!(saved.is_ok_and(|s| s.success()), "cannot save {path:?}");
 }
 
 /// Issues 23 and 24 in the tray: the playing line names the channel and
@@ -790,6 +819,7 @@ async fn quit_while_recording_asks_first_and_finishes_the_file() {
         || desktop.window_visible(QUESTION),
     )
     .await;
+    photograph(&desktop, "tray-quit-while-recording.png");
     desktop
         .answer_dialog(
             QUESTION,
