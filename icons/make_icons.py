@@ -1,8 +1,10 @@
 """Draws acebridge's icons: the app icon in the sizes the bundlers want, and
 the tray icon per state. The states differ in shape as well as colour, so
 they stay apart for colour-blind users and on monochrome panels: idle is the
-app icon, streaming adds a "live" dot in a notch at the top right, engine down
-is a warning triangle with an exclamation mark.
+app icon, streaming adds a "live" dot in a notch at the top right, recording
+fills that notch with a larger solid red dot ringed in white (the usual record
+mark, a filled disc where streaming has a ring), engine down is a warning
+triangle with an exclamation mark.
 
 Run once after changing the design (`pip install pillow`); the PNGs are committed
 so building the app needs no Python.
@@ -19,13 +21,15 @@ STATES = {
     "tray-streaming": (30, 150, 80),
     "tray-engine-down": (200, 60, 50),
 }
+# The record mark's red, brighter than the engine-down red so the two differ.
+RECORD_RED = (230, 30, 40)
 
 
 WHITE = (255, 255, 255, 255)
 CLEAR = (0, 0, 0, 0)
 
 
-def draw(size: int, colour, live: bool = False) -> Image.Image:
+def draw(size: int, colour, live: bool = False, recording: bool = False) -> Image.Image:
     big = size * SCALE
     image = Image.new("RGBA", (big, big), (0, 0, 0, 0))
     pen = ImageDraw.Draw(image)
@@ -57,6 +61,23 @@ def draw(size: int, colour, live: bool = False) -> Image.Image:
         pen.ellipse(
             (centre - inner, big * 0.20 - inner, centre + inner, big * 0.20 + inner),
             fill=WHITE,
+        )
+    if recording:
+        # A larger notch holding a solid red disc in a white ring: the record
+        # mark, readable on dark and light panels and without colour.
+        centre_x, centre_y = big * 0.76, big * 0.24
+        notch, ring, dot = big * 0.27, big * 0.22, big * 0.16
+        pen.ellipse(
+            (centre_x - notch, centre_y - notch, centre_x + notch, centre_y + notch),
+            fill=CLEAR,
+        )
+        pen.ellipse(
+            (centre_x - ring, centre_y - ring, centre_x + ring, centre_y + ring),
+            fill=WHITE,
+        )
+        pen.ellipse(
+            (centre_x - dot, centre_y - dot, centre_x + dot, centre_y + dot),
+            fill=RECORD_RED + (255,),
         )
     return image.resize((size, size), Image.LANCZOS)
 
@@ -94,6 +115,7 @@ def main() -> None:
     large.save(HERE / "icon.icns")
     draw(64, STATES["tray-idle"]).save(HERE / "tray-idle.png")
     draw(64, STATES["tray-streaming"], live=True).save(HERE / "tray-streaming.png")
+    draw(64, STATES["tray-streaming"], recording=True).save(HERE / "tray-recording.png")
     draw_warning(64, STATES["tray-engine-down"]).save(HERE / "tray-engine-down.png")
 
 

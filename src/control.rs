@@ -1,20 +1,25 @@
 //! In-process control of a running server, for apps that embed it (the tray
 //! app): the active streams, the engine's status, saved channels and player
-//! URLs, without a round trip through the HTTP API and its guards.
+//! URLs, the programme on now and recordings, without a round trip through
+//! the HTTP API and its guards.
 //!
-//! It owns nothing: it holds clones of the hubs and the settings store the
-//! router uses, so what it reports is exactly what `/api/*` reports.
+//! It owns nothing: it holds clones of the hubs, the settings store, the
+//! recordings and the guide the router uses, so what it reports is exactly
+//! what `/api/*` reports.
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
 
-use crate::channel::Hub;
-use crate::config::{ConfigError, DesktopSettings, Settings};
+use crate::channel::{ChannelKey, Hub};
+use crate::config::{ConfigError, DesktopSettings, SavedChannel, Settings};
 use crate::content_id::ContentId;
 use crate::engine::EngineError;
 use crate::engine_pool::EngineView;
 use crate::engine_process::{ProcessError, ProcessStatus};
+use crate::guide::{self, Guide, ProgrammeView};
 use crate::player_urls::{Format, PlayerUrls};
+use crate::recording::{RecordingError, RecordingView, Recordings, Request};
 use crate::store::{self, Store};
 
 /// A handle on a server, from [`crate::Server::control`]. Cheap to clone.
@@ -24,6 +29,8 @@ pub struct Control {
     store: Store,
     /// URLs for players on this machine (see [`PlayerUrls::local`]).
     urls: Arc<PlayerUrls>,
+    recordings: Recordings,
+    guide: Guide,
 }
 
 /// An active channel.
@@ -35,6 +42,19 @@ pub struct ActiveStream {
     /// Viewers of every kind.
     pub players: usize,
     pub uptime_secs: u64,
+}
+
+/// The channel playing now, as the tray names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Playing {
+    /// What a recording of it is asked for ([`Control::record`]): its saved
+    /// channel's key, else its content id.
+    pub channel: String,
+    pub title: String,
+    /// What it shows now, from the programme guide.
+    pub programme: Option<ProgrammeView>,
+    /// The ids of the recordings running on it.
+    pub recordings: Vec<String>,
 }
 
 /// Whether the engine answers, and its version.
@@ -54,11 +74,19 @@ pub enum SaveError {
 }
 
 impl Control {
-    pub(crate) fn new(channels: Hub, store: Store, local_addr: SocketAddr) -> Self {
+    pub(crate) fn new(
+        channels: Hub,
+        store: Store,
+        local_addr: SocketAddr,
+        recordings: Recordings,
+        guide: Guide,
+    ) -> Self {
         Self {
             channels,
             store,
             urls: Arc::new(PlayerUrls::local(local_addr)),
+            recordings,
+            guide,
         }
     }
 
@@ -213,5 +241,77 @@ impl Control {
             guard.save(next).await?;
         }
         Ok(guard.settings().desktop.clone())
+    }
+
+    /// The channel playing now: the newest one that a player or a recording
+    /// reads (a lingering channel has neither), with its programme and recordings.
+    pub async fn playing(&self) -> Option<Playing> {
+        let info = self
+            .channels
+            .list()
+            .into_iter()
+            .filter(|info| info.players > 0)
+            .min_by_key(|info| info.uptime_secs)?;
+        let (key, channel) = match &info.channel {
+            Some(saved) => (ChannelKey::Saved(saved.clone()), saved.clone()),
+            None => (ChannelKey::Id(info.id.clone()), info.id.as_hex().to_owned()),
+        };
+        let (title, programme) = self
+            .store
+            .read(|settings| {
+                let saved = match &info.channel {
+                    Some(key) => store::find_by_key(settings, key),
+                    None => store::owner_of(settings, info.id.as_hex())
+                        .map(|index| &settings.channels[index]),
+                };
+                match saved {
+                    Some(saved) => (saved.title(), self.programme_now(saved)),
+                    None => (store::title_of(settings, &info.id), None),
+                }
+            })
+            .await;
+        Some(Playing {
+            channel,
+            title,
+            programme,
+            recordings: self.recordings.running_ids_on(&key),
+        })
+    }
+
+    /// What `saved` shows now, from the programme guide.
+    pub fn programme_now(&self, saved: &SavedChannel) -> Option<ProgrammeView> {
+        self.guide.programme(saved, guide::now_unix())
+    }
+
+    /// Starts recording `channel` (a saved channel's key or a content id)
+    /// until it is stopped, as `POST /api/recordings` does.
+    pub async fn record(&self, channel: &str) -> Result<RecordingView, RecordingError> {
+        self.recordings
+            .start(Request {
+                channel: channel.to_owned(),
+                ..Request::default()
+            })
+            .await
+    }
+
+    /// Stops the recording `id` and waits (bounded) until its file is closed.
+    pub async fn stop_recording(&self, id: &str) -> Result<RecordingView, RecordingError> {
+        self.recordings.stop(id).await
+    }
+
+    /// The schedules, then this run's recordings, newest first, as
+    /// `GET /api/recordings` lists them.
+    pub async fn recordings(&self) -> Vec<RecordingView> {
+        self.recordings.list().await
+    }
+
+    /// Whether a recording runs now (quitting would end it).
+    pub fn recording_now(&self) -> bool {
+        self.recordings.any_running()
+    }
+
+    /// Where recordings are written.
+    pub fn recordings_dir(&self) -> &Path {
+        self.recordings.dir()
     }
 }

@@ -142,6 +142,8 @@ impl Server {
             self.hub.clone(),
             self.store.clone(),
             self.local_addr()?,
+            self.recordings.clone(),
+            self.guide.clone(),
         ))
     }
 

@@ -1,17 +1,49 @@
 //! Quitting: the menu's Quit, `--quit` from another launch, and the signals of
-//! a logout, `kill` or Ctrl-C all stop every channel and its engine session
-//! before the app exits 0.
+//! a logout, `kill` or Ctrl-C all finish every recording's file and stop every
+//! channel and its engine session before the app exits 0. The menu's Quit
+//! asks first while a recording runs; the others (no one to ask) do not.
 
 use std::time::Duration;
 
 use tauri::{AppHandle, Manager};
 
-use crate::state::{Running, ServerTask};
+use crate::dialog;
+use crate::state::{self, Running, ServerTask};
+use crate::status;
 
 /// How long Quit waits for engine sessions to be stopped before exiting anyway.
 const QUIT_TIMEOUT: Duration = Duration::from_secs(15);
 
-/// Stops the proxy (every channel and its engine session), then exits 0.
+/// The title of the question Quit asks while a recording runs (the desktop
+/// tests look for it).
+pub const RECORDING_DIALOG: &str = "Stop the recording and quit?";
+
+/// The menu's Quit: asks first while a recording runs (quitting ends it),
+/// then [`quit`]s.
+pub fn quit_asking(app: &AppHandle) {
+    if app.try_state::<Running>().is_none() {
+        return quit(app);
+    }
+    state::spawn_with_control(app, |app, control| async move {
+        let Some(question) = status::quit_question(&control.recordings().await) else {
+            return quit(&app);
+        };
+        let asked = app.clone();
+        dialog::ask(
+            &app,
+            RECORDING_DIALOG,
+            &question,
+            ("Stop and quit", "Keep recording"),
+            move |stop| {
+                if stop {
+                    quit(&asked);
+                }
+            },
+        );
+    });
+}
+
+/// Stops the proxy (every recording, channel and engine session), then exits 0.
 pub fn quit(app: &AppHandle) {
     let Some(running) = app.try_state::<Running>() else {
         app.exit(0);

@@ -1,10 +1,12 @@
 //! The tray icon and its menu, the app's only controls besides the window.
 //! On Linux the icon gets no clicks or tooltip (libappindicator), so every
-//! action is a menu item; a refresh loop keeps the icon, the status lines and
-//! the player submenu (players, saved channels) in step with the server.
+//! action is a menu item; a refresh loop keeps the icon, the status lines,
+//! what plays (with its programme) and records, and the player submenu
+//! (players, saved channels) in step with the server.
 //!
 //! Owns the menu item handles ([`Tray`], managed by Tauri).
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use tauri::image::Image;
@@ -18,11 +20,13 @@ use tauri_plugin_deep_link::DeepLinkExt as _;
 use crate::dialog::{self, Kind};
 use crate::players::{self, Player};
 use crate::state::{self, Running};
-use crate::status::{self, EngineAction, Snapshot, TrayState};
+use crate::status::{self, Action, EngineAction, Snapshot, TrayState};
 use crate::{playing, quit, window};
 
 /// How often the engine and the streams are checked when nothing wakes the loop.
 const REFRESH: Duration = Duration::from_secs(5);
+/// While a recording runs: its line counts the seconds.
+const REFRESH_RECORDING: Duration = Duration::from_secs(1);
 /// Menu ids: a player for the last stream, a saved channel for the preferred player.
 const PLAYER_PREFIX: &str = "player:";
 const SAVED_PREFIX: &str = "saved:";
@@ -30,6 +34,8 @@ const SAVED_PREFIX: &str = "saved:";
 /// Handles on what the refresh loop changes.
 struct Tray {
     icon: TrayIcon,
+    menu: Menu<Wry>,
+    playing: PlayingItems,
     copy: MenuItem<Wry>,
     players: Submenu<Wry>,
     engine: MenuItem<Wry>,
@@ -61,6 +67,7 @@ fn icon_png(state: TrayState) -> &'static [u8] {
     match state {
         TrayState::Idle => include_bytes!("../../icons/tray-idle.png"),
         TrayState::Streaming => include_bytes!("../../icons/tray-streaming.png"),
+        TrayState::Recording => include_bytes!("../../icons/tray-recording.png"),
         TrayState::EngineDown => include_bytes!("../../icons/tray-engine-down.png"),
     }
 }
@@ -74,6 +81,7 @@ fn icon(state: TrayState) -> Image<'static> {
 pub fn create(app: &AppHandle) -> tauri::Result<()> {
     let no_shortcut = None::<&str>;
     let show = MenuItem::with_id(app, "show", "Open acebridge", true, no_shortcut)?;
+    let playing = PlayingItems::new(app)?;
     let copy = MenuItem::with_id(app, "copy", "Copy last stream URL", false, no_shortcut)?;
     let tuner = MenuItem::with_id(app, "tuner", "Copy tuner address", true, no_shortcut)?;
     let players = Submenu::with_id(app, "players", "Open in player", true)?;
@@ -107,8 +115,11 @@ pub fn create(app: &AppHandle) -> tauri::Result<()> {
         no_shortcut,
     )?;
     let quit = MenuItem::with_id(app, "quit", "Quit", true, no_shortcut)?;
-    let items: [&dyn IsMenuItem<Wry>; 14] = [
+    let items: [&dyn IsMenuItem<Wry>; 17] = [
         &show,
+        &playing.line,
+        &playing.record,
+        &playing.show_file,
         &copy,
         &tuner,
         &players,
@@ -133,6 +144,8 @@ pub fn create(app: &AppHandle) -> tauri::Result<()> {
         .build(app)?;
     app.manage(Tray {
         icon,
+        menu,
+        playing,
         copy,
         players,
         engine,
@@ -149,7 +162,13 @@ pub fn create(app: &AppHandle) -> tauri::Result<()> {
             let Some(running) = app.try_state::<Running>() else {
                 return;
             };
-            let _ = tokio::time::timeout(REFRESH, running.changed.notified()).await;
+            let recording = shown.as_ref().is_some_and(|view| view.recording.is_some());
+            let period = if recording {
+                REFRESH_RECORDING
+            } else {
+                REFRESH
+            };
+            let _ = tokio::time::timeout(period, running.changed.notified()).await;
         }
     });
     Ok(())
@@ -172,6 +191,13 @@ struct View {
     players: Vec<Player>,
     /// Recently played channels as (id, label), most recent first.
     saved: Vec<(String, String)>,
+    /// What plays now (with its programme), else what played last.
+    playing: String,
+    record: Action,
+    /// "● Recording …" while a recording runs.
+    recording: Option<String>,
+    /// A recording of this run has a file to show.
+    has_file: bool,
 }
 
 /// Reads the server's state (here, on the proxy's thread) and updates the icon
@@ -182,10 +208,12 @@ async fn refresh(app: &AppHandle, shown: Option<View>) -> Option<View> {
         return shown;
     };
     let process = control.engine_process().await;
+    let recordings = control.recordings().await;
     let snapshot = Snapshot {
         engine: control.engine_status().await,
         process: (&process).into(),
         streams: control.streams(),
+        recording: control.recording_now(),
     };
     let settings = control.settings().await;
     // The playing id may be an alternate: the title follows it to its channel.
@@ -193,6 +221,19 @@ async fn refresh(app: &AppHandle, shown: Option<View>) -> Option<View> {
         Some(id) => Some(control.channel_title(&id).await),
         None => None,
     };
+    let now_playing = control.playing().await;
+    let playing = status::playing_line(
+        now_playing
+            .as_ref()
+            .map(|now| status::with_programme(&now.title, now.programme.as_ref(), local_clock))
+            .as_deref(),
+        last.as_deref().map(status::menu_label).as_deref(),
+    );
+    let saved = status::saved_for_tray(
+        &acebridge::recent::recent_channels(&settings),
+        |channel| control.programme_now(channel),
+        local_clock,
+    );
     let app = app.clone();
     state::on_desktop(move || {
         let Some(tray) = app.try_state::<Tray>() else {
@@ -208,7 +249,11 @@ async fn refresh(app: &AppHandle, shown: Option<View>) -> Option<View> {
             play_links: settings.desktop.play_links,
             autostart: app.autolaunch().is_enabled().ok(),
             players: players::available(std::env::var_os("PATH"), &settings.desktop.player_command),
-            saved: status::saved_for_tray(&acebridge::recent::recent_channels(&settings)),
+            saved,
+            playing,
+            record: status::record_action(now_playing.as_ref()),
+            recording: status::recording_line(&recordings),
+            has_file: status::latest_file(&recordings).is_some(),
         };
         show(&app, &tray, shown.as_ref(), &view);
         Some(view)
@@ -236,6 +281,7 @@ fn show(app: &AppHandle, tray: &Tray, old: Option<&View>, view: &View) {
         let _ = tray.engine_action.set_text(view.engine_action.label);
         let _ = tray.engine_action.set_enabled(view.engine_action.enabled);
     }
+    tray.playing.show(&tray.menu, old, view);
     if old.is_none_or(|old| old.state != view.state) {
         let down = view.state == TrayState::EngineDown;
         let _ = tray.engine.set_enabled(down);
@@ -352,7 +398,10 @@ fn on_menu(app: &AppHandle, id: &str) {
             state::notify_changed(&app);
         }),
         "make_default" => make_default_handler(app),
-        "quit" => quit::quit(app),
+        "record" => toggle_recording(app),
+        "recording" => window::show(app),
+        "show_file" => show_latest_file(app),
+        "quit" => quit::quit_asking(app),
         other => {
             if let Some(key) = other.strip_prefix(PLAYER_PREFIX) {
                 open_last_in(app, key.to_owned());
@@ -361,6 +410,135 @@ fn on_menu(app: &AppHandle, id: &str) {
             }
         }
     }
+}
+
+/// The end of a programme as the menu writes it: "15:30", local time.
+fn local_clock(unix: i64) -> String {
+    acebridge::recording::names::local_time_of_day(unix)
+}
+
+/// The lines about what plays and records: the playing line (the channel
+/// with its programme), Record / Stop recording, the "● Recording" line
+/// (in the menu only while a recording runs) and Show recorded file.
+struct PlayingItems {
+    line: MenuItem<Wry>,
+    record: MenuItem<Wry>,
+    /// Inserted after `record` while a recording runs; clicked, it opens the window.
+    recording: MenuItem<Wry>,
+    show_file: MenuItem<Wry>,
+}
+
+impl PlayingItems {
+    fn new(app: &AppHandle) -> tauri::Result<Self> {
+        let no_shortcut = None::<&str>;
+        Ok(Self {
+            line: MenuItem::with_id(app, "playing", "Nothing played yet", false, no_shortcut)?,
+            record: MenuItem::with_id(app, "record", "Record", false, no_shortcut)?,
+            recording: MenuItem::with_id(app, "recording", "● Recording", true, no_shortcut)?,
+            show_file: MenuItem::with_id(app, "show_file", NO_FILE_YET, false, no_shortcut)?,
+        })
+    }
+
+    /// Puts `view` in these items, touching only what differs from `old`.
+    fn show(&self, menu: &Menu<Wry>, old: Option<&View>, view: &View) {
+        if old.is_none_or(|old| old.playing != view.playing) {
+            let _ = self.line.set_text(&view.playing);
+        }
+        if old.is_none_or(|old| old.record != view.record) {
+            let _ = self.record.set_text(view.record.label);
+            let _ = self.record.set_enabled(view.record.enabled);
+        }
+        if old.is_none_or(|old| old.has_file != view.has_file) {
+            let label = if view.has_file {
+                "Show recorded file"
+            } else {
+                NO_FILE_YET
+            };
+            let _ = self.show_file.set_text(label);
+            let _ = self.show_file.set_enabled(view.has_file);
+        }
+        let was = old.and_then(|old| old.recording.as_ref());
+        match (was, &view.recording) {
+            (None, Some(text)) => {
+                let _ = self.recording.set_text(text);
+                if let Err(error) = self.insert_recording_line(menu) {
+                    tracing::warn!(%error, "cannot show the recording in the menu");
+                }
+            }
+            (Some(was), Some(text)) if was != text => {
+                let _ = self.recording.set_text(text);
+            }
+            (Some(_), None) => {
+                let _ = menu.remove(&self.recording);
+            }
+            _ => {}
+        }
+    }
+
+    /// Puts the "● Recording" line right after Record.
+    fn insert_recording_line(&self, menu: &Menu<Wry>) -> tauri::Result<()> {
+        let after = menu
+            .items()?
+            .iter()
+            .position(|item| item.id() == self.record.id())
+            .map_or(0, |at| at + 1);
+        menu.insert(&self.recording, after)
+    }
+}
+
+/// Show recorded file, greyed until something was recorded.
+const NO_FILE_YET: &str = "Show recorded file (none yet)";
+
+/// Record: starts recording the channel playing now; Stop recording: stops
+/// its recordings. Decided on what plays and records now, not on the label clicked.
+fn toggle_recording(app: &AppHandle) {
+    state::spawn_with_control(app, |app, control| async move {
+        let Some(playing) = control.playing().await else {
+            return;
+        };
+        if playing.recordings.is_empty() {
+            tracing::info!(channel = %playing.channel, "recording from the tray");
+            if let Err(error) = control.record(&playing.channel).await {
+                tracing::warn!(%error, "cannot record");
+                let text = format!("Cannot record {}: {error}", playing.title);
+                dialog::tell(&app, Kind::Error, &text);
+            }
+        } else {
+            for id in &playing.recordings {
+                if let Err(error) = control.stop_recording(id).await {
+                    tracing::warn!(%error, recording = %id, "cannot stop the recording");
+                }
+            }
+        }
+        state::notify_changed(&app);
+    });
+}
+
+/// Shows the newest recording's file in the file manager, selected where
+/// the platform allows, else opens its folder.
+fn show_latest_file(app: &AppHandle) {
+    state::spawn_with_control(app, |app, control| async move {
+        let recordings = control.recordings().await;
+        let Some(file) = status::latest_file(&recordings).map(PathBuf::from) else {
+            return;
+        };
+        let shown = state::on_desktop(move || reveal(&file)).await;
+        if let Some(Err(error)) = shown {
+            tracing::warn!(%error, "cannot show the recording");
+            dialog::tell(&app, Kind::Error, &format!("Cannot show the file: {error}"));
+        }
+    });
+}
+
+/// The file manager with `file` selected (Explorer, Finder, or on Linux the
+/// file manager's D-Bus interface), else `file`'s folder in the default app.
+fn reveal(file: &std::path::Path) -> Result<(), String> {
+    let Err(error) = tauri_plugin_opener::reveal_item_in_dir(file) else {
+        return Ok(());
+    };
+    tracing::info!(%error, "cannot select the file; opening its folder");
+    let folder = file.parent().unwrap_or(file);
+    tauri_plugin_opener::open_path(folder, None::<&str>).map_err(|error| error.to_string())
 }
 
 /// Opens the last stream in player `key` and remembers it as the preferred one.
@@ -415,7 +593,12 @@ mod tests {
 
     #[test]
     fn every_state_has_a_decodable_icon() {
-        for state in [TrayState::Idle, TrayState::Streaming, TrayState::EngineDown] {
+        for state in [
+            TrayState::Idle,
+            TrayState::Streaming,
+            TrayState::Recording,
+            TrayState::EngineDown,
+        ] {
             let image = Image::from_bytes(icon_png(state)).expect("decodes");
             assert_eq!((image.width(), image.height()), (64, 64));
         }

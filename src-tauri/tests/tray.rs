@@ -3,7 +3,9 @@
 //! `com.canonical.dbusmenu`; this test plays the shell: it owns
 //! `org.kde.StatusNotifierWatcher` on the test's private bus, waits for the
 //! app to register its item, reads the menu and clicks its entries: Copy,
-//! Start at login, Make default, a saved channel, the engine-down line, Quit.
+//! Start at login, Make default, a saved channel, the engine-down line,
+//! Record, Stop recording, Show recorded file (answered by a fake
+//! `org.freedesktop.FileManager1`), Quit.
 
 mod harness;
 
@@ -12,6 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use acebridge_testkit::engine::SimEngine;
+use acebridge_testkit::guide::{self, ServedFiles};
 use acebridge_testkit::wait::{wait_until, wait_until_sync};
 use harness::*;
 use zbus::message::Header;
@@ -195,20 +198,16 @@ struct Shell {
 impl Shell {
     async fn start(desktop: &Desktop) -> Self {
         let items = Arc::new(Mutex::new(Vec::new()));
-        let bus = zbus::connection::Builder::address(desktop.bus.as_str())
-            .expect("bus address")
-            .name("org.kde.StatusNotifierWatcher")
-            .expect("name")
-            .serve_at(
-                "/StatusNotifierWatcher",
-                Watcher {
-                    items: Arc::clone(&items),
-                },
-            )
-            .expect("serve")
-            .build()
-            .await
-            .expect("connect to the test bus");
+        let watcher = Watcher {
+            items: Arc::clone(&items),
+        };
+        let bus = serve_on_test_bus(
+            desktop,
+            "org.kde.StatusNotifierWatcher",
+            "/StatusNotifierWatcher",
+            watcher,
+        )
+        .await;
         Self { bus, items }
     }
 
@@ -257,15 +256,19 @@ async fn tray_menu_shows_the_engine_and_its_quit_stops_every_session() {
     let mut app = desktop.launch(&engine, port, &["--minimized"]);
     let item = &shell.item().await;
 
-    // The status lines follow the engine: the refresh loop fills them in.
+    // The status lines follow the engine: the refresh loop fills them in,
+    // then the players submenu (a menu read in between lacks its entries).
     wait_until(
         Duration::from_secs(30),
-        "the menu shows the engine version",
+        "the menu shows the engine version and the players submenu",
         || async {
             menu_entries(bus, item).await.is_some_and(|(_, entries)| {
                 entries
                     .iter()
                     .any(|e| e.label == "Engine 3.2.3: running" && !e.enabled)
+                    && entries
+                        .iter()
+                        .any(|e| e.label.starts_with("Nothing played yet:"))
             })
         },
     )
@@ -293,6 +296,11 @@ async fn tray_menu_shows_the_engine_and_its_quit_stops_every_session() {
     // and the players submenu says so above its greyed-out players.
     let copy = entries.iter().find(|e| e.label == "Copy last stream URL");
     assert!(copy.is_some_and(|e| !e.enabled), "{entries:?}");
+    // A greyed Start engine says why: someone else's engine runs.
+    let start = entries
+        .iter()
+        .find(|e| e.label == "Start engine (already running)");
+    assert!(start.is_some_and(|e| !e.enabled), "{entries:?}");
     assert!(
         labels.contains(&"Nothing played yet: play a channel from the window"),
         "{labels:?}"
@@ -308,6 +316,12 @@ async fn tray_menu_shows_the_engine_and_its_quit_stops_every_session() {
     .await;
     let hint = entry_starting(bus, item, "Start AceStream, or set the engine URL").await;
     assert!(hint.is_some(), "no hint on how to fix the engine");
+    // No engine program is installed here: nothing acebridge could start.
+    let start = entry(bus, item, "Start engine (no engine program found)").await;
+    assert!(
+        start.is_some_and(|e| !e.enabled),
+        "no reason for a greyed Start engine"
+    );
     // Both lines lead to the engine settings: they can be clicked.
     let down = entry(bus, item, "Engine not reachable").await;
     assert!(
@@ -496,4 +510,365 @@ async fn saved_channels_play_from_the_tray_with_their_names() {
     })
     .await;
     app.terminate_cleanly();
+}
+
+/// The file manager's side of "Show recorded file": what it was asked to show.
+struct FileManager {
+    shown: Arc<Mutex<Vec<String>>>,
+}
+
+#[zbus::interface(name = "org.freedesktop.FileManager1")]
+impl FileManager {
+    fn show_items(&self, uris: Vec<String>, _startup_id: String) {
+        if let Ok(mut shown) = self.shown.lock() {
+            shown.extend(uris);
+        }
+    }
+}
+
+/// Plays the file manager on the test's bus; returns the URIs it is asked to show.
+async fn file_manager(desktop: &Desktop) -> (zbus::Connection, Arc<Mutex<Vec<String>>>) {
+    let shown = Arc::new(Mutex::new(Vec::new()));
+    let file_manager = FileManager {
+        shown: Arc::clone(&shown),
+    };
+    let bus = serve_on_test_bus(
+        desktop,
+        "org.freedesktop.FileManager1",
+        "/org/freedesktop/FileManager1",
+        file_manager,
+    )
+    .await;
+    (bus, shown)
+}
+
+/// Owns `name` on the test's bus and serves `interface` at `path`, as a
+/// desktop service would.
+async fn serve_on_test_bus(
+    desktop: &Desktop,
+    name: &'static str,
+    path: &'static str,
+    interface: impl zbus::object_server::Interface,
+) -> zbus::Connection {
+    zbus::connection::Builder::address(desktop.bus.as_str())
+        .expect("bus address")
+        .name(name)
+        .expect("name")
+        .serve_at(path, interface)
+        .expect("serve")
+        .build()
+        .await
+        .expect("connect to the test bus")
+}
+
+/// A saved channel whose guide id is that of the sample guide's Sky Sports F1.
+fn save_sky_f1(desktop: &Desktop) {
+    let settings = desktop.settings_file();
+    std::fs::create_dir_all(settings.parent().expect("dir")).expect("settings dir");
+    std::fs::write(
+        &settings,
+        format!("[[channels]]\nid = \"{ID}\"\nname = \"Sky Sports F1\"\ntvg_id = \"Sky.F1.uk\"\n"),
+    )
+    .expect("write the settings");
+}
+
+/// A player reading the saved channel by its stable URL until the task is aborted.
+fn watch(port: u16) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let url = format!("http://127.0.0.1:{port}/channel/{ID}.ts");
+        let Ok(mut stream) = reqwest::get(url).await else {
+            return;
+        };
+        while let Ok(Some(_)) = stream.chunk().await {}
+    })
+}
+
+/// The recordings `GET /api/recordings` lists.
+async fn recordings(port: u16) -> Vec<serde_json::Value> {
+    let url = format!("http://127.0.0.1:{port}/api/recordings");
+    get_json(&reqwest::Client::new(), &url)
+        .await
+        .and_then(|list| list["recordings"].as_array().cloned())
+        .unwrap_or_default()
+}
+
+/// Waits until the only recording is in `state` with data written; returns it.
+async fn wait_for_recording(port: u16, state: &str) -> serde_json::Value {
+    let found = Arc::new(Mutex::new(None));
+    wait_until(
+        Duration::from_secs(60),
+        &format!("a recording {state} with data"),
+        || async {
+            let list = recordings(port).await;
+            let hit = list
+                .first()
+                .filter(|r| r["state"] == state && r["bytes"].as_u64().unwrap_or(0) > 0)
+                .cloned();
+            let done = hit.is_some();
+            if let (Some(hit), Ok(mut found)) = (hit, found.lock()) {
+                *found = Some(hit);
+            }
+            done
+        },
+    )
+    .await;
+    let found = found.lock().expect("found").take();
+    found.expect("the recording")
+}
+
+/// With `ACEBRIDGE_TRAY_SCREENSHOTS=<dir>`, saves the test's screen as
+/// `<dir>/<name>` (Pillow's ImageGrab), so a person can look at a dialog.
+fn photograph(desktop: &Desktop, name: &str) {
+    let Some(dir) = std::env::var_os("ACEBRIDGE_TRAY_SCREENSHOTS") else {
+        return;
+    };
+    let path = std::path::Path::new(&dir).join(name);
+    let script = format!(
+        "from PIL import ImageGrab; ImageGrab.grab(xdisplay={:?}).save({:?})",
+        desktop.display,
+        path.display().to_string()
+    );
+    let saved = std::process::Command::new("python3")
+        .args(["-c", &script])
+        .status();
+    assert!(saved.is_ok_and(|s| s.success()), "cannot save {path:?}");
+}
+
+/// Issues 23 and 24 in the tray: the playing line names the channel and
+/// its programme from the guide, as the recently played submenu does;
+/// Record (clicked over D-Bus) records the channel playing now, and the
+/// menu and the icon show it ("● Recording …"); Show recorded file asks the
+/// file manager to select the file; Stop recording ends it, leaving a
+/// playable file. A greyed Record or Show says why.
+#[tokio::test(flavor = "multi_thread")]
+async fn record_from_the_tray_with_the_programme_and_show_the_file() {
+    let Some(desktop) = Desktop::start() else {
+        return;
+    };
+    save_sky_f1(&desktop);
+    let files = ServedFiles::default();
+    let guide_url = format!("{}/guide.xml", files.start().await);
+    files.set("/guide.xml", 200, guide::sample(guide::now()));
+    let videos = desktop.home.path().join("Videos");
+    let shell = Shell::start(&desktop).await;
+    let bus = &shell.bus;
+    let (_file_manager, shown) = file_manager(&desktop).await;
+    let engine = SimEngine::start().await;
+    let port = free_port();
+    let mut app = Reaped(
+        desktop
+            .app(&engine, port, &["--minimized"])
+            .env("ACEBRIDGE_RECORDINGS_DIR", &videos)
+            .spawn()
+            .expect("start the app"),
+    );
+    let item = &shell.item().await;
+    wait_until(
+        Duration::from_secs(60),
+        "the menu offers Record, greyed with its reason",
+        || async {
+            entry(bus, item, "Record (nothing playing)")
+                .await
+                .is_some_and(|e| !e.enabled)
+        },
+    )
+    .await;
+    let idle_icon = item_property(bus, item, "IconName").await;
+    let (menu_path, entries) = menu_entries(bus, item).await.expect("menu");
+    let labels: Vec<_> = entries.iter().map(|e| e.label.as_str()).collect();
+    eprintln!("tray menu: {labels:?}");
+    assert!(labels.contains(&"Nothing played yet"), "{labels:?}");
+    let show = entries
+        .iter()
+        .find(|e| e.label == "Show recorded file (none yet)");
+    assert!(show.is_some_and(|e| !e.enabled), "{entries:?}");
+
+    let http = reqwest::Client::new();
+    let added = http
+        .post(format!("http://127.0.0.1:{port}/api/guide/sources"))
+        .json(&serde_json::json!({ "url": guide_url }))
+        .send()
+        .await
+        .expect("add the guide");
+    assert!(added.status().is_success(), "{}", added.status());
+    let player = watch(port);
+
+    // What plays, with what is on (the sample guide's programme on now).
+    let on_now = "Sky Sports F1 — Race & Build-up (until ";
+    wait_until(
+        Duration::from_secs(60),
+        "the playing line and the recently played channels show the programme",
+        || async {
+            menu_entries(bus, item).await.is_some_and(|(_, entries)| {
+                let starting = |prefix: &str| entries.iter().any(|e| e.label.starts_with(prefix));
+                starting(&format!("Playing: {on_now}")) && starting(on_now)
+            })
+        },
+    )
+    .await;
+    let (_, entries) = menu_entries(bus, item).await.expect("menu");
+    let labels: Vec<_> = entries.iter().map(|e| e.label.as_str()).collect();
+    eprintln!("tray menu while playing: {labels:?}");
+    let line = labels
+        .iter()
+        .find(|l| l.starts_with("Playing: "))
+        .expect("playing line");
+    let until = line
+        .strip_prefix(&format!("Playing: {on_now}"))
+        .and_then(|rest| rest.strip_suffix(')'))
+        .expect("an end time");
+    assert!(
+        until.len() == 5 && until.as_bytes()[2] == b':',
+        "until {until:?} in {line:?}"
+    );
+
+    click(bus, item, &menu_path, "Record").await;
+    let recording = wait_for_recording(port, "recording").await;
+    assert_eq!(recording["channel"], ID, "{recording}");
+    wait_until(
+        Duration::from_secs(30),
+        "the menu shows the recording and offers to stop it",
+        || async {
+            entry_starting(bus, item, "● Recording Sky Sports F1 ")
+                .await
+                .is_some()
+                && entry(bus, item, "Stop recording")
+                    .await
+                    .is_some_and(|e| e.enabled)
+        },
+    )
+    .await;
+    let recording_icon = item_property(bus, item, "IconName").await;
+    assert_ne!(recording_icon, idle_icon, "the icon did not change");
+
+    // Show recorded file: the file manager is asked to select the file.
+    let file = std::path::PathBuf::from(recording["file"].as_str().expect("file"));
+    let file_url = url::Url::from_file_path(std::fs::canonicalize(&file).expect("the file"))
+        .expect("file URL")
+        .to_string();
+    click(bus, item, &menu_path, "Show recorded file").await;
+    wait_until_sync(
+        Duration::from_secs(30),
+        "the file manager is asked to show the file",
+        || shown.lock().is_ok_and(|shown| shown.contains(&file_url)),
+    )
+    .await;
+
+    click(bus, item, &menu_path, "Stop recording").await;
+    let done = wait_for_recording(port, "finished").await;
+    wait_until(
+        Duration::from_secs(30),
+        "the menu offers Record again and drops the recording line",
+        || async {
+            entry(bus, item, "Record").await.is_some_and(|e| e.enabled)
+                && entry_starting(bus, item, "● Recording").await.is_none()
+        },
+    )
+    .await;
+    let on_disk = std::fs::metadata(&file).expect("the file stays").len();
+    assert_eq!(Some(on_disk), done["bytes"].as_u64(), "{done}");
+    if acebridge_testkit::ffmpeg::available() {
+        let path = file.to_str().expect("utf-8 path");
+        acebridge_testkit::ffmpeg::decode(path, 2)
+            .await
+            .expect("the file decodes");
+    }
+    player.abort();
+    app.terminate_cleanly();
+}
+
+/// Quit while a recording runs asks first: Escape (Keep recording) leaves
+/// the app and the recording running; Return (Stop and quit) finishes the
+/// file, which plays, stops every engine session and exits 0.
+#[tokio::test(flavor = "multi_thread")]
+async fn quit_while_recording_asks_first_and_finishes_the_file() {
+    /// The question's title, as a regular expression for xdotool.
+    const QUESTION: &str = "^Stop the recording and quit";
+    let Some(desktop) = Desktop::start() else {
+        return;
+    };
+    save_sky_f1(&desktop);
+    let videos = desktop.home.path().join("Videos");
+    let shell = Shell::start(&desktop).await;
+    let bus = &shell.bus;
+    let engine = SimEngine::start().await;
+    let port = free_port();
+    let mut app = Reaped(
+        desktop
+            .app(&engine, port, &["--minimized"])
+            .env("ACEBRIDGE_RECORDINGS_DIR", &videos)
+            .spawn()
+            .expect("start the app"),
+    );
+    let item = &shell.item().await;
+    let player = watch(port);
+    wait_until(Duration::from_secs(60), "Record can be clicked", || async {
+        entry(bus, item, "Record").await.is_some_and(|e| e.enabled)
+    })
+    .await;
+    let (menu_path, _) = menu_entries(bus, item).await.expect("menu");
+    click(bus, item, &menu_path, "Record").await;
+    let recording = wait_for_recording(port, "recording").await;
+    let file = std::path::PathBuf::from(recording["file"].as_str().expect("file"));
+
+    // Keep recording: nothing stops.
+    click(bus, item, &menu_path, "Quit").await;
+    wait_until_sync(
+        harness::DIALOG_PATIENCE,
+        "Quit asks before ending the recording",
+        || desktop.window_visible(QUESTION),
+    )
+    .await;
+    photograph(&desktop, "tray-quit-while-recording.png");
+    desktop
+        .answer_dialog(
+            QUESTION,
+            "Escape",
+            "Keep recording closes the question",
+            || std::future::ready(!desktop.window_visible(QUESTION)),
+        )
+        .await;
+    assert!(
+        app.0.try_wait().ok().flatten().is_none(),
+        "Keep recording quit the app"
+    );
+    let before = wait_for_recording(port, "recording").await["bytes"]
+        .as_u64()
+        .unwrap_or(0);
+    wait_until(Duration::from_secs(30), "the recording goes on", || async {
+        recordings(port)
+            .await
+            .first()
+            .is_some_and(|r| r["state"] == "recording" && r["bytes"].as_u64().unwrap_or(0) > before)
+    })
+    .await;
+
+    // Stop and quit: the file is finished before the app exits.
+    click(bus, item, &menu_path, "Quit").await;
+    let mut exit = None;
+    desktop
+        .answer_dialog(QUESTION, "Return", "Stop and quit ends the app", || {
+            exit = app.0.try_wait().ok().flatten();
+            std::future::ready(exit.is_some())
+        })
+        .await;
+    let status = exit.expect("exited");
+    assert!(status.success(), "exit after Stop and quit: {status}");
+    assert_eq!(
+        engine.active_sessions(),
+        0,
+        "an engine session was left behind"
+    );
+    assert!(std::fs::metadata(&file).expect("the file stays").len() > 0);
+    if acebridge_testkit::ffmpeg::available() {
+        let path = file.to_str().expect("utf-8 path");
+        let seconds = acebridge_testkit::ffmpeg::probe_duration(path)
+            .await
+            .expect("a finished file has a duration");
+        assert!(seconds > 0.0, "{seconds} s");
+        acebridge_testkit::ffmpeg::decode(path, 2)
+            .await
+            .expect("the file decodes");
+    }
+    player.abort();
 }

@@ -361,6 +361,11 @@ impl Recordings {
 
     /// Recordings running on the channel of `key`.
     pub fn running_on(&self, key: &ChannelKey) -> usize {
+        self.running_ids_on(key).len()
+    }
+
+    /// The ids of the recordings running on the channel of `key`.
+    pub fn running_ids_on(&self, key: &ChannelKey) -> Vec<String> {
         self.live()
             .iter()
             .filter(|live| {
@@ -372,7 +377,8 @@ impl Recordings {
                         .as_ref()
                         == Some(key)
             })
-            .count()
+            .map(|live| live.id.clone())
+            .collect()
     }
 
     /// Whether any recording runs now.

@@ -90,6 +90,12 @@ pub fn local_date_time(unix: i64) -> String {
     format!("{year:04}-{month:02}-{day:02} {hour:02}.{minute:02}")
 }
 
+/// The local time of day of `unix` as `15:30` (for "until 15:30").
+pub fn local_time_of_day(unix: i64) -> String {
+    let (_, _, _, hour, minute) = local_fields(unix);
+    format!("{hour:02}:{minute:02}")
+}
+
 /// Hand-written with the C library because the `time` crate refuses the
 /// local offset in a process with more than one thread (ours has several).
 #[cfg(unix)]
