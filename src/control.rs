@@ -15,7 +15,7 @@ use crate::channel::{ChannelKey, Hub};
 use crate::config::{ConfigError, DesktopSettings, SavedChannel, Settings};
 use crate::content_id::ContentId;
 use crate::engine::EngineError;
-use crate::engine_pool::EngineView;
+use crate::engine_pool::{EngineState, EngineView};
 use crate::engine_process::{ProcessError, ProcessStatus};
 use crate::guide::{self, Guide, ProgrammeView};
 use crate::player_urls::{Format, PlayerUrls};
@@ -167,6 +167,17 @@ impl Control {
     /// Every engine of the pool, as `/api/health` lists them: state,
     /// version, channels, the last error (from the latest poll; a lone
     /// engine is asked now). The tray shows "Engines: 2 of 3 up" from it.
+    /// How many of the engines are up, and of how many, as last polled (no
+    /// engine is asked: the tray reads this at every refresh).
+    pub fn engines_up(&self) -> (usize, usize) {
+        let views = self.channels.pool().views();
+        let up = views
+            .iter()
+            .filter(|view| view.state == EngineState::Up)
+            .count();
+        (up, views.len())
+    }
+
     pub async fn engines(&self) -> Vec<EngineView> {
         let pool = self.channels.pool();
         if pool.len() == 1 {

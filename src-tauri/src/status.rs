@@ -25,6 +25,21 @@ pub struct Snapshot {
     pub streams: Vec<ActiveStream>,
     /// A recording runs.
     pub recording: bool,
+    /// Engines answering, of how many, when acebridge has a pool of them.
+    pub engines_up: EnginesUp,
+}
+
+/// How many of the pool's engines are up (`of` is 1 without a pool).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EnginesUp {
+    pub up: usize,
+    pub of: usize,
+}
+
+impl Default for EnginesUp {
+    fn default() -> Self {
+        Self { up: 1, of: 1 }
+    }
 }
 
 /// What the tray needs of the engine process acebridge may manage.
@@ -86,6 +101,10 @@ impl Snapshot {
 
     /// The engine line of the menu: whose engine runs, or that none answers.
     pub fn engine_line(&self) -> String {
+        let EnginesUp { up, of } = self.engines_up;
+        if of > 1 {
+            return format!("Engines: {up} of {of} up");
+        }
         match &self.engine.version {
             Ok(version) if self.process.started_by_us => {
                 format!("Engine {version}: started by acebridge")
@@ -338,7 +357,17 @@ mod tests {
                 })
                 .collect(),
             recording: false,
+            engines_up: EnginesUp::default(),
         }
+    }
+
+    /// With a pool, the engine line counts the engines up.
+    #[test]
+    fn a_pool_of_engines_is_counted_in_the_engine_line() {
+        let mut pool = snapshot(Ok("3.2.3"), &[1]);
+        assert_eq!(pool.engine_line(), "Engine 3.2.3: running");
+        pool.engines_up = EnginesUp { up: 2, of: 3 };
+        assert_eq!(pool.engine_line(), "Engines: 2 of 3 up");
     }
 
     /// A greyed Start engine used to give no reason.

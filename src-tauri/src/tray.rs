@@ -214,6 +214,10 @@ async fn refresh(app: &AppHandle, shown: Option<View>) -> Option<View> {
         process: (&process).into(),
         streams: control.streams(),
         recording: control.recording_now(),
+        engines_up: {
+            let (up, of) = control.engines_up();
+            status::EnginesUp { up, of }
+        },
     };
     let settings = control.settings().await;
     // The playing id may be an alternate: the title follows it to its channel.
