@@ -655,13 +655,7 @@ async fn record_from_the_tray_with_the_programme_and_show_the_file() {
     let (_file_manager, shown) = file_manager(&desktop).await;
     let engine = SimEngine::start().await;
     let port = free_port();
-    let mut app = Reaped(
-        desktop
-            .app(&engine, port, &["--minimized"])
-            .env("ACEBRIDGE_RECORDINGS_DIR", &videos)
-            .spawn()
-            .expect("start the app"),
-    );
+    let mut app = app_recording_to(&desktop, &engine, port, &videos);
     let item = &shell.item().await;
     wait_until(
         Duration::from_secs(60),
@@ -793,13 +787,7 @@ async fn quit_while_recording_asks_first_and_finishes_the_file() {
     let bus = &shell.bus;
     let engine = SimEngine::start().await;
     let port = free_port();
-    let mut app = Reaped(
-        desktop
-            .app(&engine, port, &["--minimized"])
-            .env("ACEBRIDGE_RECORDINGS_DIR", &videos)
-            .spawn()
-            .expect("start the app"),
-    );
+    let mut app = app_recording_to(&desktop, &engine, port, &videos);
     let item = &shell.item().await;
     let player = watch(port);
     wait_until(Duration::from_secs(60), "Record can be clicked", || async {
@@ -900,4 +888,20 @@ async fn quit_while_recording_asks_first_and_finishes_the_file() {
             .expect("the file decodes");
     }
     player.abort();
+}
+
+/// The app in the tray, writing its recordings to `videos`.
+fn app_recording_to(
+    desktop: &Desktop,
+    engine: &SimEngine,
+    port: u16,
+    videos: &std::path::Path,
+) -> Reaped {
+    Reaped(
+        desktop
+            .app(engine, port, &["--minimized"])
+            .env("ACEBRIDGE_RECORDINGS_DIR", videos)
+            .spawn()
+            .expect("start the app"),
+    )
 }
