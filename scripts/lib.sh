@@ -5,7 +5,7 @@
 # trust roots for lists and guides imported from https URLs).
 BASE_PACKAGES=(ca-certificates pkg-config build-essential)
 # What the tray app (src-tauri/) links against: WebKitGTK, GTK, the tray library.
-DESKTOP_PACKAGES=(libwebkit2gtk-4.1-dev libgtk-3-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev libssl-dev xdg-utils desktop-file-utils)
+DESKTOP_PACKAGES=(libwebkit2gtk-4.1-dev libgtk-3-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev xdg-utils desktop-file-utils)
 # What the tests run: real players' decoders, a browser for the web UI, and a
 # headless X server with its own session bus for the tray app (and `kill`,
 # from procps, which minimal images lack, to send it SIGTERM; zbarimg and

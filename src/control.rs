@@ -164,11 +164,9 @@ impl Control {
         }
     }
 
-    /// Every engine of the pool, as `/api/health` lists them: state,
-    /// version, channels, the last error (from the latest poll; a lone
-    /// engine is asked now). The tray shows "Engines: 2 of 3 up" from it.
     /// How many of the engines are up, and of how many, as last polled (no
-    /// engine is asked: the tray reads this at every refresh).
+    /// engine is asked: the tray reads this at every refresh to show
+    /// "Engines: 2 of 3 up").
     pub fn engines_up(&self) -> (usize, usize) {
         let views = self.channels.pool().views();
         let up = views
@@ -178,6 +176,9 @@ impl Control {
         (up, views.len())
     }
 
+    /// Every engine of the pool, as `/api/health` lists them: state,
+    /// version, channels, the last error (from the latest poll; a lone
+    /// engine is asked now).
     pub async fn engines(&self) -> Vec<EngineView> {
         let pool = self.channels.pool();
         if pool.len() == 1 {
