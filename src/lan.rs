@@ -11,7 +11,7 @@
 //! the switch says so instead of changing anything.
 //!
 //! Owns the LAN listeners, the LAN addresses shown to the user and the QR
-//! code of the playlist URL.
+//! code of the playlist URL; moves HDHomeRun discovery with the switch.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -22,6 +22,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::http::listener::{self, GuardedListener};
+use crate::tuner::responder::{Reach, Responder};
 
 /// How long switching off waits for the LAN listeners to let go of their addresses.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(6);
@@ -40,6 +41,8 @@ struct Inner {
     /// The listen address when it already shares on the LAN (the switch is fixed on).
     fixed: Option<SocketAddr>,
     running: Mutex<Option<Running>>,
+    /// HDHomeRun discovery, moved to the LAN and back with the switch.
+    discovery: Option<Responder>,
 }
 
 /// LAN listeners serving now.
@@ -83,13 +86,21 @@ pub enum LanError {
 impl LanSharing {
     /// For a server listening on `listen`: the switch is fixed on when that
     /// address is not loopback (or `lan_token` is set for another reason).
-    pub fn new(listen: SocketAddr, write_stall: Duration, shares_already: bool) -> Self {
+    /// `discovery` (HDHomeRun's, when on) moves with the switch: to the LAN
+    /// when sharing opens, back to this machine when it closes.
+    pub fn new(
+        listen: SocketAddr,
+        write_stall: Duration,
+        shares_already: bool,
+        discovery: Option<Responder>,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 port: listen.port(),
                 write_stall,
                 fixed: shares_already.then_some(listen),
                 running: Mutex::new(None),
+                discovery,
             }),
         }
     }
@@ -173,6 +184,9 @@ impl LanSharing {
             ?addresses,
             "LAN sharing on: other devices need the token shown in the web UI"
         );
+        if let Some(discovery) = &self.inner.discovery {
+            discovery.serve(Reach::Switch(&token)).await;
+        }
         *running = Some(Running {
             token,
             addresses,
@@ -193,6 +207,9 @@ impl LanSharing {
             return Ok(());
         };
         running.cut.cancel();
+        if let Some(discovery) = &self.inner.discovery {
+            discovery.serve(Reach::ThisMachine).await;
+        }
         let all = futures_util::future::join_all(running.tasks);
         if tokio::time::timeout(CLOSE_TIMEOUT, all).await.is_err() {
             tracing::warn!("the LAN listeners took long to close");
@@ -227,9 +244,26 @@ pub fn lan_addresses() -> Vec<IpAddr> {
             IpAddr::V4(_) => true,
         })
         .collect();
+    // Wine's adapter list (and so perhaps some Windows set-ups') sometimes
+    // lacks the IPv4 address: the one the default route leaves from is the
+    // address other devices most likely reach, so it is always listed.
+    ips.extend(route_address());
     ips.sort_by_key(|ip| (ip.is_ipv6(), *ip));
     ips.dedup();
     ips
+}
+
+/// The IPv4 address this computer's default route leaves from, if it has one
+/// that is not loopback. No packet is sent: connecting a UDP socket only picks
+/// the route.
+fn route_address() -> Option<IpAddr> {
+    let socket = std::net::UdpSocket::bind((std::net::Ipv4Addr::UNSPECIFIED, 0)).ok()?;
+    // TEST-NET-2 (RFC 5737): routed like any remote address, never used.
+    socket
+        .connect((std::net::Ipv4Addr::new(198, 51, 100, 1), 9))
+        .ok()?;
+    let ip = socket.local_addr().ok()?.ip();
+    (!ip.is_loopback() && !ip.is_unspecified()).then_some(ip)
 }
 
 /// `text` as a QR code in SVG, for a TV or a phone to scan.

@@ -164,11 +164,22 @@ impl Server {
         let discovery = CancellationToken::new();
         let health_watch = CancellationToken::new();
         tokio::spawn(hub.pool().clone().watch_health(health_watch.clone()));
-        if let Some(port) = self.config.discovery_port {
-            let token = self.lan_token.as_deref();
-            spawn_discovery(&self.tuner, addr, token, port, discovery.clone()).await;
+        // HDHomeRun discovery: on this machine only, unless the listen
+        // address shares the server (then every device on the LAN may
+        // discover the tuner, as a real HDHomeRun) or the LAN switch does
+        // (which moves the responder, see `lan`).
+        let responder = self.config.discovery_port.map(|port| {
+            tuner::responder::Responder::new(&self.tuner, addr, port, discovery.clone())
+        });
+        if let Some(responder) = &responder {
+            let reach = match self.lan_token.as_deref() {
+                Some(token) => tuner::responder::Reach::Listen(token),
+                None => tuner::responder::Reach::ThisMachine,
+            };
+            responder.serve(reach).await;
         }
-        let lan = lan::LanSharing::new(addr, self.config.write_stall, self.lan_token.is_some());
+        let shared = self.lan_token.is_some();
+        let lan = lan::LanSharing::new(addr, self.config.write_stall, shared, responder);
         let state = http::AppState {
             channels: self.hub,
             store: self.store,
@@ -220,43 +231,6 @@ impl Server {
         tracing::info!("stopped");
         Ok(())
     }
-}
-
-/// Answers HDHomeRun discovery for the tuner served at `http`: on this
-/// machine only, unless LAN sharing is on, when the tuner is shared under
-/// `/hdhr/<token>` and every device on the LAN may discover it (as a real
-/// HDHomeRun); the replies then point there.
-async fn spawn_discovery(
-    tuner: &Tuner,
-    http: SocketAddr,
-    lan_token: Option<&str>,
-    port: u16,
-    stop: CancellationToken,
-) {
-    use std::net::{IpAddr, Ipv4Addr};
-    let (ip, path) = match lan_token {
-        Some(token) => (
-            IpAddr::from(Ipv4Addr::UNSPECIFIED),
-            format!("/hdhr/{token}"),
-        ),
-        None => (IpAddr::from(Ipv4Addr::LOCALHOST), String::new()),
-    };
-    let Some(socket) = tuner::discovery::bind(ip, port).await else {
-        return;
-    };
-    let api = tuner::discovery::HttpApi {
-        // A server bound to one address is reachable there only.
-        ip: Some(http.ip()).filter(|ip| !ip.is_unspecified()),
-        port: http.port(),
-        path,
-    };
-    tokio::spawn(tuner::discovery::respond(
-        socket,
-        tuner.device_id(),
-        tuner.tuner_count(),
-        api,
-        stop,
-    ));
 }
 
 /// How the engine process is managed: an explicit command always; detected

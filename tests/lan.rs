@@ -499,3 +499,117 @@ async fn a_listen_address_beyond_loopback_wins_over_the_lan_switch() {
     assert!(error.contains("--listen"), "{error}");
     proxy.stop().await;
 }
+
+/// The base URL a discovery reply from `to` announces, or `None` when no
+/// reply comes within `wait`.
+async fn discovered_base_url(to: std::net::IpAddr, wait: Duration) -> Option<String> {
+    use acebridge::tuner::discovery;
+    let socket = tokio::net::UdpSocket::bind((to, 0)).await.expect("udp");
+    let request = discovery::request(0xFFFF_FFFF, 0xFFFF_FFFF);
+    socket
+        .send_to(&request, (to, discovery::DISCOVERY_PORT))
+        .await
+        .expect("send");
+    let mut buffer = [0u8; 1500];
+    let (len, _) = tokio::time::timeout(wait, socket.recv_from(&mut buffer))
+        .await
+        .ok()?
+        .ok()?;
+    let reply = discovery::Frame::decode(&buffer[..len]).expect("a valid frame");
+    reply
+        .tlvs
+        .iter()
+        .find(|(tag, _)| *tag == 0x2A)
+        .map(|(_, value)| String::from_utf8_lossy(value).into_owned())
+}
+
+/// What `hdhomerun_config discover <ip>` (libhdhomerun's own client) finds
+/// there: `None` when the tool is missing (a skip, or a failure under
+/// `ACEBRIDGE_REQUIRE_HDHOMERUN=1`).
+async fn hdhomerun_config_finds(ip: std::net::IpAddr) -> Option<bool> {
+    let output = tokio::process::Command::new("hdhomerun_config")
+        .args(["discover", &ip.to_string()])
+        .kill_on_drop(true)
+        .output();
+    match tokio::time::timeout(Duration::from_secs(20), output).await {
+        Ok(Ok(output)) => Some(
+            String::from_utf8_lossy(&output.stdout)
+                .lines()
+                .any(|line| line.ends_with(&format!(" found at {ip}"))),
+        ),
+        Ok(Err(_)) => {
+            kit::skip::missing_tools(
+                "ACEBRIDGE_REQUIRE_HDHOMERUN",
+                "discovery by a real libhdhomerun client",
+                "hdhomerun_config (apt-get install hdhomerun-config)",
+            );
+            None
+        }
+        Err(_) => panic!("hdhomerun_config discover did not finish"),
+    }
+}
+
+#[tokio::test]
+async fn hdhomerun_discovery_followed_the_lan_switch_only_after_a_restart() {
+    use acebridge::tuner::discovery::DISCOVERY_PORT;
+    let Some(lan_ip) = lan_address() else {
+        eprintln!("SKIPPED: this machine has no LAN address to share on");
+        return;
+    };
+    let engine = SimEngine::start().await;
+    let path = settings_file();
+    let settings = path.clone();
+    let proxy = Proxy::start_with(&engine.url(), move |config| {
+        config.settings_path = Some(settings);
+        config.discovery_port = Some(DISCOVERY_PORT);
+    })
+    .await;
+    let port = proxy.addr.port();
+    let loopback = std::net::IpAddr::from(std::net::Ipv4Addr::LOCALHOST);
+    let quick = Duration::from_secs(1);
+    let reply = Duration::from_secs(5);
+    assert_eq!(
+        discovered_base_url(loopback, reply).await,
+        Some(proxy.url("")),
+        "this machine discovers the tuner at the root"
+    );
+    assert_eq!(
+        discovered_base_url(lan_ip, quick).await,
+        None,
+        "no answer on the LAN before sharing"
+    );
+
+    let (status, view) = switch_lan(&proxy, true).await;
+    assert_eq!(status, 200, "{view}");
+    let token = view["token"].as_str().expect("token").to_owned();
+    let shared = format!("http://{lan_ip}:{port}/hdhr/{token}");
+    assert_eq!(
+        discovered_base_url(lan_ip, reply).await,
+        Some(shared.clone()),
+        "a device on the LAN discovers the shared tuner at once"
+    );
+    if let Some(found) = hdhomerun_config_finds(lan_ip).await {
+        assert!(found, "hdhomerun_config discovers the tuner at {lan_ip}");
+    }
+    let (status, discover) = get_json(&format!("{shared}/discover.json")).await;
+    assert_eq!(status, 200, "{discover}");
+    assert_eq!(
+        discovered_base_url(loopback, reply).await,
+        Some(proxy.url("")),
+        "this machine still finds it at the root, without the token"
+    );
+
+    let (status, _) = switch_lan(&proxy, false).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        discovered_base_url(lan_ip, quick).await,
+        None,
+        "no answer on the LAN once sharing is off"
+    );
+    assert_eq!(
+        discovered_base_url(loopback, reply).await,
+        Some(proxy.url("")),
+        "this machine discovers it again"
+    );
+    proxy.stop().await;
+}

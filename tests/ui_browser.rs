@@ -2747,6 +2747,59 @@ async fn the_window_chooses_the_player_and_says_why_a_player_did_not_play() {
     page.close_allowing(&["/api/play"]).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_media_centres_card_gave_no_address_for_other_devices_while_the_lan_switch_shared() {
+    // The address the default route leaves from, as the proxy lists it.
+    let has_lan = std::net::UdpSocket::bind("0.0.0.0:0")
+        .and_then(|socket| {
+            socket.connect("198.51.100.1:9")?;
+            socket.local_addr()
+        })
+        .is_ok_and(|addr| !addr.ip().is_loopback());
+    if !has_lan {
+        eprintln!("SKIPPED: this machine has no LAN address to share on");
+        return;
+    }
+    let Some(page) = Page::open(DEAD_ENGINE, None).await else {
+        return;
+    };
+    let client = &page.client;
+    wait_js(
+        client,
+        "return !document.getElementById('sharing').hidden",
+        "the sharing card",
+    )
+    .await;
+    let hidden = js(client, "return document.getElementById('tuner-lan').hidden").await;
+    assert_eq!(hidden, true, "nothing for other devices before sharing");
+    js(client, "document.getElementById('lan-switch').click()").await;
+    let shown = wait_js(
+        client,
+        "const line = document.getElementById('tuner-lan'); return !line.hidden && document.getElementById('tuner-lan-url').textContent",
+        "the tuner's LAN address in the Media centres card",
+    )
+    .await;
+    let lan_tuner = js(
+        client,
+        "return document.getElementById('lan-tuner').textContent",
+    )
+    .await;
+    assert_eq!(shown, lan_tuner, "the same address in both cards");
+    let shown = shown.as_str().unwrap_or_default();
+    assert!(
+        shown.starts_with("http://") && shown.contains("/hdhr/") && !shown.contains("127.0.0.1"),
+        "{shown}"
+    );
+    js(client, "document.getElementById('lan-switch').click()").await;
+    wait_js(
+        client,
+        "return document.getElementById('tuner-lan').hidden",
+        "the line gone when sharing stops",
+    )
+    .await;
+    page.close().await;
+}
+
 /// The names of the rows in the group of the row named `name`, in order.
 const GROUP_ORDER: &str = "const row = [...document.querySelectorAll('li.channel')].find(r => r.querySelector('.name').textContent === arguments[0]); return [...row.closest('.group').querySelectorAll('li.channel .name')].map(n => n.textContent);";
 

@@ -85,9 +85,13 @@ function showLan(lan) {
     : "";
   const urls = $("lan-urls");
   const origin = lan.origins[0];
-  urls.hidden = !(lan.enabled && origin && lan.token);
-  if (urls.hidden) return;
+  const shared = Boolean(lan.enabled && origin && lan.token);
+  urls.hidden = !shared;
+  // The Media centres card names the tuner's address for other devices too.
+  $("tuner-lan").hidden = !shared;
+  if (!shared) return;
   const token = encodeURIComponent(lan.token);
+  $("tuner-lan-url").textContent = `${origin}/hdhr/${token}`;
   $("lan-playlist").value = `${origin}/playlist.m3u?token=${token}`;
   $("lan-epg").textContent = `${origin}/epg.xml?token=${token}`;
   $("lan-tuner").textContent = `${origin}/hdhr/${token}`;

@@ -7,7 +7,7 @@
 //! Owns the menu item handles ([`Tray`], managed by Tauri).
 
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tauri::image::Image;
 use tauri::menu::{CheckMenuItem, IsMenuItem, Menu, MenuItem, PredefinedMenuItem, Submenu};
@@ -156,9 +156,25 @@ pub fn create(app: &AppHandle) -> tauri::Result<()> {
     });
     let app = app.clone();
     tauri::async_runtime::spawn(async move {
-        let mut shown = None;
+        let mut shown: Option<View> = None;
+        let mut full_due = Instant::now();
         loop {
-            shown = refresh(&app, shown).await;
+            let now = Instant::now();
+            shown = match refresh_kind(shown.as_ref(), now, full_due) {
+                Refresh::RecordingLine => match (shown, refresh_recording(&app).await) {
+                    (Some(view), Some(line)) => Some(show_recording(&app, view, line).await),
+                    // The recording ended (or the server is gone): the icon,
+                    // the Record item and the menu change too.
+                    (old, _) => {
+                        full_due = now + REFRESH;
+                        refresh(&app, old).await
+                    }
+                },
+                Refresh::Full => {
+                    full_due = now + REFRESH;
+                    refresh(&app, shown).await
+                }
+            };
             let Some(running) = app.try_state::<Running>() else {
                 return;
             };
@@ -168,10 +184,64 @@ pub fn create(app: &AppHandle) -> tauri::Result<()> {
             } else {
                 REFRESH
             };
-            let _ = tokio::time::timeout(period, running.changed.notified()).await;
+            if tokio::time::timeout(period, running.changed.notified())
+                .await
+                .is_ok()
+            {
+                full_due = Instant::now();
+            }
         }
     });
     Ok(())
+}
+
+/// What one turn of the refresh loop reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refresh {
+    /// Everything: the engine (one request to it), the settings, the
+    /// players on `PATH`, what plays and records.
+    Full,
+    /// Only the recordings, for the "● Recording m:ss" line's clock: the
+    /// once-a-second turns while a recording runs, so that they do not ask
+    /// the engine or scan `PATH` every second.
+    RecordingLine,
+}
+
+/// A full refresh when one is due (every [`REFRESH`], or at once after a
+/// change was notified), else only the recording line while one is shown.
+fn refresh_kind(shown: Option<&View>, now: Instant, full_due: Instant) -> Refresh {
+    let recording = shown.is_some_and(|view| view.recording.is_some());
+    if recording && now < full_due {
+        Refresh::RecordingLine
+    } else {
+        Refresh::Full
+    }
+}
+
+/// The recording line as it is now; `None` when no recording runs any more.
+async fn refresh_recording(app: &AppHandle) -> Option<(String, bool)> {
+    let control = state::control(app)?;
+    let recordings = control.recordings().await;
+    let line = status::recording_line(&recordings)?;
+    Some((line, status::latest_file(&recordings).is_some()))
+}
+
+/// Shows `line` in the menu in place of `view`'s recording line.
+async fn show_recording(app: &AppHandle, view: View, (line, has_file): (String, bool)) -> View {
+    let new = View {
+        recording: Some(line),
+        has_file,
+        ..view.clone()
+    };
+    let (app, old) = (app.clone(), view.clone());
+    state::on_desktop(move || {
+        let tray = app.try_state::<Tray>()?;
+        show(&app, &tray, Some(&old), &new);
+        Some(new)
+    })
+    .await
+    .flatten()
+    .unwrap_or(view)
 }
 
 /// What the icon and menu show; a refresh touches only what changed, since
@@ -606,5 +676,48 @@ mod tests {
             let image = Image::from_bytes(icon_png(state)).expect("decodes");
             assert_eq!((image.width(), image.height()), (64, 64));
         }
+    }
+
+    fn view(recording: Option<&str>) -> View {
+        let action = Action {
+            label: "",
+            enabled: true,
+        };
+        View {
+            state: TrayState::Idle,
+            tooltip: String::new(),
+            engine: String::new(),
+            detail: String::new(),
+            engine_action: action,
+            last: None,
+            play_links: false,
+            autostart: None,
+            players: Vec::new(),
+            saved: Vec::new(),
+            playing: String::new(),
+            record: action,
+            recording: recording.map(str::to_owned),
+            has_file: false,
+        }
+    }
+
+    #[test]
+    fn a_running_recording_refreshes_only_its_line_between_full_refreshes() {
+        let now = Instant::now();
+        let due = now + REFRESH;
+        let recording = view(Some("● Recording News 0:01 · 1 MB"));
+        assert_eq!(
+            refresh_kind(Some(&recording), now, due),
+            Refresh::RecordingLine
+        );
+        assert_eq!(refresh_kind(Some(&recording), due, due), Refresh::Full);
+    }
+
+    #[test]
+    fn without_a_recording_every_refresh_is_full() {
+        let now = Instant::now();
+        let due = now + REFRESH;
+        assert_eq!(refresh_kind(None, now, due), Refresh::Full);
+        assert_eq!(refresh_kind(Some(&view(None)), now, due), Refresh::Full);
     }
 }

@@ -160,16 +160,6 @@ impl Guide {
         self.read(|kept| kept.search_channels(query, limit))
     }
 
-    /// Whether a programme of `saved` between `from` and `to` has `query`
-    /// (lowercase) in its title.
-    pub fn shows_title(&self, saved: &SavedChannel, query: &str, from: i64, to: i64) -> bool {
-        self.read(|kept| {
-            kept.programmes_of(saved)
-                .iter()
-                .any(|p| p.stop > from && p.start < to && p.title.to_lowercase().contains(query))
-        })
-    }
-
     /// The first programme of `saved` between `from` and `to` whose title
     /// has every word of `words` (lowercase) at the start of one of its words.
     pub fn find_title(
@@ -274,10 +264,21 @@ impl Guide {
     }
 }
 
-/// The words of `text` as the channel search compares them: lowercase,
+/// `text` as searches compare it: lowercase and without accents, so
+/// "futbol" finds "Fútbol" and "espana" finds "España", as the page's own
+/// name search does.
+pub fn folded(text: &str) -> String {
+    use unicode_normalization::{char::is_combining_mark, UnicodeNormalization};
+    text.nfd()
+        .filter(|c| !is_combining_mark(*c))
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// The words of `text` as the channel search compares them: [`folded`],
 /// split at anything but letters and digits.
 pub fn search_words(text: &str) -> Vec<String> {
-    text.to_lowercase()
+    folded(text)
         .split(|c: char| !c.is_alphanumeric())
         .filter(|word| !word.is_empty())
         .map(str::to_owned)
@@ -296,4 +297,36 @@ fn title_has_words(title: &str, words: &[String]) -> bool {
 /// Unix seconds now.
 pub fn now_unix() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_programme_search_was_not_accent_insensitive_like_the_pages() {
+        assert_eq!(
+            search_words("Fútbol: España–Perú"),
+            ["futbol", "espana", "peru"]
+        );
+        assert!(title_has_words(
+            "Fútbol en directo",
+            &search_words("futbol")
+        ));
+        assert!(title_has_words(
+            "Futbol en directo",
+            &search_words("Fútbol")
+        ));
+        assert!(!title_has_words(
+            "Fútbol en directo",
+            &search_words("utbol")
+        ));
+    }
+
+    #[test]
+    fn folding_keeps_letters_without_accents_and_other_scripts() {
+        assert_eq!(folded("ÇA VA Ñandú"), "ca va nandu");
+        assert_eq!(folded("Спорт 1"), "спорт 1");
+        assert_eq!(folded("日本"), "日本");
+    }
 }

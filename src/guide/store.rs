@@ -133,17 +133,17 @@ impl Kept {
     }
 
     pub fn search_channels(&self, query: &str, limit: usize) -> Vec<ChannelHit> {
-        let query = query.trim().to_lowercase();
+        let query = super::folded(query.trim());
         self.sources
             .iter()
             .flat_map(|source| source.channels.iter().map(move |c| (source, c)))
             .filter(|(_, channel)| {
                 query.is_empty()
-                    || channel.id.to_lowercase().contains(&query)
+                    || super::folded(&channel.id).contains(&query)
                     || channel
                         .names
                         .iter()
-                        .any(|name| name.to_lowercase().contains(&query))
+                        .any(|name| super::folded(name).contains(&query))
             })
             .take(limit)
             .map(|(source, channel)| ChannelHit {

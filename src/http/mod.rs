@@ -169,6 +169,7 @@ mod tests {
                 LISTEN.parse().expect("addr"),
                 std::time::Duration::from_secs(10),
                 true,
+                None,
             ),
         })
     }

@@ -208,6 +208,10 @@ pub struct HttpApi {
     pub port: u16,
     /// The tuner's path prefix; empty at the root.
     pub path: String,
+    /// Set when requests from this machine get the tuner at the root of
+    /// this address instead (the server shared by the LAN switch listens on
+    /// loopback, where the tuner needs no token).
+    pub local_root: Option<IpAddr>,
 }
 
 /// Answers discover requests on `socket` until `stop`.
@@ -232,16 +236,21 @@ pub async fn respond(
                 continue;
             }
         };
-        let Some(ip) = http
-            .ip
-            .or_else(|| local_ip_towards(peer, socket.local_addr().ok()))
-        else {
+        let (ip, path) = match http.local_root {
+            Some(local) if peer.ip().is_loopback() => (Some(local), ""),
+            _ => (
+                http.ip
+                    .or_else(|| local_ip_towards(peer, socket.local_addr().ok())),
+                http.path.as_str(),
+            ),
+        };
+        let Some(ip) = ip else {
             continue;
         };
         let me = Announcement {
             device_id,
             tuner_count,
-            base_url: format!("http://{}{}", SocketAddr::new(ip, http.port), http.path),
+            base_url: format!("http://{}{path}", SocketAddr::new(ip, http.port)),
         };
         if let Some(answer) = buffer.get(..len).and_then(|request| reply(request, &me)) {
             if let Err(error) = socket.send_to(&answer, peer).await {

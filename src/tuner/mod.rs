@@ -6,12 +6,14 @@
 //! (the [`DeviceId`] kept in the settings file, the tuner count), the
 //! channel numbers of the lineup, the rule that at most `tuner_count`
 //! channels play through the tuner at once, the documents of the HTTP API
-//! ([`documents`]) and native discovery over UDP ([`discovery`]). The HTTP
+//! ([`documents`]) and native discovery over UDP ([`discovery`], answered by the
+//! [`responder`] that follows LAN sharing). The HTTP
 //! routes live in `http::tuner`.
 
 mod device_id;
 pub mod discovery;
 pub mod documents;
+pub mod responder;
 
 use std::sync::Mutex;
 
