@@ -20,6 +20,7 @@ mod copier;
 mod first_picture;
 mod measure;
 mod players;
+mod proxy_exe;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -73,6 +74,10 @@ struct Cli {
     /// (rows `before` and `before-hls`)
     #[arg(long, value_name = "PATH")]
     before: Option<PathBuf>,
+    /// Measure this `acebridge` binary (run as `acebridge serve`) as the
+    /// proxy instead of the bench's own build of it
+    #[arg(long, value_name = "PATH")]
+    proxy_exe: Option<PathBuf>,
     /// Instead of the fan-out table: many channels at once, as CHANNELSxPLAYERS
     /// (players per channel), comma-separated, e.g. 16x4,32x2
     #[arg(long, value_delimiter = ',', value_name = "CxP")]
@@ -128,6 +133,9 @@ struct Figures {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(exe) = &cli.proxy_exe {
+        proxy_exe::set(exe.clone());
+    }
     // The proxy runs on the runtime `acebridge serve` uses, and so does the
     // copier, so the ratio compares fan-outs, not runtimes.
     let runtime = if cli.child.is_some() {
@@ -263,9 +271,11 @@ fn free_addr() -> std::io::Result<SocketAddr> {
 
 /// Runs `exe` (this bench when `None`) with `args`, its stdout discarded.
 fn spawn_child(exe: Option<&Path>, args: &[String]) -> std::io::Result<ChildGuard> {
-    let exe = match exe {
-        Some(exe) => exe.to_owned(),
-        None => std::env::current_exe()?,
+    let exe = proxy_exe::choose(exe, args)?;
+    let args = if proxy_exe::is_acebridge(&exe) {
+        proxy_exe::serve_args(args)
+    } else {
+        args.to_vec()
     };
     let child = Command::new(exe)
         .args(args)

@@ -78,8 +78,9 @@ pub struct ChannelSettings {
     pub linger: Duration,
     /// How long a start (engine call, prebuffering, first keyframe) may take.
     pub start_timeout: Duration,
-    /// Size of the TS ring; bounds memory per channel. 4 MiB is ~11 s of a
-    /// 3 Mbit/s stream: several GOPs for joiners and slack for slow players.
+    /// Most the TS ring holds: it keeps about a GOP while its players keep
+    /// up, and up to this for a player that falls behind. 4 MiB is ~11 s of a
+    /// 3 Mbit/s stream of slack for slow players.
     pub ring_bytes: usize,
     /// Target duration of the HLS segments the proxy cuts (keyframes permitting).
     pub hls_segment: Duration,

@@ -34,10 +34,11 @@ impl TsPlayer {
     pub(super) fn new(channel: Arc<Channel>) -> Self {
         channel.ts_players.fetch_add(1, Ordering::Relaxed);
         let head = channel.ring.subscribe();
+        let cursor = channel.ring.cursor();
         tracing::info!(channel = %channel.key, players = channel.ts_player_count(), "TS player joined");
         Self {
             attachment: Attachment::new(channel, Duration::ZERO),
-            cursor: Cursor::default(),
+            cursor,
             head,
             pending: VecDeque::new(),
         }

@@ -1,26 +1,45 @@
-//! The shared buffer of one TS channel: a ring of recent chunks, bounded in
-//! bytes, with a sequence number per chunk. Every player is a [`Cursor`] into
-//! it, so a player that stops reading costs nothing and holds nobody back: when
-//! the ring moves past its cursor it is moved to the newest keyframe.
+//! The shared buffer of one TS channel: a ring of recent chunks with a
+//! sequence number per chunk. Every reader (player, recording) is a [`Cursor`]
+//! registered with the ring, so the ring keeps only what someone still needs:
+//! from the older of the slowest cursor's position and the newest keyframe (where
+//! a joiner starts) to the end. A channel whose players keep up thus holds about
+//! one GOP; a player that falls behind holds more, up to the ring's byte cap.
+//! Past the cap the oldest chunks go whatever the cursors: a player that stops
+//! reading costs bounded memory and holds nobody back, and when the ring has
+//! moved past its cursor it is moved to the newest keyframe.
 //!
 //! Chunks are `Bytes`, shared by every player without copying. The lock is held
-//! only to clone a few `Bytes` handles, never across an await.
+//! only to clone a few `Bytes` handles, never across an await; cursor positions
+//! are written under it by reads, and their minimum is taken only when appending.
 
 use std::collections::VecDeque;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use tokio::sync::watch;
 
 use super::packet::Chunk;
 
-/// Where a player is in the ring.
-#[derive(Debug, Clone, Copy, Default)]
+/// Where a reader is in the ring; made by [`Ring::cursor`], released when dropped.
+#[derive(Debug)]
 pub struct Cursor {
-    /// Sequence number of the next chunk to deliver; `None` until the player joined at a keyframe.
+    inner: Arc<Mutex<Inner>>,
+    /// This cursor's entry in the ring's `positions`.
+    slot: usize,
+    /// Sequence number of the next chunk to deliver; `None` until the reader joined at a keyframe.
     next: Option<u64>,
-    /// How many times this player fell off the tail and was moved forward.
+    /// How many times this reader fell off the tail and was moved forward.
     pub skips: u64,
+}
+
+impl Drop for Cursor {
+    fn drop(&mut self) {
+        let mut inner = lock(&self.inner);
+        if let Some(position) = inner.positions.get_mut(self.slot) {
+            *position = Slot::Free;
+        }
+        inner.free.push(self.slot);
+    }
 }
 
 /// What a read gave.
@@ -34,6 +53,16 @@ pub enum Read {
     Closed,
 }
 
+/// A cursor's entry in the ring.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Slot {
+    Free,
+    /// Registered, not joined yet: it will start at the newest keyframe.
+    Joining,
+    /// The sequence number it reads next.
+    At(u64),
+}
+
 #[derive(Debug, Default)]
 struct Inner {
     chunks: VecDeque<Chunk>,
@@ -45,6 +74,10 @@ struct Inner {
     /// Set after an upstream reconnect: drop data until the new upstream's first keyframe.
     resyncing: bool,
     closed: bool,
+    /// Each cursor's position, by slot.
+    positions: Vec<Slot>,
+    /// Slots of dropped cursors, for reuse.
+    free: Vec<usize>,
 }
 
 impl Inner {
@@ -58,35 +91,86 @@ impl Inner {
             .rposition(|chunk| chunk.keyframe)
             .map(|index| self.first_seq + index as u64)
     }
+
+    fn pop_front(&mut self) {
+        if let Some(old) = self.chunks.pop_front() {
+            self.bytes -= old.data.len();
+            self.first_seq += 1;
+        }
+    }
+
+    /// The oldest chunk anyone needs: a joiner's (the newest keyframe) or a
+    /// cursor's still in the ring. A cursor the ring has already moved past
+    /// needs nothing older: it restarts at the newest keyframe.
+    fn needed_from(&self) -> Option<u64> {
+        let keyframe = self.newest_keyframe()?;
+        let first = self.first_seq;
+        Some(
+            self.positions
+                .iter()
+                .filter_map(|slot| match *slot {
+                    Slot::At(next) if next >= first => Some(next),
+                    _ => None,
+                })
+                .fold(keyframe, u64::min),
+        )
+    }
 }
 
-/// A bounded ring of chunks shared by all players of a channel.
+fn lock(inner: &Mutex<Inner>) -> std::sync::MutexGuard<'_, Inner> {
+    // A panic elsewhere must not take every player of the channel with it:
+    // the ring's invariants hold between statements, so the data is usable.
+    inner
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// A ring of chunks shared by all readers of a channel, bounded in bytes.
 #[derive(Debug)]
 pub struct Ring {
-    inner: Mutex<Inner>,
+    inner: Arc<Mutex<Inner>>,
     max_bytes: usize,
     /// Carries the end sequence number; players wait on it for new data.
     head: watch::Sender<u64>,
 }
 
 impl Ring {
+    /// A ring that holds at most `max_bytes` (and always its newest chunk).
     pub fn new(max_bytes: usize) -> Self {
         Self {
-            inner: Mutex::new(Inner::default()),
+            inner: Arc::new(Mutex::new(Inner::default())),
             max_bytes,
             head: watch::Sender::new(0),
         }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        // A panic elsewhere must not take every player of the channel with it:
-        // the ring's invariants hold between statements, so the data is usable.
-        self.inner
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.inner)
     }
 
-    /// Appends chunks from the upstream and wakes the players.
+    /// A new reader, which starts at the newest keyframe on its first read.
+    pub fn cursor(&self) -> Cursor {
+        let mut inner = self.lock();
+        let slot = match inner.free.pop() {
+            Some(slot) => {
+                inner.positions[slot] = Slot::Joining;
+                slot
+            }
+            None => {
+                inner.positions.push(Slot::Joining);
+                inner.positions.len() - 1
+            }
+        };
+        Cursor {
+            inner: Arc::clone(&self.inner),
+            slot,
+            next: None,
+            skips: 0,
+        }
+    }
+
+    /// Appends chunks from the upstream, drops what nobody needs any more
+    /// (and the oldest past the cap), and wakes the players.
     pub fn append(&self, chunks: impl IntoIterator<Item = Chunk>, psi: Option<Bytes>) {
         let end = {
             let mut inner = self.lock();
@@ -105,9 +189,13 @@ impl Ring {
             }
             // Keep at least one keyframe's worth: never evict the newest chunk.
             while inner.bytes > self.max_bytes && inner.chunks.len() > 1 {
-                if let Some(old) = inner.chunks.pop_front() {
-                    inner.bytes -= old.data.len();
-                    inner.first_seq += 1;
+                inner.pop_front();
+            }
+            // Without a keyframe nobody can join yet: keep what there is, as a
+            // stream that has none at all is held up to the cap as before.
+            if let Some(from) = inner.needed_from() {
+                while inner.first_seq < from {
+                    inner.pop_front();
                 }
             }
             inner.end_seq()
@@ -143,7 +231,11 @@ impl Ring {
 
     /// Takes up to `max_bytes` (at least one chunk) of what the cursor has not seen yet.
     pub fn read(&self, cursor: &mut Cursor, max_bytes: usize) -> Read {
-        let inner = self.lock();
+        debug_assert!(
+            Arc::ptr_eq(&cursor.inner, &self.inner),
+            "a cursor of another ring"
+        );
+        let mut inner = self.lock();
         if inner.closed {
             return Read::Closed;
         }
@@ -181,6 +273,9 @@ impl Ring {
             seq += 1;
         }
         cursor.next = Some(seq);
+        if let Some(position) = inner.positions.get_mut(cursor.slot) {
+            *position = Slot::At(seq);
+        }
         if taken == 0 {
             Read::Pending
         } else {
@@ -222,7 +317,7 @@ mod tests {
             ],
             Some(psi),
         );
-        let mut cursor = Cursor::default();
+        let mut cursor = ring.cursor();
         assert_eq!(tags(ring.read(&mut cursor, 1 << 20)), vec![0xaa, 3, 4]);
         assert!(matches!(ring.read(&mut cursor, 1 << 20), Read::Pending));
         ring.append([chunk(5, 10, false)], None);
@@ -240,7 +335,7 @@ mod tests {
             [keyframe, chunk(2, 10, false)],
             Some(Bytes::from_static(&[0xaa])),
         );
-        let mut cursor = Cursor::default();
+        let mut cursor = ring.cursor();
         assert_eq!(tags(ring.read(&mut cursor, 1 << 20)), vec![0xbb, 1, 2]);
     }
 
@@ -248,7 +343,7 @@ mod tests {
     fn joiner_waits_for_a_keyframe() {
         let ring = Ring::new(1 << 20);
         ring.append([chunk(1, 10, false)], None);
-        let mut cursor = Cursor::default();
+        let mut cursor = ring.cursor();
         assert!(matches!(ring.read(&mut cursor, 100), Read::Pending));
         ring.append([chunk(2, 10, true)], None);
         assert_eq!(tags(ring.read(&mut cursor, 100)), vec![2]);
@@ -258,7 +353,7 @@ mod tests {
     fn stalled_player_skips_to_newest_keyframe_without_bounding_others() {
         let ring = Ring::new(30);
         ring.append([chunk(1, 10, true)], None);
-        let mut slow = Cursor::default();
+        let mut slow = ring.cursor();
         assert_eq!(tags(ring.read(&mut slow, 100)), vec![1]);
         for tag in 2..=9 {
             ring.append([chunk(tag, 10, tag % 3 == 0)], None);
@@ -272,7 +367,7 @@ mod tests {
     fn reads_are_bounded_but_never_empty() {
         let ring = Ring::new(1 << 20);
         ring.append([chunk(1, 50, true), chunk(2, 50, false)], None);
-        let mut cursor = Cursor::default();
+        let mut cursor = ring.cursor();
         assert_eq!(tags(ring.read(&mut cursor, 10)), vec![1]);
         assert_eq!(tags(ring.read(&mut cursor, 10)), vec![2]);
     }
@@ -281,7 +376,7 @@ mod tests {
     fn resync_drops_data_until_the_new_upstreams_keyframe() {
         let ring = Ring::new(1 << 20);
         ring.append([chunk(1, 10, true)], None);
-        let mut cursor = Cursor::default();
+        let mut cursor = ring.cursor();
         assert_eq!(tags(ring.read(&mut cursor, 100)), vec![1]);
         ring.begin_resync();
         ring.append([chunk(2, 10, false), chunk(3, 10, true)], None);
@@ -293,9 +388,109 @@ mod tests {
         let ring = Ring::new(100);
         ring.append([chunk(1, 10, true)], None);
         ring.close();
-        assert!(matches!(
-            ring.read(&mut Cursor::default(), 100),
-            Read::Closed
-        ));
+        assert!(matches!(ring.read(&mut ring.cursor(), 100), Read::Closed));
+    }
+    /// Appends one GOP of `gop` chunks of `len` bytes, tagged from `tag`.
+    fn append_gop(ring: &Ring, tag: u8, gop: u8, len: usize) {
+        for i in 0..gop {
+            ring.append([chunk(tag + i, len, i == 0)], None);
+        }
+    }
+
+    fn drain(ring: &Ring, cursor: &mut Cursor) {
+        while let Read::Data(_) = ring.read(cursor, usize::MAX) {}
+    }
+
+    /// Issue 26: a 4 MiB ring stayed full while its players kept up, so every
+    /// channel cost its whole cap in memory.
+    #[test]
+    fn a_channel_whose_players_keep_up_holds_about_a_gop() {
+        let ring = Ring::new(1 << 20);
+        let mut players: Vec<Cursor> = (0..3).map(|_| ring.cursor()).collect();
+        for gop in 0..20u8 {
+            append_gop(&ring, gop * 10, 10, 1000);
+            for player in &mut players {
+                drain(&ring, player);
+            }
+            // One GOP and the chunk being appended, whoever reads.
+            assert!(
+                ring.buffered_bytes() <= 10 * 1000 + 1000,
+                "{}",
+                ring.buffered_bytes()
+            );
+        }
+        assert!(players.iter().all(|player| player.skips == 0));
+    }
+
+    #[test]
+    fn a_player_that_falls_behind_keeps_its_data_up_to_the_cap() {
+        let ring = Ring::new(100 * 1000);
+        let mut fast = ring.cursor();
+        let mut slow = ring.cursor();
+        append_gop(&ring, 0, 10, 1000);
+        drain(&ring, &mut slow);
+        // The slow player stops reading for five GOPs (half the cap)...
+        for gop in 1..6u8 {
+            append_gop(&ring, gop * 10, 10, 1000);
+            drain(&ring, &mut fast);
+        }
+        assert!(ring.buffered_bytes() >= 50 * 1000);
+        // ...and resumes where it stopped, with nothing skipped.
+        match ring.read(&mut slow, usize::MAX) {
+            Read::Data(chunks) => {
+                assert_eq!(chunks.first().map(|c| c[0]), Some(10));
+                assert_eq!(chunks.len(), 50);
+            }
+            other => panic!("expected data, got {other:?}"),
+        }
+        assert_eq!(slow.skips, 0);
+        // Caught up, it holds nothing back: the ring is one GOP again.
+        append_gop(&ring, 60, 10, 1000);
+        drain(&ring, &mut fast);
+        drain(&ring, &mut slow);
+        assert!(ring.buffered_bytes() <= 10 * 1000);
+    }
+
+    #[test]
+    fn a_player_that_stops_reading_is_cut_off_at_the_cap_and_then_holds_nothing() {
+        let ring = Ring::new(30 * 1000);
+        let mut fast = ring.cursor();
+        let mut stalled = ring.cursor();
+        append_gop(&ring, 0, 10, 1000);
+        drain(&ring, &mut stalled);
+        for gop in 1..4u8 {
+            append_gop(&ring, gop * 10, 10, 1000);
+            drain(&ring, &mut fast);
+            assert!(ring.buffered_bytes() <= 30 * 1000);
+        }
+        // Past the cap the stalled player's data went: the ring is back to a GOP.
+        append_gop(&ring, 40, 10, 1000);
+        drain(&ring, &mut fast);
+        assert!(
+            ring.buffered_bytes() <= 10 * 1000,
+            "{}",
+            ring.buffered_bytes()
+        );
+        assert_eq!(tags(ring.read(&mut stalled, 1000)), vec![40]);
+        assert_eq!(stalled.skips, 1);
+    }
+
+    #[test]
+    fn a_dropped_cursor_holds_nothing_back() {
+        let ring = Ring::new(1 << 20);
+        let mut fast = ring.cursor();
+        let mut gone = ring.cursor();
+        append_gop(&ring, 0, 10, 1000);
+        drain(&ring, &mut gone);
+        append_gop(&ring, 10, 10, 1000);
+        append_gop(&ring, 20, 10, 1000);
+        drain(&ring, &mut fast);
+        assert!(ring.buffered_bytes() >= 20 * 1000);
+        drop(gone);
+        append_gop(&ring, 30, 10, 1000);
+        assert!(ring.buffered_bytes() <= 10 * 1000);
+        // Its slot is reused by the next reader.
+        let joiner = ring.cursor();
+        assert_eq!(joiner.slot, 1);
     }
 }
