@@ -2308,7 +2308,7 @@ async fn the_engine_card_adds_lists_tests_and_removes_engines_of_a_pool() {
     let question = question.as_str().unwrap_or_default();
     assert!(
         question.contains(&format!("Save makes {} the only engine", first.url()))
-            && question.contains("the 2 engines listed are taken off")
+            && question.contains("the other engine listed is taken off")
             && question.contains("Add engine"),
         "{question}"
     );

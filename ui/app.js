@@ -1285,9 +1285,11 @@ let replacingWith = null;
 
 function askReplacePool(engine) {
   replacingWith = engine;
-  const count = poolEngines.length;
+  const listed = poolEngines.some((other) => plainUrl(other.url) === plainUrl(engine));
+  const others = poolEngines.length - (listed ? 1 : 0);
+  const them = others === 1 ? "the other engine listed is" : `the ${others} ${listed ? "other " : ""}engines listed are`;
   $("engine-replace-text").textContent =
-    `Save makes ${engine} the only engine: the ${count} engines listed are taken off. ` +
+    `Save makes ${engine} the only engine: ${them} taken off. ` +
     `Channels playing on them play on until they end; every new channel goes to ${engine}. ` +
     `To keep them and add this one, use Add engine.`;
   $("engine-replace").hidden = false;
