@@ -2,8 +2,9 @@
 //! channels are placed by load within each engine's `max_channels`, one
 //! engine session per content across the pool, every engine busy is a 503,
 //! a killed engine's channels move to the others with their players
-//! connected, an engine that comes back is used again, one that fails every
-//! start is marked down, and bad lists of engines are refused. Placement and
+//! connected (TS and HLS upstream), an engine that comes back is used again,
+//! one whose failed contents play elsewhere is marked down, dead content ids
+//! mark no engine down, and bad lists of engines are refused. Placement and
 //! move times are printed (run with `--nocapture`).
 
 mod common;

@@ -1,7 +1,8 @@
 //! The engine on demand, with the simulated engine BINARY as the engine
 //! command: a player's request starts a cold engine, a killed engine is
 //! restarted under a watching player, quit stops only the engine acebridge
-//! started, bad commands fail clearly without a retry storm, and no test
+//! started, bad commands fail clearly without a retry storm, the idle stop
+//! of a pool's managed engine counts only its own channels, and no test
 //! leaves a zombie behind.
 
 mod common;
