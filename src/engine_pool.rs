@@ -7,10 +7,18 @@
 //! plays there; moving it to another engine is taking a seat there and
 //! giving this one up.
 //!
+//! A failed start is not the engine's fault until shown to be: the engine
+//! answers a dead content id and a broken engine alike ("failed to load
+//! content"). [`Blame`] holds each failed start as a suspect of its content
+//! and counts it against the engine only once that content starts on another
+//! engine; a content that fails everywhere blames nobody. An engine that does
+//! not answer is down at once, with no such wait.
+//!
 //! With one engine nothing changes from a proxy without a pool: that engine
 //! takes every channel whatever its health (the channel's own errors say why
 //! it does not play), and it is not polled in the background.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -22,6 +30,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
+use crate::content_id::ContentId;
 use crate::engine::{EngineClient, EngineError};
 use crate::engine_process::is_loopback;
 
@@ -46,11 +55,15 @@ fn url_text<S: serde::Serializer>(url: &Url, serializer: S) -> Result<S::Ok, S::
 pub struct PoolSettings {
     /// How often each engine's version is asked (with more than one engine).
     pub health_interval: Duration,
-    /// Starts failing in a row after which an engine is marked down.
+    /// Failed starts in a row, each of a content that then started on
+    /// another engine, after which an engine is marked down.
     pub failed_starts_down: u32,
     /// How long an engine marked down for failing starts gets no channel;
     /// after that it may take one again, on trial.
     pub failed_starts_cooldown: Duration,
+    /// How long a failed start waits for its content to start elsewhere
+    /// before it is forgotten, blaming nobody.
+    pub blame_window: Duration,
 }
 
 impl Default for PoolSettings {
@@ -59,6 +72,9 @@ impl Default for PoolSettings {
             health_interval: Duration::from_secs(5),
             failed_starts_down: 3,
             failed_starts_cooldown: Duration::from_secs(60),
+            // A channel tries each engine within its start timeouts; a few
+            // minutes cover every engine of a pool and the channel's moves.
+            blame_window: Duration::from_secs(600),
         }
     }
 }
@@ -199,18 +215,23 @@ impl Member {
     }
 
     /// A session started on it.
-    pub fn note_start_ok(&self) {
+    fn note_start_ok(&self) {
         let mut health = self.health();
         health.failed_starts = 0;
         health.state = EngineState::Up;
         health.down_for = None;
     }
 
-    /// A start on it failed; after `threshold` in a row it is down.
-    pub fn note_start_failed(&self, error: &str, threshold: u32, now: Instant) {
+    /// A start on it failed: shown, not yet counted (see [`Blame`]).
+    fn note_start_error(&self, error: &str) {
+        self.health().last_error = Some(error.to_owned());
+    }
+
+    /// A content that failed to start on it started on another engine:
+    /// after `threshold` such failures in a row it is down.
+    fn note_blamed(&self, threshold: u32, now: Instant) {
         let mut health = self.health();
         health.failed_starts += 1;
-        health.last_error = Some(error.to_owned());
         if health.failed_starts >= threshold.max(1) {
             health.state = EngineState::Down;
             health.down_for = Some(DownFor::FailingStarts(now));
@@ -283,6 +304,7 @@ struct PoolInner {
     /// channels placed at once cannot both take an engine's last room.
     members: Mutex<Vec<Arc<Member>>>,
     settings: PoolSettings,
+    blame: Mutex<Blame>,
 }
 
 impl Pool {
@@ -292,6 +314,7 @@ impl Pool {
             inner: Arc::new(PoolInner {
                 members: Mutex::new(Vec::new()),
                 settings,
+                blame: Mutex::new(Blame::new(settings.blame_window)),
             }),
         };
         pool.set(specs);
@@ -379,6 +402,17 @@ impl Pool {
     /// A seat for a new channel: see the module comment. With `moving_from`,
     /// a seat on another usable engine, for a channel leaving that one.
     pub fn place(&self, moving_from: Option<&Arc<Member>>) -> Result<Seat, Busy> {
+        self.place_avoiding(moving_from, &[])
+    }
+
+    /// [`Self::place`], preferring engines not in `tried`: a channel moving
+    /// on goes first to the engines it has not failed on since it last
+    /// played (it left its last one with no channel, the least loaded).
+    pub fn place_avoiding(
+        &self,
+        moving_from: Option<&Arc<Member>>,
+        tried: &[Url],
+    ) -> Result<Seat, Busy> {
         let members = self.members();
         let now = Instant::now();
         let cooldown = self.inner.settings.failed_starts_cooldown;
@@ -387,7 +421,9 @@ impl Pool {
                 member.has_room() && moving_from.is_none_or(|from| !Arc::ptr_eq(member, from))
             })
         };
-        if let Some(member) = least_loaded(with_room().filter(|m| m.usable(now, cooldown))) {
+        let usable = || with_room().filter(|m| m.usable(now, cooldown));
+        let untried = least_loaded(usable().filter(|m| !tried.contains(m.url())));
+        if let Some(member) = untried.or_else(|| least_loaded(usable())) {
             return Ok(Seat::take(member));
         }
         // No engine answers: a new channel still goes somewhere, so its
@@ -417,6 +453,40 @@ impl Pool {
                 !Arc::ptr_eq(member, from) && member.has_room() && member.usable(now, cooldown)
             })
             .count()
+    }
+
+    /// A session of `content` started on `member`: the engines it failed on
+    /// meanwhile are blamed (see [`Blame`]).
+    pub fn note_start_ok(&self, member: &Arc<Member>, content: &ContentId) {
+        member.note_start_ok();
+        let now = Instant::now();
+        let blamed = self
+            .inner
+            .blame
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .started(member.url(), content, now);
+        if blamed.is_empty() {
+            return;
+        }
+        let threshold = self.inner.settings.failed_starts_down;
+        for other in self.members().iter().filter(|m| blamed.contains(m.url())) {
+            other.note_blamed(threshold, now);
+            if other.state() == EngineState::Down {
+                tracing::warn!(engine = %other.url(), "engine down: contents that fail on it start on other engines");
+            }
+        }
+    }
+
+    /// A start of `content` on `member` failed with `error` (the engine
+    /// answered): a suspect until the content starts elsewhere.
+    pub fn note_start_failed(&self, member: &Arc<Member>, content: &ContentId, error: &str) {
+        member.note_start_error(error);
+        self.inner
+            .blame
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .failed(member.url(), content, Instant::now());
     }
 
     /// What `/api/health` shows of the engines, in the order listed.
@@ -461,6 +531,87 @@ impl Pool {
                 }
             });
             futures_util::future::join_all(polls).await;
+        }
+    }
+}
+
+/// Who is to blame for failed starts: the policy, pure (time is passed in).
+///
+/// A failed start is held as a suspect of its content, not counted against
+/// its engine: a dead content id fails on every engine with the same answer
+/// a broken engine gives. When the content then starts on another engine,
+/// the content is good and the engines it failed on are blamed, each once.
+/// When it starts on the engine it failed on, the failure was passing and
+/// nobody is. Suspects older than the window, or beyond the bound on how
+/// many are held, are forgotten: a content that failed everywhere (or whose
+/// channel gave up) blames nobody.
+#[derive(Debug)]
+pub struct Blame {
+    suspects: VecDeque<Suspect>,
+    window: Duration,
+}
+
+#[derive(Debug)]
+struct Suspect {
+    engine: Url,
+    content: ContentId,
+    at: Instant,
+}
+
+impl Blame {
+    /// Failures held at most: the oldest go first. Far more than the starts
+    /// a pool fails within the window unless something floods it.
+    const MAX_SUSPECTS: usize = 1024;
+
+    pub fn new(window: Duration) -> Self {
+        Self {
+            suspects: VecDeque::new(),
+            window,
+        }
+    }
+
+    /// `content` failed to start on `engine` at `now`.
+    pub fn failed(&mut self, engine: &Url, content: &ContentId, now: Instant) {
+        self.forget_old(now);
+        if self.suspects.len() >= Self::MAX_SUSPECTS {
+            self.suspects.pop_front();
+        }
+        self.suspects.push_back(Suspect {
+            engine: engine.clone(),
+            content: content.clone(),
+            at: now,
+        });
+    }
+
+    /// `content` started on `engine` at `now`: the other engines it failed
+    /// on within the window, each once, in the order they failed it.
+    pub fn started(&mut self, engine: &Url, content: &ContentId, now: Instant) -> Vec<Url> {
+        self.forget_old(now);
+        let mut blamed: Vec<Url> = Vec::new();
+        self.suspects.retain(|suspect| {
+            if suspect.content != *content {
+                return true;
+            }
+            if suspect.engine != *engine && !blamed.contains(&suspect.engine) {
+                blamed.push(suspect.engine.clone());
+            }
+            false
+        });
+        blamed
+    }
+
+    /// Suspects held now.
+    pub fn held(&self) -> usize {
+        self.suspects.len()
+    }
+
+    fn forget_old(&mut self, now: Instant) {
+        while self
+            .suspects
+            .front()
+            .is_some_and(|oldest| now.saturating_duration_since(oldest.at) >= self.window)
+        {
+            self.suspects.pop_front();
         }
     }
 }
@@ -543,25 +694,35 @@ mod tests {
         assert_eq!(port(&pool.place(None).expect("room")), 1, "back, and idle");
     }
 
+    fn content(n: u8) -> ContentId {
+        ContentId::parse(&format!("{n:02x}").repeat(20)).expect("id")
+    }
+
+    fn members(pool: &Pool) -> Vec<Arc<Member>> {
+        pool.members().clone()
+    }
+
     #[tokio::test(start_paused = true)]
-    async fn an_engine_failing_starts_is_down_after_the_bound_then_tried_again() {
+    async fn an_engine_failing_contents_that_start_elsewhere_is_down_after_the_bound_then_tried_again(
+    ) {
         let pool = pool(None);
-        let first = pool.first();
+        let [first, second, _] = <[Arc<Member>; 3]>::try_from(members(&pool)).expect("three");
         let settings = *pool.settings();
-        for _ in 0..settings.failed_starts_down - 1 {
-            first.note_start_failed(
-                "failed to load content",
-                settings.failed_starts_down,
-                Instant::now(),
-            );
+        let fail_here_play_there = |n: u8| {
+            pool.note_start_failed(&first, &content(n), "failed to load content");
+            pool.note_start_ok(&second, &content(n));
+        };
+        for n in 0..settings.failed_starts_down - 1 {
+            fail_here_play_there(u8::try_from(n).expect("small"));
         }
         assert_ne!(first.state(), EngineState::Down);
-        first.note_start_failed(
-            "failed to load content",
-            settings.failed_starts_down,
-            Instant::now(),
-        );
+        fail_here_play_there(0xff);
         assert_eq!(first.state(), EngineState::Down);
+        assert_eq!(
+            pool.views()[0].last_error.as_deref(),
+            Some("failed to load content")
+        );
+        assert_eq!(second.state(), EngineState::Up);
         first.note_version(Ok("3.2.3".into()));
         assert_eq!(
             first.state(),
@@ -574,6 +735,73 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn dead_contents_failing_on_every_engine_mark_none_down() {
+        let pool = pool(None);
+        let all = members(&pool);
+        for n in 0..10 {
+            for member in &all {
+                pool.note_start_failed(member, &content(n), "failed to load content");
+            }
+        }
+        let now = Instant::now();
+        let cooldown = pool.settings().failed_starts_cooldown;
+        assert!(all.iter().all(|member| member.usable(now, cooldown)));
+        assert!(all.iter().all(|member| member.state() != EngineState::Down));
+        // A good content then plays: nobody failed it, nobody is blamed.
+        pool.note_start_ok(&all[0], &content(0xaa));
+        assert!(all.iter().all(|member| member.usable(now, cooldown)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failure_is_blamed_once_and_only_on_other_engines() {
+        let (a, b, c) = (spec(1, None).url, spec(2, None).url, spec(3, None).url);
+        let mut blame = Blame::new(Duration::from_secs(600));
+        let now = Instant::now();
+        blame.failed(&a, &content(1), now);
+        blame.failed(&a, &content(1), now);
+        blame.failed(&b, &content(1), now);
+        blame.failed(&c, &content(2), now);
+        assert_eq!(blame.started(&c, &content(1), now), [a.clone(), b.clone()]);
+        assert_eq!(
+            blame.started(&c, &content(1), now),
+            Vec::<Url>::new(),
+            "counted once"
+        );
+        // Started where it failed: the failure was passing, nobody is blamed.
+        assert_eq!(blame.started(&c, &content(2), now), Vec::<Url>::new());
+        assert_eq!(blame.held(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failure_not_proven_within_the_window_is_forgotten() {
+        let a = spec(1, None).url;
+        let b = spec(2, None).url;
+        let window = Duration::from_secs(600);
+        let mut blame = Blame::new(window);
+        blame.failed(&a, &content(1), Instant::now());
+        tokio::time::advance(window - Duration::from_secs(1)).await;
+        blame.failed(&a, &content(2), Instant::now());
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert_eq!(
+            blame.started(&b, &content(1), Instant::now()),
+            Vec::<Url>::new()
+        );
+        assert_eq!(blame.started(&b, &content(2), Instant::now()), [a]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_suspects_held_are_bounded() {
+        let a = spec(1, None).url;
+        let mut blame = Blame::new(Duration::from_secs(600));
+        let now = Instant::now();
+        for n in 0..Blame::MAX_SUSPECTS + 10 {
+            let id = ContentId::parse(&format!("{n:040x}")).expect("id");
+            blame.failed(&a, &id, now);
+        }
+        assert_eq!(blame.held(), Blame::MAX_SUSPECTS);
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn with_every_engine_down_a_new_channel_still_goes_somewhere_but_a_move_does_not() {
         let pool = pool(None);
         for view in pool.members().iter() {
@@ -582,6 +810,31 @@ mod tests {
         let seat = pool.place(None).expect("placed on a down engine");
         assert!(pool.place(Some(seat.member())).is_err());
         assert!(!pool.can_move_from(seat.member()));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_move_goes_to_an_engine_not_tried_yet_before_one_tried() {
+        let pool = pool(None);
+        let first = pool.place(None).expect("room");
+        assert_eq!(port(&first), 1);
+        let tried = vec![first.member().url().clone()];
+        let second = pool
+            .place_avoiding(Some(first.member()), &tried)
+            .expect("room");
+        assert_eq!(port(&second), 2);
+        drop(first);
+        // The first engine is idle again, but was tried: the third comes first.
+        let tried = vec![spec(1, None).url, second.member().url().clone()];
+        let third = pool
+            .place_avoiding(Some(second.member()), &tried)
+            .expect("room");
+        assert_eq!(port(&third), 3);
+        // Every other engine tried: the least loaded of them.
+        let tried = vec![spec(1, None).url, spec(2, None).url, spec(3, None).url];
+        let again = pool
+            .place_avoiding(Some(third.member()), &tried)
+            .expect("room");
+        assert_eq!(port(&again), 1);
     }
 
     #[tokio::test(start_paused = true)]

@@ -209,7 +209,7 @@ impl Server {
         let stopping = hub.clone();
         let usage = hub.clone();
         hub.engine_process()
-            .track_usage(move || usage.channel_count());
+            .track_usage(move || usage.process_engine_channel_count());
         http::listener::serve(listener, app, async move {
             shutdown.await;
             tracing::info!("shutting down");

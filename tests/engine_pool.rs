@@ -2,8 +2,9 @@
 //! channels are placed by load within each engine's `max_channels`, one
 //! engine session per content across the pool, every engine busy is a 503,
 //! a killed engine's channels move to the others with their players
-//! connected, an engine that comes back is used again, one that fails every
-//! start is marked down, and bad lists of engines are refused. Placement and
+//! connected (TS and HLS upstream), an engine that comes back is used again,
+//! one whose failed contents play elsewhere is marked down, dead content ids
+//! mark no engine down, and bad lists of engines are refused. Placement and
 //! move times are printed (run with `--nocapture`).
 
 mod common;
@@ -13,6 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use acebridge::engine_pool::EngineSpec;
+use acebridge::UpstreamMode;
 use common::{http, kit, Player, Proxy};
 use kit::engine::{Fault, SimEngine};
 use kit::wait::wait_until;
@@ -41,6 +43,15 @@ async fn engines() -> [SimEngine; 3] {
 
 /// A proxy in front of `engines`, each taking at most `max` channels.
 async fn pool_proxy(engines: &[SimEngine], max: Option<usize>) -> Proxy {
+    pool_proxy_with(engines, max, UpstreamMode::Ts).await
+}
+
+/// The same, reading the engines' `upstream` (TS or HLS).
+async fn pool_proxy_with(
+    engines: &[SimEngine],
+    max: Option<usize>,
+    upstream: UpstreamMode,
+) -> Proxy {
     let specs: Vec<EngineSpec> = engines
         .iter()
         .map(|engine| EngineSpec {
@@ -53,6 +64,7 @@ async fn pool_proxy(engines: &[SimEngine], max: Option<usize>) -> Proxy {
         config.channels.failover_after = FAILOVER_AFTER;
         config.channels.linger = Duration::from_secs(3);
         config.pool.health_interval = Duration::from_millis(250);
+        config.channels.upstream = upstream;
     })
     .await
 }
@@ -246,8 +258,20 @@ impl HlsPlayer {
 
 #[tokio::test]
 async fn a_killed_engines_channels_move_to_the_others_with_their_players_connected() {
+    killed_engine_moves_its_channels(UpstreamMode::Ts).await;
+}
+
+#[tokio::test]
+async fn with_an_hls_upstream_a_killed_engines_channels_move_with_their_players_connected() {
+    killed_engine_moves_its_channels(UpstreamMode::Hls).await;
+}
+
+/// An engine is killed while 2 of 6 channels play on it, each with a TS and
+/// an HLS player: both play again from other engines within `failover_after`
+/// plus one start, no player's connection closes, ffmpeg decodes across.
+async fn killed_engine_moves_its_channels(upstream: UpstreamMode) {
     let engines = engines().await;
-    let proxy = pool_proxy(&engines, Some(3)).await;
+    let proxy = pool_proxy_with(&engines, Some(3), upstream).await;
     let mut ts_players = Vec::new();
     for n in 0..6 {
         let mut player = Player::open(&proxy.stream_url(&id(n))).await;
@@ -374,7 +398,7 @@ async fn a_killed_engines_channels_move_to_the_others_with_their_players_connect
         "{metrics}"
     );
     eprintln!(
-        "pool move: engine killed -> live on another engine after {live_again:?}; \
+        "pool move ({upstream:?} upstream): engine killed -> live on another engine after {live_again:?}; \
          TS players read again by {move_time:?} ({moved_in:?}); bound {:?} + slack",
         FAILOVER_AFTER + ONE_START
     );
@@ -452,6 +476,60 @@ async fn an_engine_that_answers_but_fails_every_start_is_marked_down_after_the_b
         failures.contains(&line),
         "down after 3 failed starts, no more tried: {failures}"
     );
+    drop(players);
+    proxy.stop().await;
+}
+
+/// The engine answers a dead content id as it would a broken engine
+/// ("failed to load content"), and a channel of one id tries it on every
+/// engine: such failures must not count against the engines, or a few dead
+/// ids in a row mark a good pool down.
+#[tokio::test]
+async fn a_dead_content_id_does_not_mark_good_engines_down() {
+    let engines = engines().await;
+    let dead: Vec<String> = (100..104).map(id).collect();
+    for engine in &engines {
+        for id in &dead {
+            engine.set_fault(id, Fault::EngineError("failed to load content".into()));
+        }
+    }
+    let proxy = pool_proxy(&engines, None).await;
+    for id in &dead {
+        let (status, body) = common::get_json(&proxy.stream_url(id)).await;
+        assert_eq!(status, 502, "{id}: {body}");
+        assert_eq!(
+            sessions_across(&engines, id),
+            0,
+            "{id} started nowhere (it is dead)"
+        );
+    }
+    let views = health_engines(&proxy).await;
+    assert!(
+        views.iter().all(|view| view["state"] == "up"),
+        "dead ids blamed the engines: {views:?}"
+    );
+    // Each dead id was tried on every engine.
+    let metrics = common::get_text(&proxy.url("/metrics")).await;
+    for engine in &engines {
+        let line = format!(
+            "acebridge_engine_start_failures_total{{engine=\"{}\"}} {}",
+            reported(engine),
+            dead.len()
+        );
+        assert!(metrics.contains(&line), "{line} in {metrics}");
+    }
+    // Good channels are placed by load, one on each engine.
+    let mut players = Vec::new();
+    for n in 0..3 {
+        let mut player = Player::open(&proxy.stream_url(&id(n))).await;
+        player.read_until(1, 10 * SECOND).await;
+        players.push(player);
+    }
+    for engine in &engines {
+        assert_eq!(engine.active_sessions(), 1, "{:?}", placement(&proxy).await);
+    }
+    let views = health_engines(&proxy).await;
+    assert!(views.iter().all(|view| view["state"] == "up"), "{views:?}");
     drop(players);
     proxy.stop().await;
 }

@@ -1,7 +1,8 @@
 //! The engine on demand, with the simulated engine BINARY as the engine
 //! command: a player's request starts a cold engine, a killed engine is
 //! restarted under a watching player, quit stops only the engine acebridge
-//! started, bad commands fail clearly without a retry storm, and no test
+//! started, bad commands fail clearly without a retry storm, the idle stop
+//! of a pool's managed engine counts only its own channels, and no test
 //! leaves a zombie behind.
 
 mod common;
@@ -12,6 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use acebridge::engine_pool::EngineSpec;
 use acebridge::engine_process::{ProcessTimeouts, MAX_ATTEMPTS};
 use common::{
     engine_answers as answers, free_port, http, kit, sim_engine, Player, Proxy, ID_A, ID_B,
@@ -464,6 +466,75 @@ async fn the_engine_is_stopped_after_the_idle_time_and_started_again_on_demand()
         "an idle stop does not hold"
     );
     drop(player);
+    proxy.stop().await;
+    assert_no_zombies().await;
+    std::fs::remove_dir_all(dir).ok();
+}
+
+/// In a pool, the managed engine (the first on this machine, started on
+/// demand) idles once no channel of its own plays: channels on the pool's
+/// other engines do not keep it running.
+#[tokio::test]
+async fn the_managed_engine_of_a_pool_is_stopped_when_idle_while_other_engines_play() {
+    let port = free_port();
+    let dir = settings_dir();
+    let settings = dir.join("settings.toml");
+    let command = sim_command(port);
+    let other = kit::engine::SimEngine::start().await;
+    let specs: Vec<EngineSpec> = [format!("http://127.0.0.1:{port}"), other.url()]
+        .iter()
+        .map(|url| EngineSpec {
+            url: url::Url::parse(url).expect("url"),
+            max_channels: None,
+        })
+        .collect();
+    let proxy = Proxy::start_with(&format!("http://127.0.0.1:{port}"), move |config| {
+        config.engines = specs;
+        config.engine_command = Some(command);
+        config.settings_path = Some(settings);
+        config.engine_idle_stop = Some(Duration::from_secs(1));
+        config.channels.linger = Duration::from_millis(500);
+        config.pool.health_interval = Duration::from_millis(250);
+    })
+    .await;
+    let engine_state = |index: usize| {
+        let proxy = &proxy;
+        async move { proxy.json("/api/health").await["engines"][index]["state"].clone() }
+    };
+    // With the other engine down, the first channel goes to the managed
+    // engine, which starts for it.
+    other.set_down(true);
+    wait_until(Duration::from_secs(10), "the other engine down", || async {
+        engine_state(1).await == "down"
+    })
+    .await;
+    let mut own = Player::open(&proxy.stream_url(ID_A)).await;
+    own.read_until(1000, Duration::from_secs(20)).await;
+    assert_eq!(process(&proxy).await["state"], "running");
+    let pid = process(&proxy).await["pid"].as_u64().expect("pid") as u32;
+    other.set_down(false);
+    wait_until(Duration::from_secs(10), "the other engine up", || async {
+        engine_state(1).await == "up"
+    })
+    .await;
+    let mut elsewhere = Player::open(&proxy.stream_url(ID_B)).await;
+    elsewhere.read_until(1000, Duration::from_secs(20)).await;
+    assert_eq!(
+        other.open_sessions(ID_B),
+        1,
+        "the second channel is on the other engine"
+    );
+    drop(own);
+    wait_until(
+        Duration::from_secs(10),
+        "the managed engine stopped after its idle time, the other engine playing on",
+        || async { process(&proxy).await["state"] == "stopped" },
+    )
+    .await;
+    assert!(!pid_alive(pid));
+    let more = elsewhere.received.len() + 1000;
+    elsewhere.read_until(more, Duration::from_secs(10)).await;
+    drop(elsewhere);
     proxy.stop().await;
     assert_no_zombies().await;
     std::fs::remove_dir_all(dir).ok();

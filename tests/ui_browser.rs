@@ -2244,7 +2244,9 @@ async fn now_and_next_on_rows_and_in_now_playing_and_search_by_programme_title()
 
 /// The engine card with a pool: Add engine puts the typed URL beside the
 /// engine there is, the list shows each engine's state and channels, a row's
-/// Test checks that engine and its Remove takes it out of the pool.
+/// Test checks that engine and its Remove takes it out of the pool. Save
+/// (one URL) with a pool asks first in the page, saying the engines listed
+/// are replaced: Keep them changes nothing, Replace them leaves that one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_engine_card_adds_lists_tests_and_removes_engines_of_a_pool() {
     let first = SimEngine::start().await;
@@ -2289,27 +2291,51 @@ async fn the_engine_card_adds_lists_tests_and_removes_engines_of_a_pool() {
         Some(2),
         "{health}"
     );
-    if let Ok(out) = std::env::var("ACEBRIDGE_UI_SCREENSHOTS") {
-        // The engine card alone, to look at: 1280 and 420 px, light and dark.
-        std::fs::create_dir_all(&out).expect("screenshot folder");
-        for (width, dark) in [(1280u32, false), (1280, true), (420, false), (420, true)] {
-            color_scheme(client, dark).await;
-            client.set_window_size(width, 1200).await.expect("resize");
-            js(
-                client,
-                "document.activeElement.blur(); document.getElementById('engine').scrollIntoView()",
-            )
-            .await;
-            let card = client
-                .find(Locator::Id("engine"))
-                .await
-                .expect("engine card");
-            let png = card.screenshot().await.expect("screenshot");
-            let scheme = if dark { "dark" } else { "light" };
-            let name = format!("ui-engine-pool-{width}-{scheme}.png");
-            std::fs::write(Path::new(&out).join(name), png).expect("write screenshot");
-        }
-    }
+    shoot_engine_card(client, "ui-engine-pool").await;
+    // Save with a pool: asked first, nothing changed until answered.
+    let save_first = format!(
+        "document.getElementById('engine-url').value = {}; document.getElementById('engine-save').click();",
+        json!(first.url())
+    );
+    js(client, &save_first).await;
+    let question = wait_js(
+        client,
+        "const ask = document.getElementById('engine-replace'); \
+         return !ask.hidden && document.activeElement.id === 'engine-replace-no' && ask.textContent",
+        "Save asks before replacing the pool",
+    )
+    .await;
+    let question = question.as_str().unwrap_or_default();
+    assert!(
+        question.contains(&format!("Save makes {} the only engine", first.url()))
+            && question.contains("the other engine listed is taken off")
+            && question.contains("Add engine"),
+        "{question}"
+    );
+    shoot_engine_card(client, "ui-engine-replace").await;
+    let settings = page.proxy.get_json("/api/settings").await;
+    assert_eq!(
+        settings["engines"].as_array().map(Vec::len),
+        Some(2),
+        "nothing saved while asked: {settings}"
+    );
+    js(
+        client,
+        "document.getElementById('engine-replace-no').click()",
+    )
+    .await;
+    wait_js(
+        client,
+        "return document.getElementById('engine-replace').hidden && document.getElementById('engine-message').textContent === 'Kept the 2 engines.'",
+        "Keep them closes the question",
+    )
+    .await;
+    let settings = page.proxy.get_json("/api/settings").await;
+    assert_eq!(
+        settings["engines"].as_array().map(Vec::len),
+        Some(2),
+        "kept: {settings}"
+    );
     let rows = js(
         client,
         "return [...document.querySelectorAll('#engine-list li span')].map(s => s.textContent)",
@@ -2348,7 +2374,79 @@ async fn the_engine_card_adds_lists_tests_and_removes_engines_of_a_pool() {
         "{settings}"
     );
     assert_eq!(settings["engines"][0]["url"], format!("{}/", second.url()));
+    // A pool again, then Save answered with Replace them: that one engine.
+    js(
+        client,
+        &format!(
+            "document.getElementById('engine-url').value = {}; document.getElementById('engine-add').click();",
+            json!(first.url())
+        ),
+    )
+    .await;
+    wait_js(
+        client,
+        "return document.querySelectorAll('#engine-list li').length === 2 && !document.getElementById('engine-pool').hidden",
+        "two engines again",
+    )
+    .await;
+    js(client, &save_first).await;
+    wait_js(
+        client,
+        "return !document.getElementById('engine-replace').hidden",
+        "asked again",
+    )
+    .await;
+    js(
+        client,
+        "document.getElementById('engine-replace-yes').click()",
+    )
+    .await;
+    wait_js(
+        client,
+        "return document.getElementById('engine-replace').hidden && document.getElementById('engine-pool').hidden \
+         && document.getElementById('engine-message').textContent.startsWith('Saved')",
+        "replaced by the one engine",
+    )
+    .await;
+    let settings = page.proxy.get_json("/api/settings").await;
+    assert_eq!(
+        settings["engine"],
+        format!("{}/", first.url()),
+        "{settings}"
+    );
+    let health = page.proxy.get_json("/api/health").await;
+    assert_eq!(
+        health["engines"].as_array().map(Vec::len),
+        Some(1),
+        "{health}"
+    );
     page.close().await;
+}
+
+/// With `ACEBRIDGE_UI_SCREENSHOTS`, the engine card alone, to look at:
+/// 1280 and 420 px, light and dark, named `<name>-<width>-<scheme>.png`.
+async fn shoot_engine_card(client: &Client, name: &str) {
+    let Ok(out) = std::env::var("ACEBRIDGE_UI_SCREENSHOTS") else {
+        return;
+    };
+    std::fs::create_dir_all(&out).expect("screenshot folder");
+    for (width, dark) in [(1280u32, false), (1280, true), (420, false), (420, true)] {
+        color_scheme(client, dark).await;
+        client.set_window_size(width, 1200).await.expect("resize");
+        js(
+            client,
+            "document.activeElement.blur(); document.getElementById('engine').scrollIntoView()",
+        )
+        .await;
+        let card = client
+            .find(Locator::Id("engine"))
+            .await
+            .expect("engine card");
+        let png = card.screenshot().await.expect("screenshot");
+        let scheme = if dark { "dark" } else { "light" };
+        let file = format!("{name}-{width}-{scheme}.png");
+        std::fs::write(Path::new(&out).join(file), png).expect("write screenshot");
+    }
 }
 
 /// The guide on each channel: "▸" on its now/next line lists its programmes,

@@ -1267,10 +1267,51 @@ async function testEngineUrl(engine) {
   });
 }
 
+/** Save: the typed URL becomes the only engine. With a pool that replaces
+ *  every engine listed, so the page asks first (Add engine keeps them). */
 async function saveEngine(event) {
   event.preventDefault();
   const engine = engineInput();
   if (engine === null) return;
+  if (poolEngines.length > 1) {
+    askReplacePool(engine);
+    return;
+  }
+  await saveOneEngine(engine);
+}
+
+/** Engine the Save question is about, while it is asked. */
+let replacingWith = null;
+
+function askReplacePool(engine) {
+  replacingWith = engine;
+  const listed = poolEngines.some((other) => plainUrl(other.url) === plainUrl(engine));
+  const others = poolEngines.length - (listed ? 1 : 0);
+  const them = others === 1 ? "the other engine listed is" : `the ${others} ${listed ? "other " : ""}engines listed are`;
+  $("engine-replace-text").textContent =
+    `Save makes ${engine} the only engine: ${them} taken off. ` +
+    `Channels playing on them play on until they end; every new channel goes to ${engine}. ` +
+    `To keep them and add this one, use Add engine.`;
+  $("engine-replace").hidden = false;
+  setStatus($("engine-message"), "");
+  $("engine-replace-no").focus();
+}
+
+/** Closes the question; `answer` says what became of the pool. */
+function closeReplacePool(answer) {
+  replacingWith = null;
+  $("engine-replace").hidden = true;
+  if (answer) setStatus($("engine-message"), answer);
+}
+
+async function replacePool() {
+  const engine = replacingWith;
+  closeReplacePool();
+  if (engine !== null) await saveOneEngine(engine);
+  $("engine-url").focus();
+}
+
+async function saveOneEngine(engine) {
   const message = $("engine-message");
   setStatus(message, "Saving…");
   await withButtons(async () => {
@@ -1298,6 +1339,8 @@ let poolEngines = [];
 function renderEnginePool(engines) {
   poolEngines = engines;
   $("engine-pool").hidden = engines.length < 2;
+  // The Save question is about a pool: gone with it.
+  if (engines.length < 2 && replacingWith !== null) closeReplacePool();
   $("engine-list").replaceChildren(...engines.map((engine) => {
     const url = plainUrl(engine.url);
     const item = document.createElement("li");
@@ -1339,6 +1382,7 @@ async function changePool(engines, done) {
 async function addEngine() {
   const engine = engineInput();
   if (engine === null) return;
+  if (replacingWith !== null) closeReplacePool();
   const engines = [...poolEngines, { url: engine, max_channels: null }];
   await withButtons(() => changePool(engines, `Added ${engine}: new channels are spread over ${engines.length} engines.`));
 }
@@ -1570,6 +1614,16 @@ function start() {
   });
   $("import-form").addEventListener("submit", (event) => importList(event));
   $("engine-form").addEventListener("submit", saveEngine);
+  $("engine-replace-yes").addEventListener("click", replacePool);
+  $("engine-replace-no").addEventListener("click", () => {
+    closeReplacePool(`Kept the ${poolEngines.length} engines.`);
+    $("engine-url").focus();
+  });
+  $("engine-replace").addEventListener("keydown", (event) => {
+    if (event.key !== "Escape") return;
+    closeReplacePool(`Kept the ${poolEngines.length} engines.`);
+    $("engine-url").focus();
+  });
   $("engine-test").addEventListener("click", testEngine);
   $("engine-add").addEventListener("click", addEngine);
   $("banner-retry").addEventListener("click", retryEngine);

@@ -150,7 +150,8 @@ impl Channel {
             let pause = match step {
                 Step::GiveUp(_) => unreachable!("returned above"),
                 Step::Move => {
-                    let Ok(seat) = pool.place(Some(&from)) else {
+                    plan.leaving(from.url());
+                    let Ok(seat) = pool.place_avoiding(Some(&from), plan.left()) else {
                         // The other engines filled up meanwhile.
                         return error;
                     };

@@ -200,18 +200,16 @@ impl Channel {
             .start(member.client(), kind, &id, timeout)
             .await;
         match &started {
-            Ok(_) => member.note_start_ok(),
+            Ok(_) => self.hub.pool.note_start_ok(&member, &id),
             Err(ChannelError::Engine(unreachable @ EngineError::Unreachable { .. })) => {
                 member.note_unreachable(unreachable)
             }
             Err(ChannelError::Stopped | ChannelError::Internal(_)) => {}
             Err(error) => {
                 self.hub.metrics.note_start_failed(member.url().as_str());
-                member.note_start_failed(
-                    &error.to_string(),
-                    self.hub.pool.settings().failed_starts_down,
-                    Instant::now(),
-                );
+                self.hub
+                    .pool
+                    .note_start_failed(&member, &id, &error.to_string());
             }
         }
         started

@@ -344,6 +344,18 @@ impl Hub {
         self.inner.channels().len()
     }
 
+    /// Channels in the table now placed on the engine the engine process is
+    /// about (see [`Self::engine`]): with a pool, channels on other engines
+    /// neither keep it running nor ask for its restart.
+    pub fn process_engine_channel_count(&self) -> usize {
+        let engine = self.engine();
+        self.inner
+            .channels()
+            .values()
+            .filter(|channel| channel.member().url() == engine.base())
+            .count()
+    }
+
     pub fn settings(&self) -> &ChannelSettings {
         &self.inner.settings
     }

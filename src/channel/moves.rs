@@ -16,6 +16,7 @@
 use super::failover::{Rounds, Switch};
 use super::ChannelError;
 use std::time::Duration;
+use url::Url;
 
 /// The channel's engine as the policy needs to know it.
 #[derive(Debug, Clone, Copy)]
@@ -48,6 +49,9 @@ pub(super) struct Plan {
     /// Moves since the channel last played: bounds moves between engines
     /// that keep failing one after the other.
     moves_without_play: u32,
+    /// Engines left since the channel last played: a move goes to the others
+    /// first, so a channel of one id is tried on every engine in turn.
+    left: Vec<Url>,
 }
 
 impl Plan {
@@ -57,7 +61,20 @@ impl Plan {
             alternates: alternates.max(1),
             max_rounds,
             moves_without_play: 0,
+            left: Vec::new(),
         }
+    }
+
+    /// The channel moves off `engine`.
+    pub(super) fn leaving(&mut self, engine: &Url) {
+        if !self.left.contains(engine) {
+            self.left.push(engine.clone());
+        }
+    }
+
+    /// Engines left since the channel last played.
+    pub(super) fn left(&self) -> &[Url] {
+        &self.left
     }
 
     /// The alternate to play now.
@@ -69,6 +86,7 @@ impl Plan {
     pub(super) fn played(&mut self) {
         self.rounds.played();
         self.moves_without_play = 0;
+        self.left.clear();
     }
 
     pub(super) fn after(&mut self, error: ChannelError, engines: Engines) -> Step {
@@ -186,6 +204,27 @@ mod tests {
             plan.after(id_failed(), UP_WITH_TWO_OTHERS),
             Step::GiveUp(_)
         ));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_engines_left_are_remembered_until_the_channel_plays() {
+        let a = Url::parse("http://10.0.0.1:6878/").expect("url");
+        let b = Url::parse("http://10.0.0.2:6878/").expect("url");
+        let mut plan = Plan::new(1, 3);
+        assert!(matches!(
+            plan.after(id_failed(), UP_WITH_TWO_OTHERS),
+            Step::Move
+        ));
+        plan.leaving(&a);
+        assert!(matches!(
+            plan.after(id_failed(), UP_WITH_TWO_OTHERS),
+            Step::Move
+        ));
+        plan.leaving(&b);
+        plan.leaving(&a);
+        assert_eq!(plan.left(), [a.clone(), b]);
+        plan.played();
+        assert!(plan.left().is_empty());
     }
 
     #[tokio::test(start_paused = true)]
