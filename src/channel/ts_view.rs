@@ -48,6 +48,12 @@ impl TsPlayer {
         self.attachment.channel()
     }
 
+    /// Keeps this player's data in the ring (up to its cap) however long it
+    /// does not read: a recording's, for which a gap is worse than memory.
+    pub fn hold_while_stalled(&self) {
+        self.cursor.hold_while_stalled();
+    }
+
     /// Waits until the channel has a keyframe to start this player with.
     pub async fn ready(&self, timeout: Duration) -> Result<(), ChannelError> {
         self.channel()

@@ -489,6 +489,7 @@ impl Recordings {
         file: std::fs::File,
         request: Request,
     ) {
+        player.hold_while_stalled();
         let shutdown = &self.inner.shutdown;
         let alternates = u32::try_from(live.target.ids.len()).unwrap_or(u32::MAX);
         let timeout = self

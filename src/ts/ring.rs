@@ -4,9 +4,13 @@
 //! from the older of the slowest cursor's position and the newest keyframe (where
 //! a joiner starts) to the end. A channel whose players keep up thus holds about
 //! one GOP; a player that falls behind holds more, up to the ring's byte cap.
-//! Past the cap the oldest chunks go whatever the cursors: a player that stops
-//! reading costs bounded memory and holds nobody back, and when the ring has
-//! moved past its cursor it is moved to the newest keyframe.
+//! Past the cap the oldest chunks go whatever the cursors, and a player that
+//! has not read for [`STALL_GRACE`] while data waited for it (paused, gone,
+//! its network stalled) holds nothing any more: a player that stops reading
+//! costs little memory and holds nobody back, and when the ring has moved past
+//! its cursor it is moved to the newest keyframe. A recording's cursor is
+//! patient instead ([`Cursor::hold_while_stalled`]): a slow disk keeps its
+//! data up to the cap.
 //!
 //! Chunks are `Bytes`, shared by every player without copying. The lock is held
 //! only to clone a few `Bytes` handles, never across an await; cursor positions
@@ -15,8 +19,11 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
+use std::time::Duration;
+
 use bytes::Bytes;
 use tokio::sync::watch;
+use tokio::time::Instant;
 
 use super::packet::Chunk;
 
@@ -42,6 +49,22 @@ impl Drop for Cursor {
     }
 }
 
+/// How long a reader may leave waiting data unread before the ring stops
+/// keeping it for that reader. The kernel's socket buffer holds seconds more,
+/// so a player this late has been stalled far longer.
+pub const STALL_GRACE: Duration = Duration::from_secs(5);
+
+impl Cursor {
+    /// Keeps this reader's data (up to the cap) however long it does not
+    /// read: for recordings, where a gap is worse than memory.
+    pub fn hold_while_stalled(&self) {
+        let mut inner = lock(&self.inner);
+        if let Some(patient) = inner.patient.get_mut(self.slot) {
+            *patient = true;
+        }
+    }
+}
+
 /// What a read gave.
 #[derive(Debug)]
 pub enum Read {
@@ -59,8 +82,13 @@ enum Slot {
     Free,
     /// Registered, not joined yet: it will start at the newest keyframe.
     Joining,
-    /// The sequence number it reads next.
-    At(u64),
+    At {
+        /// The sequence number it reads next.
+        next: u64,
+        /// Since when data has waited for it without a read; `None` while
+        /// it is at the end.
+        waiting: Option<Instant>,
+    },
 }
 
 #[derive(Debug, Default)]
@@ -76,6 +104,8 @@ struct Inner {
     closed: bool,
     /// Each cursor's position, by slot.
     positions: Vec<Slot>,
+    /// Whether each cursor holds its data while stalled, by slot.
+    patient: Vec<bool>,
     /// Slots of dropped cursors, for reuse.
     free: Vec<usize>,
 }
@@ -99,21 +129,45 @@ impl Inner {
         }
     }
 
-    /// The oldest chunk anyone needs: a joiner's (the newest keyframe) or a
-    /// cursor's still in the ring. A cursor the ring has already moved past
+    /// The oldest chunk anyone needs at `now`: a joiner's (the newest
+    /// keyframe) or a cursor's still in the ring, unless that cursor has
+    /// stalled past [`STALL_GRACE`]. A cursor the ring has already moved past
     /// needs nothing older: it restarts at the newest keyframe.
-    fn needed_from(&self) -> Option<u64> {
+    fn needed_from(&self, now: Instant) -> Option<u64> {
         let keyframe = self.newest_keyframe()?;
         let first = self.first_seq;
+        let holds = |slot: usize, waiting: Option<Instant>| {
+            self.patient.get(slot).copied().unwrap_or(false)
+                || waiting.is_none_or(|since| now.duration_since(since) < STALL_GRACE)
+        };
         Some(
             self.positions
                 .iter()
-                .filter_map(|slot| match *slot {
-                    Slot::At(next) if next >= first => Some(next),
+                .enumerate()
+                .filter_map(|(slot, position)| match *position {
+                    Slot::At { next, waiting } if next >= first && holds(slot, waiting) => {
+                        Some(next)
+                    }
                     _ => None,
                 })
                 .fold(keyframe, u64::min),
         )
+    }
+
+    /// Starts the stall clock of every reader that was at the end.
+    fn start_waiting(&mut self, now: Instant) {
+        let end = self.end_seq();
+        for position in &mut self.positions {
+            if let Slot::At {
+                next,
+                waiting: waiting @ None,
+            } = position
+            {
+                if *next < end {
+                    *waiting = Some(now);
+                }
+            }
+        }
     }
 }
 
@@ -154,10 +208,12 @@ impl Ring {
         let slot = match inner.free.pop() {
             Some(slot) => {
                 inner.positions[slot] = Slot::Joining;
+                inner.patient[slot] = false;
                 slot
             }
             None => {
                 inner.positions.push(Slot::Joining);
+                inner.patient.push(false);
                 inner.positions.len() - 1
             }
         };
@@ -191,9 +247,11 @@ impl Ring {
             while inner.bytes > self.max_bytes && inner.chunks.len() > 1 {
                 inner.pop_front();
             }
+            let now = Instant::now();
+            inner.start_waiting(now);
             // Without a keyframe nobody can join yet: keep what there is, as a
             // stream that has none at all is held up to the cap as before.
-            if let Some(from) = inner.needed_from() {
+            if let Some(from) = inner.needed_from(now) {
                 while inner.first_seq < from {
                     inner.pop_front();
                 }
@@ -273,8 +331,10 @@ impl Ring {
             seq += 1;
         }
         cursor.next = Some(seq);
+        // A read restarts the stall clock; caught up, it has none.
+        let waiting = (seq < inner.end_seq()).then(Instant::now);
         if let Some(position) = inner.positions.get_mut(cursor.slot) {
-            *position = Slot::At(seq);
+            *position = Slot::At { next: seq, waiting };
         }
         if taken == 0 {
             Read::Pending
@@ -473,6 +533,80 @@ mod tests {
         );
         assert_eq!(tags(ring.read(&mut stalled, 1000)), vec![40]);
         assert_eq!(stalled.skips, 1);
+    }
+
+    /// Issue 26: a player that stopped reading (the bench's stalled one, a
+    /// paused or vanished client) held the ring at its 4 MiB cap until the
+    /// write-stall timeout cut it, 30 s later.
+    #[tokio::test(start_paused = true)]
+    async fn a_stalled_player_holds_the_ring_only_for_the_grace() {
+        let ring = Ring::new(1 << 20);
+        let mut fast = ring.cursor();
+        let mut stalled = ring.cursor();
+        append_gop(&ring, 0, 10, 1000);
+        drain(&ring, &mut stalled);
+        drain(&ring, &mut fast);
+        // A GOP a second: within the grace its data stays.
+        for gop in 1..5u8 {
+            tokio::time::advance(Duration::from_secs(1)).await;
+            append_gop(&ring, gop * 10, 10, 1000);
+            drain(&ring, &mut fast);
+        }
+        assert!(ring.buffered_bytes() >= 40 * 1000, "{}", ring.buffered_bytes());
+        tokio::time::advance(STALL_GRACE).await;
+        append_gop(&ring, 50, 10, 1000);
+        drain(&ring, &mut fast);
+        assert!(ring.buffered_bytes() <= 10 * 1000, "{}", ring.buffered_bytes());
+        // Back, it resumes at the newest keyframe.
+        assert_eq!(tags(ring.read(&mut stalled, 1000)), vec![50]);
+        assert_eq!(stalled.skips, 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_recording_keeps_its_data_while_stalled_up_to_the_cap() {
+        let ring = Ring::new(1 << 20);
+        let mut fast = ring.cursor();
+        let mut recording = ring.cursor();
+        recording.hold_while_stalled();
+        append_gop(&ring, 0, 10, 1000);
+        drain(&ring, &mut recording);
+        for gop in 1..5u8 {
+            tokio::time::advance(STALL_GRACE).await;
+            append_gop(&ring, gop * 10, 10, 1000);
+            drain(&ring, &mut fast);
+        }
+        match ring.read(&mut recording, usize::MAX) {
+            Read::Data(chunks) => {
+                assert_eq!(chunks.first().map(|c| c[0]), Some(10));
+                assert_eq!(chunks.len(), 40);
+            }
+            other => panic!("expected data, got {other:?}"),
+        }
+        assert_eq!(recording.skips, 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_upstream_pause_past_the_grace_costs_caught_up_players_nothing() {
+        let ring = Ring::new(1 << 20);
+        let mut players: Vec<Cursor> = (0..2).map(|_| ring.cursor()).collect();
+        append_gop(&ring, 0, 10, 1000);
+        for player in &mut players {
+            drain(&ring, player);
+        }
+        // The engine sends nothing for a while, then a GOP's end and a new GOP at once.
+        tokio::time::advance(STALL_GRACE * 4).await;
+        ring.append(
+            [
+                chunk(10, 1000, false),
+                chunk(11, 1000, false),
+                chunk(12, 1000, true),
+            ],
+            None,
+        );
+        for player in &mut players {
+            assert_eq!(tags(ring.read(player, usize::MAX)), vec![10, 11, 12]);
+            assert_eq!(player.skips, 0);
+        }
     }
 
     #[test]
