@@ -260,11 +260,6 @@ fn pes_pts(packet: &[u8], head: &Header) -> Option<u64> {
 /// stream fits.
 const MAX_HOLD: usize = 2 * 1024 * 1024;
 
-/// The size of the blocks packets are held in and chunks split off (see
-/// [`Splitter::hold`]): a publication's worth, so that a block is freed soon
-/// after the ring drops its chunks.
-const HOLD_BLOCK: usize = 128 * 1024;
-
 /// Where a chunk boundary or a timestamp was found, by packet index.
 #[derive(Debug)]
 struct Mark {
@@ -389,18 +384,8 @@ impl Splitter {
         pos
     }
 
-    /// Appends packets to `held`, in its block while there is room, else in
-    /// a new block that the packets still held move to. Chunks are split off
-    /// the block and share it: the ring frees a block with its last chunk,
-    /// so a block's size bounds the memory a channel holds beyond what its
-    /// ring counts.
+    /// Appends packets to `held`.
     fn hold(&mut self, packets: &[u8]) {
-        if self.held.capacity() - self.held.len() < packets.len() {
-            let mut block =
-                BytesMut::with_capacity((self.held.len() + packets.len()).max(HOLD_BLOCK));
-            block.extend_from_slice(&self.held);
-            self.held = block;
-        }
         self.held.extend_from_slice(packets);
     }
 
@@ -537,15 +522,17 @@ impl Splitter {
                 }
             }
             let len = (end - start) as usize * PACKET_SIZE;
-            // Split off `held`, not copied: `held` is a block of at most
-            // [`HOLD_BLOCK`] (see [`Self::hold`]), so a chunk pins little
-            // more memory than its own bytes.
+            // Copied into an allocation of its own rather than split off
+            // `held`: a split chunk would pin the whole block it came from,
+            // so the ring would hold more memory than it counts (README,
+            // "Many channels at once").
             out.push(Chunk {
-                data: self.held.split_to(len).freeze(),
+                data: Bytes::copy_from_slice(&self.held[..len]),
                 keyframe: gathering.keyframe,
                 pts: gathering.pts,
                 psi: gathering.psi,
             });
+            self.held.advance(len);
             self.held_from = end;
         }
     }
