@@ -2,12 +2,16 @@
 //! against the `batched` copier sending the same number of players the same
 //! chunks from one upstream (the cost of the bytes alone), and all C×P
 //! players on one channel, so that what one more channel costs can be read off.
-//! With `--before`, that build's proxy runs the C channels too.
+//! With `--before`, that build's proxy runs the C channels too; with
+//! `--engines N`, this build's proxy runs them once more on a pool of N
+//! simulated engines, the channels placed by the pool (`pooled`).
 
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use acebridge_testkit::engine::SimEngine;
 
 use super::{
     free_addr, measure, players, spawn_child, start_engine, start_playback, wait_listening, Cli,
@@ -47,12 +51,14 @@ struct Figures {
     peak_rss_mib: f64,
     median_pct: f64,
     sessions: usize,
+    /// Engine sessions started on each engine, in the order listed.
+    per_engine: Vec<usize>,
 }
 
 pub async fn run(cli: &Cli) -> std::process::ExitCode {
     println!(
-        "acebridge many-channel benchmark: {} bit/s per channel, {} s per run, TS players",
-        cli.bitrate, cli.seconds
+        "acebridge many-channel benchmark: {} bit/s per channel, {} s per run after {} s of play, TS players",
+        cli.bitrate, cli.seconds, cli.settle
     );
     println!(
         "{:>9} {:>8} | {:>9} {:>9} {:>8} {:>8}",
@@ -74,11 +80,21 @@ pub async fn run(cli: &Cli) -> std::process::ExitCode {
         if cli.before.is_some() {
             runs.push(("before", *spec, Child::Before));
         }
+        if cli.engines > 1 {
+            runs.push(("pooled", *spec, Child::Pooled(cli.engines)));
+        }
         for (name, spec, child) in runs {
             match measure_run(cli, spec, child).await {
                 Ok(figures) => {
+                    let per_engine = if figures.per_engine.len() > 1 {
+                        let counts: Vec<String> =
+                            figures.per_engine.iter().map(usize::to_string).collect();
+                        format!(" ({} per engine)", counts.join("/"))
+                    } else {
+                        String::new()
+                    };
                     println!(
-                        "{:>5}x{:<3} {:>8} | {:>9.3} {:>7.1}Mi {:>8.1} {:>8}",
+                        "{:>5}x{:<3} {:>8} | {:>9.3} {:>7.1}Mi {:>8.1} {:>8}{per_engine}",
                         spec.channels,
                         spec.players,
                         name,
@@ -87,7 +103,7 @@ pub async fn run(cli: &Cli) -> std::process::ExitCode {
                         figures.median_pct,
                         figures.sessions
                     );
-                    rows.push(figures);
+                    rows.push((name, figures));
                 }
                 Err(error) => {
                     eprintln!("{name} {}x{} failed: {error}", spec.channels, spec.players);
@@ -95,7 +111,12 @@ pub async fn run(cli: &Cli) -> std::process::ExitCode {
                 }
             }
         }
-        if let [many, batched, one, ..] = &rows[..] {
+        let of = |wanted: &str| {
+            rows.iter()
+                .find(|(name, _)| *name == wanted)
+                .map(|(_, figures)| figures)
+        };
+        if let [(_, many), (_, batched), (_, one), ..] = &rows[..] {
             println!(
                 "{:>5}x{:<3} proxy/batched {:.2}x CPU/GB; proxy {:.2}x its one-channel CPU/GB; {:.2} MiB per extra channel",
                 spec.channels,
@@ -104,6 +125,17 @@ pub async fn run(cli: &Cli) -> std::process::ExitCode {
                 many.cpu_per_gb / one.cpu_per_gb.max(f64::MIN_POSITIVE),
                 (many.peak_rss_mib - one.peak_rss_mib) / (spec.channels.max(2) - 1) as f64
             );
+        }
+        for other in ["before", "pooled"] {
+            if let (Some(figures), Some(many)) = (of(other), rows.first().map(|(_, f)| f)) {
+                println!(
+                    "{:>5}x{:<3} {other}/proxy {:.2}x CPU/GB, {:.2}x peak RSS",
+                    spec.channels,
+                    spec.players,
+                    figures.cpu_per_gb / many.cpu_per_gb.max(f64::MIN_POSITIVE),
+                    figures.peak_rss_mib / many.peak_rss_mib.max(f64::MIN_POSITIVE)
+                );
+            }
         }
     }
     if failed {
@@ -121,20 +153,34 @@ enum Child {
     Batched,
     /// `--before`'s proxy (its channel limit is its default).
     Before,
+    /// This build's proxy on a pool of this many engines.
+    Pooled(usize),
 }
 
 /// `child` with `spec`'s players, one of each channel's joining first to warm it.
 async fn measure_run(cli: &Cli, spec: Spec, child: Child) -> Result<Figures, String> {
-    let engine = start_engine(cli.bitrate).await;
+    let engines = match child {
+        Child::Pooled(count) => count,
+        _ => 1,
+    };
+    let mut pool = Vec::new();
+    for _ in 0..engines {
+        pool.push(start_engine(cli.bitrate).await);
+    }
+    let engine = &pool[0];
     let addr = free_addr().map_err(|e| e.to_string())?;
     let ids: Vec<String> = (0..spec.channels)
         .map(|n| format!("{:040x}", 0xbe00 + n))
         .collect();
     let (args, paths): (Vec<String>, Vec<String>) = if child != Child::Batched {
         let mut args = vec!["proxy".to_owned(), engine.url(), addr.to_string()];
-        if child == Child::Proxy {
+        if child != Child::Before {
             args.push("--max-channels".to_owned());
             args.push((spec.channels + 1).to_string());
+        }
+        for other in &pool[1..] {
+            args.push("--also-engine".to_owned());
+            args.push(other.url());
         }
         let paths = ids
             .iter()
@@ -179,7 +225,7 @@ async fn measure_run(cli: &Cli, spec: Spec, child: Child) -> Result<Figures, Str
             tasks.push(tokio::spawn(players::play(addr, path.clone(), counter)));
         }
     }
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    tokio::time::sleep(Duration::from_secs(cli.settle)).await;
     let measure::Window {
         cpu,
         elapsed,
@@ -196,6 +242,7 @@ async fn measure_run(cli: &Cli, spec: Spec, child: Child) -> Result<Figures, Str
         cpu_per_gb: cpu.as_secs_f64() / (total.max(1) as f64 / 1e9),
         peak_rss_mib: peak_rss as f64 / (1024.0 * 1024.0),
         median_pct: measure::quantile(&pct, 0.5).unwrap_or(0) as f64 / 10.0,
-        sessions: engine.sessions_started_total(),
+        sessions: pool.iter().map(SimEngine::sessions_started_total).sum(),
+        per_engine: pool.iter().map(SimEngine::sessions_started_total).collect(),
     })
 }

@@ -82,6 +82,15 @@ struct Cli {
     /// (players per channel), comma-separated, e.g. 16x4,32x2
     #[arg(long, value_delimiter = ',', value_name = "CxP")]
     channels: Vec<channels::Spec>,
+    /// With --channels: also run the proxy with this many simulated engines,
+    /// the channels placed on them by the pool (`engines` setting)
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    engines: usize,
+    /// With --channels: seconds the players play before the measurement
+    /// starts (each channel's ring fills in its first 11 s at 3 Mbit/s, and
+    /// filling it is memory taken from the system, page by page)
+    #[arg(long, value_name = "SECONDS", default_value_t = 2)]
+    settle: u64,
     /// Instead of the fan-out table: this many rounds of first-picture times
     /// for TS and HLS players on cold and on playing channels
     #[arg(long, value_name = "ROUNDS")]
@@ -106,6 +115,9 @@ enum Internal {
         /// Where recordings go (the bench's own temp folder)
         #[arg(long)]
         recordings_dir: Option<std::path::PathBuf>,
+        /// More engines beside ENGINE: the proxy places channels on the pool
+        #[arg(long = "also-engine", value_name = "URL")]
+        also_engines: Vec<String>,
     },
     /// (internal) run the reference copier
     #[command(hide = true)]
@@ -157,8 +169,10 @@ fn main() -> ExitCode {
             linger,
             max_channels,
             recordings_dir,
+            also_engines,
         }) => runtime.block_on(run_proxy(
             engine,
+            also_engines,
             listen,
             linger,
             max_channels,
@@ -186,6 +200,7 @@ fn main() -> ExitCode {
 
 async fn run_proxy(
     engine: String,
+    also_engines: Vec<String>,
     listen: SocketAddr,
     linger: u64,
     max_channels: usize,
@@ -194,7 +209,23 @@ async fn run_proxy(
     let Ok(engine) = acebridge::config::parse_engine_url(&engine) else {
         return ExitCode::from(2);
     };
-    let mut config = acebridge::Config::new(engine, listen);
+    let mut pool = Vec::new();
+    for url in &also_engines {
+        let Ok(url) = acebridge::config::parse_engine_url(url) else {
+            return ExitCode::from(2);
+        };
+        pool.push(url);
+    }
+    let mut config = acebridge::Config::new(engine.clone(), listen);
+    if !pool.is_empty() {
+        config.engines = std::iter::once(engine)
+            .chain(pool)
+            .map(|url| acebridge::engine_pool::EngineSpec {
+                url,
+                max_channels: None,
+            })
+            .collect();
+    }
     // The bench is the one place where hundreds of players on a channel are wanted.
     config.channels.max_players = 10_000;
     config.channels.linger = Duration::from_secs(linger);

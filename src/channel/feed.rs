@@ -12,7 +12,7 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures_util::StreamExt;
 use tokio::time::Instant;
 use url::Url;
@@ -36,6 +36,11 @@ use crate::ts::packet::{Chunk, Splitter};
 pub const COALESCE_BYTES: usize = 120 * 1024;
 /// See [`COALESCE_BYTES`].
 pub const COALESCE_DELAY: Duration = Duration::from_millis(400);
+
+/// Bytes read at most in one go when a chunk is due; more are left for the
+/// next chunk, so that an engine sending faster than it is read (a burst
+/// after a stall) does not keep the feed from publishing.
+const DRAIN_BYTES: usize = 4 * COALESCE_BYTES;
 
 /// Playlist fetch failures in a row before an HLS session is replaced.
 const PLAYLIST_FAILURES_BEFORE_RESTART: u32 = 5;
@@ -257,33 +262,67 @@ impl Channel {
             Err(error) => return error.into(),
         };
         let mut first = true;
-        // Small upstream reads are held back briefly and published as one
-        // chunk: every chunk wakes every player for one write, so fewer,
-        // larger chunks cut the CPU per byte delivered (see COALESCE_BYTES).
-        let mut held = BytesMut::new();
+        // Small upstream reads are held back and published as one chunk:
+        // every chunk wakes every player for one write, so fewer, larger
+        // chunks cut the CPU per byte delivered (see COALESCE_BYTES). While a
+        // chunk gathers, the engine's bytes wait in the socket and are read
+        // at once when it is due, rather than one engine write (~40 ms) at a
+        // time: each read is a wake-up, a syscall and the HTTP client's work,
+        // paid per channel whatever its number of players.
+        let mut held = 0usize;
         let mut hold_until: Option<Instant> = None;
         let mut idle_until = Instant::now() + bounds.idle;
+        // How long a chunk takes to gather: COALESCE_DELAY, or less when
+        // COALESCE_BYTES come sooner at the channel's bitrate.
+        let mut gather = COALESCE_DELAY;
+        let mut began = Instant::now();
         loop {
-            let wake = hold_until.map_or(idle_until, |hold| hold.min(idle_until));
-            let next = tokio::time::timeout_at(wake, body.next()).await;
-            let bytes = match next {
-                Err(_) if hold_until.is_some_and(|hold| hold <= Instant::now()) => {
-                    self.cut(&held, cutter, received);
-                    held.clear();
+            if let Some(due) = hold_until {
+                tokio::time::sleep_until(due).await;
+                let mut ended = None;
+                while held < DRAIN_BYTES {
+                    match ready_now(&mut body).await {
+                        None => break,
+                        Some(None) => ended = Some(ChannelError::UpstreamEnded),
+                        Some(Some(Err(error))) => ended = Some(error.into()),
+                        Some(Some(Ok(bytes))) => {
+                            self.take_in(&bytes, cutter);
+                            held += bytes.len();
+                            continue;
+                        }
+                    }
+                    break;
+                }
+                // What arrived before an end is good data: players get it.
+                self.cut(cutter, received);
+                let now = Instant::now();
+                if let Some(error) = ended {
+                    return error;
+                }
+                if held == 0 {
+                    // Nothing came since the last chunk: wait for the next bytes.
                     hold_until = None;
                     continue;
                 }
-                Err(_) => return EngineError::Timeout(bounds.idle).into(),
-                Ok(None) => {
-                    // What arrived before the end is good data: players get it.
-                    self.cut(&held, cutter, received);
-                    return ChannelError::UpstreamEnded;
-                }
-                Ok(Some(Err(error))) => {
-                    self.cut(&held, cutter, received);
-                    return error.into();
-                }
+                idle_until = now + bounds.idle;
+                let took = now.saturating_duration_since(began);
+                gather = COALESCE_DELAY.min(took.mul_f64(COALESCE_BYTES as f64 / held as f64));
+                held = 0;
+                began = now;
+                hold_until = Some(now + gather);
+                continue;
+            }
+            let bytes = match tokio::time::timeout_at(idle_until, body.next()).await {
                 Ok(Some(Ok(bytes))) => bytes,
+                ended => {
+                    // What arrived before the end is good data: players get it.
+                    self.cut(cutter, received);
+                    return match ended {
+                        Err(_) => EngineError::Timeout(bounds.idle).into(),
+                        Ok(Some(Err(error))) => error.into(),
+                        Ok(_) => ChannelError::UpstreamEnded,
+                    };
+                }
             };
             idle_until = Instant::now() + bounds.idle;
             if first && bytes.trim_ascii_start().starts_with(b"#EXTM3U") {
@@ -293,29 +332,35 @@ impl Channel {
                 .into();
             }
             first = false;
-            held.extend_from_slice(&bytes);
+            self.take_in(&bytes, cutter);
             // Until the first keyframe arrives TS players wait, and until the
             // first segment is cut HLS players do: publish at once.
-            if held.len() >= COALESCE_BYTES || !*received || self.segments.next_seq() == 0 {
-                self.cut(&held, cutter, received);
-                held.clear();
-                hold_until = None;
-            } else if hold_until.is_none() {
-                hold_until = Some(Instant::now() + COALESCE_DELAY);
+            if !*received || self.segments.next_seq() == 0 {
+                self.cut(cutter, received);
+            } else {
+                held = bytes.len();
+                began = Instant::now();
+                hold_until = Some(began + gather);
             }
         }
     }
 
-    /// Cuts upstream bytes into chunks for the ring and, with a TS upstream,
-    /// into HLS segments.
-    fn cut(&self, bytes: &[u8], cutter: &mut Cutter, received: &mut bool) {
+    /// Counts upstream bytes and scans them into the cutter's splitter;
+    /// [`Self::cut`] publishes what they complete.
+    fn take_in(&self, bytes: &[u8], cutter: &mut Cutter) {
         self.bytes_in
             .fetch_add(bytes.len() as u64, Ordering::Relaxed);
         if !bytes.is_empty() {
             self.note_data();
         }
         self.hub.metrics.bytes_in.inc_by(bytes.len() as u64);
-        cutter.splitter.push(bytes, &mut cutter.chunks);
+        cutter.splitter.take_in(bytes);
+    }
+
+    /// Cuts the bytes taken in into chunks for the ring and, with a TS
+    /// upstream, into HLS segments.
+    fn cut(&self, cutter: &mut Cutter, received: &mut bool) {
+        cutter.splitter.release_ready(&mut cutter.chunks);
         if !self.publish(cutter) {
             return;
         }
@@ -453,7 +498,8 @@ impl Channel {
                     starts_mid_gop: false,
                 });
                 discontinuity = false;
-                self.cut(&data, cutter, received);
+                self.take_in(&data, cutter);
+                self.cut(cutter, received);
                 if !*received {
                     *received = true;
                     self.went_live();
@@ -481,6 +527,17 @@ impl Channel {
             Err(_) => engine.fetch_segment(&url, max).await,
             Ok(data) => Ok(data),
         }
+    }
+}
+
+/// The next item of `body` if the engine's bytes for it are already here:
+/// the HTTP client's connection task gets one turn of the runtime to read
+/// them from the socket, and `None` means it found nothing.
+async fn ready_now<S: futures_util::Stream + Unpin>(body: &mut S) -> Option<Option<S::Item>> {
+    tokio::select! {
+        biased;
+        item = body.next() => Some(item),
+        () = tokio::task::yield_now() => None,
     }
 }
 
@@ -547,7 +604,8 @@ mod tests {
     /// Feeds `bytes` in small reads, as the engine sends them.
     fn feed(channel: &Channel, cutter: &mut Cutter, received: &mut bool, bytes: &[u8]) {
         for read in bytes.chunks(PACKET_SIZE * 20) {
-            channel.cut(read, cutter, received);
+            channel.take_in(read, cutter);
+            channel.cut(cutter, received);
         }
     }
 

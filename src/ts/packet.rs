@@ -305,27 +305,44 @@ impl Splitter {
     /// Feeds upstream bytes and appends the chunks now complete to `out`. The
     /// last packet waits until the next sync byte confirms it is whole, and
     /// the PES in flight until it ends.
+    #[cfg(test)]
     pub fn push(&mut self, input: &[u8], out: &mut Vec<Chunk>) {
-        self.pending.extend_from_slice(input);
-        let mut pos = 0;
-        while pos + PACKET_SIZE < self.pending.len() {
-            if self.pending[pos] != SYNC || self.pending[pos + PACKET_SIZE] != SYNC {
-                // Torn packet or garbage: drop up to the next position where
-                // two sync bytes one packet apart agree.
-                self.pending.advance(pos);
-                pos = 0;
-                let skip = resync_offset(&self.pending[1..]).map_or(self.pending.len(), |o| o + 1);
-                let skip = skip.min(self.pending.len());
-                self.dropped_bytes += skip as u64;
-                self.pending.advance(skip);
-                continue;
+        self.take_in(input);
+        self.release_ready(out);
+    }
+
+    /// Scans upstream bytes and holds their whole packets back, releasing
+    /// nothing: a caller that gathers several reads into one publication
+    /// takes each in as it comes (no copy of its own) and calls
+    /// [`Self::release_ready`] once.
+    pub fn take_in(&mut self, mut input: &[u8]) {
+        if !self.pending.is_empty() {
+            // The packet left over from the last read is checked against the
+            // next one's sync byte: go on from the input itself once past it.
+            let before = self.pending.len();
+            let borrowed = input.len().min(2 * PACKET_SIZE);
+            self.pending.extend_from_slice(&input[..borrowed]);
+            let mut pending = std::mem::take(&mut self.pending);
+            let used = self.scan_run(&pending);
+            if used >= before {
+                input = &input[used - before..];
+                pending.clear();
+                self.pending = pending;
+            } else {
+                pending.advance(used);
+                pending.extend_from_slice(&input[borrowed..]);
+                let used = self.scan_run(&pending);
+                pending.advance(used);
+                self.pending = pending;
+                return;
             }
-            let mut packet = [0; PACKET_SIZE];
-            packet.copy_from_slice(&self.pending[pos..pos + PACKET_SIZE]);
-            self.scan(packet);
-            pos += PACKET_SIZE;
         }
-        self.pending.advance(pos);
+        let used = self.scan_run(input);
+        self.pending.extend_from_slice(&input[used..]);
+    }
+
+    /// Moves out as chunks what the packets taken in so far complete.
+    pub fn release_ready(&mut self, out: &mut Vec<Chunk>) {
         let end = self.next_index();
         let max_hold = (MAX_HOLD / PACKET_SIZE) as u64;
         let release = self
@@ -336,19 +353,59 @@ impl Splitter {
         self.release(release, out);
     }
 
+    /// Scans the whole packets of `buf` into `held`, resyncing on garbage;
+    /// returns how many bytes it used (the rest waits for more input).
+    /// Packets sent as they came are copied in runs, not one by one.
+    fn scan_run(&mut self, buf: &[u8]) -> usize {
+        let mut pos = 0;
+        let mut run = 0;
+        while pos + PACKET_SIZE < buf.len() {
+            if buf[pos] != SYNC || buf[pos + PACKET_SIZE] != SYNC {
+                // Torn packet or garbage: drop up to the next position where
+                // two sync bytes one packet apart agree.
+                self.hold(&buf[run..pos]);
+                let rest = &buf[pos..];
+                let skip = resync_offset(&rest[1..]).map_or(rest.len(), |o| o + 1);
+                let skip = skip.min(rest.len());
+                self.dropped_bytes += skip as u64;
+                pos += skip;
+                run = pos;
+                continue;
+            }
+            let Ok(packet) = <&[u8; PACKET_SIZE]>::try_from(&buf[pos..pos + PACKET_SIZE]) else {
+                break;
+            };
+            if !self.scan(packet, &buf[run..pos]) {
+                run = pos + PACKET_SIZE;
+            }
+            pos += PACKET_SIZE;
+        }
+        self.hold(&buf[run..pos]);
+        pos
+    }
+
+    /// Appends packets to `held`.
+    fn hold(&mut self, packets: &[u8]) {
+        self.held.extend_from_slice(packets);
+    }
+
     fn next_index(&self) -> u64 {
         self.held_from + (self.held.len() / PACKET_SIZE) as u64
     }
 
-    /// Takes one whole packet in: notes what it starts, holds it.
-    fn scan(&mut self, mut packet: [u8; PACKET_SIZE]) {
-        let Some(mut head) = header(&packet) else {
-            return;
+    /// Takes one whole packet in: notes what it starts. True if it is sent
+    /// as it came, which the caller copies into `held` after `run` (the
+    /// packets before it not copied yet); otherwise `run` and whatever is
+    /// sent in its place are in `held` already.
+    fn scan(&mut self, packet: &[u8; PACKET_SIZE], run: &[u8]) -> bool {
+        let Some(head) = header(packet) else {
+            self.hold(run);
+            return false;
         };
         // A table is never a join point: the tables learnt from this very
         // packet are not needed to decide.
-        let join = self.psi.is_join_point(&packet, &head);
-        let at = self.next_index();
+        let join = self.psi.is_join_point(packet, &head);
+        let at = self.next_index() + (run.len() / PACKET_SIZE) as u64;
         let mut admit = Admit::Pass;
         if let Some(seam) = &mut self.seam {
             let resume_here = join && self.psi.pat.is_some() && self.psi.pmt.is_some();
@@ -364,19 +421,49 @@ impl Splitter {
         }
         if admit == Admit::Drop {
             // Not sent, but it tells which tables the keyframe comes after.
-            self.psi.observe(&packet, &head);
+            self.psi.observe(packet, &head);
             self.dropped_bytes += PACKET_SIZE as u64;
-            return;
+            self.hold(run);
+            return false;
         }
-        let continued = self.sections.renumber(&mut packet, head.has_payload());
+        let renumbered = self.sections.renumbered(packet, head.has_payload());
+        if admit == Admit::Pass && renumbered.is_none_or(|(counter, _)| counter == packet[3]) {
+            self.note(packet, &head, join, at, at, admit);
+            return true;
+        }
+        self.hold(run);
+        let mut packet = *packet;
+        let mut head = head;
+        let mut index = at;
+        let continued = renumbered.is_some_and(|(counter, continued)| {
+            packet[3] = counter;
+            continued
+        });
         if admit == Admit::Announce && !continued {
             if let Some(before) = announce_discontinuity(&mut packet) {
-                self.held.extend_from_slice(&before);
+                self.hold(&before);
+                index += 1;
             }
             head = header(&packet).unwrap_or(head);
         }
+        self.note(&packet, &head, join, at, index, admit);
+        self.hold(&packet);
+        false
+    }
+
+    /// Notes what a packet that is sent tells: the tables, a join point or a
+    /// timestamp at `at`, the PES it continues (as packet `index`).
+    fn note(
+        &mut self,
+        packet: &[u8; PACKET_SIZE],
+        head: &Header,
+        join: bool,
+        at: u64,
+        index: u64,
+        admit: Admit,
+    ) {
         // Stored as sent: copies sent ahead continue into the next real ones.
-        self.psi.observe(&packet, &head);
+        self.psi.observe(packet, head);
         if join {
             let mut psi = self.psi_packets();
             if admit == Admit::Announce {
@@ -389,20 +476,18 @@ impl Splitter {
             });
         }
         if head.payload_start && Some(head.pid) == self.psi.clock_pid() {
-            if let Some(pts) = pes_pts(&packet, &head) {
+            if let Some(pts) = pes_pts(packet, head) {
                 self.marks.push_back(Mark {
                     at,
                     kind: MarkKind::Pts(pts),
                 });
             }
         }
-        let index = self.next_index();
         if head.has_payload() {
             let payload = &packet[head.payload_offset..];
             self.open
                 .observe(index, head.pid, head.payload_start, payload);
         }
-        self.held.extend_from_slice(&packet);
     }
 
     /// Moves the held packets before index `until` out as chunks, cut at join
@@ -439,7 +524,8 @@ impl Splitter {
             let len = (end - start) as usize * PACKET_SIZE;
             // Copied into an allocation of its own rather than split off
             // `held`: a split chunk would pin the whole block it came from,
-            // so the ring would hold far more memory than it counts.
+            // so the ring would hold more memory than it counts (README,
+            // "Many channels at once").
             out.push(Chunk {
                 data: Bytes::copy_from_slice(&self.held[..len]),
                 keyframe: gathering.keyframe,

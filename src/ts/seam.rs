@@ -194,9 +194,16 @@ struct SectionPid {
 }
 
 impl SectionCounters {
-    /// Renumbers a packet that is sent; true if it continues its PID
-    /// across a seam (so it needs no discontinuity_indicator).
-    pub(super) fn renumber(&mut self, packet: &mut [u8; PACKET_SIZE], has_payload: bool) -> bool {
+    /// The counter byte (the fourth) a packet that is sent goes out with,
+    /// and whether it continues its PID across a seam (so it needs no
+    /// discontinuity_indicator); `None` for PIDs whose counters are the
+    /// upstream's own. Read-only on the packet, so that the splitter copies
+    /// the packets it does not change in runs rather than one by one.
+    pub(super) fn renumbered(
+        &mut self,
+        packet: &[u8; PACKET_SIZE],
+        has_payload: bool,
+    ) -> Option<(u8, bool)> {
         let pid = (u16::from(packet[1] & 0x1f) << 8) | u16::from(packet[2]);
         let counter = packet[3] & 0x0f;
         let Some(entry) = self.pids.iter_mut().find(|entry| entry.pid == pid) else {
@@ -210,7 +217,7 @@ impl SectionCounters {
                     after_seam: false,
                 });
             }
-            return false;
+            return None;
         };
         let continued = entry.after_seam;
         if continued {
@@ -223,8 +230,7 @@ impl SectionCounters {
             entry.after_seam = false;
         }
         entry.sent = counter.wrapping_add(entry.shift) & 0x0f;
-        packet[3] = (packet[3] & 0xf0) | entry.sent;
-        continued
+        Some(((packet[3] & 0xf0) | entry.sent, continued))
     }
 
     /// The old upstream ended: each table's next packet continues its count.
