@@ -552,11 +552,19 @@ mod tests {
             append_gop(&ring, gop * 10, 10, 1000);
             drain(&ring, &mut fast);
         }
-        assert!(ring.buffered_bytes() >= 40 * 1000, "{}", ring.buffered_bytes());
+        assert!(
+            ring.buffered_bytes() >= 40 * 1000,
+            "{}",
+            ring.buffered_bytes()
+        );
         tokio::time::advance(STALL_GRACE).await;
         append_gop(&ring, 50, 10, 1000);
         drain(&ring, &mut fast);
-        assert!(ring.buffered_bytes() <= 10 * 1000, "{}", ring.buffered_bytes());
+        assert!(
+            ring.buffered_bytes() <= 10 * 1000,
+            "{}",
+            ring.buffered_bytes()
+        );
         // Back, it resumes at the newest keyframe.
         assert_eq!(tags(ring.read(&mut stalled, 1000)), vec![50]);
         assert_eq!(stalled.skips, 1);
