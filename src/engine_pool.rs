@@ -438,6 +438,19 @@ impl Pool {
         Err(Busy)
     }
 
+    /// A seat for a new channel ([`Self::place`]); when no engine that
+    /// works has room, on an engine that `startable` says acebridge would
+    /// start on demand (the managed one, down while its process is stopped),
+    /// rather than a 503 while it could be started.
+    pub fn place_new(&self, startable: impl Fn(&Member) -> bool) -> Result<Seat, Busy> {
+        self.place(None).or_else(|busy| {
+            let members = self.members();
+            least_loaded(members.iter().filter(|m| m.has_room() && startable(m)))
+                .map(Seat::take)
+                .ok_or(busy)
+        })
+    }
+
     /// Whether a channel on `from` could move to another usable engine now.
     pub fn can_move_from(&self, from: &Arc<Member>) -> bool {
         self.movable_from(from) > 0

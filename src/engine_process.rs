@@ -328,6 +328,12 @@ impl EngineProcess {
         self.inner.lock().command.is_some() && is_loopback(engine.base())
     }
 
+    /// Whether a new channel would start `engine` now: it is managed and
+    /// the user has not stopped it.
+    pub fn would_start(&self, engine: &EngineClient) -> bool {
+        self.manages(engine) && !self.inner.lock().held
+    }
+
     /// Makes sure `engine` answers before a session is started on it: at
     /// once if it does, else by starting it (shared with every other caller)
     /// and waiting, bounded, until it answers. Unmanaged engines are not

@@ -540,6 +540,63 @@ async fn the_managed_engine_of_a_pool_is_stopped_when_idle_while_other_engines_p
     std::fs::remove_dir_all(dir).ok();
 }
 
+/// A pool of the managed engine (stopped, so down) and another one that is
+/// full: a new channel got 503 "every engine is busy" instead of starting
+/// the managed engine.
+#[tokio::test]
+async fn a_full_pool_starts_its_stopped_managed_engine_instead_of_refusing() {
+    let port = free_port();
+    let dir = settings_dir();
+    let settings = dir.join("settings.toml");
+    let command = sim_command(port);
+    let other = kit::engine::SimEngine::start().await;
+    let specs = vec![
+        EngineSpec {
+            url: url::Url::parse(&format!("http://127.0.0.1:{port}")).expect("url"),
+            max_channels: None,
+        },
+        EngineSpec {
+            url: url::Url::parse(&other.url()).expect("url"),
+            max_channels: Some(1),
+        },
+    ];
+    let proxy = Proxy::start_with(&format!("http://127.0.0.1:{port}"), move |config| {
+        config.engines = specs;
+        config.engine_command = Some(command);
+        config.settings_path = Some(settings);
+        config.pool.health_interval = Duration::from_millis(250);
+    })
+    .await;
+    wait_until(
+        Duration::from_secs(10),
+        "the stopped managed engine down",
+        || async { proxy.json("/api/health").await["engines"][0]["state"] == "down" },
+    )
+    .await;
+    // The engine that runs takes the first channel...
+    let mut first = Player::open(&proxy.stream_url(ID_A)).await;
+    first.read_until(1000, Duration::from_secs(20)).await;
+    assert_eq!(
+        other.open_sessions(ID_A),
+        1,
+        "the first channel on the running engine"
+    );
+    assert_eq!(process(&proxy).await["state"], "stopped");
+    // ...and, full, leaves the next to the managed engine, started for it.
+    let mut second = Player::open(&proxy.stream_url(ID_B)).await;
+    second.read_until(1000, Duration::from_secs(20)).await;
+    assert_eq!(process(&proxy).await["state"], "running");
+    assert_eq!(
+        other.open_sessions(ID_B),
+        0,
+        "the second channel on the managed engine"
+    );
+    drop((first, second));
+    proxy.stop().await;
+    assert_no_zombies().await;
+    std::fs::remove_dir_all(dir).ok();
+}
+
 #[tokio::test]
 async fn the_engine_command_set_through_the_settings_api_is_used_and_saved() {
     let port = free_port();

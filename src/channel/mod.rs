@@ -420,10 +420,11 @@ impl Hub {
         let Some(first) = alternates.first().cloned() else {
             return Err(ChannelError::Internal("a channel without ids".into()));
         };
+        let process = &self.inner.engine_process;
         let seat = self
             .inner
             .pool
-            .place(None)
+            .place_new(|member| member.managed() && process.would_start(member.client()))
             .map_err(|_| ChannelError::EnginesBusy)?;
         let channel = Arc::new(Channel::new(
             key.clone(),
