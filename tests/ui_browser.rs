@@ -2888,6 +2888,14 @@ async fn the_media_centres_card_gave_no_address_for_other_devices_while_the_lan_
         shown.starts_with("http://") && shown.contains("/hdhr/") && !shown.contains("127.0.0.1"),
         "{shown}"
     );
+    // The long address wraps at 420 px instead of widening the page.
+    client.set_window_size(420, 900).await.expect("resize");
+    let overflow = js(
+        client,
+        "return document.documentElement.scrollWidth - document.documentElement.clientWidth",
+    )
+    .await;
+    assert_eq!(overflow, json!(0), "the page scrolls sideways at 420 px");
     js(client, "document.getElementById('lan-switch').click()").await;
     wait_js(
         client,
