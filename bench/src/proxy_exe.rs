@@ -48,6 +48,8 @@ pub fn serve_args(args: &[String]) -> Vec<String> {
         match flag.as_str() {
             "--linger" => linger = value,
             "--max-channels" => max_channels = value,
+            // The pool's other engines: `serve` takes `--engine` again for each.
+            "--also-engine" => extra.extend(["--engine".to_owned(), value]),
             _ => extra.extend([flag.clone(), value]),
         }
     }
@@ -107,6 +109,17 @@ mod tests {
             ]
         );
         assert_eq!(serve[5..7], ["--linger", "1"]);
+        let pooled: Vec<String> = [
+            "proxy",
+            "http://a:1",
+            "127.0.0.1:2",
+            "--also-engine",
+            "http://b:1",
+        ]
+        .map(String::from)
+        .to_vec();
+        let serve = serve_args(&pooled);
+        assert_eq!(serve[serve.len() - 2..], ["--engine", "http://b:1"]);
         assert_eq!(serve.iter().filter(|a| *a == "--linger").count(), 1);
         assert!(is_acebridge(Path::new("/x/acebridge")));
         assert!(!is_acebridge(Path::new("/x/acebridge-bench")));
