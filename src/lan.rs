@@ -254,16 +254,19 @@ pub fn lan_addresses() -> Vec<IpAddr> {
 }
 
 /// The IPv4 address this computer's default route leaves from, if it has one
-/// that is not loopback. No packet is sent: connecting a UDP socket only picks
-/// the route.
+/// that is not loopback.
 fn route_address() -> Option<IpAddr> {
-    let socket = std::net::UdpSocket::bind((std::net::Ipv4Addr::UNSPECIFIED, 0)).ok()?;
     // TEST-NET-2 (RFC 5737): routed like any remote address, never used.
-    socket
-        .connect((std::net::Ipv4Addr::new(198, 51, 100, 1), 9))
-        .ok()?;
-    let ip = socket.local_addr().ok()?.ip();
-    (!ip.is_loopback() && !ip.is_unspecified()).then_some(ip)
+    let remote = SocketAddr::from((std::net::Ipv4Addr::new(198, 51, 100, 1), 9));
+    route_towards(remote).filter(|ip| !ip.is_loopback() && !ip.is_unspecified())
+}
+
+/// This computer's address on the route to `peer`, as the OS picks it. No
+/// packet is sent: connecting a UDP socket only picks the route.
+pub(crate) fn route_towards(peer: SocketAddr) -> Option<IpAddr> {
+    let socket = std::net::UdpSocket::bind((std::net::Ipv4Addr::UNSPECIFIED, 0)).ok()?;
+    socket.connect(peer).ok()?;
+    socket.local_addr().ok().map(|addr| addr.ip())
 }
 
 /// `text` as a QR code in SVG, for a TV or a phone to scan.

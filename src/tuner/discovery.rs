@@ -7,7 +7,7 @@
 //! A request names a device type and a device id, either of which may be the
 //! wildcard; only requests matching a tuner with our id get a reply.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 
 use tokio::net::UdpSocket;
 use tokio_util::sync::CancellationToken;
@@ -266,9 +266,7 @@ fn local_ip_towards(peer: SocketAddr, bound: Option<SocketAddr>) -> Option<IpAdd
     if let Some(bound) = bound.filter(|addr| !addr.ip().is_unspecified()) {
         return Some(bound.ip());
     }
-    let probe = std::net::UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)).ok()?;
-    probe.connect(peer).ok()?;
-    probe.local_addr().ok().map(|addr| addr.ip())
+    crate::lan::route_towards(peer)
 }
 
 #[cfg(test)]
