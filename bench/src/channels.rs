@@ -1,7 +1,9 @@
 //! Many channels at once: C channels with P TS players each on one proxy,
 //! against the `batched` copier sending the same number of players the same
-//! chunks from one upstream (the cost of the bytes alone), and all C×P
-//! players on one channel, so that what one more channel costs can be read off.
+//! chunks from one upstream (the cost of the bytes alone), the same copier
+//! reading one upstream per channel (`batchedN`: the floor for C channels,
+//! which pays each upstream's read too), and all C×P players on one channel,
+//! so that what one more channel costs can be read off.
 //! With `--before`, that build's proxy runs the C channels too; with
 //! `--engines N`, this build's proxy runs them once more on a pool of N
 //! simulated engines, the channels placed by the pool (`pooled`).
@@ -74,8 +76,15 @@ pub async fn run(cli: &Cli) -> std::process::ExitCode {
         let mut rows = Vec::new();
         let mut runs = vec![
             ("proxy", *spec, Child::Proxy),
-            ("batched", *spec, Child::Batched),
+            ("batched", *spec, Child::Batched { upstreams: 1 }),
             ("proxy", single, Child::Proxy),
+            (
+                "batchedN",
+                *spec,
+                Child::Batched {
+                    upstreams: spec.channels,
+                },
+            ),
         ];
         if cli.before.is_some() {
             runs.push(("before", *spec, Child::Before));
@@ -116,14 +125,27 @@ pub async fn run(cli: &Cli) -> std::process::ExitCode {
                 .find(|(name, _)| *name == wanted)
                 .map(|(_, figures)| figures)
         };
-        if let [(_, many), (_, batched), (_, one), ..] = &rows[..] {
+        let ratio = |a: &Figures, b: &Figures| a.cpu_per_gb / b.cpu_per_gb.max(f64::MIN_POSITIVE);
+        if let [(_, many), (_, batched), (_, one), (_, floor), ..] = &rows[..] {
             println!(
                 "{:>5}x{:<3} proxy/batched {:.2}x CPU/GB; proxy {:.2}x its one-channel CPU/GB; {:.2} MiB per extra channel",
                 spec.channels,
                 spec.players,
-                many.cpu_per_gb / batched.cpu_per_gb.max(f64::MIN_POSITIVE),
-                many.cpu_per_gb / one.cpu_per_gb.max(f64::MIN_POSITIVE),
+                ratio(many, batched),
+                ratio(many, one),
                 (many.peak_rss_mib - one.peak_rss_mib) / (spec.channels.max(2) - 1) as f64
+            );
+            // What the channels' own upstream reads cost the floor, and the
+            // proxy's overhead above each floor: C channels against one.
+            println!(
+                "{:>5}x{:<3} batchedN/batched {:.2}x CPU/GB (the floor's {} upstream reads); proxy/batchedN {:.2}x against one channel's proxy/batched {:.2}x: {:.2}x",
+                spec.channels,
+                spec.players,
+                ratio(floor, batched),
+                spec.channels,
+                ratio(many, floor),
+                ratio(one, batched),
+                ratio(many, floor) / ratio(one, batched).max(f64::MIN_POSITIVE)
             );
         }
         for other in ["before", "pooled"] {
@@ -149,8 +171,11 @@ pub async fn run(cli: &Cli) -> std::process::ExitCode {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Child {
     Proxy,
-    /// The batched copier: every player on one upstream.
-    Batched,
+    /// The batched copier reading this many upstreams, the players spread
+    /// over them in order (one upstream: every player on it).
+    Batched {
+        upstreams: usize,
+    },
     /// `--before`'s proxy (its channel limit is its default).
     Before,
     /// This build's proxy on a pool of this many engines.
@@ -172,7 +197,23 @@ async fn measure_run(cli: &Cli, spec: Spec, child: Child) -> Result<Figures, Str
     let ids: Vec<String> = (0..spec.channels)
         .map(|n| format!("{:040x}", 0xbe00 + n))
         .collect();
-    let (args, paths): (Vec<String>, Vec<String>) = if child != Child::Batched {
+    let (args, paths): (Vec<String>, Vec<String>) = if let Child::Batched { upstreams } = child {
+        let mut playbacks = Vec::new();
+        for id in ids.iter().take(upstreams.max(1)) {
+            playbacks.push(start_playback(&engine.url(), id).await?);
+        }
+        let mut args = vec!["copier".to_owned()];
+        let mut playbacks = playbacks.into_iter();
+        args.extend(playbacks.next());
+        args.extend([addr.to_string(), "--batch".to_owned()]);
+        for url in playbacks {
+            args.extend(["--also-upstream".to_owned(), url]);
+        }
+        let paths = (0..spec.channels)
+            .map(|n| format!("/{}", n % upstreams.max(1)))
+            .collect();
+        (args, paths)
+    } else {
         let mut args = vec!["proxy".to_owned(), engine.url(), addr.to_string()];
         if child != Child::Before {
             args.push("--max-channels".to_owned());
@@ -187,15 +228,6 @@ async fn measure_run(cli: &Cli, spec: Spec, child: Child) -> Result<Figures, Str
             .map(|id| format!("/ace/getstream?id={id}"))
             .collect();
         (args, paths)
-    } else {
-        let upstream = start_playback(&engine.url()).await?;
-        let args = vec![
-            "copier".to_owned(),
-            upstream,
-            addr.to_string(),
-            "--batch".to_owned(),
-        ];
-        (args, vec!["/".to_owned(); spec.channels])
     };
     let exe = cli.before.as_deref().filter(|_| child == Child::Before);
     let child = spawn_child(exe, &args).map_err(|e| e.to_string())?;

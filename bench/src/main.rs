@@ -124,6 +124,9 @@ enum Internal {
     Copier {
         upstream: String,
         listen: SocketAddr,
+        /// More upstreams, one per channel: `/n` plays the n-th (`/` the first)
+        #[arg(long = "also-upstream", value_name = "URL")]
+        also_upstreams: Vec<String>,
         /// Gather upstream reads into the proxy's chunk sizes before sending
         #[arg(long)]
         batch: bool,
@@ -181,13 +184,15 @@ fn main() -> ExitCode {
         Some(Internal::Copier {
             upstream,
             listen,
+            also_upstreams,
             batch,
         }) => {
             let batch = batch.then_some(copier::Batch {
                 bytes: acebridge::channel::COALESCE_BYTES,
                 delay: acebridge::channel::COALESCE_DELAY,
             });
-            runtime.block_on(run_copier(upstream, listen, batch))
+            let upstreams = std::iter::once(upstream).chain(also_upstreams).collect();
+            runtime.block_on(run_copier(upstreams, listen, batch))
         }
         None if !cli.channels.is_empty() => runtime.block_on(channels::run(&cli)),
         None if cli.cold.is_some() => runtime.block_on(first_picture::run(&cli)),
@@ -244,7 +249,7 @@ async fn run_proxy(
 }
 
 async fn run_copier(
-    upstream: String,
+    upstreams: Vec<String>,
     listen: SocketAddr,
     batch: Option<copier::Batch>,
 ) -> ExitCode {
@@ -255,7 +260,7 @@ async fn run_copier(
             return ExitCode::FAILURE;
         }
     };
-    match copier::run(upstream, listener, batch).await {
+    match copier::run(upstreams, listener, batch).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("copier: {error}");
@@ -508,7 +513,7 @@ async fn measure(cli: &Cli, players: usize, subject: Subject) -> Result<Figures,
             (args, format!("/ace/getstream?id={CHANNEL}"))
         }
         Subject::Copier | Subject::Batched => {
-            let upstream = start_playback(&engine.url()).await?;
+            let upstream = start_playback(&engine.url(), CHANNEL).await?;
             let mut args = vec!["copier".to_owned(), upstream, addr.to_string()];
             if subject == Subject::Batched {
                 args.push("--batch".to_owned());
@@ -633,9 +638,9 @@ async fn start_engine(bitrate: u64) -> SimEngine {
     .await
 }
 
-/// Starts an engine session the way the proxy does and returns its playback URL.
-async fn start_playback(engine: &str) -> Result<String, String> {
-    let url = format!("{engine}/ace/getstream?id={CHANNEL}&format=json&pid=acebridge-bench");
+/// Starts an engine session of `id` the way the proxy does and returns its playback URL.
+async fn start_playback(engine: &str, id: &str) -> Result<String, String> {
+    let url = format!("{engine}/ace/getstream?id={id}&format=json&pid=acebridge-bench");
     let body: serde_json::Value = reqwest::get(&url)
         .await
         .map_err(|e| e.to_string())?
