@@ -2246,7 +2246,7 @@ async fn now_and_next_on_rows_and_in_now_playing_and_search_by_programme_title()
 /// engine there is, the list shows each engine's state and channels, a row's
 /// Test checks that engine and its Remove takes it out of the pool. Save
 /// (one URL) with a pool asks first in the page, saying the engines listed
-/// are replaced: Keep them changes nothing, Replace them leaves that one.
+/// are replaced: Keep it changes nothing, Replace it leaves that one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_engine_card_adds_lists_tests_and_removes_engines_of_a_pool() {
     let first = SimEngine::start().await;
@@ -2309,6 +2309,8 @@ async fn the_engine_card_adds_lists_tests_and_removes_engines_of_a_pool() {
     assert!(
         question.contains(&format!("Save makes {} the only engine", first.url()))
             && question.contains("the other engine listed is taken off")
+            && question.contains("Channels playing on it play on")
+            && question.contains("Keep it")
             && question.contains("Add engine"),
         "{question}"
     );
@@ -2327,7 +2329,7 @@ async fn the_engine_card_adds_lists_tests_and_removes_engines_of_a_pool() {
     wait_js(
         client,
         "return document.getElementById('engine-replace').hidden && document.getElementById('engine-message').textContent === 'Kept the 2 engines.'",
-        "Keep them closes the question",
+        "Keep it closes the question",
     )
     .await;
     let settings = page.proxy.get_json("/api/settings").await;
@@ -2374,7 +2376,7 @@ async fn the_engine_card_adds_lists_tests_and_removes_engines_of_a_pool() {
         "{settings}"
     );
     assert_eq!(settings["engines"][0]["url"], format!("{}/", second.url()));
-    // A pool again, then Save answered with Replace them: that one engine.
+    // A pool again, then Save answered with Replace it: that one engine.
     js(
         client,
         &format!(

@@ -1288,10 +1288,13 @@ function askReplacePool(engine) {
   const listed = poolEngines.some((other) => plainUrl(other.url) === plainUrl(engine));
   const others = poolEngines.length - (listed ? 1 : 0);
   const them = others === 1 ? "the other engine listed is" : `the ${others} ${listed ? "other " : ""}engines listed are`;
+  const it = others === 1 ? "it" : "them";
   $("engine-replace-text").textContent =
     `Save makes ${engine} the only engine: ${them} taken off. ` +
-    `Channels playing on them play on until they end; every new channel goes to ${engine}. ` +
-    `To keep them and add this one, use Add engine.`;
+    `Channels playing on ${it} play on until they end; every new channel goes to ${engine}. ` +
+    `To keep ${it} and add this one, use Add engine.`;
+  $("engine-replace-yes").textContent = `Replace ${it}`;
+  $("engine-replace-no").textContent = `Keep ${it}`;
   $("engine-replace").hidden = false;
   setStatus($("engine-message"), "");
   $("engine-replace-no").focus();
