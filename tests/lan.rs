@@ -523,32 +523,6 @@ async fn discovered_base_url(to: std::net::IpAddr, wait: Duration) -> Option<Str
         .map(|(_, value)| String::from_utf8_lossy(value).into_owned())
 }
 
-/// What `hdhomerun_config discover <ip>` (libhdhomerun's own client) finds
-/// there: `None` when the tool is missing (a skip, or a failure under
-/// `ACEBRIDGE_REQUIRE_HDHOMERUN=1`).
-async fn hdhomerun_config_finds(ip: std::net::IpAddr) -> Option<bool> {
-    let output = tokio::process::Command::new("hdhomerun_config")
-        .args(["discover", &ip.to_string()])
-        .kill_on_drop(true)
-        .output();
-    match tokio::time::timeout(Duration::from_secs(20), output).await {
-        Ok(Ok(output)) => Some(
-            String::from_utf8_lossy(&output.stdout)
-                .lines()
-                .any(|line| line.ends_with(&format!(" found at {ip}"))),
-        ),
-        Ok(Err(_)) => {
-            kit::skip::missing_tools(
-                "ACEBRIDGE_REQUIRE_HDHOMERUN",
-                "discovery by a real libhdhomerun client",
-                "hdhomerun_config (apt-get install hdhomerun-config)",
-            );
-            None
-        }
-        Err(_) => panic!("hdhomerun_config discover did not finish"),
-    }
-}
-
 #[tokio::test]
 async fn hdhomerun_discovery_followed_the_lan_switch_only_after_a_restart() {
     use acebridge::tuner::discovery::DISCOVERY_PORT;
@@ -588,8 +562,11 @@ async fn hdhomerun_discovery_followed_the_lan_switch_only_after_a_restart() {
         Some(shared.clone()),
         "a device on the LAN discovers the shared tuner at once"
     );
-    if let Some(found) = hdhomerun_config_finds(lan_ip).await {
-        assert!(found, "hdhomerun_config discovers the tuner at {lan_ip}");
+    if let Some(found) = kit::hdhomerun::discover(lan_ip).await {
+        assert!(
+            !found.is_empty(),
+            "hdhomerun_config discovers the tuner at {lan_ip}"
+        );
     }
     let (status, discover) = get_json(&format!("{shared}/discover.json")).await;
     assert_eq!(status, 200, "{discover}");

@@ -98,39 +98,6 @@ async fn lineup_json(proxy: &Proxy) -> Vec<LineupEntry> {
     document(proxy, "/lineup.json").await
 }
 
-/// What `hdhomerun_config discover 127.0.0.1` prints: the ids found, or
-/// `None` when the tool is not installed (a visible skip, or a failure
-/// under `ACEBRIDGE_REQUIRE_HDHOMERUN=1`).
-async fn hdhomerun_config_discover() -> Option<Vec<String>> {
-    let output = tokio::process::Command::new("hdhomerun_config")
-        .args(["discover", "127.0.0.1"])
-        .kill_on_drop(true)
-        .output();
-    let output = match tokio::time::timeout(Duration::from_secs(20), output).await {
-        Ok(Ok(output)) => output,
-        Ok(Err(_)) => {
-            kit::skip::missing_tools(
-                "ACEBRIDGE_REQUIRE_HDHOMERUN",
-                "discovery by a real libhdhomerun client",
-                "hdhomerun_config (apt-get install hdhomerun-config)",
-            );
-            return None;
-        }
-        Err(_) => panic!("hdhomerun_config discover did not finish"),
-    };
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    Some(
-        stdout
-            .lines()
-            .filter_map(|line| {
-                let rest = line.strip_prefix("hdhomerun device ")?;
-                let (id, at) = rest.split_once(" found at ")?;
-                (at.trim() == "127.0.0.1").then(|| id.to_owned())
-            })
-            .collect(),
-    )
-}
-
 #[tokio::test]
 async fn hdhomerun_config_finds_the_tuner_with_the_id_of_discover_json_across_restarts() {
     let engine = SimEngine::start().await;
@@ -139,7 +106,7 @@ async fn hdhomerun_config_finds_the_tuner_with_the_id_of_discover_json_across_re
     let discover = discover_json(&first).await;
     let id = DeviceId::parse(&discover.device_id).expect("DeviceID passes the checksum");
     assert_eq!(discover.tuner_count, 4, "the default tuner count");
-    if let Some(found) = hdhomerun_config_discover().await {
+    if let Some(found) = kit::hdhomerun::discover(std::net::Ipv4Addr::LOCALHOST.into()).await {
         assert_eq!(
             found,
             vec![discover.device_id.clone()],
@@ -178,7 +145,7 @@ async fn hdhomerun_config_finds_the_tuner_with_the_id_of_discover_json_across_re
         discover.device_id,
         "the same id after a restart"
     );
-    if let Some(found) = hdhomerun_config_discover().await {
+    if let Some(found) = kit::hdhomerun::discover(std::net::Ipv4Addr::LOCALHOST.into()).await {
         assert_eq!(found, vec![discover.device_id.clone()]);
     }
     again.stop().await;

@@ -9,6 +9,7 @@
 //! - [`ffmpeg`]: ffprobe/ffmpeg checks that a real player decodes a stream,
 //! - [`fixtures`]: the embedded media fixtures,
 //! - [`guide`]: XMLTV guides (small, large, broken) and the server that serves them,
+//! - [`hdhomerun`]: discovery by the real HDHomeRun client, `hdhomerun_config`,
 //! - [`served`]: a text file served over HTTP that a test can change,
 //! - [`skip`]: skipping checks whose tools are missing, except in CI.
 
@@ -16,6 +17,7 @@ pub mod engine;
 pub mod ffmpeg;
 pub mod fixtures;
 pub mod guide;
+pub mod hdhomerun;
 pub mod served;
 pub mod skip;
 pub mod ts;
