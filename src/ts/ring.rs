@@ -31,7 +31,7 @@ use super::packet::Chunk;
 #[derive(Debug)]
 pub struct Cursor {
     inner: Arc<Mutex<Inner>>,
-    /// This cursor's entry in the ring's `positions`.
+    /// This cursor's entry in the ring's `readers`.
     slot: usize,
     /// Sequence number of the next chunk to deliver; `None` until the reader joined at a keyframe.
     next: Option<u64>,
@@ -42,8 +42,8 @@ pub struct Cursor {
 impl Drop for Cursor {
     fn drop(&mut self) {
         let mut inner = lock(&self.inner);
-        if let Some(position) = inner.positions.get_mut(self.slot) {
-            *position = Slot::Free;
+        if let Some(reader) = inner.readers.get_mut(self.slot) {
+            reader.position = Slot::Free;
         }
         inner.free.push(self.slot);
     }
@@ -59,8 +59,8 @@ impl Cursor {
     /// read: for recordings, where a gap is worse than memory.
     pub fn hold_while_stalled(&self) {
         let mut inner = lock(&self.inner);
-        if let Some(patient) = inner.patient.get_mut(self.slot) {
-            *patient = true;
+        if let Some(reader) = inner.readers.get_mut(self.slot) {
+            reader.patient = true;
         }
     }
 }
@@ -91,6 +91,21 @@ enum Slot {
     },
 }
 
+/// A cursor's entry in the ring: where it is, and whether it holds its data
+/// while stalled.
+#[derive(Debug, Clone, Copy)]
+struct Reader {
+    position: Slot,
+    patient: bool,
+}
+
+impl Reader {
+    const JOINING: Self = Self {
+        position: Slot::Joining,
+        patient: false,
+    };
+}
+
 #[derive(Debug, Default)]
 struct Inner {
     chunks: VecDeque<Chunk>,
@@ -102,10 +117,8 @@ struct Inner {
     /// Set after an upstream reconnect: drop data until the new upstream's first keyframe.
     resyncing: bool,
     closed: bool,
-    /// Each cursor's position, by slot.
-    positions: Vec<Slot>,
-    /// Whether each cursor holds its data while stalled, by slot.
-    patient: Vec<bool>,
+    /// Each cursor's entry, by slot.
+    readers: Vec<Reader>,
     /// Slots of dropped cursors, for reuse.
     free: Vec<usize>,
 }
@@ -136,16 +149,16 @@ impl Inner {
     fn needed_from(&self, now: Instant) -> Option<u64> {
         let keyframe = self.newest_keyframe()?;
         let first = self.first_seq;
-        let holds = |slot: usize, waiting: Option<Instant>| {
-            self.patient.get(slot).copied().unwrap_or(false)
-                || waiting.is_none_or(|since| now.duration_since(since) < STALL_GRACE)
+        let holds = |patient: bool, waiting: Option<Instant>| {
+            patient || waiting.is_none_or(|since| now.duration_since(since) < STALL_GRACE)
         };
         Some(
-            self.positions
+            self.readers
                 .iter()
-                .enumerate()
-                .filter_map(|(slot, position)| match *position {
-                    Slot::At { next, waiting } if next >= first && holds(slot, waiting) => {
+                .filter_map(|reader| match reader.position {
+                    Slot::At { next, waiting }
+                        if next >= first && holds(reader.patient, waiting) =>
+                    {
                         Some(next)
                     }
                     _ => None,
@@ -157,7 +170,7 @@ impl Inner {
     /// Starts the stall clock of every reader that was at the end.
     fn start_waiting(&mut self, now: Instant) {
         let end = self.end_seq();
-        for position in &mut self.positions {
+        for Reader { position, .. } in &mut self.readers {
             if let Slot::At {
                 next,
                 waiting: waiting @ None,
@@ -207,14 +220,12 @@ impl Ring {
         let mut inner = self.lock();
         let slot = match inner.free.pop() {
             Some(slot) => {
-                inner.positions[slot] = Slot::Joining;
-                inner.patient[slot] = false;
+                inner.readers[slot] = Reader::JOINING;
                 slot
             }
             None => {
-                inner.positions.push(Slot::Joining);
-                inner.patient.push(false);
-                inner.positions.len() - 1
+                inner.readers.push(Reader::JOINING);
+                inner.readers.len() - 1
             }
         };
         Cursor {
@@ -333,8 +344,8 @@ impl Ring {
         cursor.next = Some(seq);
         // A read restarts the stall clock; caught up, it has none.
         let waiting = (seq < inner.end_seq()).then(Instant::now);
-        if let Some(position) = inner.positions.get_mut(cursor.slot) {
-            *position = Slot::At { next: seq, waiting };
+        if let Some(reader) = inner.readers.get_mut(cursor.slot) {
+            reader.position = Slot::At { next: seq, waiting };
         }
         if taken == 0 {
             Read::Pending
