@@ -21,6 +21,15 @@ pub struct ConfigArgs {
             list in the env var) for a pool of engines, channels placed by load \
             [default: {DEFAULT_ENGINE}]"))]
     pub engine: Vec<String>,
+    #[arg(
+        long,
+        env = "ACEBRIDGE_ENGINE_MAX_CHANNELS",
+        value_name = "N",
+        help = "Channels each engine may play at once, for every engine listed without a \
+            limit of its own (a pool's engines are filled up to it; the settings file can \
+            give each engine its own) [default: no limit per engine]"
+    )]
+    pub engine_max_channels: Option<usize>,
     #[arg(long, env = "ACEBRIDGE_LISTEN", value_name = "ADDR:PORT", value_parser = parse_listen,
         help = format!("Address and port to serve players on (use 0.0.0.0 only to share on \
             your LAN) [default: {DEFAULT_LISTEN}]"))]

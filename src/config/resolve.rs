@@ -125,6 +125,19 @@ impl ConfigArgs {
                     .unwrap_or_else(|| DEFAULT_ENGINE.to_owned()),
             )]
         };
+        let engines = match self.engine_max_channels {
+            Some(limit) => engines
+                .into_iter()
+                .map(|entry| match entry.max_channels() {
+                    Some(_) => entry,
+                    None => EngineEntry::Table {
+                        url: entry.url().to_owned(),
+                        max_channels: Some(limit),
+                    },
+                })
+                .collect(),
+            None => engines,
+        };
         let engines = parse_engine_list(&engines)?;
         let listen = self.listen.or(file.listen).unwrap_or(DEFAULT_LISTEN);
         let engine_command = match &self.engine_command {
@@ -526,6 +539,65 @@ mod tests {
         let config = one.resolve().expect("resolve");
         assert!(config.engines.is_empty(), "one engine is no pool");
         assert_eq!(config.engine_specs().len(), 1);
+    }
+
+    #[test]
+    fn engine_max_channels_limits_every_engine_without_a_limit_of_its_own() {
+        let temp = tempfile::tempdir().expect("temp dir");
+        let path = temp.path().join("settings.toml");
+        let file = Settings {
+            engines: vec![
+                EngineEntry::Table {
+                    url: "http://10.0.0.2:6878".into(),
+                    max_channels: Some(5),
+                },
+                EngineEntry::Url("http://10.0.0.3:6878".into()),
+            ],
+            ..Settings::default()
+        };
+        save_settings(&path, &file).expect("save");
+        let limits = |args: ConfigArgs| -> Vec<Option<usize>> {
+            args.resolve()
+                .expect("resolve")
+                .engine_specs()
+                .iter()
+                .map(|spec| spec.max_channels)
+                .collect()
+        };
+        let file_engines = ConfigArgs {
+            settings: Some(path.clone()),
+            engine_max_channels: Some(2),
+            ..ConfigArgs::default()
+        };
+        assert_eq!(
+            limits(file_engines),
+            [Some(5), Some(2)],
+            "the file's own limit stays"
+        );
+        let flag_engines = ConfigArgs {
+            engine: vec!["http://a:1".into(), "http://b:2".into()],
+            settings: Some(path.clone()),
+            engine_max_channels: Some(3),
+            ..ConfigArgs::default()
+        };
+        assert_eq!(limits(flag_engines), [Some(3), Some(3)]);
+        // One engine with a limit is a pool of one: the limit holds.
+        let one = ConfigArgs {
+            engine: vec!["http://a:1".into()],
+            settings: Some(path.clone()),
+            engine_max_channels: Some(4),
+            ..ConfigArgs::default()
+        };
+        assert_eq!(limits(one), [Some(4)]);
+        let zero = ConfigArgs {
+            engine: vec!["http://a:1".into()],
+            settings: Some(path),
+            engine_max_channels: Some(0),
+            ..ConfigArgs::default()
+        }
+        .resolve()
+        .expect_err("zero");
+        assert!(zero.to_string().contains("at least 1"), "{zero}");
     }
 
     #[test]
