@@ -494,7 +494,9 @@ impl Pool {
     /// A start of `content` on `member` failed with `error` (the engine
     /// answered): a suspect until the content starts elsewhere.
     pub fn note_start_failed(&self, member: &Arc<Member>, content: &ContentId, error: &str) {
-        member.note_start_error(error);
+        // Named with its content: a dead id fails on every engine, and the
+        // engine's own state says whether the engine is to blame.
+        member.note_start_error(&format!("starting {content}: {error}"));
         self.inner
             .blame
             .lock()
@@ -732,8 +734,8 @@ mod tests {
         fail_here_play_there(0xff);
         assert_eq!(first.state(), EngineState::Down);
         assert_eq!(
-            pool.views()[0].last_error.as_deref(),
-            Some("failed to load content")
+            pool.views()[0].last_error,
+            Some(format!("starting {}: failed to load content", content(0xff)))
         );
         assert_eq!(second.state(), EngineState::Up);
         first.note_version(Ok("3.2.3".into()));

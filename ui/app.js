@@ -1141,6 +1141,7 @@ function plainUrl(url) {
 /** The engine's error without what the banner already says ("engine unreachable at <url>: … Is it running?"). */
 function engineReason(error) {
   return String(error || "no answer")
+    .replace(/^starting [0-9a-f]{40}: /, "")
     .replace(/^engine unreachable at \S+: /, "")
     .replace(/\s*Is the AceStream engine running\?$/, "");
 }
