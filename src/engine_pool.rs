@@ -735,7 +735,10 @@ mod tests {
         assert_eq!(first.state(), EngineState::Down);
         assert_eq!(
             pool.views()[0].last_error,
-            Some(format!("starting {}: failed to load content", content(0xff)))
+            Some(format!(
+                "starting {}: failed to load content",
+                content(0xff)
+            ))
         );
         assert_eq!(second.state(), EngineState::Up);
         first.note_version(Ok("3.2.3".into()));
