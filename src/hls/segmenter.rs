@@ -7,7 +7,10 @@
 //! segment is the exception: it is cut as soon as it holds [`LEAD`] of media,
 //! so an HLS player of a cold channel starts about as soon as a TS player
 //! does instead of waiting for a second keyframe; the segment after it runs
-//! to the next keyframe, where the usual cutting resumes. Its duration comes from
+//! to the next keyframe. Until [`QUICK_START`] of media is cut, segments end
+//! at every keyframe (from [`LEAD`] on), so that players which wait for more
+//! than a second of listed media (VLC) find it a GOP sooner; then the usual
+//! cutting resumes. A segment's duration comes from
 //! the PTS of the keyframes at both ends (33-bit wrap handled), or from the
 //! arrival times when the stream carries no usable timestamps. A stream
 //! without detectable keyframes (audio only, an unknown codec) is cut on time
@@ -64,12 +67,20 @@ pub struct Segmenter {
     discontinuity: bool,
     /// No segment was cut yet: the next one to start is the lead.
     first: bool,
+    /// Media still to cut at every keyframe (see [`QUICK_START`]).
+    quick_left: Duration,
 }
 
 /// Media in the channel's first segment: short, so that a cold channel's
 /// first HLS segment is ready well within a second of its first keyframe,
 /// and long enough that a player has something to play while the next is cut.
 pub const LEAD: Duration = Duration::from_millis(500);
+
+/// Media a channel's first segments cut at every keyframe, lead included.
+/// VLC starts an HLS stream once more than a second is listed, and the lead
+/// plus its follower make one GOP: with 1 s GOPs a 2 s third segment kept
+/// VLC waiting a second longer on a cold channel.
+pub const QUICK_START: Duration = Duration::from_secs(4);
 
 /// Longest a segment may last when keyframes are far apart: then it is cut
 /// between keyframes, since players and the segment buffer need an end.
@@ -87,6 +98,7 @@ impl Segmenter {
             waiting_since: None,
             discontinuity: false,
             first: true,
+            quick_left: QUICK_START,
         }
     }
 
@@ -126,9 +138,10 @@ impl Segmenter {
             _ => now - current.started,
         };
         let long_enough = elapsed >= self.target;
+        let quick = !self.quick_left.is_zero() && current.on_keyframe && elapsed >= LEAD;
         let cut = (long_enough && (chunk.keyframe || !current.on_keyframe))
             || (current.lead && elapsed >= LEAD)
-            || (current.after_lead && chunk.keyframe)
+            || ((current.after_lead || quick) && chunk.keyframe)
             || current.bytes >= self.max_bytes
             || elapsed >= self.target * MAX_SEGMENT_TARGETS;
         if !cut {
@@ -138,6 +151,7 @@ impl Segmenter {
             return None;
         }
         let done = self.current.take()?;
+        self.quick_left = self.quick_left.saturating_sub(elapsed);
         self.start(chunk, psi, now, chunk.keyframe);
         if let Some(next) = self.current.as_mut() {
             next.after_lead = done.lead && done.on_keyframe && !chunk.keyframe;
@@ -211,14 +225,18 @@ mod tests {
 
     const SECOND: u64 = PTS_HZ;
 
-    /// A segmenter past the channel's lead segment: the cutting of a running channel.
+    /// A segmenter past the channel's first segments: the cutting of a running channel.
     fn steady(target: Duration, max_bytes: usize) -> Segmenter {
         Segmenter {
             first: false,
+            quick_left: Duration::ZERO,
             ..Segmenter::new(target, max_bytes)
         }
     }
 
+    /// Regression (issue 26): a cold channel's third segment ran to the
+    /// target (2 s), so VLC, which wants more than the lead's GOP listed,
+    /// started a second later than it could.
     #[test]
     fn the_first_segment_is_cut_short_and_the_next_realigns_on_a_keyframe() {
         let mut segmenter = Segmenter::new(Duration::from_secs(2), 1 << 20);
@@ -233,14 +251,14 @@ mod tests {
         let durations: Vec<f32> = cuts.iter().map(|c| c.duration).collect();
         assert_eq!(
             durations,
-            vec![0.5, 0.5, 2.0, 2.0],
-            "cut at 0.5, 1, 3 and 5 s"
+            vec![0.5, 0.5, 1.0, 1.0, 1.0, 2.0],
+            "cut at 0.5 s, then at every keyframe until 4 s are cut, then at the target"
         );
         assert_eq!(cuts[0].parts[0], psi, "the lead starts on the tables");
         assert_eq!(cuts[0].parts.len(), 1 + 5);
         assert_eq!(cuts[1].parts.len(), 1 + 5);
         let mid_gop: Vec<bool> = cuts.iter().map(|c| c.starts_mid_gop).collect();
-        assert_eq!(mid_gop, vec![false, true, false, false]);
+        assert_eq!(mid_gop, vec![false, true, false, false, false, false]);
         assert_eq!(cuts[2].parts[0], psi, "back on keyframes");
     }
 
