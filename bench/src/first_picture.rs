@@ -236,8 +236,11 @@ async fn first_picture(tool: Tool, url: &str) -> Option<f64> {
             ];
             let root = running_as_root();
             let mut command = if root {
-                let mut command = Command::new("runuser");
-                command.args(["-u", "nobody", "--"]);
+                // setpriv execs VLC in its own place, so the kill below
+                // reaches VLC; runuser stayed its parent, and a killed
+                // runuser left every VLC playing on.
+                let mut command = Command::new("setpriv");
+                command.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"]);
                 command
             } else {
                 Command::new(vlc[0])
