@@ -112,7 +112,7 @@ pub async fn run(cli: &Cli) -> std::process::ExitCode {
                         figures.median_pct,
                         figures.sessions
                     );
-                    rows.push((name, figures));
+                    rows.push((name, spec.channels, figures));
                 }
                 Err(error) => {
                     eprintln!("{name} {}x{} failed: {error}", spec.channels, spec.players);
@@ -120,13 +120,19 @@ pub async fn run(cli: &Cli) -> std::process::ExitCode {
                 }
             }
         }
-        let of = |wanted: &str| {
+        // A row by its name and channel count: a run that failed leaves none.
+        let of = |wanted: &str, channels: usize| {
             rows.iter()
-                .find(|(name, _)| *name == wanted)
-                .map(|(_, figures)| figures)
+                .find(|(name, count, _)| *name == wanted && *count == channels)
+                .map(|(_, _, figures)| figures)
         };
         let ratio = |a: &Figures, b: &Figures| a.cpu_per_gb / b.cpu_per_gb.max(f64::MIN_POSITIVE);
-        if let [(_, many), (_, batched), (_, one), (_, floor), ..] = &rows[..] {
+        if let (Some(many), Some(batched), Some(one), Some(floor)) = (
+            of("proxy", spec.channels),
+            of("batched", spec.channels),
+            of("proxy", 1),
+            of("batchedN", spec.channels),
+        ) {
             println!(
                 "{:>5}x{:<3} proxy/batched {:.2}x CPU/GB; proxy {:.2}x its one-channel CPU/GB; {:.2} MiB per extra channel",
                 spec.channels,
@@ -149,7 +155,9 @@ pub async fn run(cli: &Cli) -> std::process::ExitCode {
             );
         }
         for other in ["before", "pooled"] {
-            if let (Some(figures), Some(many)) = (of(other), rows.first().map(|(_, f)| f)) {
+            if let (Some(figures), Some(many)) =
+                (of(other, spec.channels), of("proxy", spec.channels))
+            {
                 println!(
                     "{:>5}x{:<3} {other}/proxy {:.2}x CPU/GB, {:.2}x peak RSS",
                     spec.channels,
