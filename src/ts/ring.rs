@@ -31,10 +31,8 @@ use super::packet::Chunk;
 #[derive(Debug)]
 pub struct Cursor {
     inner: Arc<Mutex<Inner>>,
-    /// This cursor's entry in the ring's `readers`.
+    /// This cursor's entry in the ring's `readers`, which holds its position.
     slot: usize,
-    /// Sequence number of the next chunk to deliver; `None` until the reader joined at a keyframe.
-    next: Option<u64>,
     /// How many times this reader fell off the tail and was moved forward.
     pub skips: u64,
 }
@@ -231,7 +229,6 @@ impl Ring {
         Cursor {
             inner: Arc::clone(&self.inner),
             slot,
-            next: None,
             skips: 0,
         }
     }
@@ -309,8 +306,9 @@ impl Ring {
             return Read::Closed;
         }
         let mut out = Vec::new();
-        let next = match cursor.next {
-            Some(next) if next >= inner.first_seq => next,
+        let position = inner.readers.get(cursor.slot).map(|reader| reader.position);
+        let next = match position {
+            Some(Slot::At { next, .. }) if next >= inner.first_seq => next,
             behind => {
                 // Joining, or fell off the tail: restart at the newest keyframe,
                 // announced by the program tables so the decoder can start there:
@@ -319,7 +317,7 @@ impl Ring {
                 let Some(keyframe) = inner.newest_keyframe() else {
                     return Read::Pending;
                 };
-                if behind.is_some() {
+                if matches!(behind, Some(Slot::At { .. })) {
                     cursor.skips += 1;
                 }
                 let tables = inner.chunks[(keyframe - inner.first_seq) as usize]
@@ -341,7 +339,6 @@ impl Ring {
             out.push(chunk.data.clone());
             seq += 1;
         }
-        cursor.next = Some(seq);
         // A read restarts the stall clock; caught up, it has none.
         let waiting = (seq < inner.end_seq()).then(Instant::now);
         if let Some(reader) = inner.readers.get_mut(cursor.slot) {
