@@ -1308,6 +1308,12 @@ function closeReplacePool(answer) {
   if (answer) setStatus($("engine-message"), answer);
 }
 
+/** Keep them (or Escape): the pool stays as it is. */
+function keepPool() {
+  closeReplacePool(`Kept the ${poolEngines.length} engines.`);
+  $("engine-url").focus();
+}
+
 async function replacePool() {
   const engine = replacingWith;
   closeReplacePool();
@@ -1619,14 +1625,9 @@ function start() {
   $("import-form").addEventListener("submit", (event) => importList(event));
   $("engine-form").addEventListener("submit", saveEngine);
   $("engine-replace-yes").addEventListener("click", replacePool);
-  $("engine-replace-no").addEventListener("click", () => {
-    closeReplacePool(`Kept the ${poolEngines.length} engines.`);
-    $("engine-url").focus();
-  });
+  $("engine-replace-no").addEventListener("click", keepPool);
   $("engine-replace").addEventListener("keydown", (event) => {
-    if (event.key !== "Escape") return;
-    closeReplacePool(`Kept the ${poolEngines.length} engines.`);
-    $("engine-url").focus();
+    if (event.key === "Escape") keepPool();
   });
   $("engine-test").addEventListener("click", testEngine);
   $("engine-add").addEventListener("click", addEngine);

@@ -91,10 +91,11 @@ function showLan(lan) {
   $("tuner-lan").hidden = !shared;
   if (!shared) return;
   const token = encodeURIComponent(lan.token);
-  $("tuner-lan-url").textContent = `${origin}/hdhr/${token}`;
+  const tuner = `${origin}/hdhr/${token}`;
+  $("tuner-lan-url").textContent = tuner;
   $("lan-playlist").value = `${origin}/playlist.m3u?token=${token}`;
   $("lan-epg").textContent = `${origin}/epg.xml?token=${token}`;
-  $("lan-tuner").textContent = `${origin}/hdhr/${token}`;
+  $("lan-tuner").textContent = tuner;
   const others = lan.origins.slice(1);
   $("lan-others").hidden = others.length === 0;
   $("lan-others").textContent = others.length ? `This computer's other addresses: ${others.join(", ")}` : "";
