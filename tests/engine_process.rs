@@ -49,6 +49,23 @@ async fn managed_proxy(port: u16, command: Vec<String>, dir: &std::path::Path) -
     .await
 }
 
+/// A pool of the engine acebridge manages on `port` (no limit), then `other`
+/// with `other_max` channels at most.
+fn managed_then(
+    port: u16,
+    other: &kit::engine::SimEngine,
+    other_max: Option<usize>,
+) -> Vec<EngineSpec> {
+    let spec = |url: &str, max_channels| EngineSpec {
+        url: url::Url::parse(url).expect("url"),
+        max_channels,
+    };
+    vec![
+        spec(&format!("http://127.0.0.1:{port}"), None),
+        spec(&other.url(), other_max),
+    ]
+}
+
 async fn process(proxy: &Proxy) -> Value {
     proxy.json("/api/health").await["engine"]["process"].clone()
 }
@@ -481,13 +498,7 @@ async fn the_managed_engine_of_a_pool_is_stopped_when_idle_while_other_engines_p
     let settings = dir.join("settings.toml");
     let command = sim_command(port);
     let other = kit::engine::SimEngine::start().await;
-    let specs: Vec<EngineSpec> = [format!("http://127.0.0.1:{port}"), other.url()]
-        .iter()
-        .map(|url| EngineSpec {
-            url: url::Url::parse(url).expect("url"),
-            max_channels: None,
-        })
-        .collect();
+    let specs = managed_then(port, &other, None);
     let proxy = Proxy::start_with(&format!("http://127.0.0.1:{port}"), move |config| {
         config.engines = specs;
         config.engine_command = Some(command);
@@ -550,16 +561,7 @@ async fn a_full_pool_starts_its_stopped_managed_engine_instead_of_refusing() {
     let settings = dir.join("settings.toml");
     let command = sim_command(port);
     let other = kit::engine::SimEngine::start().await;
-    let specs = vec![
-        EngineSpec {
-            url: url::Url::parse(&format!("http://127.0.0.1:{port}")).expect("url"),
-            max_channels: None,
-        },
-        EngineSpec {
-            url: url::Url::parse(&other.url()).expect("url"),
-            max_channels: Some(1),
-        },
-    ];
+    let specs = managed_then(port, &other, Some(1));
     let proxy = Proxy::start_with(&format!("http://127.0.0.1:{port}"), move |config| {
         config.engines = specs;
         config.engine_command = Some(command);
