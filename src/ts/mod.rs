@@ -4,6 +4,7 @@
 //! every TS player reads at its own pace. The channel that feeds and reads
 //! them lives in [`crate::channel`].
 
+mod held;
 pub mod packet;
 pub mod ring;
 mod seam;

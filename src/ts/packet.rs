@@ -13,13 +13,14 @@ use std::collections::VecDeque;
 
 use bytes::{Buf, Bytes, BytesMut};
 
+use super::held::Held;
 use super::seam::{announce_discontinuity, Admit, OpenPes, Seam, SectionCounters};
 
 pub const PACKET_SIZE: usize = 188;
 const SYNC: u8 = 0x47;
 const PAT_PID: u16 = 0;
 /// Chunks are also cut at this size so a joiner's burst and a client's write stay bounded.
-const MAX_CHUNK: usize = PACKET_SIZE * 348; // ~64 KiB
+pub(super) const MAX_CHUNK: usize = PACKET_SIZE * 348; // ~64 KiB
 
 /// A run of whole packets; `keyframe` says it starts with a video random access point.
 #[derive(Debug, Clone)]
@@ -284,7 +285,7 @@ pub struct Splitter {
     /// Upstream bytes not scanned yet: a packet awaiting the next sync byte.
     pending: BytesMut,
     /// Whole packets scanned and held back.
-    held: BytesMut,
+    held: Held,
     /// Index (in packets since the splitter began) of the first held packet.
     held_from: u64,
     /// Join points and timestamps among the held packets, in order.
@@ -386,11 +387,11 @@ impl Splitter {
 
     /// Appends packets to `held`.
     fn hold(&mut self, packets: &[u8]) {
-        self.held.extend_from_slice(packets);
+        self.held.extend(packets);
     }
 
     fn next_index(&self) -> u64 {
-        self.held_from + (self.held.len() / PACKET_SIZE) as u64
+        self.held_from + self.held.packets()
     }
 
     /// Takes one whole packet in: notes what it starts. True if it is sent
@@ -491,7 +492,7 @@ impl Splitter {
     }
 
     /// Moves the held packets before index `until` out as chunks, cut at join
-    /// points and at [`MAX_CHUNK`].
+    /// points, at [`MAX_CHUNK`] and where a block of [`Held`] ends.
     fn release(&mut self, until: u64, out: &mut Vec<Chunk>) {
         let max_packets = (MAX_CHUNK / PACKET_SIZE) as u64;
         while self.held_from < until {
@@ -501,7 +502,15 @@ impl Splitter {
                 .iter()
                 .find(|mark| mark.at > start && matches!(mark.kind, MarkKind::Join(_)))
                 .map_or(u64::MAX, |mark| mark.at);
-            let end = until.min(start + max_packets).min(next_join);
+            let end = until
+                .min(start + max_packets)
+                .min(next_join)
+                .min(start + self.held.front_packets());
+            // Packets are always held below `until`; were none, stop rather than spin.
+            debug_assert!(end > start, "nothing held at {start}");
+            if end == start {
+                break;
+            }
             let mut gathering = Gathering::default();
             while let Some(mark) = self.marks.front() {
                 if mark.at >= end {
@@ -521,18 +530,12 @@ impl Splitter {
                     }
                 }
             }
-            let len = (end - start) as usize * PACKET_SIZE;
-            // Copied into an allocation of its own rather than split off
-            // `held`: a split chunk would pin the whole block it came from,
-            // so the ring would hold more memory than it counts (README,
-            // "Many channels at once").
             out.push(Chunk {
-                data: Bytes::copy_from_slice(&self.held[..len]),
+                data: self.held.take_front(end - start),
                 keyframe: gathering.keyframe,
                 pts: gathering.pts,
                 psi: gathering.psi,
             });
-            self.held.advance(len);
             self.held_from = end;
         }
     }
@@ -543,11 +546,14 @@ impl Splitter {
     pub fn end_upstream(&mut self, out: &mut Vec<Chunk>) {
         self.dropped_bytes += self.pending.len() as u64;
         self.pending.clear();
-        let held = std::mem::take(&mut self.held);
+        let held = self.held.take_all();
         let marks = std::mem::take(&mut self.marks);
         let mut marks = marks.into_iter().peekable();
         let mut index = self.held_from;
-        for (offset, packet) in held.chunks_exact(PACKET_SIZE).enumerate() {
+        let packets = held
+            .iter()
+            .flat_map(|block| block.chunks_exact(PACKET_SIZE));
+        for (offset, packet) in packets.enumerate() {
             let was = self.held_from + offset as u64;
             let torn = header(packet)
                 .is_some_and(|head| head.has_payload() && self.open.is_torn(head.pid, was));
@@ -559,7 +565,7 @@ impl Splitter {
             if torn {
                 self.dropped_bytes += PACKET_SIZE as u64;
             } else {
-                self.held.extend_from_slice(packet);
+                self.held.extend(packet);
                 index += 1;
             }
         }
