@@ -87,9 +87,11 @@ struct Cli {
     #[arg(long, value_name = "N", default_value_t = 1)]
     engines: usize,
     /// With --channels: seconds the players play before the measurement
-    /// starts (each channel's ring fills in its first 11 s at 3 Mbit/s, and
-    /// filling it is memory taken from the system, page by page)
-    #[arg(long, value_name = "SECONDS", default_value_t = 2)]
+    /// starts. A channel's ring and HLS window grow for its first ~10 s at
+    /// 3 Mbit/s, memory taken from the system page by page: with 16 channels
+    /// a 3 s settle measured about twice the CPU per GB of a 15 s one, a
+    /// cold start's page faults rather than the steady cost meant here
+    #[arg(long, value_name = "SECONDS", default_value_t = 15)]
     settle: u64,
     /// Instead of the fan-out table: this many rounds of first-picture times
     /// for TS and HLS players on cold and on playing channels
