@@ -6,8 +6,9 @@
 //! never of a read and never of two blocks. A slice of a read would keep the
 //! client's whole read buffer alive for as long as the ring and the HLS
 //! window keep the chunk, and the client could no longer reuse that buffer.
-//! Blocks are filled to the last packet and released front to back, so all
-//! of a block but the one being filled is in chunks that the ring counts.
+//! Blocks are filled to the last packet and released front to back, so
+//! besides the chunks the ring and the HLS window count, a channel keeps at
+//! most the block being filled and the rest of the one its oldest chunk is in.
 
 use std::collections::VecDeque;
 
@@ -30,14 +31,13 @@ impl Held {
         self.packets += (packets.len() / PACKET_SIZE) as u64;
         while !packets.is_empty() {
             let block = match self.blocks.back_mut() {
-                Some(block) if block.capacity() > block.len() => block,
+                Some(block) if room(block) > 0 => block,
                 _ => {
                     self.blocks.push_back(BytesMut::with_capacity(MAX_CHUNK));
                     continue;
                 }
             };
-            let room = block.capacity() - block.len();
-            let (now, later) = packets.split_at(room.min(packets.len()));
+            let (now, later) = packets.split_at(room(block).min(packets.len()));
             block.extend_from_slice(now);
             packets = later;
         }
@@ -62,8 +62,13 @@ impl Held {
             return Bytes::new();
         };
         let len = (packets as usize * PACKET_SIZE).min(front.len());
+        debug_assert_eq!(
+            len,
+            packets as usize * PACKET_SIZE,
+            "beyond the front block"
+        );
         let taken = front.split_to(len).freeze();
-        if front.is_empty() && front.capacity() == 0 {
+        if front.is_empty() && room(front) == 0 {
             self.blocks.pop_front();
         }
         self.packets -= (len / PACKET_SIZE) as u64;
@@ -78,6 +83,12 @@ impl Held {
             .map(BytesMut::freeze)
             .collect()
     }
+}
+
+/// Bytes of whole packets that still fit in `block` (an allocator may give
+/// a little more capacity than asked: a packet never straddles two blocks).
+fn room(block: &BytesMut) -> usize {
+    (block.capacity() - block.len()) / PACKET_SIZE * PACKET_SIZE
 }
 
 #[cfg(test)]
@@ -99,7 +110,7 @@ mod tests {
         assert_eq!(held.front_packets(), BLOCK_PACKETS as u64);
 
         let first = held.take_front(10);
-        let second = held.take_front(BLOCK_PACKETS as u64);
+        let second = held.take_front(held.front_packets());
         assert_eq!(second.len(), (BLOCK_PACKETS - 10) * PACKET_SIZE);
         assert_eq!(first.as_ptr_range().end, second.as_ptr());
         assert!(second[second.len() - 2 * PACKET_SIZE..]
@@ -113,7 +124,7 @@ mod tests {
     }
 
     #[test]
-    fn a_block_is_refilled_only_after_all_of_it_was_taken() {
+    fn packets_held_after_a_chunk_was_taken_leave_it_untouched() {
         let mut held = Held::default();
         held.extend(&packets(1, 3));
         let chunk = held.take_front(3);
