@@ -19,7 +19,8 @@ use super::seam::{announce_discontinuity, Admit, OpenPes, Seam, SectionCounters}
 pub const PACKET_SIZE: usize = 188;
 const SYNC: u8 = 0x47;
 const PAT_PID: u16 = 0;
-/// Chunks are also cut at this size so a joiner's burst and a client's write stay bounded.
+/// Chunks are no bigger, so a joiner's burst and a client's write stay
+/// bounded: it is the size of a block of [`Held`], and no chunk spans two.
 pub(super) const MAX_CHUNK: usize = PACKET_SIZE * 348; // ~64 KiB
 
 /// A run of whole packets; `keyframe` says it starts with a video random access point.
@@ -492,9 +493,8 @@ impl Splitter {
     }
 
     /// Moves the held packets before index `until` out as chunks, cut at join
-    /// points, at [`MAX_CHUNK`] and where a block of [`Held`] ends.
+    /// points and where a block of [`Held`] ends (so at [`MAX_CHUNK`] at most).
     fn release(&mut self, until: u64, out: &mut Vec<Chunk>) {
-        let max_packets = (MAX_CHUNK / PACKET_SIZE) as u64;
         while self.held_from < until {
             let start = self.held_from;
             let next_join = self
@@ -502,10 +502,7 @@ impl Splitter {
                 .iter()
                 .find(|mark| mark.at > start && matches!(mark.kind, MarkKind::Join(_)))
                 .map_or(u64::MAX, |mark| mark.at);
-            let end = until
-                .min(start + max_packets)
-                .min(next_join)
-                .min(start + self.held.front_packets());
+            let end = until.min(next_join).min(start + self.held.front_packets());
             // Packets are always held below `until`; were none, stop rather than spin.
             debug_assert!(end > start, "nothing held at {start}");
             if end == start {
